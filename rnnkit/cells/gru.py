@@ -1,0 +1,182 @@
+"""Gated recurrent unit, in its three forms: forward and backward through time, side by side.
+
+Gate rows are stacked r, z, n (PyTorch's order); ``a`` are pre-activations.
+
+``reset_after=True`` (PyTorch's ``nn.GRU``, Keras' reset_after=True):
+
+    r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
+    z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+    n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+    h' = (1 - z) * n + z * h
+
+``reset_after=False`` (Cho et al. 2014 and the CS224N notes, seeds/003): the
+reset gate acts on h *before* the recurrent product,
+
+    n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
+
+``reset_gate=False``: the simplified GRU of the course notes (seeds/000),
+update gate only; two gate blocks stacked z, n,
+
+    z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+    n = tanh(x W_in^T + b_in + h W_hn^T + b_hn)
+    h' = (1 - z) * n + z * h
+
+(The course writes c = Gu * c~ + (1 - Gu) * c_prev: its Gu is our 1 - z.)
+
+Backward, with dh the gradient arriving at h':
+
+    dn = dh * (1 - z)      dz = dh * (h - n)      dh_prev = dh * z + ...
+    da_n = dn * (1 - n**2)
+    reset_after=True:   dr = da_n * (h W_hn^T + b_hn);  d(h W_hn^T + b_hn) = da_n * r
+    reset_after=False:  d(r h) = da_n @ W_hn;  dr = d(r h) * h;  dh_prev += d(r h) * r
+    da_r = dr * r (1 - r),   da_z = dz * z (1 - z)
+
+Shapes: x (T, B, D), h (T, B, H), W_ih (G*H, D), W_hh (G*H, H), G = 3 (or 2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit.activations import sigmoid
+from rnnkit.cells._common import input_projection, step_mask, weight_grads
+
+
+def gates(reset_gate: bool = True) -> int:
+    """Number of stacked gate blocks G: 3 (r, z, n), or 2 (z, n) without the reset gate."""
+    return 3 if reset_gate else 2
+
+
+@dataclass
+class GRUCache:
+    x: np.ndarray              # (T, B, D) input
+    h: np.ndarray              # (T+1, B, H) states, h[0] = h0
+    act: np.ndarray            # (T, B, G*H) activated gates: r, z, n (or z, n)
+    hn: np.ndarray | None      # reset_after: (T, B, H) h W_hn^T + b_hn;  else: (T, B, H) r * h_{t-1}
+    mask: np.ndarray | None    # (T, B, 1) length mask or None
+    reset_after: bool
+    reset_gate: bool
+
+
+def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, need_cache: bool = True,
+            reset_after: bool = True, reset_gate: bool = True):
+    """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
+    T, B, _ = x.shape
+    H = h0.shape[-1]
+    w_hh = params["weight_hh"]
+    b_hh = params.get("bias_hh")
+    m = step_mask(lengths, T, x.dtype)
+    h = np.empty((T + 1, B, H), dtype=x.dtype)
+    h[0] = h0
+    if not reset_gate:
+        act = input_projection(params, x, fold_hidden_bias=slice(None))     # (T, B, 2H): z, n
+        w_hh_t = w_hh.T
+        for t in range(T):
+            a = act[t]
+            a += h[t] @ w_hh_t
+            sigmoid(a[:, :H], out=a[:, :H])
+            np.tanh(a[:, H:], out=a[:, H:])
+            _blend(a[:, :H], a[:, H:], h[t], h[t + 1])
+            _keep_finished(m, t, h)
+        extra = None
+    elif reset_after:
+        act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H))  # b_hn stays inside r * (.)
+        extra = np.empty((T, B, H), dtype=x.dtype)                          # h W_hn^T + b_hn
+        w_hh_t = w_hh.T
+        for t in range(T):
+            a = act[t]
+            hw = h[t] @ w_hh_t                                              # (B, 3H)
+            a[:, : 2 * H] += hw[:, : 2 * H]
+            sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])                       # r, z
+            hn = extra[t]
+            hn[...] = hw[:, 2 * H:]
+            if b_hh is not None:
+                hn += b_hh[2 * H:]
+            n = a[:, 2 * H:]
+            n += a[:, :H] * hn                                              # + r * (h W_hn^T + b_hn)
+            np.tanh(n, out=n)
+            _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
+            _keep_finished(m, t, h)
+    else:
+        act = input_projection(params, x, fold_hidden_bias=slice(None))
+        extra = np.empty((T, B, H), dtype=x.dtype)                          # r * h_{t-1}
+        w_rz_t, w_n_t = w_hh[: 2 * H].T, w_hh[2 * H:].T
+        for t in range(T):
+            a = act[t]
+            rz = a[:, : 2 * H]
+            rz += h[t] @ w_rz_t
+            sigmoid(rz, out=rz)
+            rh = extra[t]
+            np.multiply(a[:, :H], h[t], out=rh)
+            n = a[:, 2 * H:]
+            n += rh @ w_n_t                                                 # + (r * h) W_hn^T
+            np.tanh(n, out=n)
+            _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
+            _keep_finished(m, t, h)
+    out = h[1:] if m is None else h[1:] * m
+    cache = GRUCache(x, h, act, extra, m, reset_after, reset_gate) if need_cache else None
+    return out, h[T].copy(), cache
+
+
+def _blend(z, n, h_prev, out):
+    """out = (1 - z) * n + z * h_prev, written as n + z * (h_prev - n)."""
+    np.subtract(h_prev, n, out=out)
+    out *= z
+    out += n
+
+
+def _keep_finished(m, t, h):
+    if m is not None:
+        h[t + 1] = m[t] * h[t + 1] + (1 - m[t]) * h[t]
+
+
+def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
+    """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
+    x, h, act, extra, m = cache.x, cache.h, cache.act, cache.hn, cache.mask
+    T = x.shape[0]
+    H = h.shape[-1]
+    w_hh = params["weight_hh"]
+    dxw = np.empty_like(act)                           # d(input pre-activations)  (T, B, G*H)
+    # d(recurrent products): equal to dxw except where r multiplies (h W_hn^T + b_hn)
+    dhw = np.empty_like(act) if (cache.reset_gate and cache.reset_after) else dxw
+    dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
+    for t in reversed(range(T)):
+        if dout is not None:
+            dh += dout[t] if m is None else dout[t] * m[t]
+        skip = None
+        if m is not None:
+            skip = dh * (1 - m[t])
+            dh = dh * m[t]
+        a, d, h_prev = act[t], dxw[t], h[t]
+        if not cache.reset_gate:
+            z, n = a[:, :H], a[:, H:]
+            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, :H])        # da_z
+            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d[:, H:])             # da_n
+            dh_prev = dh * z + d @ w_hh
+        else:
+            r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
+            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, H: 2 * H])  # da_z
+            dan = d[:, 2 * H:]
+            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)                  # da_n
+            if cache.reset_after:
+                np.multiply(dan * extra[t], r * (1.0 - r), out=d[:, :H])       # da_r
+                e = dhw[t]
+                e[:, : 2 * H] = d[:, : 2 * H]
+                np.multiply(dan, r, out=e[:, 2 * H:])                          # d(h W_hn^T + b_hn)
+                dh_prev = dh * z + e @ w_hh
+            else:
+                drh = dan @ w_hh[2 * H:]                                       # d(r * h_{t-1})
+                np.multiply(drh * h_prev, r * (1.0 - r), out=d[:, :H])         # da_r
+                dh_prev = dh * z + drh * r + d[:, : 2 * H] @ w_hh[: 2 * H]
+        dh = dh_prev
+        if skip is not None:
+            dh += skip
+    if cache.reset_gate and not cache.reset_after:
+        # W_hr, W_hz multiply h_{t-1}; W_hn multiplies r * h_{t-1}: one GEMM each block.
+        grads, dx = weight_grads(params, x, dxw, h[:-1], dxw)
+        TB = T * x.shape[1]
+        grads["weight_hh"][2 * H:] = dxw[..., 2 * H:].reshape(TB, H).T @ extra.reshape(TB, H)
+    else:
+        grads, dx = weight_grads(params, x, dxw, h[:-1], dhw)
+    return grads, dx, dh

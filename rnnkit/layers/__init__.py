@@ -1,0 +1,5 @@
+"""Layers: sequence layers, single-step cells and the building blocks models are made of."""
+from rnnkit.layers.cell import GRUCell, LSTMCell, MGUCell, RNNCell
+from rnnkit.layers.recurrent import GRU, LSTM, MGU, RNN, RecurrentLayer
+
+__all__ = ["RNN", "GRU", "LSTM", "MGU", "RecurrentLayer", "RNNCell", "GRUCell", "LSTMCell", "MGUCell"]

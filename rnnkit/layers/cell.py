@@ -1,0 +1,174 @@
+"""Single-step cells: ``RNNCell``, ``GRUCell``, ``LSTMCell``, ``MGUCell``, as ``torch.nn.*Cell``.
+
+A cell computes one time step, h' = cell(x, h), with the same maths as the
+sequence layers (the cell modules run with T = 1: one implementation, no
+second copy to drift). Parameters are named as PyTorch's cells name them:
+``weight_ih`` (G*H, D), ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` (G*H,).
+
+Caches are explicit. ``forward`` keeps the cache of its call in ``cell.cache``
+and ``backward(dh_next)`` uses it; to backpropagate through a loop of steps,
+keep each step's cache from ``step`` and hand it back:
+
+>>> import numpy as np, rnnkit
+>>> cell = rnnkit.GRUCell(4, 8, seed=0)
+>>> xs = np.ones((3, 2, 4), np.float32)
+>>> h, caches = None, []
+>>> for x in xs:
+...     h, cache = cell.step(x, h)
+...     caches.append(cache)
+>>> dh = np.ones_like(h)
+>>> for cache in reversed(caches):               # backprop through time, by hand
+...     dx, dh = cell.backward(dh, cache=cache)
+>>> dh.shape
+(2, 8)
+
+Shapes: x (B, D) or unbatched (D,); h (B, H) or (H,).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit._validate import as_float_array, check_choice, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit.cells import gru, lstm, mgu, rnn
+from rnnkit.grad_mode import is_grad_enabled
+from rnnkit.module import Module
+
+
+class _Cell(Module):
+    _family = None
+    _has_cell_state = False
+
+    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, seed=None, **variant):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = check_positive_int(name, "input_size", input_size)
+        self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"{name}: bias must be a bool, got {type(bias).__name__} {bias!r}")
+        self.bias = bool(bias)
+        self.dtype = resolve_dtype(name, dtype)
+        self.variant = variant
+        G, H = self._num_gates(), self.hidden_size
+        rng = np.random.default_rng(seed)
+        k = 1.0 / np.sqrt(H)
+        shapes = {"weight_ih": (G * H, self.input_size), "weight_hh": (G * H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+        for n, shape in shapes.items():
+            self.register_parameter(n, rng.uniform(-k, k, size=shape).astype(self.dtype))
+        self.cache = None
+
+    def _num_gates(self) -> int:
+        return self._family.GATES
+
+    def _parse(self, where, name, a, width, B):
+        a = as_float_array(where, name, a, self.dtype)
+        want = (width,) if B is None else (B, width)
+        if a.shape != want:
+            raise ValueError(f"{where}: {name} must have shape {fmt_shape(want)}, got {fmt_shape(a.shape)}")
+        return a
+
+    def step(self, x, hx=None):
+        """One step. Returns (h', cache); LSTMCell: ((h', c'), cache). Keeps the cache nowhere."""
+        where = f"{type(self).__name__}.forward"
+        x = as_float_array(where, "x", x, self.dtype)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{where}: x must have shape (B, {self.input_size}) or ({self.input_size},), "
+                             f"got {fmt_shape(x.shape)}")
+        unbatched = x.ndim == 1
+        B = None if unbatched else x.shape[0]
+        H = self.hidden_size
+        zeros = np.zeros((H,) if unbatched else (B, H), dtype=self.dtype)
+        if self._has_cell_state:
+            if hx is None:
+                state = (zeros, zeros.copy())
+            else:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError(f"{where}: hx must be a tuple (h, c), got {type(hx).__name__}")
+                state = (self._parse(where, "hx[0]", hx[0], H, B), self._parse(where, "hx[1]", hx[1], H, B))
+            state = tuple(s[None] if unbatched else s for s in state)
+        else:
+            state = zeros if hx is None else self._parse(where, "hx", hx, H, B)
+            state = state[None] if unbatched else state
+        xb = x[None, None] if unbatched else x[None]
+        params = self.params
+        _, state_T, cache = self._family.forward(params, xb, state, need_cache=True, **self.variant)
+        if unbatched:
+            state_T = tuple(s[0] for s in state_T) if self._has_cell_state else state_T[0]
+        return state_T, (cache, unbatched)
+
+    def forward(self, x, hx=None):
+        """One step, h' = cell(x, h); ``hx=None`` means zeros. LSTMCell returns (h', c')."""
+        state, cache = self.step(x, hx)
+        self.cache = cache if is_grad_enabled() else None
+        return state
+
+    def backward(self, dh_next, dc_next=None, *, cache=None):
+        """Gradients of one step. Returns (dx, dh_prev); LSTMCell: (dx, (dh_prev, dc_prev)).
+
+        Adds the parameter gradients into ``self.grads``. ``cache`` defaults to
+        the last ``forward``'s; pass the one ``step`` returned to go back further.
+        """
+        where = f"{type(self).__name__}.backward"
+        if cache is None:
+            cache = self.cache
+        if cache is None:
+            raise RuntimeError(f"{where}: backward called before forward (or after a forward under no_grad())")
+        inner, unbatched = cache
+        B = None if unbatched else inner.x.shape[1]
+        H = self.hidden_size
+        dh = self._parse(where, "dh_next", dh_next, H, B)
+        dh = dh[None] if unbatched else dh
+        if self._has_cell_state:
+            dc = None if dc_next is None else self._parse(where, "dc_next", dc_next, H, B)
+            if dc is not None and unbatched:
+                dc = dc[None]
+            dstate = (dh, dc)
+        else:
+            if dc_next is not None:
+                raise TypeError(f"{where}: dc_next is only for LSTMCell, got an array")
+            dstate = dh
+        grads, dx, ds0 = self._family.backward(self.params, inner, None, dstate)
+        for n, g in grads.items():
+            self._own_grads[n] += g
+        dx = dx[0]
+        if unbatched:
+            dx = dx[0]
+            ds0 = tuple(s[0] for s in ds0) if self._has_cell_state else ds0[0]
+        return dx, ds0
+
+
+class RNNCell(_Cell):
+    """One Elman step, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); ``torch.nn.RNNCell``."""
+    _family = rnn
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, dtype=np.float32, seed=None):
+        check_choice("RNNCell", "nonlinearity", nonlinearity, rnn.NONLINEARITIES)
+        super().__init__(input_size, hidden_size, bias, dtype=dtype, seed=seed, nonlinearity=nonlinearity)
+
+
+class GRUCell(_Cell):
+    """One GRU step; ``torch.nn.GRUCell`` by default, ``reset_after`` / ``reset_gate`` as in ``rnnkit.GRU``."""
+    _family = gru
+
+    def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True, reset_gate=True,
+                 dtype=np.float32, seed=None):
+        for arg, val in (("reset_after", reset_after), ("reset_gate", reset_gate)):
+            if not isinstance(val, (bool, np.bool_)):
+                raise TypeError(f"GRUCell: {arg} must be a bool, got {type(val).__name__} {val!r}")
+        super().__init__(input_size, hidden_size, bias, dtype=dtype, seed=seed,
+                         reset_after=bool(reset_after), reset_gate=bool(reset_gate))
+
+    def _num_gates(self) -> int:
+        return gru.gates(self.variant["reset_gate"])
+
+
+class LSTMCell(_Cell):
+    """One LSTM step on the state (h, c); ``torch.nn.LSTMCell`` (gate order i, f, g, o)."""
+    _family = lstm
+    _has_cell_state = True
+
+
+class MGUCell(_Cell):
+    """One minimal-gated-unit step (Zhou et al. 2016); names as PyTorch's cells."""
+    _family = mgu
