@@ -1,0 +1,59 @@
+"""Shared test utilities: random-projection losses, finite differences over a layer, torch twins."""
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
+
+# (rnnkit class name, constructor kwargs, torch class name or None)
+VARIANTS = [
+    ("RNN", {"nonlinearity": "tanh"}, "RNN"),
+    ("RNN", {"nonlinearity": "relu"}, "RNN"),
+    ("GRU", {}, "GRU"),
+    ("GRU", {"reset_after": False}, None),
+    ("GRU", {"reset_gate": False}, None),
+    ("LSTM", {}, "LSTM"),
+    ("MGU", {}, None),
+]
+
+
+def variant_id(v) -> str:
+    name, kw, _ = v
+    return name + "".join(f"-{k}={val}" for k, val in kw.items())
+
+
+def random_state(layer, B, rng, unbatched=False):
+    L = layer.num_layers * layer.num_directions
+    shape = (L, layer.hidden_size) if unbatched else (L, B, layer.hidden_size)
+    h = rng.normal(size=shape).astype(layer.dtype)
+    if type(layer).__name__ == "LSTM":
+        return (h, rng.normal(size=shape).astype(layer.dtype))
+    return h
+
+
+def check_layer_gradients(layer, x, hx, lengths=None, seed=0, tol=1e-6):
+    """Finite differences (float64) of L = sum(P*out) + sum(Q*h_n) [+ sum(Q2*c_n)] for every parameter,
+    the input and the initial state(s). Returns the worst relative error."""
+    rng = np.random.default_rng(seed)
+    out, hn = layer.forward(x, hx, lengths=lengths)
+    is_lstm = isinstance(hn, tuple)
+    P = rng.normal(size=out.shape)
+    Qs = [rng.normal(size=s.shape) for s in (hn if is_lstm else (hn,))]
+
+    def loss():
+        o, s = layer.forward(x, hx, lengths=lengths)
+        states = s if is_lstm else (s,)
+        return float(np.sum(P * o) + sum(np.sum(q * st) for q, st in zip(Qs, states)))
+
+    layer.forward(x, hx, lengths=lengths)
+    layer.zero_grad()
+    dx, dhx = layer.backward(P, tuple(Qs) if is_lstm else Qs[0])
+    worst = 0.0
+    for name, p in layer.params.items():
+        worst = max(worst, assert_gradient_close(name, layer.grads[name], numerical_gradient(loss, p), tol))
+    worst = max(worst, assert_gradient_close("x", dx, numerical_gradient(loss, x), tol))
+    states0 = hx if is_lstm else (hx,)
+    dstates0 = dhx if is_lstm else (dhx,)
+    for i, (s0, ds0) in enumerate(zip(states0, dstates0)):
+        worst = max(worst, assert_gradient_close(f"hx[{i}]", ds0, numerical_gradient(loss, s0), tol))
+    return worst
