@@ -63,7 +63,7 @@ def as_float_array(where: str, name: str, x, dtype: np.dtype, *, finite: bool = 
         raise TypeError(f"{where}: {name} must be a numpy array, got {type(x).__name__}")
     if x.dtype.kind not in "fiub":
         raise TypeError(f"{where}: {name} must hold real numbers, got dtype {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=dtype)
+    x = np.asarray(x, dtype=dtype, order="C")   # keeps 0-d arrays 0-d, unlike ascontiguousarray
     if finite and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(
