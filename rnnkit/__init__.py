@@ -1,12 +1,34 @@
 """rnnkit: recurrent sequence models in NumPy with hand-derived backpropagation through time."""
+from rnnkit import init
+from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import is_grad_enabled, no_grad
-from rnnkit.layers import GRU, LSTM, MGU, RNN, GRUCell, LSTMCell, MGUCell, RNNCell
+from rnnkit.layers import (
+    GRU,
+    LSTM,
+    MGU,
+    RNN,
+    Embedding,
+    GRUCell,
+    LayerNorm,
+    Linear,
+    LSTMCell,
+    MGUCell,
+    RNNCell,
+)
+from rnnkit.losses import bits_per_char, cross_entropy, perplexity
 from rnnkit.module import Module
+from rnnkit.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from rnnkit.schedules import CosineAnnealing, ReduceLROnPlateau, StepDecay
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "GRU", "LSTM", "MGU",
     "RNNCell", "GRUCell", "LSTMCell", "MGUCell",
+    "Linear", "Embedding", "LayerNorm",
+    "cross_entropy", "perplexity", "bits_per_char",
+    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
+    "StepDecay", "ReduceLROnPlateau", "CosineAnnealing",
+    "clip_grad_norm", "clip_grad_value", "global_norm", "init",
     "Module", "no_grad", "is_grad_enabled", "__version__",
 ]

@@ -17,6 +17,8 @@ Contract, relied on by optimisers, checkpoints and the Trainer:
   name, and their parameters appear as ``"<attr>.<name>"``.
 - ``train()`` / ``eval()`` set ``training`` on the module and every submodule
   (dropout reads it).
+- A module that draws random numbers (dropout masks) owns a generator,
+  ``rng``, seeded at construction; ``generators()`` collects them all.
 """
 from __future__ import annotations
 
@@ -62,6 +64,15 @@ class Module:
     def grads(self) -> dict[str, np.ndarray]:
         """Name -> live gradient array, the same keys as ``params``."""
         return {p + k: v for p, m in self.named_modules() for k, v in m._own_grads.items()}
+
+    def generators(self) -> dict[str, np.random.Generator]:
+        """Module path -> the random generator of every (sub)module that draws masks.
+
+        A module that draws random numbers keeps its own ``np.random.Generator``
+        as ``rng``; checkpoints save these states so a resumed run continues
+        the same random streams.
+        """
+        return {p.rstrip(".") or "": m.rng for p, m in self.named_modules() if isinstance(getattr(m, "rng", None), np.random.Generator)}
 
     def num_parameters(self) -> int:
         return sum(v.size for v in self.params.values())

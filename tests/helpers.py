@@ -24,10 +24,10 @@ def variant_id(v) -> str:
 
 def random_state(layer, B, rng, unbatched=False):
     L = layer.num_layers * layer.num_directions
-    shape = (L, layer.hidden_size) if unbatched else (L, B, layer.hidden_size)
-    h = rng.normal(size=shape).astype(layer.dtype)
+    lead = (L,) if unbatched else (L, B)
+    h = rng.normal(size=lead + (layer.output_size,)).astype(layer.dtype)
     if type(layer).__name__ == "LSTM":
-        return (h, rng.normal(size=shape).astype(layer.dtype))
+        return (h, rng.normal(size=lead + (layer.hidden_size,)).astype(layer.dtype))
     return h
 
 

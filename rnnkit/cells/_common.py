@@ -1,8 +1,9 @@
-"""Pieces shared by the cell modules: parameter access, the length mask, bias folding.
+"""Pieces shared by the cell modules: the step masks, the input projection, the weight gradients.
 
 Every cell module exposes two plain functions over whole sequences,
 
-    forward(params, x, state, *, lengths=None, need_cache=True, **variant) -> (out, state_T, cache)
+    forward(params, x, state, *, lengths=None, masks=None, need_cache=True, **variant)
+        -> (out, state_T, cache)
     backward(params, cache, dout, dstate_T) -> (grads, dx, dstate_0)
 
 with ``params`` a dict holding ``weight_ih`` (G*H, D), ``weight_hh`` (G*H, H)
@@ -10,26 +11,89 @@ and, unless the layer has ``bias=False``, ``bias_ih`` and ``bias_hh`` (G*H,):
 PyTorch's layout, rows stacked gate by gate. They assume valid input (the
 layer classes validate at the public boundary) and never modify ``params``.
 
-Lengths. With ``lengths`` (B,) every sequence b is run for its first
-``lengths[b]`` steps only: past its end the state is carried unchanged and
-the output is zero,
+Step masks (``StepMasks``) change how the state moves from step to step;
+all are optional and any combination works:
 
-    h_t = m_t * cell(x_t, h_{t-1}) + (1 - m_t) * h_{t-1},   out_t = m_t * h_t,   m_t = [t < lengths[b]]
+- ``update`` (T, B, 1 or H): how much of the new state is taken,
+  ``h_t = h_{t-1} + u_t * (cell(x_t, h_{t-1}) - h_{t-1})``. Variable lengths
+  set u = [t < lengths[b]] (a finished sequence keeps its state, so the
+  final state is the one at its last valid step, exactly as if run alone);
+  zoneout (Krueger et al. 2016) sets u to a random 0/1 mask (training) or to
+  1 - p (evaluation). ``update_c`` does the same for an LSTM's cell state.
+- ``out`` (T, B, 1): the output is ``out_t = o_t * h_t``; lengths zero the
+  outputs past each sequence's end.
+- ``recurrent`` (T or 1, B, H): multiplies h_{t-1} where it enters the
+  recurrent products (``h W_hh^T``), not where it is carried: recurrent
+  dropout (one mask reused at every step is Gal and Ghahramani's variational
+  form). The carried state and the gates' blends use the unmasked h_{t-1}.
 
-so the final state is the state at the sequence's last valid step, exactly
-as if it had been run alone. Backward splits the incoming gradient the same
-way: ``m_t * dh`` flows through the cell, ``(1 - m_t) * dh`` skips it.
+Backward splits each incoming state gradient the same way: ``u * dh`` flows
+through the cell, ``(1 - u) * dh`` skips it to h_{t-1}.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 
-def step_mask(lengths: np.ndarray | None, T: int, dtype) -> np.ndarray | None:
-    """(T, B, 1) array of 1.0 where t < lengths[b], else 0.0; None when lengths is None."""
-    if lengths is None:
-        return None
-    return (np.arange(T)[:, None] < np.asarray(lengths)[None, :]).astype(dtype)[:, :, None]
+@dataclass
+class StepMasks:
+    update: np.ndarray | None = None      # (T, B, 1|H) weight of the new hidden state
+    update_c: np.ndarray | None = None    # (T, B, 1|H) weight of the new cell state (LSTM)
+    out: np.ndarray | None = None         # (T, B, 1) output mask
+    recurrent: np.ndarray | None = None   # (T|1, B, H) multiplier of h_{t-1} in the recurrent products
+
+    @staticmethod
+    def from_lengths(lengths, T: int, dtype) -> "StepMasks":
+        m = (np.arange(T)[:, None] < np.asarray(lengths)[None, :]).astype(dtype)[:, :, None]
+        return StepMasks(update=m, update_c=m, out=m)
+
+
+def resolve_masks(lengths, masks: StepMasks | None, T: int, dtype) -> StepMasks:
+    """The masks a forward pass uses: ``masks`` if given, else those of ``lengths`` (or none)."""
+    if masks is not None:
+        return masks
+    if lengths is not None:
+        return StepMasks.from_lengths(lengths, T, dtype)
+    return StepMasks()
+
+
+def recurrent_input(masks: StepMasks, t: int, h_prev: np.ndarray) -> np.ndarray:
+    """h_{t-1} as it enters the recurrent products (recurrent dropout applied)."""
+    r = masks.recurrent
+    return h_prev if r is None else h_prev * r[t if r.shape[0] > 1 else 0]
+
+
+def recurrent_mask_at(masks: StepMasks, t: int):
+    r = masks.recurrent
+    return None if r is None else r[t if r.shape[0] > 1 else 0]
+
+
+def take_update(u: np.ndarray | None, t: int, s: np.ndarray) -> None:
+    """s[t+1] <- s[t] + u[t] * (s[t+1] - s[t]), in place; nothing when u is None."""
+    if u is not None:
+        s[t + 1] -= s[t]
+        s[t + 1] *= u[t]
+        s[t + 1] += s[t]
+
+
+def split_update(u: np.ndarray | None, t: int, d: np.ndarray):
+    """Gradient of take_update: (part through the new state, part that skips to the old one)."""
+    if u is None:
+        return d, None
+    through = d * u[t]
+    return through, d - through
+
+
+def masked_output(masks: StepMasks, h: np.ndarray) -> np.ndarray:
+    """out (T, B, H) from the states h (T+1, B, H)."""
+    return h[1:] if masks.out is None else h[1:] * masks.out
+
+
+def recurrent_inputs(masks: StepMasks, h: np.ndarray) -> np.ndarray:
+    """All h_{t-1} as they entered the recurrent products, (T, B, H), for the weight gradients."""
+    return h[:-1] if masks.recurrent is None else h[:-1] * masks.recurrent
 
 
 def input_projection(params: dict, x: np.ndarray, fold_hidden_bias: slice | None) -> np.ndarray:
@@ -51,8 +115,21 @@ def input_projection(params: dict, x: np.ndarray, fold_hidden_bias: slice | None
     return xw
 
 
-def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray,
-                 dx_needed: bool = True):
+def apply_clamp(a: np.ndarray, clamp: dict, blocks: dict, H: int) -> None:
+    """Overwrite clamped gates (activated values) with their constants, in place."""
+    for gate, value in clamp.items():
+        k = blocks[gate]
+        a[..., k * H:(k + 1) * H] = value
+
+
+def zero_clamped(d: np.ndarray, clamp: dict, blocks: dict, H: int) -> None:
+    """A clamped gate is a constant: no gradient flows through its pre-activation."""
+    for gate in clamp:
+        k = blocks[gate]
+        d[..., k * H:(k + 1) * H] = 0.0
+
+
+def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray):
     """Gradients of the two projections, one GEMM per weight after the time loop.
 
     ``dxw`` (T, B, G*H): gradient of the input pre-activations; ``dhw`` (T, B,
@@ -71,5 +148,5 @@ def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray,
     if "bias_ih" in params:
         grads["bias_ih"] = dxw2.sum(axis=0)
         grads["bias_hh"] = grads["bias_ih"].copy() if dhw is dxw else dhw2.sum(axis=0)
-    dx = (dxw2 @ params["weight_ih"]).reshape(T, B, D) if dx_needed else None
+    dx = (dxw2 @ params["weight_ih"]).reshape(T, B, D)
     return grads, dx

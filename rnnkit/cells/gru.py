@@ -40,7 +40,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.activations import sigmoid
-from rnnkit.cells._common import input_projection, step_mask, weight_grads
+from rnnkit.cells._common import (
+    StepMasks,
+    apply_clamp,
+    input_projection,
+    masked_output,
+    recurrent_input,
+    recurrent_inputs,
+    recurrent_mask_at,
+    resolve_masks,
+    split_update,
+    take_update,
+    weight_grads,
+    zero_clamped,
+)
 
 
 def gates(reset_gate: bool = True) -> int:
@@ -48,75 +61,91 @@ def gates(reset_gate: bool = True) -> int:
     return 3 if reset_gate else 2
 
 
+def gate_blocks(reset_gate: bool = True) -> dict:
+    """Gates that clamp_gates may fix, and their row block."""
+    return {"r": 0, "z": 1} if reset_gate else {"z": 0}
+
+
 @dataclass
 class GRUCache:
     x: np.ndarray              # (T, B, D) input
     h: np.ndarray              # (T+1, B, H) states, h[0] = h0
     act: np.ndarray            # (T, B, G*H) activated gates: r, z, n (or z, n)
-    hn: np.ndarray | None      # reset_after: (T, B, H) h W_hn^T + b_hn;  else: (T, B, H) r * h_{t-1}
-    mask: np.ndarray | None    # (T, B, 1) length mask or None
+    extra: np.ndarray | None   # reset_after: (T, B, H) hr W_hn^T + b_hn;  reset before: r * hr
+    masks: StepMasks
     reset_after: bool
     reset_gate: bool
+    clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, need_cache: bool = True,
-            reset_after: bool = True, reset_gate: bool = True):
-    """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
+def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
+            need_cache: bool = True, reset_after: bool = True, reset_gate: bool = True,
+            clamp: dict | None = None):
+    """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
+
+    ``clamp={"r": v1, "z": v2}`` fixes gates to constants (gate clamping); hr below is
+    h_{t-1} as it enters the recurrent products (recurrent dropout applied).
+    """
     T, B, _ = x.shape
     H = h0.shape[-1]
+    clamp = clamp or {}
+    blocks = gate_blocks(reset_gate)
     w_hh = params["weight_hh"]
     b_hh = params.get("bias_hh")
-    m = step_mask(lengths, T, x.dtype)
+    mk = resolve_masks(lengths, masks, T, x.dtype)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     if not reset_gate:
         act = input_projection(params, x, fold_hidden_bias=slice(None))     # (T, B, 2H): z, n
+        extra = None
         w_hh_t = w_hh.T
         for t in range(T):
             a = act[t]
-            a += h[t] @ w_hh_t
+            a += recurrent_input(mk, t, h[t]) @ w_hh_t
             sigmoid(a[:, :H], out=a[:, :H])
             np.tanh(a[:, H:], out=a[:, H:])
+            apply_clamp(a, clamp, blocks, H)
             _blend(a[:, :H], a[:, H:], h[t], h[t + 1])
-            _keep_finished(m, t, h)
-        extra = None
+            take_update(mk.update, t, h)
     elif reset_after:
         act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H))  # b_hn stays inside r * (.)
-        extra = np.empty((T, B, H), dtype=x.dtype)                          # h W_hn^T + b_hn
+        extra = np.empty((T, B, H), dtype=x.dtype)                          # hr W_hn^T + b_hn
         w_hh_t = w_hh.T
         for t in range(T):
             a = act[t]
-            hw = h[t] @ w_hh_t                                              # (B, 3H)
+            hw = recurrent_input(mk, t, h[t]) @ w_hh_t                      # (B, 3H)
             a[:, : 2 * H] += hw[:, : 2 * H]
             sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])                       # r, z
+            apply_clamp(a, clamp, blocks, H)
             hn = extra[t]
             hn[...] = hw[:, 2 * H:]
             if b_hh is not None:
                 hn += b_hh[2 * H:]
             n = a[:, 2 * H:]
-            n += a[:, :H] * hn                                              # + r * (h W_hn^T + b_hn)
+            n += a[:, :H] * hn                                              # + r * (hr W_hn^T + b_hn)
             np.tanh(n, out=n)
             _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
-            _keep_finished(m, t, h)
+            take_update(mk.update, t, h)
     else:
         act = input_projection(params, x, fold_hidden_bias=slice(None))
-        extra = np.empty((T, B, H), dtype=x.dtype)                          # r * h_{t-1}
+        extra = np.empty((T, B, H), dtype=x.dtype)                          # r * hr
         w_rz_t, w_n_t = w_hh[: 2 * H].T, w_hh[2 * H:].T
         for t in range(T):
             a = act[t]
+            hr = recurrent_input(mk, t, h[t])
             rz = a[:, : 2 * H]
-            rz += h[t] @ w_rz_t
+            rz += hr @ w_rz_t
             sigmoid(rz, out=rz)
+            apply_clamp(a, clamp, blocks, H)
             rh = extra[t]
-            np.multiply(a[:, :H], h[t], out=rh)
+            np.multiply(a[:, :H], hr, out=rh)
             n = a[:, 2 * H:]
-            n += rh @ w_n_t                                                 # + (r * h) W_hn^T
+            n += rh @ w_n_t                                                 # + (r * hr) W_hn^T
             np.tanh(n, out=n)
             _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
-            _keep_finished(m, t, h)
-    out = h[1:] if m is None else h[1:] * m
-    cache = GRUCache(x, h, act, extra, m, reset_after, reset_gate) if need_cache else None
-    return out, h[T].copy(), cache
+            take_update(mk.update, t, h)
+    cache = GRUCache(x, h, act, extra, mk, reset_after, reset_gate, clamp) if need_cache else None
+    return masked_output(mk, h), h[T].copy(), cache
 
 
 def _blend(z, n, h_prev, out):
@@ -126,34 +155,29 @@ def _blend(z, n, h_prev, out):
     out += n
 
 
-def _keep_finished(m, t, h):
-    if m is not None:
-        h[t + 1] = m[t] * h[t + 1] + (1 - m[t]) * h[t]
-
-
 def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
-    x, h, act, extra, m = cache.x, cache.h, cache.act, cache.hn, cache.mask
+    x, h, act, extra, mk = cache.x, cache.h, cache.act, cache.extra, cache.masks
     T = x.shape[0]
     H = h.shape[-1]
+    blocks = gate_blocks(cache.reset_gate)
     w_hh = params["weight_hh"]
     dxw = np.empty_like(act)                           # d(input pre-activations)  (T, B, G*H)
-    # d(recurrent products): equal to dxw except where r multiplies (h W_hn^T + b_hn)
+    # d(recurrent products): equal to dxw except where r multiplies (hr W_hn^T + b_hn)
     dhw = np.empty_like(act) if (cache.reset_gate and cache.reset_after) else dxw
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     for t in reversed(range(T)):
         if dout is not None:
-            dh += dout[t] if m is None else dout[t] * m[t]
-        skip = None
-        if m is not None:
-            skip = dh * (1 - m[t])
-            dh = dh * m[t]
+            dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
+        dh, skip = split_update(mk.update, t, dh)
         a, d, h_prev = act[t], dxw[t], h[t]
+        rmask = recurrent_mask_at(mk, t)
         if not cache.reset_gate:
             z, n = a[:, :H], a[:, H:]
             np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, :H])        # da_z
             np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d[:, H:])             # da_n
-            dh_prev = dh * z + d @ w_hh
+            zero_clamped(d, cache.clamp, blocks, H)
+            dhr = d @ w_hh
         else:
             r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
             np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, H: 2 * H])  # da_z
@@ -161,22 +185,28 @@ def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.nd
             np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)                  # da_n
             if cache.reset_after:
                 np.multiply(dan * extra[t], r * (1.0 - r), out=d[:, :H])       # da_r
+                zero_clamped(d, cache.clamp, blocks, H)
                 e = dhw[t]
                 e[:, : 2 * H] = d[:, : 2 * H]
-                np.multiply(dan, r, out=e[:, 2 * H:])                          # d(h W_hn^T + b_hn)
-                dh_prev = dh * z + e @ w_hh
+                np.multiply(dan, r, out=e[:, 2 * H:])                          # d(hr W_hn^T + b_hn)
+                dhr = e @ w_hh
             else:
-                drh = dan @ w_hh[2 * H:]                                       # d(r * h_{t-1})
-                np.multiply(drh * h_prev, r * (1.0 - r), out=d[:, :H])         # da_r
-                dh_prev = dh * z + drh * r + d[:, : 2 * H] @ w_hh[: 2 * H]
-        dh = dh_prev
+                drh = dan @ w_hh[2 * H:]                                       # d(r * hr)
+                hr = h_prev if rmask is None else h_prev * rmask
+                np.multiply(drh * hr, r * (1.0 - r), out=d[:, :H])             # da_r
+                zero_clamped(d, cache.clamp, blocks, H)
+                dhr = drh * r + d[:, : 2 * H] @ w_hh[: 2 * H]
+        if rmask is not None:
+            dhr *= rmask
+        dh = dh * z + dhr                                                      # + through h' = ... + z h
         if skip is not None:
             dh += skip
+    h_in = recurrent_inputs(mk, h)
     if cache.reset_gate and not cache.reset_after:
-        # W_hr, W_hz multiply h_{t-1}; W_hn multiplies r * h_{t-1}: one GEMM each block.
-        grads, dx = weight_grads(params, x, dxw, h[:-1], dxw)
+        # W_hr, W_hz multiply hr; W_hn multiplies r * hr: one GEMM each block.
+        grads, dx = weight_grads(params, x, dxw, h_in, dxw)
         TB = T * x.shape[1]
         grads["weight_hh"][2 * H:] = dxw[..., 2 * H:].reshape(TB, H).T @ extra.reshape(TB, H)
     else:
-        grads, dx = weight_grads(params, x, dxw, h[:-1], dhw)
+        grads, dx = weight_grads(params, x, dxw, h_in, dhw)
     return grads, dx, dh

@@ -35,9 +35,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.activations import sigmoid
-from rnnkit.cells._common import input_projection, step_mask, weight_grads
+from rnnkit.cells._common import (
+    StepMasks,
+    apply_clamp,
+    input_projection,
+    masked_output,
+    recurrent_input,
+    recurrent_inputs,
+    recurrent_mask_at,
+    resolve_masks,
+    split_update,
+    take_update,
+    weight_grads,
+    zero_clamped,
+)
 
 GATES = 2
+GATE_BLOCKS = {"f": 0}   # gates that clamp_gates may fix, and their row block
 
 
 @dataclass
@@ -45,42 +59,48 @@ class MGUCache:
     x: np.ndarray              # (T, B, D) input
     h: np.ndarray              # (T+1, B, H) states, h[0] = h0
     act: np.ndarray            # (T, B, 2H) activated f, n
-    fh: np.ndarray             # (T, B, H) f * h_{t-1}
-    mask: np.ndarray | None    # (T, B, 1) length mask or None
+    fh: np.ndarray             # (T, B, H) f * h_{t-1} as it entered W_hn (recurrent mask applied)
+    masks: StepMasks
+    clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, need_cache: bool = True):
-    """Run the MGU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
+def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
+            need_cache: bool = True, clamp: dict | None = None):
+    """Run the MGU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
+
+    ``clamp={"f": v}`` fixes the forget gate to the constant v (gate clamping).
+    """
     T, B, _ = x.shape
     H = h0.shape[-1]
+    clamp = clamp or {}
     w_hh = params["weight_hh"]
     w_f_t, w_n_t = w_hh[:H].T, w_hh[H:].T
     act = input_projection(params, x, fold_hidden_bias=slice(None))   # (T, B, 2H)
-    m = step_mask(lengths, T, x.dtype)
+    mk = resolve_masks(lengths, masks, T, x.dtype)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     fh = np.empty((T, B, H), dtype=x.dtype)
     h[0] = h0
     for t in range(T):
         a = act[t]
         f, n = a[:, :H], a[:, H:]
-        f += h[t] @ w_f_t
+        hr = recurrent_input(mk, t, h[t])
+        f += hr @ w_f_t
         sigmoid(f, out=f)
-        np.multiply(f, h[t], out=fh[t])
+        apply_clamp(a, clamp, GATE_BLOCKS, H)
+        np.multiply(f, hr, out=fh[t])
         n += fh[t] @ w_n_t                                            # + (f * h) W_hn^T
         np.tanh(n, out=n)
         np.subtract(n, h[t], out=h[t + 1])                            # h' = h + f (n - h)
         h[t + 1] *= f
         h[t + 1] += h[t]
-        if m is not None:
-            h[t + 1] = m[t] * h[t + 1] + (1 - m[t]) * h[t]
-    out = h[1:] if m is None else h[1:] * m
-    cache = MGUCache(x, h, act, fh, m) if need_cache else None
-    return out, h[T].copy(), cache
+        take_update(mk.update, t, h)
+    cache = MGUCache(x, h, act, fh, mk, clamp) if need_cache else None
+    return masked_output(mk, h), h[T].copy(), cache
 
 
 def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
-    x, h, act, fh, m = cache.x, cache.h, cache.act, cache.fh, cache.mask
+    x, h, act, fh, mk = cache.x, cache.h, cache.act, cache.fh, cache.masks
     T = x.shape[0]
     H = h.shape[-1]
     w_hh = params["weight_hh"]
@@ -89,23 +109,26 @@ def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.nd
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     for t in reversed(range(T)):
         if dout is not None:
-            dh += dout[t] if m is None else dout[t] * m[t]
-        skip = None
-        if m is not None:
-            skip = dh * (1 - m[t])
-            dh = dh * m[t]
+            dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
+        dh, skip = split_update(mk.update, t, dh)
         h_prev = h[t]
+        r = recurrent_mask_at(mk, t)
+        hr = h_prev if r is None else h_prev * r
         f, n = act[t][:, :H], act[t][:, H:]
         d = dxw[t]
         dan = d[:, H:]
         np.multiply(dh * f, 1.0 - n * n, out=dan)           # through n = tanh(.)
-        dfh = dan @ w_n                                     # d(f * h_{t-1})
-        df = dh * (n - h_prev) + dfh * h_prev
+        dfh = dan @ w_n                                     # d(f * hr)
+        df = dh * (n - h_prev) + dfh * hr
         np.multiply(df, f * (1.0 - f), out=d[:, :H])        # through f = sigmoid(.)
-        dh = dh * (1.0 - f) + dfh * f + d[:, :H] @ w_f
+        zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
+        dhr = dfh * f + d[:, :H] @ w_f                      # d(hr): both recurrent products
+        if r is not None:
+            dhr *= r
+        dh = dh * (1.0 - f) + dhr
         if skip is not None:
             dh += skip
-    grads, dx = weight_grads(params, x, dxw, h[:-1], dxw)
+    grads, dx = weight_grads(params, x, dxw, recurrent_inputs(mk, h), dxw)
     TB = T * x.shape[1]
     grads["weight_hh"][H:] = dxw[..., H:].reshape(TB, H).T @ fh.reshape(TB, H)
     return grads, dx, dh

@@ -32,7 +32,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.cells._common import input_projection, step_mask, weight_grads
+from rnnkit.cells._common import (
+    StepMasks,
+    input_projection,
+    masked_output,
+    recurrent_input,
+    recurrent_inputs,
+    recurrent_mask_at,
+    resolve_masks,
+    split_update,
+    take_update,
+    weight_grads,
+)
 
 GATES = 1
 NONLINEARITIES = ("tanh", "relu")
@@ -42,53 +53,56 @@ NONLINEARITIES = ("tanh", "relu")
 class RNNCache:
     x: np.ndarray              # (T, B, D) input
     h: np.ndarray              # (T+1, B, H) states, h[0] = h0
-    mask: np.ndarray | None    # (T, B, 1) length mask or None
+    f: np.ndarray              # (T, B, H) f(a_t), the cell's new state before any update mask
+    masks: StepMasks           # lengths, zoneout, recurrent dropout
     nonlinearity: str
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, need_cache: bool = True,
-            nonlinearity: str = "tanh"):
+def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
+            need_cache: bool = True, nonlinearity: str = "tanh"):
     """Run the RNN over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
     T, B, _ = x.shape
     w_hh_t = params["weight_hh"].T
     xw = input_projection(params, x, fold_hidden_bias=slice(None))   # (T, B, H)
-    m = step_mask(lengths, T, x.dtype)
+    mk = resolve_masks(lengths, masks, T, x.dtype)
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)                 # (T+1, B, H)
     h[0] = h0
+    # f(a_t) is h_t itself unless an update mask blends it with h_{t-1}; then it is kept apart
+    f = h[1:] if mk.update is None else np.empty_like(xw)
     for t in range(T):
         a = xw[t]
-        a += h[t] @ w_hh_t                         # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
+        a += recurrent_input(mk, t, h[t]) @ w_hh_t  # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
         if nonlinearity == "tanh":
-            np.tanh(a, out=h[t + 1])
+            np.tanh(a, out=f[t])
         else:
-            np.maximum(a, 0.0, out=h[t + 1])
-        if m is not None:                          # finished sequences keep their state
-            h[t + 1] = m[t] * h[t + 1] + (1 - m[t]) * h[t]
-    out = h[1:] if m is None else h[1:] * m
-    cache = RNNCache(x, h, m, nonlinearity) if need_cache else None
-    return out, h[T].copy(), cache
+            np.maximum(a, 0.0, out=f[t])
+        if mk.update is not None:                  # lengths / zoneout: keep part of h_{t-1}
+            h[t + 1] = f[t]
+            take_update(mk.update, t, h)
+    cache = RNNCache(x, h, f, mk, nonlinearity) if need_cache else None
+    return masked_output(mk, h), h[T].copy(), cache
 
 
 def backward(params: dict, cache: RNNCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
-    x, h, m = cache.x, cache.h, cache.mask
+    x, h, f, mk = cache.x, cache.h, cache.f, cache.masks
     T = x.shape[0]
     w_hh = params["weight_hh"]
     da = np.empty_like(h[1:])                      # (T, B, H) gradient of the pre-activations
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     for t in reversed(range(T)):
         if dout is not None:
-            dh += dout[t] if m is None else dout[t] * m[t]
-        skip = None
-        if m is not None:                          # h_t = m h_new + (1 - m) h_{t-1}
-            skip = dh * (1 - m[t])
-            dh = dh * m[t]
-        if cache.nonlinearity == "tanh":           # backprop through tanh: 1 - h^2
-            np.multiply(dh, 1.0 - h[t + 1] * h[t + 1], out=da[t])
-        else:                                      # backprop through relu: [h > 0]
-            np.multiply(dh, h[t + 1] > 0, out=da[t])
-        dh = da[t] @ w_hh                          # dh_{t-1}
+            dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
+        dh, skip = split_update(mk.update, t, dh)
+        if cache.nonlinearity == "tanh":           # backprop through tanh: 1 - f^2
+            np.multiply(dh, 1.0 - f[t] * f[t], out=da[t])
+        else:                                      # backprop through relu: [f > 0]
+            np.multiply(dh, f[t] > 0, out=da[t])
+        dh = da[t] @ w_hh                          # dh_{t-1}, through the recurrent product
+        r = recurrent_mask_at(mk, t)
+        if r is not None:
+            dh *= r
         if skip is not None:
             dh += skip
-    grads, dx = weight_grads(params, x, da, h[:-1], da)
+    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
     return grads, dx, dh

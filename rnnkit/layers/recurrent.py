@@ -5,24 +5,38 @@ A layer runs a cell family (``rnnkit.cells``) over whole sequences, stacked
 backward pass needs. Parameters are PyTorch's, by name, shape and gate
 order: for layer k and direction suffix s ('' or '_reverse')
 
-    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else H * num_directions
-    weight_hh_l{k}{s}  (G*H, H)
+    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else H_out * num_directions
+    weight_hh_l{k}{s}  (G*H, H_out)
     bias_ih_l{k}{s}    (G*H,)         (absent with bias=False)
     bias_hh_l{k}{s}    (G*H,)
+    weight_hr_l{k}{s}  (P, H)         LSTM with proj_size=P > 0 only; then H_out = P, else H_out = H
+    weight_c{i,f,o}_l{k}{s}  (H,)     LSTM with peephole=True only (rnnkit's names; PyTorch has none)
 
 with G = 1 (RNN), 3 (GRU: r, z, n), 2 (GRU without reset gate: z, n),
 4 (LSTM: i, f, g, o), 2 (MGU: f, n). All are initialised uniform in
 +/- 1/sqrt(hidden_size), PyTorch's default, from ``seed``.
 
 Shapes: x (T, B, D) or, with ``batch_first``, (B, T, D), or unbatched (T, D);
-out (T, B, H * num_directions); hx and h_n (num_layers * num_directions, B, H),
-layer-major with directions interleaved (PyTorch's order); for LSTM both
-states, as a tuple (h, c).
+out (T, B, H_out * num_directions); hx and h_n (num_layers * num_directions,
+B, H_out), layer-major with directions interleaved (PyTorch's order); for
+LSTM both states, as a tuple (h, c), c being (..., B, H).
 
-``dropout`` (PyTorch's meaning) zeroes each output of every layer but the
-last with probability p, independently at every step, in training mode
-only; masks come from the layer's own generator (seeded by ``seed``), and
-backward reuses them.
+Regularisers, all off by default and active in training mode only (``eval()``
+turns them off; zoneout then uses its expectation). Masks come from the
+layer's own generator (``seed``); backward reuses the forward's masks.
+
+- ``dropout``: PyTorch's meaning, on the outputs of every layer but the last.
+- ``input_dropout``: on the input x of the first layer.
+- ``recurrent_dropout``: on h_{t-1} where it enters the recurrent product
+  (the carried state is untouched).
+- ``variational``: the three dropouts above draw one mask per sequence and
+  reuse it at every step (Gal and Ghahramani 2016); otherwise a new mask is
+  drawn at every step (standard dropout).
+- ``weight_drop``: DropConnect on every W_hh, one mask per forward pass (AWD-LSTM, Merity et al. 2017).
+- ``zoneout``: each unit keeps its previous value with probability z
+  (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
+
+All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
 """
 from __future__ import annotations
 
@@ -39,6 +53,7 @@ from rnnkit._validate import (
     resolve_dtype,
 )
 from rnnkit.cells import gru, lstm, mgu, rnn
+from rnnkit.cells._common import StepMasks
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -59,13 +74,21 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
 
 @dataclass
 class _LayerCache:
-    """What backward needs from one forward pass, per layer and direction."""
-    cells: list = field(default_factory=list)        # [layer][direction] cell caches
+    """What backward needs from one forward pass."""
+    cells: list = field(default_factory=list)          # [layer][direction] cell caches
     dropout_masks: list = field(default_factory=list)  # [layer] mask applied to its output, or None
+    weight_masks: list = field(default_factory=list)   # [layer][direction] DropConnect mask of W_hh, or None
+    input_mask: np.ndarray | None = None               # input dropout mask, or None
     lengths: np.ndarray | None = None
     batch_first: bool = False
     unbatched: bool = False
     out_shape: tuple = ()
+
+
+def _check_bool(where, name, val) -> bool:
+    if not isinstance(val, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be a bool, got {type(val).__name__} {val!r}")
+    return bool(val)
 
 
 class RecurrentLayer(Module):
@@ -75,23 +98,43 @@ class RecurrentLayer(Module):
     _has_cell_state = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, dtype=np.float32, seed=None, **variant):
+                 dropout=0.0, bidirectional=False, *, input_dropout=0.0, recurrent_dropout=0.0,
+                 variational=False, weight_drop=0.0, zoneout=0.0, proj_size=0, peephole=False,
+                 dtype=np.float32, seed=None, variant: dict | None = None):
         super().__init__()
         name = type(self).__name__
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
         self.num_layers = check_positive_int(name, "num_layers", num_layers)
-        for arg, val in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(val, (bool, np.bool_)):
-                raise TypeError(f"{name}: {arg} must be a bool, got {type(val).__name__} {val!r}")
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias = _check_bool(name, "bias", bias)
+        self.batch_first = _check_bool(name, "batch_first", batch_first)
+        self.bidirectional = _check_bool(name, "bidirectional", bidirectional)
+        self.variational = _check_bool(name, "variational", variational)
+        self.peephole = _check_bool(name, "peephole", peephole)
         self.dropout = check_probability(name, "dropout", dropout)
+        self.input_dropout = check_probability(name, "input_dropout", input_dropout)
+        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout)
+        self.weight_drop = check_probability(name, "weight_drop", weight_drop)
+        if self._has_cell_state and isinstance(zoneout, (tuple, list)):
+            if len(zoneout) != 2:
+                raise ValueError(f"{name}: zoneout must be a float or a pair (z_h, z_c), got {zoneout!r}")
+            self.zoneout = tuple(check_probability(name, "zoneout", z) for z in zoneout)
+        else:
+            z = check_probability(name, "zoneout", zoneout)
+            self.zoneout = (z, z) if self._has_cell_state else (z, 0.0)
+        self.proj_size = check_positive_int(name, "proj_size", proj_size, minimum=0)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"{name}: proj_size must be smaller than hidden_size = {self.hidden_size}, "
+                             f"got {self.proj_size}")
         self.dtype = resolve_dtype(name, dtype)
-        self.variant = variant
+        self.variant = dict(variant or {})     # the cell family's own options
         self.gates = self._num_gates()
         self.num_directions = 2 if self.bidirectional else 1
+        self.output_size = self.proj_size or self.hidden_size     # H_out: size of h and of each output
+        self._clamp: dict = {}
         self._rng = np.random.default_rng(seed)
         self._cache: _LayerCache | None = None
+        self._forward_ran = False
         self._init_params()
 
     # -- parameters -----------------------------------------------------------------------------
@@ -101,27 +144,76 @@ class RecurrentLayer(Module):
     def _suffixes(self):
         return ("", "_reverse")[: self.num_directions]
 
+    def _param_shapes(self, layer: int) -> dict:
+        H, G, Ho = self.hidden_size, self.gates, self.output_size
+        d_in = self.input_size if layer == 0 else Ho * self.num_directions
+        shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, Ho)}
+        if self.bias:
+            shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+        if self.proj_size:
+            shapes["weight_hr"] = (self.proj_size, H)
+        if self.peephole:
+            shapes.update(weight_ci=(H,), weight_cf=(H,), weight_co=(H,))
+        return shapes
+
     def _init_params(self) -> None:
-        H, G = self.hidden_size, self.gates
-        k = 1.0 / np.sqrt(H)
+        k = 1.0 / np.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
-            d_in = self.input_size if layer == 0 else H * self.num_directions
             for s in self._suffixes():
-                shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, H)}
-                if self.bias:
-                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-                for base, shape in shapes.items():
+                for base, shape in self._param_shapes(layer).items():
                     w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
                     self.register_parameter(f"{base}_l{layer}{s}", w)
 
     def _cell_params(self, layer: int, suffix: str) -> dict:
         own = self._own_params
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-        return {n: own[f"{n}_l{layer}{suffix}"] for n in names}
+        return {n: own[f"{n}_l{layer}{suffix}"] for n in self._param_shapes(layer)}
+
+    # -- gate clamping --------------------------------------------------------------------------
+    def clamp_gates(self, **gates) -> "RecurrentLayer":
+        """Fix gates to constants in forward and backward, e.g. ``lstm.clamp_gates(i=1, f=0, o=1)``.
+
+        Clamped gates pass no gradient to their weights. With every gate of the
+        notes' "binary" view clamped, a GRU (r=1, z=0) computes a plain tanh RNN
+        with the candidate's weights, and an LSTM (i=1, f=0, o=1) has a cell state
+        c_t = tanh(W x_t + U tanh(c_{t-1}) + b). Call with no argument to unclamp.
+        """
+        where = f"{type(self).__name__}.clamp_gates"
+        allowed = self._gate_blocks()
+        if not allowed:
+            raise ValueError(f"{where}: {type(self).__name__} has no gates to clamp")
+        clamp = {}
+        for gate, value in gates.items():
+            if gate not in allowed:
+                raise ValueError(f"{where}: gate must be one of {', '.join(allowed)}, got {gate!r}")
+            clamp[gate] = check_probability(where, gate, value, allow_one=True)
+        self._clamp = clamp
+        return self
+
+    def _gate_blocks(self) -> dict:
+        return getattr(self._family, "GATE_BLOCKS", {})
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of this layer's dropout and zoneout masks (settable, to fix the masks)."""
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(f"{type(self).__name__}.rng must be a numpy.random.Generator, got {type(generator).__name__}")
+        self._rng = generator
+
+    @property
+    def clamped_gates(self) -> dict:
+        return dict(self._clamp)
+
+    def _family_kwargs(self) -> dict:
+        return dict(self.variant, clamp=self._clamp) if self._clamp else self.variant
 
     # -- input checks ---------------------------------------------------------------------------
-    def _state_shape(self, B):
-        return (self.num_layers * self.num_directions, B, self.hidden_size)
+    def _state_shape(self, B, cell=False):
+        width = self.hidden_size if cell else self.output_size
+        return (self.num_layers * self.num_directions, B, width)
 
     def _parse_x(self, where, x):
         x = as_float_array(where, "x", x, self.dtype)
@@ -129,6 +221,8 @@ class RecurrentLayer(Module):
         if x.ndim == 2:
             if x.shape[1] != D:
                 raise ValueError(f"{where}: x must have shape (T, {D}) when unbatched, got {fmt_shape(x.shape)}")
+            if x.shape[0] == 0:
+                raise ValueError(f"{where}: x must have T >= 1, got shape {fmt_shape(x.shape)}")
             return x[:, None, :], True
         if x.ndim != 3 or x.shape[2] != D:
             want = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
@@ -139,8 +233,8 @@ class RecurrentLayer(Module):
             x = np.ascontiguousarray(x.transpose(1, 0, 2))
         return x, False
 
-    def _parse_state(self, where, name, s, B, unbatched):
-        want = self._state_shape(B)
+    def _parse_state(self, where, name, s, B, unbatched, cell=False):
+        want = self._state_shape(B, cell)
         if s is None:
             return np.zeros(want, dtype=self.dtype)
         s = as_float_array(where, name, s, self.dtype)
@@ -166,6 +260,32 @@ class RecurrentLayer(Module):
             raise ValueError(f"{where}: lengths must be in [1, {T}], got {int(lengths[bad[0]])} at index {int(bad[0])}")
         return lengths.astype(np.int64)
 
+    # -- masks ----------------------------------------------------------------------------------
+    def _dropout_mask(self, p: float, T: int, B: int, F: int) -> np.ndarray:
+        """Inverted-dropout mask, (1, B, F) if variational else (T, B, F): 0 or 1/(1-p)."""
+        keep = 1.0 - p
+        shape = (1, B, F) if self.variational else (T, B, F)
+        return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+
+    def _step_masks(self, T: int, B: int, lengths) -> StepMasks | None:
+        """Masks for one direction of one layer: lengths, zoneout, recurrent dropout."""
+        z_h, z_c = self.zoneout
+        rec_p = self.recurrent_dropout if self.training else 0.0
+        if lengths is None and not (z_h or z_c or rec_p):
+            return None
+        mk = StepMasks.from_lengths(lengths, T, self.dtype) if lengths is not None else StepMasks()
+        for z, attr, width in ((z_h, "update", self.output_size), (z_c, "update_c", self.hidden_size)):
+            if z:
+                if self.training:          # 1 = take the new value, with probability 1 - z
+                    u = (self._rng.random((T, B, width)) >= z).astype(self.dtype)
+                else:                      # the expectation
+                    u = np.full((T, 1, 1), 1.0 - z, dtype=self.dtype)
+                prev = getattr(mk, attr)
+                setattr(mk, attr, u if prev is None else u * prev)
+        if rec_p:
+            mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
+        return mk
+
     # -- forward / backward ---------------------------------------------------------------------
     def forward(self, x, hx=None, lengths=None):
         """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n))."""
@@ -176,7 +296,7 @@ class RecurrentLayer(Module):
             if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
                 raise TypeError(f"{where}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
             h0 = self._parse_state(where, "hx[0]", None if hx is None else hx[0], B, unbatched)
-            c0 = self._parse_state(where, "hx[1]", None if hx is None else hx[1], B, unbatched)
+            c0 = self._parse_state(where, "hx[1]", None if hx is None else hx[1], B, unbatched, cell=True)
         else:
             h0 = self._parse_state(where, "hx", hx, B, unbatched)
         if unbatched and lengths is not None:
@@ -184,32 +304,45 @@ class RecurrentLayer(Module):
         lengths = self._parse_lengths(where, lengths, T, B)
 
         need_cache = is_grad_enabled()
+        train = self.training
         cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched)
         h_n = np.empty_like(h0)
-        c_n = np.empty_like(h0) if self._has_cell_state else None
+        c_n = np.empty_like(c0) if self._has_cell_state else None
+        kwargs = self._family_kwargs()
+        if train and self.input_dropout:
+            cache.input_mask = self._dropout_mask(self.input_dropout, T, B, self.input_size)
+            x = x * cache.input_mask
         layer_in = x
         for layer in range(self.num_layers):
-            outs, layer_caches = [], []
+            outs, layer_caches, wmasks = [], [], []
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
+                params = self._cell_params(layer, suffix)
+                wmask = None
+                if train and self.weight_drop:
+                    keep = 1.0 - self.weight_drop
+                    w = params["weight_hh"]
+                    wmask = (self._rng.random(w.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+                    params["weight_hh"] = w * wmask
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
                 out, state_T, cc = self._family.forward(
-                    self._cell_params(layer, suffix), np.ascontiguousarray(xin), state,
-                    lengths=lengths, need_cache=need_cache, **self.variant)
+                    params, np.ascontiguousarray(xin), state, masks=self._step_masks(T, B, lengths),
+                    lengths=lengths, need_cache=need_cache, **kwargs)
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 layer_caches.append(cc)
+                wmasks.append(wmask)
                 if self._has_cell_state:
                     h_n[idx], c_n[idx] = state_T
                 else:
                     h_n[idx] = state_T
             out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
             mask = None
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                keep = 1.0 - self.dropout
-                mask = (self._rng.random(out.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+            if train and self.dropout > 0 and layer < self.num_layers - 1:
+                mask = self._dropout_mask(self.dropout, T, B, out.shape[-1])
                 out = out * mask
             cache.cells.append(layer_caches)
+            cache.weight_masks.append(wmasks)
             cache.dropout_masks.append(mask)
             layer_in = out
         cache.out_shape = layer_in.shape
@@ -234,16 +367,16 @@ class RecurrentLayer(Module):
         where = f"{type(self).__name__}.backward"
         cache = self._cache
         if cache is None:
-            if getattr(self, "_forward_ran", False):
+            if self._forward_ran:
                 raise RuntimeError(f"{where}: the last forward ran under no_grad(), so it kept no cache; "
                                    "run forward again with gradients enabled")
             raise RuntimeError(f"{where}: backward called before forward")
-        T, B, HD = cache.out_shape
+        T, B, _ = cache.out_shape
         dout = self._parse_dout(where, dout, cache)
         dh_T, dc_T = self._parse_dstate(where, dh_n, cache, B)
-        H = self.hidden_size
-        dh0 = np.zeros((self.num_layers * self.num_directions, B, H), dtype=self.dtype)
-        dc0 = np.zeros_like(dh0) if self._has_cell_state else None
+        Ho = self.output_size
+        dh0 = np.zeros(self._state_shape(B), dtype=self.dtype)
+        dc0 = np.zeros(self._state_shape(B, cell=True), dtype=self.dtype) if self._has_cell_state else None
         grads = self._own_grads
         lengths = cache.lengths
         d_layer_out = dout
@@ -254,15 +387,20 @@ class RecurrentLayer(Module):
             d_in = None
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
-                dpart = None if d_layer_out is None else d_layer_out[..., d * H:(d + 1) * H]
+                dpart = None if d_layer_out is None else d_layer_out[..., d * Ho:(d + 1) * Ho]
                 if dpart is not None and d == 1:
                     dpart = reverse_padded(dpart, lengths)
                 if self._has_cell_state:
                     dstate = (None if dh_T is None else dh_T[idx], None if dc_T is None else dc_T[idx])
                 else:
                     dstate = None if dh_T is None else dh_T[idx]
-                g, dx, ds0 = self._family.backward(self._cell_params(layer, suffix), cache.cells[layer][d],
-                                                   dpart, dstate)
+                params = self._cell_params(layer, suffix)
+                wmask = cache.weight_masks[layer][d]
+                if wmask is not None:
+                    params["weight_hh"] = params["weight_hh"] * wmask
+                g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
+                if wmask is not None:                  # W_eff = W_hh * mask
+                    g["weight_hh"] *= wmask
                 for name, val in g.items():
                     grads[f"{name}_l{layer}{suffix}"] += val
                 if d == 1:
@@ -274,6 +412,8 @@ class RecurrentLayer(Module):
                     dh0[idx] = ds0
             d_layer_out = d_in
         dx = d_layer_out
+        if cache.input_mask is not None:
+            dx = dx * cache.input_mask
         if cache.unbatched:
             dx, dh0 = dx[:, 0], dh0[:, 0]
             dc0 = None if dc0 is None else dc0[:, 0]
@@ -304,9 +444,8 @@ class RecurrentLayer(Module):
         if self._has_cell_state:
             if not isinstance(dh_n, (tuple, list)) or len(dh_n) != 2:
                 raise TypeError(f"{where}: dh_n must be a tuple (dh_n, dc_n), got {type(dh_n).__name__}")
-            parts = [None if s is None else self._parse_state(where, n, s, B, cache.unbatched)
-                     for n, s in zip(("dh_n[0]", "dh_n[1]"), dh_n)]
-            return parts[0], parts[1]
+            return tuple(None if s is None else self._parse_state(where, n, s, B, cache.unbatched, cell=c)
+                         for n, s, c in zip(("dh_n[0]", "dh_n[1]"), dh_n, (False, True)))
         return self._parse_state(where, "dh_n", dh_n, B, cache.unbatched), None
 
     def extra_repr(self) -> str:
@@ -315,14 +454,14 @@ class RecurrentLayer(Module):
             s += f", num_layers={self.num_layers}"
         for k, v in self.variant.items():
             s += f", {k}={v!r}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.batch_first:
-            s += ", batch_first=True"
-        if self.dropout:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional:
-            s += ", bidirectional=True"
+        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
+                    "input_dropout": 0.0, "recurrent_dropout": 0.0, "variational": False, "weight_drop": 0.0,
+                    "proj_size": 0, "peephole": False}
+        for k, default in defaults.items():
+            if getattr(self, k) != default:
+                s += f", {k}={getattr(self, k)!r}"
+        if any(self.zoneout):
+            s += f", zoneout={self.zoneout if self._has_cell_state else self.zoneout[0]!r}"
         if self.dtype != np.float32:
             s += f", dtype={self.dtype}"
         return s
@@ -331,7 +470,9 @@ class RecurrentLayer(Module):
 class RNN(RecurrentLayer):
     """Elman RNN layer, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
-    Constructor and parameters as ``torch.nn.RNN``; the maths is in ``rnnkit.cells.rnn``.
+    Constructor and parameters as ``torch.nn.RNN``; the keyword-only
+    regularisers are described in this module's docstring; the maths is in
+    ``rnnkit.cells.rnn``.
 
     Example
     -------
@@ -344,10 +485,14 @@ class RNN(RecurrentLayer):
     _family = rnn
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32, seed=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, *, input_dropout=0.0,
+                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
+                 dtype=np.float32, seed=None):
         check_choice("RNN", "nonlinearity", nonlinearity, rnn.NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, seed=seed, nonlinearity=nonlinearity)
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
+                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
+                         dtype=dtype, seed=seed, variant={"nonlinearity": nonlinearity})
 
     @property
     def nonlinearity(self) -> str:
@@ -374,33 +519,50 @@ class GRU(RecurrentLayer):
     _family = gru
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, reset_after=True, reset_gate=True, dtype=np.float32, seed=None):
-        for arg, val in (("reset_after", reset_after), ("reset_gate", reset_gate)):
-            if not isinstance(val, (bool, np.bool_)):
-                raise TypeError(f"GRU: {arg} must be a bool, got {type(val).__name__} {val!r}")
+                 bidirectional=False, *, reset_after=True, reset_gate=True, input_dropout=0.0,
+                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
+                 dtype=np.float32, seed=None):
+        variant = {"reset_after": _check_bool("GRU", "reset_after", reset_after),
+                   "reset_gate": _check_bool("GRU", "reset_gate", reset_gate)}
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, seed=seed, reset_after=bool(reset_after), reset_gate=bool(reset_gate))
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
+                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
+                         dtype=dtype, seed=seed, variant=variant)
 
     def _num_gates(self) -> int:
         return gru.gates(self.variant["reset_gate"])
 
+    def _gate_blocks(self) -> dict:
+        return gru.gate_blocks(self.variant["reset_gate"])
+
 
 class LSTM(RecurrentLayer):
-    """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o).
+    """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o), ``proj_size`` included.
 
-    ``hx`` and the returned state are tuples (h, c). Equations and backward: ``rnnkit.cells.lstm``.
+    ``hx`` and the returned state are tuples (h, c). ``peephole=True`` adds
+    Gers and Schmidhuber's peephole connections. Equations and backward:
+    ``rnnkit.cells.lstm``.
 
     Example
     -------
     >>> import numpy as np, rnnkit
-    >>> layer = rnnkit.LSTM(8, 16, num_layers=2, seed=0)
+    >>> layer = rnnkit.LSTM(8, 16, num_layers=2, proj_size=4, seed=0)
     >>> out, (h_n, c_n) = layer.forward(np.ones((5, 3, 8), np.float32))
     >>> dx, (dh0, dc0) = layer.backward(np.ones_like(out))
-    >>> dx.shape, c_n.shape
-    ((5, 3, 8), (2, 3, 16))
+    >>> out.shape, h_n.shape, c_n.shape
+    ((5, 3, 4), (2, 3, 4), (2, 3, 16))
     """
     _family = lstm
     _has_cell_state = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, *, peephole=False, input_dropout=0.0,
+                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
+                 dtype=np.float32, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
+                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
+                         proj_size=proj_size, peephole=peephole, dtype=dtype, seed=seed)
 
 
 class MGU(RecurrentLayer):
@@ -417,3 +579,11 @@ class MGU(RecurrentLayer):
     (5, 3, 16)
     """
     _family = mgu
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, *, input_dropout=0.0, recurrent_dropout=0.0, variational=False,
+                 weight_drop=0.0, zoneout=0.0, dtype=np.float32, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
+                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
+                         dtype=dtype, seed=seed)
