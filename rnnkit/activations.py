@@ -11,9 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def _floating(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Logistic function 1 / (1 + exp(-x)), overflow-free. ``out`` may alias ``x``."""
-    out = np.multiply(x, 0.5, out=out)
+    """Logistic function 1 / (1 + exp(-x)), overflow-free. ``out`` may alias ``x``.
+
+    Any real input (scalars, integer arrays) is accepted; the result is float.
+    """
+    x = _floating(x)
+    out = np.multiply(x, 0.5, out=np.empty_like(x) if out is None else out)
     np.tanh(out, out=out)
     out += 1.0
     out *= 0.5
@@ -22,6 +31,7 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
+    x = _floating(x)
     z = x - x.max(axis=axis, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=axis, keepdims=True)
@@ -30,6 +40,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x - logsumexp(x) along ``axis``, stable for any finite input."""
+    x = _floating(x)
     z = x - x.max(axis=axis, keepdims=True)
     z -= np.log(np.exp(z).sum(axis=axis, keepdims=True))
     return z
