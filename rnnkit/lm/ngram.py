@@ -1,0 +1,577 @@
+"""Count-based n-gram language models: MLE, add-delta, Witten-Bell, absolute discounting, modified Kneser-Ney.
+
+An order-N model predicts a word from the N-1 words before it (the Markov
+assumption): P(w_1 .. w_T) ~ prod_t P(w_t | w_{t-N+1} .. w_{t-1}).
+
+Padding and counting
+--------------------
+``fit`` pads every sentence with N-1 start symbols ``<s>`` on the left and one
+end symbol ``</s>`` on the right, ``<s> <s> the cat </s>`` for N = 3, and
+counts, at every *predicted* position (each word and the ``</s>``), the k-gram
+ending there for every k = 1..N. So c(h w) is the number of times w was
+predicted after the history h, and c(h) = sum_w c(h w) is the number of
+predictions made after h. ``<s>`` is context only: it is never predicted, so
+every distribution below covers the V' = V - 1 other entries of the vocabulary
+(the words, ``<unk>`` and ``</s>``) and gives ``<s>`` probability 0. Words seen
+fewer than ``min_count`` times in training become ``<unk>``, which is then
+scored as a normal word (here and in ``perplexity``: the open-vocabulary
+convention of the Penn Treebank setups).
+
+Sentence starts (``collapse_start``, default True): a history goes no further
+back than its newest ``<s>``, so ``<s> <s> <s> <s>`` is the one-word context
+``<s>`` and ``<s> <s> the`` is ``<s> the``; the n-grams that would reach past
+a ``<s>`` are not counted. This is what SRILM and KenLM do with their single
+``<s>``. Without it the interpolated models (witten-bell, absolute,
+kneser-ney) smooth the same sentence-start counts once per padded order, which
+costs 4% of perplexity on the Penn Treebank (5-gram modified Kneser-Ney, valid:
+148.0 collapsed, 153.6 not). mle and lidstone/laplace give the same
+probabilities either way (the counts after ``<s> <s>`` and after ``<s>`` are
+equal); ``collapse_start=False`` keeps every ``<s>`` as a context word, which is
+nltk's convention.
+
+A context is the list of previous words; only its last N-1 are used. A shorter
+context is *not* padded: it selects the lower-order estimate P(w | h) with |h|
+= len(context), as in nltk; pass the ``<s>`` symbols to mean a sentence start.
+Below, h' is h without its oldest word and "h unseen" means c(h) = 0.
+
+Smoothing (delta is ``delta``; D a discount)
+--------------------------------------------
+    mle          P(w|h) = c(h w) / c(h); for an unseen h, the longest seen suffix of h is used
+    lidstone     P(w|h) = (c(h w) + delta) / (c(h) + delta V')          (an unseen h gives 1/V')
+    laplace      lidstone with delta = 1
+    witten-bell  P(w|h) = (c(h w) + N1+(h .) P(w|h')) / (c(h) + N1+(h .)),  N1+(h .) = #{w : c(h w) > 0}
+                 ending at the unigram estimate P(w) = c(w) / c()  (as nltk's WittenBellInterpolated,
+                 so a word never seen in training gets probability 0)
+    absolute     P(w|h) = (max(c(h w) - D, 0) + D N1+(h .) P(w|h')) / c(h),  ending at the uniform 1/V';
+                 D = delta if given, otherwise Ney's estimate per order D = n1 / (n1 + 2 n2)
+                 (n_r: number of distinct k-grams seen exactly r times), 0.5 when n1 = 0
+    kneser-ney   interpolated modified Kneser-Ney (Chen and Goodman 1998):
+                 P(w|h) = (a(h w) - D(a(h w)) + gamma(h) P(w|h')) / a(h),   a(h) = sum_w a(h w)
+                 gamma(h) = D1 N1(h .) + D2 N2(h .) + D3+ N3+(h .)        (N_r(h .) = #{w : a(h w) = r})
+                 ending at the uniform 1/V'. D(0) = 0, D(1) = D1, D(2) = D2, D(>=3) = D3+, per order, from
+                 the counts-of-counts n1..n4 of a at that order:
+                 Y = n1 / (n1 + 2 n2),  D1 = 1 - 2 Y n2/n1,  D2 = 2 - 3 Y n3/n2,  D3+ = 3 - 4 Y n4/n3.
+                 a is the raw count c at the highest order and for k-grams that begin with <s>
+                 (nothing precedes them but <s>), and the continuation count
+                 a(g) = N1+(. g) = #{v : c(v g) > 0} for the other lower-order k-grams.
+                 On tiny corpora a formula can fail (a zero n_r, or D_r outside [0, r]); that D_r
+                 then falls back to (0.5, 1.0, 1.5)[r-1] and a warning is logged. ``discounts`` holds
+                 the values used.
+
+In an unseen context the interpolated models (witten-bell, absolute,
+kneser-ney) use P(w|h'), so every distribution sums to one over the V'
+predicted entries in every context.
+
+Perplexity (the SRILM convention): exp(-(1/M) sum log P(w_i | h_i)), summed
+over every word and one ``</s>`` per sentence, not the ``<s>`` padding; M is
+the number of those predictions.
+
+Decoding: the model follows :mod:`rnnkit.decoding`'s protocol (``initial_state``,
+``step``, ``select``); its state is the last N-1 ids of each hypothesis, (K, N-1),
+with -1 where there is no history yet.
+
+Example
+-------
+>>> import numpy as np
+>>> from rnnkit.lm.ngram import NGramLM
+>>> lm = NGramLM(2, "mle").fit([["a", "b"], ["a", "c"]])
+>>> lm.prob("b", ["a"]), lm.prob("a", ["<s>"]), lm.prob("</s>", ["b"])
+(0.5, 1.0, 1.0)
+>>> round(lm.perplexity([["a", "b"]]), 6)     # exp(-(log 1 + log 0.5 + log 1) / 3)
+1.259921
+>>> kn = NGramLM(3, "kneser-ney").fit([["a", "b"], ["a", "c"], ["b", "c"]])
+>>> round(float(np.exp(kn.next_logprobs(["<s>", "a"])).sum()), 12)
+1.0
+>>> kn.generate(5, seed=0) == kn.generate(5, seed=0)
+True
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from rnnkit._validate import check_choice, check_positive_int
+from rnnkit.lm.vocab import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+SMOOTHINGS = ("mle", "lidstone", "laplace", "witten-bell", "kneser-ney", "absolute")
+KN_FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
+ABSOLUTE_FALLBACK_DISCOUNT = 0.5
+
+
+def _find(sorted_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Index of each code in ``sorted_codes``, -1 where absent."""
+    if sorted_codes.size == 0:
+        return np.full(codes.shape, -1, dtype=np.int64)
+    idx = np.searchsorted(sorted_codes, codes)
+    idx = np.minimum(idx, sorted_codes.size - 1)
+    return np.where(sorted_codes[idx] == codes, idx, -1)
+
+
+def kn_discounts(n: Sequence[int]) -> tuple[tuple[float, float, float], tuple[bool, bool, bool]]:
+    """Chen and Goodman's (D1, D2, D3+) from the counts-of-counts (n1, n2, n3, n4), and which fell back."""
+    n1, n2, n3, n4 = (float(x) for x in n)
+    y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else math.nan
+    raw = (
+        1 - 2 * y * n2 / n1 if n1 > 0 else math.nan,
+        2 - 3 * y * n3 / n2 if n2 > 0 else math.nan,
+        3 - 4 * y * n4 / n3 if n3 > 0 else math.nan,
+    )
+    ok = tuple(math.isfinite(d) and 0.0 <= d <= r for r, d in enumerate(raw, start=1))
+    ds = tuple(d if good else fb for d, good, fb in zip(raw, ok, KN_FALLBACK_DISCOUNTS))
+    return ds, tuple(not g for g in ok)
+
+
+class _Level:
+    """Counts of the (m+1)-grams, i.e. of predictions after contexts of m words, and per-context sums.
+
+    Contexts of m words get ids 0..n_ctx-1: a context's code is id(its m-1 newest words) * V +
+    its oldest word, kept sorted in ``ctx_codes``. An (m+1)-gram's code is id(context) * V + word,
+    kept sorted in ``codes``, so one context's words are a contiguous run.
+    """
+
+    __slots__ = ("ctx_codes", "codes", "raw", "counts", "total", "types", "gnum", "disc")
+
+
+class NGramLM:
+    """An order-N n-gram language model over a :class:`Vocabulary` with ``<unk>``, ``<s>`` and ``</s>``.
+
+    ``delta`` is Lidstone's added count (required for "lidstone", must be
+    omitted or 1 for "laplace") or the fixed discount 0 < D <= 1 of "absolute"
+    (omitted: Ney's estimate per order). ``vocab`` fixes the vocabulary (it
+    must have a bos token, used as the start symbol; its eos token is the end
+    symbol); otherwise ``fit`` builds one with ``min_count`` and the given
+    ``unk``, ``bos``, ``eos`` strings. ``collapse_start`` cuts each history
+    at its newest ``<s>`` (SRILM's sentence start; False: nltk's). See the
+    module docstring for the maths.
+    """
+
+    def __init__(
+        self,
+        order: int,
+        smoothing: str = "kneser-ney",
+        delta: float | None = None,
+        *,
+        min_count: int = 1,
+        vocab: Vocabulary | None = None,
+        unk: str = "<unk>",
+        bos: str = "<s>",
+        eos: str = "</s>",
+        collapse_start: bool = True,
+    ) -> None:
+        where = "NGramLM"
+        self.order = check_positive_int(where, "order", order)
+        self.smoothing = check_choice(where, "smoothing", smoothing, SMOOTHINGS)
+        self.delta = self._check_delta(where, smoothing, delta)
+        self.min_count = check_positive_int(where, "min_count", min_count)
+        if vocab is not None:
+            if not isinstance(vocab, Vocabulary):
+                raise TypeError(f"{where}: vocab must be a Vocabulary or None, got {type(vocab).__name__}")
+            if vocab.bos_id is None:
+                raise ValueError(f"{where}: vocab must have a bos_token (the start symbol), got {vocab!r}")
+        if not isinstance(collapse_start, bool):
+            raise TypeError(f"{where}: collapse_start must be a bool, got {type(collapse_start).__name__}")
+        self.collapse_start = collapse_start
+        self._given_vocab = vocab
+        self._names = {"unk": unk, "bos": bos, "eos": eos}
+        for k, v in self._names.items():
+            if not isinstance(v, str) or not v:
+                raise TypeError(f"{where}: {k} must be a non-empty str, got {v!r}")
+        if len(set(self._names.values())) != 3:
+            raise ValueError(f"{where}: unk, bos and eos must be distinct, got {self._names}")
+        self.vocab: Vocabulary | None = None
+        self.discounts: dict[int, tuple[float, ...]] = {}
+        self._levels: list[_Level] = []
+
+    @staticmethod
+    def _check_delta(where: str, smoothing: str, delta) -> float | None:
+        if delta is not None and (isinstance(delta, bool) or not isinstance(delta, numbers.Real)):
+            raise TypeError(f"{where}: delta must be a float or None, got {type(delta).__name__} {delta!r}")
+        if smoothing == "lidstone":
+            if delta is None or not (math.isfinite(delta) and delta > 0):
+                raise ValueError(f"{where}: delta must be a finite float > 0 for smoothing='lidstone', got {delta}")
+            return float(delta)
+        if smoothing == "laplace":
+            if delta is not None and delta != 1:
+                raise ValueError(f"{where}: delta must be None or 1 for smoothing='laplace', got {delta}")
+            return 1.0
+        if smoothing == "absolute":
+            if delta is not None and not (0 < delta <= 1):
+                raise ValueError(f"{where}: delta (the discount D) must be in (0, 1] for smoothing='absolute', got {delta}")
+            return None if delta is None else float(delta)
+        if delta is not None:
+            raise ValueError(
+                f"{where}: delta is only used by smoothing='lidstone' or 'absolute', got delta={delta} "
+                f"with smoothing={smoothing!r}"
+            )
+        return None
+
+    def __repr__(self) -> str:
+        v = "unfitted" if self.vocab is None else f"V={len(self.vocab)}"
+        return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}, {v})"
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _check_sentences(self, where: str, sentences) -> list:
+        if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
+            raise TypeError(f"{where}: sentences must be an iterable of token lists, got {type(sentences).__name__}")
+        out = []
+        for i, s in enumerate(sentences):
+            if isinstance(s, str) or not isinstance(s, (Sequence, np.ndarray)):
+                raise TypeError(
+                    f"{where}: sentences[{i}] must be a list of str tokens, got {type(s).__name__} {str(s)[:30]!r} "
+                    "(use line.split() for words, list(line) for characters)"
+                )
+            if not all(isinstance(w, str) for w in s):
+                bad = next(w for w in s if not isinstance(w, str))
+                raise TypeError(f"{where}: sentences[{i}] must hold str tokens, got {type(bad).__name__} {bad!r}")
+            out.append(s)
+        if not out:
+            raise ValueError(f"{where}: sentences must hold at least one sentence, got none")
+        return out
+
+    def _encode_padded(self, where: str, sents: list) -> np.ndarray:
+        """Concatenate [<s>]*(N-1) + ids + [</s>] for every sentence."""
+        v = self.vocab
+        get, unk, bos = v._stoi.get, v.unk_id, v.bos_id
+        pad = [bos] * (self.order - 1)
+        flat: list[int] = []
+        for s in sents:
+            flat.extend(pad)
+            flat.extend([get(w, unk) for w in s])
+            flat.append(v.eos_id)
+        arr = np.array(flat, dtype=np.int64)
+        if np.count_nonzero(arr == bos) != len(pad) * len(sents):
+            i = next(i for i, s in enumerate(sents) if v.bos_token in s)
+            raise ValueError(
+                f"{where}: sentences[{i}] must not contain the start symbol {v.bos_token!r} (it is added as padding)"
+            )
+        return arr
+
+    def fit(self, sentences: Iterable[Sequence[str]]) -> "NGramLM":
+        """Count the n-grams of ``sentences`` (an iterable of token lists); returns ``self``."""
+        where = "NGramLM.fit"
+        sents = self._check_sentences(where, sentences)
+        if self._given_vocab is not None:
+            self.vocab = self._given_vocab
+        else:
+            n = self._names
+            self.vocab = Vocabulary.from_tokens(
+                (w for s in sents for w in s), min_count=self.min_count,
+                unk_token=n["unk"], eos_token=n["eos"], bos_token=n["bos"],
+            )
+        flat = self._encode_padded(where, sents)
+        self._count(flat)
+        return self
+
+    def _count(self, flat: np.ndarray) -> None:
+        N, V, bos = self.order, len(self.vocab), self.vocab.bos_id
+        pos = np.flatnonzero(flat != bos)  # predicted positions; each has N-1 tokens before it
+        words = flat[pos]
+        cid = np.zeros(pos.size, dtype=np.int64)
+        alive = np.ones(pos.size, dtype=bool)  # positions whose context of m words is counted
+        levels, inverse, first = [], [], []
+        for m in range(N):
+            lv = _Level()
+            if m == 0:
+                lv.ctx_codes = np.zeros(1, dtype=np.int64)
+            else:  # extend each (m-1)-word context by its next older word
+                if self.collapse_start and m >= 2:
+                    alive &= flat[pos - (m - 1)] != bos  # a context goes no further back than its newest <s>
+                lv.ctx_codes, inv = np.unique(cid[alive] * V + flat[pos[alive] - m], return_inverse=True)
+                cid = np.full(pos.size, -1, dtype=np.int64)
+                cid[alive] = inv.reshape(-1)
+            sel = np.flatnonzero(alive)
+            lv.codes, fst, inv, raw = np.unique(
+                cid[sel] * V + words[sel], return_index=True, return_inverse=True, return_counts=True
+            )
+            lv.raw = raw.astype(np.int64)
+            full_inv = np.full(pos.size, -1, dtype=np.int64)
+            full_inv[sel] = inv.reshape(-1)
+            levels.append(lv)
+            inverse.append(full_inv)
+            first.append(sel[fst])  # a position of each distinct (m+1)-gram
+        for m, lv in enumerate(levels):
+            if self.smoothing == "kneser-ney" and m < N - 1:
+                # continuation count: distinct (m+2)-grams whose newest m+1 words are this (m+1)-gram
+                suffix = inverse[m][first[m + 1]]
+                cont = np.bincount(suffix, minlength=lv.codes.size)
+                starts_bos = flat[pos[first[m]] - m] == bos if m > 0 else np.zeros(lv.codes.size, bool)
+                lv.counts = np.where(starts_bos, lv.raw, cont).astype(np.float64)
+            else:
+                lv.counts = lv.raw.astype(np.float64)
+            self._level_stats(m, lv, V)
+        self._levels = levels
+
+    def _level_stats(self, m: int, lv: _Level, V: int) -> None:
+        ctx = lv.codes // V
+        n_ctx = lv.ctx_codes.size
+        lv.total = np.bincount(ctx, weights=lv.counts, minlength=n_ctx)  # c(h) or a(h)
+        lv.types = np.bincount(ctx, minlength=n_ctx).astype(np.float64)  # N1+(h .)
+        k = m + 1
+        if self.smoothing == "kneser-ney":
+            n = [int(np.count_nonzero(lv.counts == r)) for r in (1, 2, 3, 4)]
+            ds, fell = kn_discounts(n)
+            for r, f in enumerate(fell, start=1):
+                if f:
+                    logger.warning(
+                        "NGramLM.fit: modified Kneser-Ney discount D%d%s of the %d-grams is undefined or outside "
+                        "[0, %d] (n1..n4 = %s); using %.1f", r, "+" if r == 3 else "", k, r, n, ds[r - 1],
+                    )
+            self.discounts[k] = ds
+            lv.disc = np.array([0.0, *ds])
+            by_r = [np.bincount(ctx, weights=(np.minimum(lv.counts, 3) == r), minlength=n_ctx) for r in (1, 2, 3)]
+            lv.gnum = ds[0] * by_r[0] + ds[1] * by_r[1] + ds[2] * by_r[2]
+        elif self.smoothing == "absolute":
+            if self.delta is not None:
+                d = self.delta
+            else:
+                n1, n2 = (int(np.count_nonzero(lv.counts == r)) for r in (1, 2))
+                d = n1 / (n1 + 2 * n2) if n1 > 0 else ABSOLUTE_FALLBACK_DISCOUNT
+                if n1 == 0:
+                    logger.warning("NGramLM.fit: no %d-gram is seen once (n1 = 0); absolute discount D = %.1f", k, d)
+            self.discounts[k] = (d,)
+            lv.disc = np.array([0.0, d, d, d])
+            lv.gnum = d * lv.types
+        else:
+            lv.disc = None
+            lv.gnum = lv.types
+        # sentinels past the end: a context (total 1, nothing to share) and a count (0), read by the
+        # gathers of absent contexts and n-grams (index -1), so they stay in bounds and free of 0/0
+        lv.total, lv.types, lv.gnum = (np.append(a, x) for a, x in ((lv.total, 1.0), (lv.types, 0.0), (lv.gnum, 0.0)))
+        lv.counts = np.append(lv.counts, 0.0)
+
+    # -- the shared probability recursion ----------------------------------------------------
+    def _require_fitted(self, where: str) -> None:
+        if self.vocab is None:
+            raise RuntimeError(f"{where}: the model is not fitted; call fit(sentences) first")
+
+    def _cut(self, hist: np.ndarray) -> np.ndarray:
+        """With ``collapse_start``, drop (-1) the words older than the newest <s> of each history row."""
+        if not self.collapse_start or hist.shape[1] == 0:
+            return hist
+        is_bos = hist == self.vocab.bos_id
+        newest = np.where(is_bos.any(axis=1), hist.shape[1] - 1 - np.argmax(is_bos[:, ::-1], axis=1), -1)
+        return np.where(np.arange(hist.shape[1])[None, :] < newest[:, None], -1, hist)
+
+    def _context_ids(self, hist: np.ndarray) -> np.ndarray:
+        """hist (n, N-1) ids, -1 where absent (on the left; already cut) -> context ids (n, N),
+        -1 where the context is absent or unseen."""
+        n, N, V = hist.shape[0], self.order, len(self.vocab)
+        cids = np.full((n, N), -1, dtype=np.int64)
+        cids[:, 0] = 0
+        for m in range(1, N):
+            prev, tok = cids[:, m - 1], hist[:, N - 1 - m]  # tok: the m-th newest word
+            ok = (prev >= 0) & (tok >= 0)
+            idx = _find(self._levels[m].ctx_codes, prev * V + tok)
+            cids[:, m] = np.where(ok, idx, -1)
+        return cids
+
+    def _probs(self, cids: np.ndarray, clen: np.ndarray, counts_at, is_bos) -> np.ndarray:
+        """P(w | h) for n rows: (n,) for one word per row or (n, V) for the whole vocabulary.
+
+        ``counts_at(m, cid, ok)`` gives the level-m counts of the rows' words (0 where not ok);
+        ``is_bos`` marks the start symbol, which is never predicted.
+        """
+        sm, N = self.smoothing, self.order
+        Vp = len(self.vocab) - 1
+        col = (lambda a: a) if is_bos.ndim == 1 else (lambda a: a[:, None])  # (n,) -> broadcast over words
+
+        def level(m):
+            lv = self._levels[m]
+            ok = cids[:, m] >= 0
+            cid = np.where(ok, cids[:, m], lv.total.size - 1)  # rows without this context read the sentinel
+            return lv, ok, cid, counts_at(m, cid, ok)
+
+        if sm in ("mle", "lidstone", "laplace"):
+            # mle: the longest seen context; add-delta: the context as given, seen or not
+            use = (cids >= 0).sum(axis=1) - 1 if sm == "mle" else clen
+            p = np.zeros(is_bos.shape)
+            for m in range(N):
+                rows = use == m
+                if not rows.any():
+                    continue
+                lv, ok, cid, c = level(m)
+                total = col(np.where(ok, lv.total[cid], 0.0))
+                if sm == "mle":
+                    val = c / np.where(total > 0, total, 1.0)
+                else:
+                    val = (c + self.delta) / (total + self.delta * Vp)
+                p = np.where(col(rows), val, p)
+            return np.where(is_bos, 0.0, p)
+
+        p = np.where(is_bos, 0.0, 1.0 / Vp)  # the uniform bottom (not used by witten-bell)
+        for m in range(N):
+            lv, ok, cid, c = level(m)
+            total, g = col(lv.total[cid]), col(lv.gnum[cid])
+            if sm == "witten-bell":
+                new = c / total if m == 0 else (c + g * p) / (total + g)
+            else:  # kneser-ney, absolute: discount each seen count, give the discounted mass to P(w|h')
+                new = (c - lv.disc[np.minimum(c, 3).astype(np.int64)] + g * p) / total
+            p = np.where(col(ok), new, p)
+        return p
+
+    def _pair_probs(self, hist: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """P(words[i] | hist[i]) for hist (n, N-1) (-1 = absent, on the left) and words (n,)."""
+        V = len(self.vocab)
+        hist = self._cut(hist)
+        cids = self._context_ids(hist)
+        clen = (hist >= 0).sum(axis=1)
+
+        def counts_at(m, cid, ok):
+            lv = self._levels[m]
+            idx = _find(lv.codes, cid * V + words)
+            return np.where(ok & (idx >= 0), lv.counts[idx], 0.0)
+
+        return self._probs(cids, clen, counts_at, words == self.vocab.bos_id)
+
+    def _dense_probs(self, hist: np.ndarray) -> np.ndarray:
+        """The full distribution (K, V) after each row of hist (K, N-1)."""
+        V = len(self.vocab)
+        K = hist.shape[0]
+        hist = self._cut(hist)
+        cids = self._context_ids(hist)
+        clen = (hist >= 0).sum(axis=1)
+
+        def counts_at(m, cid, ok):
+            lv = self._levels[m]
+            out = np.zeros((K, V))
+            lo = np.searchsorted(lv.codes, cid * V)
+            hi = np.searchsorted(lv.codes, (cid + 1) * V)
+            for k in np.flatnonzero(ok):
+                out[k, lv.codes[lo[k] : hi[k]] - cid[k] * V] = lv.counts[lo[k] : hi[k]]
+            return out
+
+        is_bos = np.zeros((K, V), dtype=bool)
+        is_bos[:, self.vocab.bos_id] = True
+        return self._probs(cids, clen, counts_at, is_bos)
+
+    # -- public scoring -----------------------------------------------------------------------
+    def _history(self, where: str, context) -> np.ndarray:
+        """The last N-1 context ids as a (1, N-1) row, -1-filled on the left."""
+        if context is None:
+            context = ()
+        if isinstance(context, str) or not isinstance(context, (Sequence, np.ndarray)):
+            raise TypeError(f"{where}: context must be a list or tuple of str words, got {type(context).__name__} {context!r}")
+        for w in context:
+            if not isinstance(w, str):
+                raise TypeError(f"{where}: context must hold str words, got {type(w).__name__} {w!r}")
+        n = self.order - 1
+        ids = [self.vocab.index(w) for w in list(context)[max(0, len(context) - n) :]] if n else []
+        return np.array([[-1] * (n - len(ids)) + ids], dtype=np.int64).reshape(1, n)
+
+    def _word_id(self, where: str, word) -> int:
+        if not isinstance(word, str):
+            raise TypeError(f"{where}: word must be a str, got {type(word).__name__} {word!r}")
+        return self.vocab.index(word)
+
+    def prob(self, word: str, context: Sequence[str] = ()) -> float:
+        """P(word | context), context the previous words (only the last N-1 are used)."""
+        where = "NGramLM.prob"
+        self._require_fitted(where)
+        w = np.array([self._word_id(where, word)])
+        return float(self._pair_probs(self._history(where, context), w)[0])
+
+    def logprob(self, word: str, context: Sequence[str] = ()) -> float:
+        """log P(word | context) in nats (-inf when the probability is 0)."""
+        p = self.prob(word, context)
+        return math.log(p) if p > 0 else -math.inf
+
+    def next_logprobs(self, context: Sequence[str] = ()) -> np.ndarray:
+        """log P(w | context) for every id w of ``vocab``: (V,), -inf at ``<s>`` and at probability-0 words."""
+        where = "NGramLM.next_logprobs"
+        self._require_fitted(where)
+        p = self._dense_probs(self._history(where, context))[0]
+        with np.errstate(divide="ignore"):
+            return np.log(p)
+
+    def count(self, ngram: Sequence[str]) -> int:
+        """How often the last word of ``ngram`` was predicted after the words before it (raw count)."""
+        where = "NGramLM.count"
+        self._require_fitted(where)
+        if isinstance(ngram, str) or not isinstance(ngram, Sequence) or not 1 <= len(ngram) <= self.order:
+            raise ValueError(f"{where}: ngram must be a sequence of 1 to {self.order} words, got {ngram!r}")
+        ngram = list(ngram)
+        hist = self._cut(self._history(where, ngram[:-1]))
+        m = int((hist >= 0).sum())
+        cid = self._context_ids(hist)[0, m]
+        if cid < 0:
+            return 0
+        lv = self._levels[m]
+        idx = _find(lv.codes, np.array([cid * len(self.vocab) + self._word_id(where, ngram[-1])]))[0]
+        return int(lv.raw[idx]) if idx >= 0 else 0
+
+    def total_logprob(self, sentences: Iterable[Sequence[str]]) -> tuple[float, int]:
+        """(sum of log P over every word and one ``</s>`` per sentence, the number M of those predictions)."""
+        where = "NGramLM.total_logprob"
+        self._require_fitted(where)
+        sents = self._check_sentences(where, sentences)
+        flat = self._encode_padded(where, sents)
+        pos = np.flatnonzero(flat != self.vocab.bos_id)
+        n = self.order - 1
+        hist = np.stack([flat[pos - j] for j in range(n, 0, -1)], axis=1) if n else np.zeros((pos.size, 0), np.int64)
+        p = self._pair_probs(hist, flat[pos])
+        if (p <= 0).any():
+            return -math.inf, int(pos.size)
+        return float(np.log(p).sum()), int(pos.size)
+
+    def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
+        """exp(-(1/M) sum log P), M = number of words + one ``</s>`` per sentence (inf if any P is 0)."""
+        total, m = self.total_logprob(sentences)
+        return math.exp(-total / m) if math.isfinite(total) else math.inf
+
+    # -- the decoding protocol ----------------------------------------------------------------
+    def initial_state(self, prompt_ids) -> np.ndarray:
+        """The last N-1 prompt ids as a (1, N-1) state, -1 where the prompt is shorter."""
+        self._require_fitted("NGramLM.initial_state")
+        ids = np.asarray(prompt_ids, dtype=np.int64).reshape(-1)
+        n = self.order - 1
+        ids = ids[max(0, ids.size - n) :] if n else ids[:0]
+        return np.concatenate([np.full(n - ids.size, -1, dtype=np.int64), ids]).reshape(1, n)
+
+    def step(self, state: np.ndarray, token_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Feed one token per hypothesis: state (K, N-1), token_ids (K,) -> (logprobs (K, V), state (K, N-1))."""
+        where = "NGramLM.step"
+        self._require_fitted(where)
+        tok = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        if state.shape != (tok.size, self.order - 1):
+            raise ValueError(f"{where}: state must have shape ({tok.size}, {self.order - 1}), got {state.shape}")
+        if ((tok < 0) | (tok >= len(self.vocab))).any():
+            raise ValueError(f"{where}: token_ids must be in [0, {len(self.vocab)}), got {tok.tolist()}")
+        hist = np.concatenate([state[:, 1:], tok[:, None]], axis=1) if self.order > 1 else state
+        with np.errstate(divide="ignore"):
+            return np.log(self._dense_probs(hist)), hist
+
+    def select(self, state: np.ndarray, indices) -> np.ndarray:
+        """Rows ``indices`` of the state (beam search reordering)."""
+        return state[np.asarray(indices, dtype=np.int64)]
+
+    def generate(
+        self,
+        num_words: int,
+        context: Sequence[str] = (),
+        seed: int | np.random.Generator | None = None,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+    ) -> list[str]:
+        """Sample up to ``num_words`` words of a sentence that begins with ``context``; stops at ``</s>``
+        (not returned). Uses :func:`rnnkit.decoding.sample`."""
+        from rnnkit.decoding import sample
+
+        where = "NGramLM.generate"
+        self._require_fitted(where)
+        num_words = check_positive_int(where, "num_words", num_words)
+        self._history(where, context)  # validates the words
+        start = [self.vocab.bos_id] * max(self.order - 1, 1)
+        prompt = start + [self.vocab.index(w) for w in (context or ())]
+        ids = sample(self, prompt, num_words, temperature=temperature, top_k=top_k, top_p=top_p,
+                     seed=seed, stop_ids=(self.vocab.eos_id,))
+        if ids.size and ids[-1] == self.vocab.eos_id:
+            ids = ids[:-1]
+        return self.vocab.decode(ids)
