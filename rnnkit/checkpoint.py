@@ -11,6 +11,8 @@ Layout of a checkpoint directory (``keep=2``, after a few saves)::
             optimizer.safetensors # optimiser arrays; metadata "meta" (JSON)          (if optimizer_state given)
             trainer_state.json    # epoch, step, best loss, schedule, data position... (if trainer_state given)
             rng_states.json       # name -> np.random bit generator state              (if rng_states given)
+            arrays.safetensors    # other arrays of the run, e.g. a recurrent state    (if arrays given)
+                                  # carried across batches
 
 ``model.safetensors`` is a plain safetensors file: ``safetensors.numpy.load_file``
 and ``safetensors.torch.load_file`` read it directly, and a PyTorch model with
@@ -71,7 +73,8 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer_state.json"
 RNG_FILE = "rng_states.json"
-_OPTIONAL_FILES = (OPTIMIZER_FILE, TRAINER_FILE, RNG_FILE)
+ARRAYS_FILE = "arrays.safetensors"
+_OPTIONAL_FILES = (OPTIMIZER_FILE, TRAINER_FILE, RNG_FILE, ARRAYS_FILE)
 _CKPT_RE = re.compile(r"ckpt-(\d{8,})")
 _LEFTOVER_PREFIXES = (".tmp-ckpt-", ".trash-ckpt-")
 _BIT_GENERATORS = {
@@ -103,6 +106,7 @@ class Checkpoint:
     rng_states: dict[str, dict] | None = dataclasses.field(repr=False)
     path: Path
     rnnkit_version: str = ""
+    arrays: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
 
     def load_into(self, model, *, strict: bool = True) -> None:
         """Copy the weights into ``model`` (a :class:`rnnkit.Module`), naming this file if they do not fit."""
@@ -232,6 +236,7 @@ def save_checkpoint(
     optimizer_state: Mapping | None = None,
     trainer_state: Mapping | None = None,
     rng_states: Mapping[str, Any] | None = None,
+    arrays: Mapping[str, np.ndarray] | None = None,
     keep: int = 2,
 ) -> Path:
     """Save a new checkpoint under ``directory`` all or nothing; return its ``ckpt-<n>`` path.
@@ -240,7 +245,9 @@ def save_checkpoint(
     dict (or a dataclass, saved as ``dataclasses.asdict``); ``optimizer_state``
     is ``{"arrays": {name: ndarray}, "meta": {JSON}}``; ``trainer_state`` any
     JSON-serialisable dict; ``rng_states`` maps names to ``np.random.Generator``
-    objects or their ``bit_generator.state`` dicts. Everything is checked
+    objects or their ``bit_generator.state`` dicts; ``arrays`` any other named
+    arrays the run needs to continue (a recurrent state carried across
+    batches, say). Everything is checked
     before the first byte is written. After the pointer moves, all but the
     newest ``keep`` checkpoints are deleted. See the module docstring for the
     layout and for why an interrupted save leaves the previous checkpoint whole.
@@ -299,6 +306,9 @@ def save_checkpoint(
                 raise TypeError(f"{where}: rng_states keys must be str, got {type(name).__name__} {name!r}")
             states[name] = _rng_state(where, name, value)
         files[RNG_FILE] = [_dumps(states, strict=True).encode()]
+    if arrays is not None:
+        head, chunks = _prepare(f"{where}: arrays", arrays, {"rnnkit_version": version})
+        files[ARRAYS_FILE] = [head, *chunks]
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -529,7 +539,12 @@ def load_checkpoint(directory, *, expected_config: Mapping | None = None, ignore
             )
         rng_states = {k: _restore_rng_state(source, k, v) for k, v in raw_states.items()}
 
+    extra_arrays = None
+    if ARRAYS_FILE in contents:
+        extra_arrays, _ = load_bytes(contents[ARRAYS_FILE], source=str(path / ARRAYS_FILE))
+
     ckpt = Checkpoint(
+        arrays=extra_arrays,
         config=config,
         model_state=model_state,
         optimizer_state=optimizer_state,

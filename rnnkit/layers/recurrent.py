@@ -286,6 +286,31 @@ class RecurrentLayer(Module):
             mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
         return mk
 
+    def state_at(self, k: int):
+        """The state after the first k steps of the last forward pass, shaped like h_n (LSTM: (h, c)).
+
+        Read from the forward's cache, so it is exactly the state the forward
+        passed through (dropout masks and all): truncated BPTT with
+        overlapping windows hands it to the next window. Unidirectional layers
+        only (a reverse direction's state after k steps depends on the future).
+        """
+        where = f"{type(self).__name__}.state_at"
+        if self.bidirectional:
+            raise ValueError(f"{where}: needs a unidirectional layer, got bidirectional=True")
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError(f"{where}: no cache; run forward (with gradients enabled) first")
+        T = cache.out_shape[0]
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= T:
+            raise ValueError(f"{where}: k must be an int in [0, {T}], got {k!r}")
+        h = np.stack([cc.h[k] for (cc,) in cache.cells])
+        if cache.unbatched:
+            h = h[:, 0]
+        if not self._has_cell_state:
+            return h
+        c = np.stack([cc.c[k] for (cc,) in cache.cells])
+        return h, (c[:, 0] if cache.unbatched else c)
+
     # -- forward / backward ---------------------------------------------------------------------
     def forward(self, x, hx=None, lengths=None):
         """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n))."""
