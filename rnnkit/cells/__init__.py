@@ -1,10 +1,10 @@
 """The maths of each recurrent cell family: plain forward/backward functions over whole sequences.
 
-One module per family (``rnn``, ``gru``, ``lstm``, ``mgu``), each with
+One module per family (``rnn``, ``gru``, ``lstm``, ``mgu``, and the layer-normalised ``ln_lstm``, ``ln_gru``), each with
 ``forward(params, x, state, ...) -> (out, state_T, cache)`` and
 ``backward(params, cache, dout, dstate_T) -> (grads, dx, dstate_0)``;
 see ``rnnkit.cells._common`` for the shared contract.
 """
-from rnnkit.cells import gru, lstm, mgu, rnn
+from rnnkit.cells import gru, ln_gru, ln_lstm, lstm, mgu, rnn
 
-__all__ = ["rnn", "gru", "lstm", "mgu"]
+__all__ = ["rnn", "gru", "lstm", "mgu", "ln_lstm", "ln_gru"]
