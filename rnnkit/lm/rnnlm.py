@@ -36,11 +36,13 @@ from rnnkit.batches import Window
 from rnnkit.grad_mode import no_grad
 from rnnkit.layers import GRU, LSTM, MGU, RNN, Embedding, Linear
 from rnnkit.layers.dropout import Dropout
+from rnnkit.layers.linear import linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.trainer import StepResult
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
+OBJECTIVES = ("token_mean", "batch_mean", "sum")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RNNLMConfig:
     weight_drop: float = 0.0           # DropConnect on W_hh
     tie_weights: bool = False          # output layer = embedding matrix (needs embedding_size == hidden_size)
     init_range: float | None = None    # every weight uniform in +/- init_range (Zaremba et al.: 0.1); None: PyTorch's
+    objective: str = "token_mean"      # what the gradient is of: token_mean | batch_mean | sum (see train_step)
     dtype: str = "float32"
     seed: int = 0
     kind: str = "rnnlm"
@@ -65,6 +68,7 @@ class RNNLMConfig:
         w = "RNNLMConfig"
         check_positive_int(w, "vocab_size", self.vocab_size)
         check_choice(w, "cell", self.cell, tuple(CELLS))
+        check_choice(w, "objective", self.objective, OBJECTIVES)
         check_positive_int(w, "embedding_size", self.embedding_size)
         check_positive_int(w, "hidden_size", self.hidden_size)
         check_positive_int(w, "num_layers", self.num_layers)
@@ -88,18 +92,17 @@ class _TiedDecoder(Module):
         super().__init__()
         object.__setattr__(self, "_embedding", embedding)     # not a submodule: its weight is counted once
         self.register_parameter("bias", np.zeros(embedding.params["weight"].shape[0], dtype=dtype))
-        self._h = None
+        self._cache = None
 
     def forward(self, h):
-        self._h = h
-        return h @ self._embedding.params["weight"].T + self.params["bias"]
+        z, self._cache = linear_forward(h, self._embedding.params["weight"], self.params["bias"])
+        return z
 
     def backward(self, dz):
-        V = dz.shape[-1]
-        dz2 = dz.reshape(-1, V)
-        self._embedding.grads["weight"] += dz2.T @ self._h.reshape(-1, self._h.shape[-1])
-        self.grads["bias"] += dz2.sum(axis=0)
-        return dz @ self._embedding.params["weight"]
+        dh, dweight, dbias = linear_backward(dz, self._cache)
+        self._embedding.grads["weight"] += dweight
+        self.grads["bias"] += dbias
+        return dh
 
 
 class RNNLM(Module):
@@ -206,8 +209,19 @@ class RNNLM(Module):
         return None
 
     def train_step(self, window: Window, state) -> StepResult:
+        """Forward and backward on one window; the returned loss is always the sum over its targets.
+
+        The gradient is that of the configured ``objective``: the mean over
+        the window's targets ("token_mean", PyTorch's usual choice), the sum
+        over time of the mean over the batch ("batch_mean", Zaremba et al.
+        2014, whose learning rate 1 and clipping at 5 assume it), or the sum.
+        """
         logits, final = self.forward(window.x, state)
         loss, dlogits, count = self._loss(window, logits)
+        if self.cfg.objective == "token_mean":
+            dlogits *= 1.0 / max(count, 1)
+        elif self.cfg.objective == "batch_mean":
+            dlogits *= 1.0 / window.x.shape[1]
         self.backward(dlogits)
         carry = final if window.carry == window.x.shape[0] else self.rnn.state_at(window.carry)
         return StepResult(loss, count, carry)

@@ -64,6 +64,7 @@ class LMTrainConfig:
     variational: bool = False
     tie: bool = False
     init_range: float | None = None
+    objective: str = "token_mean"      # token_mean | batch_mean (Zaremba et al.) | sum
     batch_size: int = 32
     bptt: int = 64
     optimizer: str = "adam"            # adam | sgd
@@ -168,7 +169,8 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
     model = RNNLM(RNNLMConfig(
         vocab_size=len(vocab), cell=cfg.cell, embedding_size=cfg.embedding_size, hidden_size=cfg.hidden_size,
         num_layers=cfg.layers, dropout=cfg.dropout, recurrent_dropout=cfg.recurrent_dropout,
-        variational=cfg.variational, tie_weights=cfg.tie, init_range=cfg.init_range, seed=cfg.seed))
+        variational=cfg.variational, tie_weights=cfg.tie, init_range=cfg.init_range, objective=cfg.objective,
+        seed=cfg.seed))
     if cfg.optimizer == "adam":
         opt = Adam(model.params, model.grads, lr=cfg.lr)
     else:
