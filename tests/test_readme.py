@@ -20,7 +20,7 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     commands = [b.strip() for b in _blocks("bash")]
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     install_and_run, install_and_test = commands
-    assert install_and_run.startswith("pip install . && rnnkit ")
+    assert install_and_run == 'pip install ".[cli]" && rnnkit lm train'
     assert install_and_test.startswith('pip install ".[test]" && ')
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert install_and_test in ci, ".ci/run must run exactly the README's test command"
