@@ -6,6 +6,7 @@ Checks run once per public call, never inside the per-step loops.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -36,6 +37,31 @@ def check_positive_int(where: str, name: str, value, *, minimum: int = 1) -> int
     if value < minimum:
         raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_real(where: str, name: str, value, *, low: float | None = None, low_open: bool = False,
+               high: float | None = None, high_open: bool = False) -> float:
+    """A finite real number in the given interval, as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{where}: {name} must be {'>' if low_open else '>='} {low:g}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(f"{where}: {name} must be {'<' if high_open else '<='} {high:g}, got {value}")
+    return value
+
+
+def make_rng(where: str, seed) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` with an error that names the caller."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{where}: seed must be None, a non-negative int or a np.random.Generator, got {seed!r}"
+        ) from None
 
 
 def check_probability(where: str, name: str, value, *, allow_one: bool = False) -> float:

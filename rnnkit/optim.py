@@ -42,23 +42,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from rnnkit._validate import check_real
+
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
 
 # -- validation helpers ------------------------------------------------------------------------
-def _real(where: str, name: str, value, *, low: float | None = 0.0, low_open: bool = False,
-          high: float | None = None, high_open: bool = False) -> float:
-    """A finite real number in the given interval, as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{where}: {name} must be {'>' if low_open else '>='} {low:g}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{where}: {name} must be {'<' if high_open else '<='} {high:g}, got {value}")
-    return value
+def _real(where: str, name: str, value, *, low: float | None = 0.0, **bounds) -> float:
+    """A finite real number, >= 0 unless ``low`` says otherwise (rnnkit._validate.check_real)."""
+    return check_real(where, name, value, low=low, **bounds)
 
 
 def _flag(where: str, name: str, value) -> bool:

@@ -32,23 +32,9 @@ import numbers
 from typing import Any, Mapping
 
 from rnnkit._validate import check_choice, check_positive_int
+from rnnkit._validate import check_real as _real
 
 __all__ = ["LRSchedule", "StepDecay", "ReduceLROnPlateau", "CosineAnnealing"]
-
-
-def _real(where: str, name: str, value, *, low: float | None = None, low_open: bool = False,
-          high: float | None = None, high_open: bool = False) -> float:
-    """A finite real number in the given interval, as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{where}: {name} must be {'>' if low_open else '>='} {low:g}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{where}: {name} must be {'<' if high_open else '<='} {high:g}, got {value}")
-    return value
 
 
 def _float_to_json(x: float):

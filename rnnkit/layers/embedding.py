@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -55,15 +55,6 @@ def embedding_backward(dy: np.ndarray, cache, out: np.ndarray | None = None) -> 
     else:
         np.add.at(out, flat_ids, dy2)
     return out
-
-
-def _generator(where: str, seed) -> np.random.Generator:
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{where}: seed must be None, a non-negative int or a np.random.Generator, got {seed!r}"
-        ) from None
 
 
 class Embedding(Module):
@@ -108,7 +99,7 @@ class Embedding(Module):
             padding_idx = int(padding_idx) % V
         self.padding_idx = padding_idx
         self.dtype = resolve_dtype(where, dtype)
-        rng = _generator(where, seed)
+        rng = make_rng(where, seed)
         weight = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
         if padding_idx is not None:
             weight[padding_idx] = 0.0

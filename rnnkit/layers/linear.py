@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -43,15 +43,6 @@ def linear_backward(dy: np.ndarray, cache):
     dweight = dy2.T @ x2  # (H, D)
     dbias = dy2.sum(axis=0) if has_bias else None  # (H,)
     return dx, dweight, dbias
-
-
-def _generator(where: str, seed) -> np.random.Generator:
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{where}: seed must be None, a non-negative int or a np.random.Generator, got {seed!r}"
-        ) from None
 
 
 class Linear(Module):
@@ -90,7 +81,7 @@ class Linear(Module):
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"{where}: bias must be a bool, got {type(bias).__name__} {bias!r}")
         self.dtype = resolve_dtype(where, dtype)
-        rng = _generator(where, seed)
+        rng = make_rng(where, seed)
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.register_parameter("weight", rng.uniform(-bound, bound, size=shape).astype(self.dtype))
