@@ -261,11 +261,12 @@ class Trainer:
             carried = self._restore(pos)
         self.model.train()
         history: list = []
-        logger = _Log(self.log_path, cfg.log_format, keep_until_step=pos["step"] if resume else None)
+        logger = _Log(self.log_path if self.is_main else None, cfg.log_format,
+                      keep_until_step=pos["step"] if resume else None)
         start_time = time.perf_counter()
         window = _Window()
         done = pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
-        bar = _progress_bar(cfg.progress and not done, len(train) * cfg.epochs, pos["epoch"] * len(train) + pos["index"],
+        bar = _progress_bar(cfg.progress and self.is_main and not done, len(train) * cfg.epochs, pos["epoch"] * len(train) + pos["index"],
                             "train")
         try:
             while not done and pos["epoch"] < cfg.epochs:

@@ -257,3 +257,15 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     assert 0 < step < 2 * 25                                  # killed mid-run
     assert run(tmp_path / "killed", "0", "resume").wait(timeout=120) == 0
     assert np.array_equal(np.load(tmp_path / "straight" / "final.npy"), np.load(tmp_path / "killed" / "final.npy"))
+
+
+def test_only_the_main_process_writes_logs_and_checkpoints(tmp_path):
+    model = lm()
+    trainer = Trainer(model, rnnkit.SGD(model.params, model.grads, lr=0.1),
+                      TrainerConfig(epochs=1, progress=False), out_dir=tmp_path)
+    trainer.is_main = False
+    calls = []
+    trainer.reduce_gradients = lambda grads: calls.append(sorted(grads))
+    trainer.fit(StreamBatches(streams(corpus(300), 4), 10))
+    assert not (tmp_path / "log.jsonl").exists() and not (tmp_path / "checkpoints").exists()
+    assert len(calls) == len(StreamBatches(streams(corpus(300), 4), 10)) and calls[0] == sorted(model.params)
