@@ -30,7 +30,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+def _threads_from_argv(default: int = 2) -> int:
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+# BLAS reads its thread count when numpy is first imported: set it before that.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_threads_from_argv())
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -187,7 +200,6 @@ def main(argv=None) -> int:
     if args.framework == "torch":
         import torch
         torch.set_num_threads(args.threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     vocab, train, valid = load_ptb(args.train, args.valid)
     print(f"PTB: vocabulary {len(vocab)}, train {train.size:,} tokens as {train.shape}, valid {valid.size:,}",
           flush=True)
