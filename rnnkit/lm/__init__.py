@@ -12,6 +12,7 @@ from rnnkit.lm.data import (
     word_tokens,
 )
 from rnnkit.lm.ngram import SMOOTHINGS, NGramLM, kn_discounts
+from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
 from rnnkit.lm.vocab import Vocabulary
 
@@ -21,4 +22,5 @@ __all__ = [
     "batchify", "bptt_batches", "pad_batch",
     "NGramLM", "SMOOTHINGS", "kn_discounts",
     "RNNLM", "RNNLMConfig",
+    "NNLM", "NNLMConfig", "ngram_windows",
 ]

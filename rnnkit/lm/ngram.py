@@ -70,6 +70,20 @@ Decoding: the model follows :mod:`rnnkit.decoding`'s protocol (``initial_state``
 ``step``, ``select``); its state is the last N-1 ids of each hypothesis, (K, N-1),
 with -1 where there is no history yet.
 
+Files: ``save(path)`` writes one safetensors file (``path`` itself when it ends
+in ``.safetensors``, otherwise ``path/ngram.safetensors`` in a directory made
+for it), atomically. It holds, per order k = m + 1, the sorted context codes
+``level{m}.contexts``, the sorted k-gram codes ``level{m}.ngrams`` and their raw
+counts ``level{m}.counts`` (int64), plus, for kneser-ney, the counts a(g) it
+discounts as ``level{m}.kn_counts`` (float64); the metadata holds the
+constructor arguments and the discounts as JSON (``config``), the vocabulary
+as :meth:`Vocabulary.to_json` (``vocab``), and a SHA-256 of all of it
+(``sha256``). ``NGramLM.load(path)`` checks the digest, the structure of every
+array and that the counts give the saved discounts back, and raises
+:class:`rnnkit.io.CheckpointError` naming the file otherwise; every other
+statistic is recomputed from the counts, so a loaded model gives exactly the
+same probabilities. Nothing is pickled.
+
 Example
 -------
 >>> import numpy as np
@@ -84,17 +98,26 @@ Example
 1.0
 >>> kn.generate(5, seed=0) == kn.generate(5, seed=0)
 True
+>>> import tempfile
+>>> path = kn.save(tempfile.mkdtemp())
+>>> NGramLM.load(path).next_logprobs(["a"]).tolist() == kn.next_logprobs(["a"]).tolist()
+True
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import numbers
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int
+from rnnkit.io import CheckpointError, load_bytes, save_file
 from rnnkit.lm.vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -102,6 +125,9 @@ logger = logging.getLogger(__name__)
 SMOOTHINGS = ("mle", "lidstone", "laplace", "witten-bell", "kneser-ney", "absolute")
 KN_FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
 ABSOLUTE_FALLBACK_DISCOUNT = 0.5
+MODEL_FILE = "ngram.safetensors"  # the file name inside a directory given to save / load
+_FILE_FORMAT = "rnnkit.NGramLM"
+_FILE_VERSION = 1
 
 
 def _find(sorted_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -575,3 +601,155 @@ class NGramLM:
         if ids.size and ids[-1] == self.vocab.eos_id:
             ids = ids[:-1]
         return self.vocab.decode(ids)
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted model to ``path`` (a ``.safetensors`` file, or a directory that receives
+        ``ngram.safetensors``) atomically; returns the file written. See the module docstring."""
+        where = "NGramLM.save"
+        self._require_fitted(where)
+        file = _model_file(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for m, lv in enumerate(self._levels):
+            tensors[f"level{m}.contexts"] = lv.ctx_codes
+            tensors[f"level{m}.ngrams"] = lv.codes
+            tensors[f"level{m}.counts"] = lv.raw
+            if self.smoothing == "kneser-ney":
+                tensors[f"level{m}.kn_counts"] = lv.counts[:-1]  # without the sentinel
+        config = {
+            "order": self.order, "smoothing": self.smoothing, "delta": self.delta, "min_count": self.min_count,
+            "collapse_start": self.collapse_start, **self._names, "fixed_vocab": self._given_vocab is not None,
+            "discounts": {str(k): list(v) for k, v in self.discounts.items()},
+        }
+        meta = {"format": _FILE_FORMAT, "format_version": str(_FILE_VERSION),
+                "config": json.dumps(config, sort_keys=True), "vocab": self.vocab.to_json()}
+        meta["sha256"] = _content_digest(tensors, meta)
+        save_file(tensors, file, meta)
+        return file
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "NGramLM":
+        """Read a model written by :meth:`save` (the file, or the directory holding ``ngram.safetensors``).
+
+        Raises ``FileNotFoundError`` when nothing is at ``path`` and :class:`rnnkit.io.CheckpointError`
+        naming the file when it is truncated, corrupted, or not a saved NGramLM.
+        """
+        p = Path(path)
+        if p.is_dir():
+            file = p / MODEL_FILE
+            if not file.is_file():
+                raise CheckpointError(f"{p}: not a saved NGramLM ({MODEL_FILE} is missing)")
+        elif p.is_file():
+            file = p
+        else:
+            raise FileNotFoundError(f"NGramLM.load: no such file or directory: {p}")
+        src = str(file)
+        tensors, meta = load_bytes(file.read_bytes(), source=src)  # CheckpointError for a broken container
+        if meta.get("format") != _FILE_FORMAT:
+            raise CheckpointError(
+                f"{src}: not a saved NGramLM (metadata format is {meta.get('format')!r}, expected {_FILE_FORMAT!r})"
+            )
+        if meta.get("format_version") != str(_FILE_VERSION):
+            raise CheckpointError(
+                f"{src}: format_version {meta.get('format_version')!r} is not one this rnnkit reads "
+                f"(expected {_FILE_VERSION})"
+            )
+        digest = _content_digest(tensors, meta)
+        if meta.get("sha256") != digest:
+            raise CheckpointError(f"{src}: content SHA-256 {digest} differs from the recorded "
+                                  f"{meta.get('sha256')!r}; the file is corrupted")
+        try:
+            cfg = json.loads(meta["config"])
+            vocab = Vocabulary.from_json(meta["vocab"])
+            lm = cls(cfg["order"], cfg["smoothing"], cfg["delta"], min_count=cfg["min_count"],
+                     vocab=vocab if cfg["fixed_vocab"] else None, unk=cfg["unk"], bos=cfg["bos"], eos=cfg["eos"],
+                     collapse_start=cfg["collapse_start"])
+            saved_discounts = {int(k): tuple(float(d) for d in v) for k, v in cfg["discounts"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{src}: config or vocabulary not readable by this rnnkit: {e}") from None
+        names = (vocab.unk_token, vocab.bos_token, vocab.eos_token)
+        if names != (cfg["unk"], cfg["bos"], cfg["eos"]):
+            raise CheckpointError(f"{src}: the vocabulary's special tokens {names} differ from the config's "
+                                  f"{(cfg['unk'], cfg['bos'], cfg['eos'])}")
+        lm.vocab = vocab
+        lm._levels = _read_levels(src, tensors, lm.order, len(vocab), lm.smoothing == "kneser-ney")
+        quiet = _Quiet()
+        logger.addFilter(quiet)  # the fallback warnings were logged when the model was fitted
+        try:
+            for m, lv in enumerate(lm._levels):
+                lm._level_stats(m, lv, len(vocab))
+        finally:
+            logger.removeFilter(quiet)
+        if lm.discounts != saved_discounts:
+            raise CheckpointError(f"{src}: the counts give the discounts {lm.discounts}, but the file records "
+                                  f"{saved_discounts}; the counts do not belong to this config")
+        return lm
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record) -> bool:
+        return False
+
+
+def _model_file(path) -> Path:
+    p = Path(path)
+    return p if p.suffix == ".safetensors" else p / MODEL_FILE
+
+
+def _content_digest(tensors: dict, meta: dict) -> str:
+    """SHA-256 over the metadata (but the digest itself) and every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for k in sorted(meta):
+        if k != "sha256":
+            h.update(f"{k}\0{meta[k]}\0".encode("utf-8"))
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name])
+        le = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        h.update(f"{name}\0{le.dtype.str}\0{list(le.shape)}\0".encode("utf-8"))
+        h.update(memoryview(le.reshape(-1).view(np.uint8)))
+    return h.hexdigest()
+
+
+def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[_Level]:
+    """Rebuild the count levels from the saved arrays, checking everything the lookups rely on."""
+    kinds = ("contexts", "ngrams", "counts") + (("kn_counts",) if kn else ())
+    expected = {f"level{m}.{k}" for m in range(order) for k in kinds}
+    if set(tensors) != expected:
+        missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        raise CheckpointError(f"{src}: tensors do not match an order-{order} model: missing {missing}, "
+                              f"unexpected {extra}")
+
+    def get(name, kind):
+        a = tensors[name]
+        if a.ndim != 1 or a.dtype.kind != kind:
+            want = "int64" if kind == "i" else "float64"
+            raise CheckpointError(f"{src}: {name} must be a 1-D {want} array, got {a.dtype} {a.shape}")
+        return a.astype(np.int64 if kind == "i" else np.float64, copy=False)
+
+    def increasing(name, a, n_ctx):
+        if a.size and (a[0] < 0 or (np.diff(a) <= 0).any() or a[-1] // V >= n_ctx):
+            raise CheckpointError(f"{src}: {name} must be strictly increasing codes of the "
+                                  f"{n_ctx} contexts times V={V}; the file is inconsistent")
+
+    levels, n_prev = [], 1
+    for m in range(order):
+        lv = _Level()
+        lv.ctx_codes = get(f"level{m}.contexts", "i")
+        if m == 0 and lv.ctx_codes.tolist() != [0]:
+            raise CheckpointError(f"{src}: level0.contexts must be [0] (the empty context)")
+        increasing(f"level{m}.contexts", lv.ctx_codes, n_prev)
+        lv.codes = get(f"level{m}.ngrams", "i")
+        increasing(f"level{m}.ngrams", lv.codes, lv.ctx_codes.size)
+        lv.raw = get(f"level{m}.counts", "i")
+        counts = get(f"level{m}.kn_counts", "f") if kn else lv.raw.astype(np.float64)
+        for name, a in ((f"level{m}.counts", lv.raw), (f"level{m}.kn_counts", counts)):
+            if a.shape != lv.codes.shape:
+                raise CheckpointError(f"{src}: {name} must hold one count per n-gram ({lv.codes.size}), "
+                                      f"got {a.size}")
+        if (lv.raw < 1).any() or not (np.isfinite(counts) & (counts >= 0)).all():
+            raise CheckpointError(f"{src}: level {m} holds negative, zero or non-finite counts")
+        lv.counts = counts
+        levels.append(lv)
+        n_prev = lv.ctx_codes.size
+    return levels
