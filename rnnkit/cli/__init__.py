@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-COMMANDS = ["demo", "lm", "ngram"]   # modules of rnnkit.cli, each adding one sub-command
+COMMANDS = ["demo", "lm", "ngram", "analyze", "longrange"]   # modules of rnnkit.cli, each adding one sub-command
 
 
 class UsageError(Exception):
