@@ -83,8 +83,8 @@ def run_rnnkit(args, vocab, train, valid, log):
     cell, layers, hidden = MODELS[args.model]
     model = RNNLM(RNNLMConfig(vocab_size=len(vocab), cell=cell, embedding_size=hidden, hidden_size=hidden,
                               num_layers=layers, init_range=0.1, objective="batch_mean", seed=args.seed))
-    opt = rnnkit.SGD(model.params, model.grads, lr=1.0)
-    sched = rnnkit.StepDecay(opt, step_size=1, gamma=0.5, decay_start=4)
+    opt = rnnkit.SGD(model.params, model.grads, lr=args.lr)
+    sched = rnnkit.StepDecay(opt, step_size=1, gamma=0.5, decay_start=args.decay_start)
     src, vsrc = StreamBatches(train, 20), StreamBatches(valid, 20)
     if args.max_batches:
         src = _Truncated(src, args.max_batches)
@@ -135,7 +135,7 @@ def run_torch(args, vocab, train, valid, log):
             return self.decoder(out), state
 
     model = LM()
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
     train_t, valid_t = torch.from_numpy(train), torch.from_numpy(valid)
 
     def detach(s):
@@ -154,7 +154,7 @@ def run_torch(args, vocab, train, valid, log):
         model.train()
         return math.exp(total / count)
 
-    epochs, lr = [], 1.0
+    epochs, lr = [], args.lr
     n_batches = -(-(train_t.shape[0] - 1) // 20)
     if args.max_batches:
         n_batches = min(n_batches, args.max_batches)
@@ -180,7 +180,7 @@ def run_torch(args, vocab, train, valid, log):
         epochs.append((epoch + 1, lr, math.exp(total / count), valid_ppl, seconds, count / seconds))
         log(f"epoch {epoch + 1:2d}  lr {lr:.4f}  train ppl {math.exp(total / count):8.2f}  valid ppl {valid_ppl:8.2f}  "
             f"{seconds:7.1f} s  {count / seconds:8.0f} tok/s")
-        if epoch + 1 >= 4:
+        if epoch + 1 >= args.decay_start:
             lr *= 0.5
     return epochs
 
@@ -193,6 +193,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", choices=sorted(MODELS), default="small")
     p.add_argument("--epochs", type=int, default=13)
     p.add_argument("--max-batches", type=int, default=0, help="batches per epoch (0: all)")
+    p.add_argument("--lr", type=float, default=1.0, help="initial SGD learning rate (Zaremba et al.: 1)")
+    p.add_argument("--decay-start", type=int, default=4, help="halve the lr after every epoch from this one on")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", default=str(HERE / "RESULTS.md"))
@@ -214,7 +216,8 @@ def main(argv=None) -> int:
              f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}; "
              f"threads: {args.threads}; load average at the end: {load:.2f}\n"
              f"- command: `python benchmarks/bench_ptb.py --train PTB/ptb.train.txt --valid PTB/ptb.valid.txt "
-             f"--framework {args.framework} --model {args.model} --epochs {args.epochs}"
+             f"--framework {args.framework} --model {args.model} --epochs {args.epochs} --lr {args.lr:g} "
+             f"--decay-start {args.decay_start}"
              f"{f' --max-batches {args.max_batches}' if args.max_batches else ''} --threads {args.threads}`\n"
              f"- final valid perplexity: {epochs[-1][3]:.2f}; wall time {total:.0f} s; "
              f"mean {np.mean([e[5] for e in epochs]):,.0f} training tokens/s\n\n"
