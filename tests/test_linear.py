@@ -148,3 +148,13 @@ def test_backward_before_forward_or_after_no_grad_raises():
 def test_docstring_examples_run():
     result = doctest.testmod(linear_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_non_finite_dy_reaches_the_gradients_for_the_trainer_to_report():
+    """backward does not scan dy (a hot path); a NaN there shows up in grads, where the Trainer checks."""
+    layer = Linear(3, 2, dtype=np.float64, seed=0)
+    layer.forward(np.ones((4, 3)))
+    dy = np.ones((4, 2))
+    dy[1, 0] = np.nan
+    layer.backward(dy)
+    assert np.isnan(layer.grads["weight"][0]).all() and np.isfinite(layer.grads["weight"][1]).all()
