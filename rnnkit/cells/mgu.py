@@ -37,6 +37,7 @@ import numpy as np
 from rnnkit.activations import sigmoid
 from rnnkit.cells._common import (
     StepMasks,
+    add_into,
     apply_clamp,
     input_projection,
     masked_output,
@@ -51,6 +52,7 @@ from rnnkit.cells._common import (
 )
 
 GATES = 2
+ADDS_INTO_GRADS = True       # backward(..., grads_out=) adds into the caller's gradient arrays
 GATE_BLOCKS = {"f": 0}   # gates that clamp_gates may fix, and their row block
 
 
@@ -98,8 +100,12 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
     return masked_output(mk, h), h[T].copy(), cache
 
 
-def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
-    """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
+def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *,
+             grads_out: dict | None = None):
+    """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
+
+    With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
+    """
     x, h, act, fh, mk = cache.x, cache.h, cache.act, cache.fh, cache.masks
     T = x.shape[0]
     H = h.shape[-1]
@@ -131,4 +137,4 @@ def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.nd
     grads, dx = weight_grads(params, x, dxw, recurrent_inputs(mk, h), dxw)
     TB = T * x.shape[1]
     grads["weight_hh"][H:] = dxw[..., H:].reshape(TB, H).T @ fh.reshape(TB, H)
-    return grads, dx, dh
+    return add_into(grads_out, grads), dx, dh

@@ -165,8 +165,16 @@ class RecurrentLayer(Module):
                     self.register_parameter(f"{base}_l{layer}{s}", w)
 
     def _cell_params(self, layer: int, suffix: str) -> dict:
+        """The live arrays of one layer and direction under the cell functions' names (do not modify).
+
+        Built once: parameters are updated in place, never rebound (the Module contract); the
+        identity check rebuilds the dict should one ever be."""
         own = self._own_params
-        return {n: own[f"{n}_l{layer}{suffix}"] for n in self._param_shapes(layer)}
+        cached = self.__dict__.setdefault("_cell_params_cache", {}).get((layer, suffix))
+        if cached is None or cached["weight_hh"] is not own.get(f"weight_hh_l{layer}{suffix}"):
+            cached = {n: own[f"{n}_l{layer}{suffix}"] for n in self._param_shapes(layer)}
+            self._cell_params_cache[(layer, suffix)] = cached
+        return cached
 
     # -- gate clamping --------------------------------------------------------------------------
     def clamp_gates(self, **gates) -> "RecurrentLayer":
@@ -329,6 +337,7 @@ class RecurrentLayer(Module):
         lengths = self._parse_lengths(where, lengths, T, B)
 
         need_cache = is_grad_enabled()
+        self._cache = None                  # free the last forward's cache before building this one
         train = self.training
         cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched)
         h_n = np.empty_like(h0)
@@ -348,7 +357,7 @@ class RecurrentLayer(Module):
                     keep = 1.0 - self.weight_drop
                     w = params["weight_hh"]
                     wmask = (self._rng.random(w.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
-                    params["weight_hh"] = w * wmask
+                    params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
                 out, state_T, cc = self._family.forward(
@@ -421,13 +430,17 @@ class RecurrentLayer(Module):
                     dstate = None if dh_T is None else dh_T[idx]
                 params = self._cell_params(layer, suffix)
                 wmask = cache.weight_masks[layer][d]
-                if wmask is not None:
-                    params["weight_hh"] = params["weight_hh"] * wmask
-                g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
-                if wmask is not None:                  # W_eff = W_hh * mask
-                    g["weight_hh"] *= wmask
-                for name, val in g.items():
-                    grads[f"{name}_l{layer}{suffix}"] += val
+                if wmask is None and getattr(self._family, "ADDS_INTO_GRADS", False):
+                    into = {name: grads[f"{name}_l{layer}{suffix}"] for name in params}   # added in place
+                    _, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate, grads_out=into)
+                else:
+                    if wmask is not None:
+                        params = dict(params, weight_hh=params["weight_hh"] * wmask)
+                    g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
+                    if wmask is not None:              # W_eff = W_hh * mask
+                        g["weight_hh"] *= wmask
+                    for name, val in g.items():
+                        grads[f"{name}_l{layer}{suffix}"] += val
                 if d == 1:
                     dx = reverse_padded(dx, lengths)
                 d_in = dx if d_in is None else d_in + dx
