@@ -309,7 +309,8 @@ def test_keras_layer_passes_options_through():
 
 def test_no_keras_import_at_module_import():
     code = "import sys, rnnkit.interop.keras; print('keras' in sys.modules, 'torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))).stdout
     assert out.split() == ["False", "False"]
 
 

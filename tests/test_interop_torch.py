@@ -6,6 +6,7 @@ to 1e-12 (float64) and 1e-6 (float32); every error names the key at fault.
 import doctest
 import json
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -332,7 +333,8 @@ def test_variants_pytorch_lacks_are_refused(make, reason, tmp_path):
 def test_no_torch_import_at_module_import():
     code = ("import sys, rnnkit.interop.torch, rnnkit.interop; "
             "print('torch' in sys.modules, 'keras' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))).stdout
     assert out.split() == ["False", "False"]
 
 

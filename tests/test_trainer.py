@@ -242,7 +242,7 @@ SCRIPT = textwrap.dedent("""
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(tests=str(ROOT / "tests")))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__))))
     run = lambda out, pause, mode: subprocess.Popen([sys.executable, str(script), str(out), pause, mode], env=env)
     assert run(tmp_path / "straight", "0", "fresh").wait(timeout=120) == 0
     victim = run(tmp_path / "killed", "0.03", "fresh")
