@@ -21,6 +21,7 @@ if keras.backend.backend() != "torch":
     pytest.skip(f"needs Keras on the torch backend, got {keras.backend.backend()}", allow_module_level=True)
 
 import rnnkit  # noqa: E402
+from helpers import assert_close  # noqa: E402
 from rnnkit.interop import keras as interop  # noqa: E402
 from rnnkit.interop.keras import from_keras_weights, keras_layer, to_keras_weights  # noqa: E402
 
@@ -56,9 +57,7 @@ def _init_states(name, rng, L=1):
 
 
 def _assert_close(what, ours, theirs, tol):
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs Keras {theirs.shape}"
-    err = float(np.max(np.abs(ours - theirs)))
-    assert err < tol, f"{what}: max abs error {err:.3e} >= {tol:.0e}"
+    assert_close(what, ours, theirs, tol, peer="Keras")
 
 
 def _compare(layer, klayer, name, rng, tol=1e-5):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from helpers import assert_close
 from rnnkit.interop import torch as interop
 from rnnkit.interop.torch import (
     from_torch_module,
@@ -55,9 +56,7 @@ def _run_torch(module, x, hx):
 
 
 def _assert_close(what, ours, theirs, tol):
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs torch {theirs.shape}"
-    err = float(np.max(np.abs(ours - theirs)))
-    assert err < tol, f"{what}: max abs error {err:.3e} >= {tol:.0e}"
+    assert_close(what, ours, theirs, tol, peer="torch")
 
 
 # -- round trips ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_close
 import rnnkit.layers.layernorm as layernorm_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
@@ -67,11 +68,11 @@ def test_parity_with_torch(dtype, atol, shape, affine, bias):
     y = ln.forward(x)
     dx = ln.backward(P)
     assert y.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=atol)
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=atol)
+    assert_close('y', y, yt.detach().numpy(), atol)
+    assert_close('dx', dx, xt.grad.numpy(), atol)
     assert sorted(ln.params) == sorted(name for name, _ in ref.named_parameters())
     for name, p in ref.named_parameters():
-        np.testing.assert_allclose(ln.grads[name], p.grad.numpy(), rtol=0, atol=atol)
+        assert_close(f"grad {name}", ln.grads[name], p.grad.numpy(), atol)
 
 
 def test_documented_parameter_shapes_and_init():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import rnnkit
-from helpers import check_layer_gradients
+from helpers import assert_close, check_layer_gradients
 from rnnkit.layers.layernorm_rnn import LayerNormGRU, LayerNormLSTM
 
 KINDS = {"lstm": LayerNormLSTM, "gru": LayerNormGRU}
@@ -113,10 +113,7 @@ def _reference(layer, w, x, h0, c0, lengths):
 
 
 def _close(name, ours, theirs, tol):
-    theirs = theirs.detach().numpy()
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs reference {theirs.shape}"
-    err = float(np.max(np.abs(ours - theirs)))
-    assert err < tol, f"{name}: max abs error {err:.3e} >= {tol:.0e}"
+    assert_close(name, ours, theirs, tol)
 
 
 def _check_against_reference(kind, dtype, T, B, D, H, num_layers=1, bidirectional=False, lengths=None,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_close
 import rnnkit.layers.linear as linear_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
@@ -45,10 +46,10 @@ def test_parity_with_torch(dtype, atol):
     y = layer.forward(x)
     dx = layer.backward(P)
     assert y.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=atol)
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=atol)
-    np.testing.assert_allclose(layer.grads["weight"], ref.weight.grad.numpy(), rtol=0, atol=atol)
-    np.testing.assert_allclose(layer.grads["bias"], ref.bias.grad.numpy(), rtol=0, atol=atol)
+    assert_close('y', y, yt.detach().numpy(), atol)
+    assert_close('dx', dx, xt.grad.numpy(), atol)
+    assert_close('layer.grads["weight"]', layer.grads["weight"], ref.weight.grad.numpy(), atol)
+    assert_close('layer.grads["bias"]', layer.grads["bias"], ref.bias.grad.numpy(), atol)
 
 
 def test_documented_parameter_shapes_names_and_init():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_close
 import rnnkit.lm.nnlm as nnlm_module
 from rnnkit.activations import log_softmax
 from rnnkit.batches import ArrayBatches
@@ -122,11 +123,11 @@ def test_outputs_loss_and_gradients_match_torch(direct, dtype, tol):
     tz = theirs(torch.from_numpy(ctx))
     tloss = torch.nn.functional.cross_entropy(tz, torch.from_numpy(y))     # mean over tokens
     tloss.backward()
-    np.testing.assert_allclose(logits, tz.detach().numpy(), rtol=0, atol=tol)
+    assert_close('logits', logits, tz.detach().numpy(), tol)
     assert res.loss_sum == pytest.approx(8 * tloss.item(), abs=8 * tol)
     assert logits.dtype == np.dtype(dtype) and all(g.dtype == np.dtype(dtype) for g in ours.grads.values())
     for name, p in theirs.named_parameters():
-        np.testing.assert_allclose(ours.grads[name], p.grad.numpy(), rtol=0, atol=tol, err_msg=name)
+        assert_close(name, ours.grads[name], p.grad.numpy(), tol)
 
 
 def test_documented_parameter_shapes_are_the_real_ones():

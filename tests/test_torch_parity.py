@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rnnkit
+from helpers import assert_close
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
@@ -19,10 +20,7 @@ def _t(a, dtype, grad=False):
 
 
 def _close(name, ours, theirs, tol):
-    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else theirs
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    err = float(np.max(np.abs(ours - theirs))) if ours.size else 0.0
-    assert err < tol, f"{name}: max abs error {err:.3e} >= {tol:.0e}"
+    assert_close(name, ours, theirs, tol, peer="torch")
 
 
 def _run_layer_pair(name, kw, dtype, T, B, D, H, num_layers, bidirectional, batch_first, lengths, seed):
