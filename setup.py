@@ -5,6 +5,7 @@ optional twice over: a failed build leaves a working pure-NumPy install (with
 a notice in the build log), and rnnkit checks at import time that it can use
 it (``rnnkit._kernels``). Set RNNKIT_BUILD_C=0 to skip the build.
 """
+
 import glob
 import os
 import sys
@@ -32,17 +33,18 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler, missing headers, ...: fall back to the NumPy loops
-            print(f"rnnkit: not building the optional C loops ({exc}); the NumPy loops will be used",
-                  file=sys.stderr)
+            print(f"rnnkit: not building the optional C loops ({exc}); the NumPy loops will be used", file=sys.stderr)
 
 
 ext_modules = []
 if os.environ.get("RNNKIT_BUILD_C", "1") != "0":
-    ext_modules.append(Extension(
-        "rnnkit._kernels._ckernels",
-        sources=["rnnkit/_kernels/_ckernels.c"],
-        depends=sorted(glob.glob("rnnkit/_kernels/*.h")),   # included by the .c; listed so sdists carry them
-        optional=True,
-    ))
+    ext_modules.append(
+        Extension(
+            "rnnkit._kernels._ckernels",
+            sources=["rnnkit/_kernels/_ckernels.c"],
+            depends=sorted(glob.glob("rnnkit/_kernels/*.h")),  # included by the .c; listed so sdists carry them
+            optional=True,
+        )
+    )
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

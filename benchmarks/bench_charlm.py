@@ -9,6 +9,7 @@ steps, Adam 3e-3, clipping at 1), trained for ``--minutes`` of wall time.
 
 Appends a dated entry to benchmarks/RESULTS.md (or ``--results``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,22 +35,26 @@ def main(argv=None) -> int:
     from bench_ptb import machine  # same machine description as the other benchmarks
 
     from rnnkit.lm.train import LMTrainConfig, train
-    cfg = LMTrainConfig(minutes=args.minutes, epochs=100, builtin_chars=args.builtin_chars,
-                        hidden_size=args.hidden_size)
+
+    cfg = LMTrainConfig(
+        minutes=args.minutes, epochs=100, builtin_chars=args.builtin_chars, hidden_size=args.hidden_size
+    )
     out = args.out or tempfile.mkdtemp(prefix="rnnkit-charlm-")
     start = time.perf_counter()
     summary = train(cfg, out, progress=False)
     wall = time.perf_counter() - start
     load = os.getloadavg()[0]
-    entry = (f"\n## Char-level LSTM LM on the built-in corpus, {args.minutes:g} minutes\n\n"
-             f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}; "
-             f"load average at the end: {load:.2f}\n"
-             f"- command: `python benchmarks/bench_charlm.py --minutes {args.minutes:g}"
-             f"{f' --builtin-chars {args.builtin_chars}' if args.builtin_chars != 2_000_000 else ''}`\n"
-             f"- corpus: {args.builtin_chars:,} characters of Python {sys.version.split()[0]} standard-library "
-             f"source, last 5% of the lines held out; vocabulary {summary['vocab_size']}\n"
-             f"- validation: **{summary['bpc']:.3f} bits per character** after {summary['steps']} updates "
-             f"({wall:.0f} s wall time including data preparation and evaluation)\n")
+    entry = (
+        f"\n## Char-level LSTM LM on the built-in corpus, {args.minutes:g} minutes\n\n"
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}; "
+        f"load average at the end: {load:.2f}\n"
+        f"- command: `python benchmarks/bench_charlm.py --minutes {args.minutes:g}"
+        f"{f' --builtin-chars {args.builtin_chars}' if args.builtin_chars != 2_000_000 else ''}`\n"
+        f"- corpus: {args.builtin_chars:,} characters of Python {sys.version.split()[0]} standard-library "
+        f"source, last 5% of the lines held out; vocabulary {summary['vocab_size']}\n"
+        f"- validation: **{summary['bpc']:.3f} bits per character** after {summary['steps']} updates "
+        f"({wall:.0f} s wall time including data preparation and evaluation)\n"
+    )
     with open(args.results, "a", encoding="utf-8") as f:
         f.write(entry)
     print(entry)

@@ -13,6 +13,7 @@ those curves is ``rnnkit analyze gradflow``'s), and writes to ``--figures`` (def
 
 Prints a summary line per curve. No training except the clipping demo (about a minute).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main(argv: list[str] | None = None) -> dict:
     out = {}
 
     # 1. untrained cells at PyTorch's initialisation
-    flows = {c: gradient_flow(cls(2, H, dtype=np.float64, seed=seed), x, seed=seed, jacobians=False)
-             for c, cls in CELLS.items()}
+    flows = {
+        c: gradient_flow(cls(2, H, dtype=np.float64, seed=seed), x, seed=seed, jacobians=False)
+        for c, cls in CELLS.items()
+    }
     print(f"gradient of a last-step loss, T = {T}, H = {H}, at initialisation (decay per step: fitted factor)")
     for c, f in flows.items():
         print(_summary(c, f))
@@ -64,16 +67,19 @@ def main(argv: list[str] | None = None) -> dict:
         rnn = RNN(2, H, dtype=np.float64, seed=seed)
         rnn.params["weight_hh_l0"] *= sigma / recurrent_spectrum(rnn).sigma_max()
         spec = recurrent_spectrum(rnn)
-        by_k = gradient_flow(rnn, x[:K], seed=seed).jacobian_by_steps()      # (K+1, B)
+        by_k = gradient_flow(rnn, x[:K], seed=seed).jacobian_by_steps()  # (K+1, B)
         label = f"sigma_max {sigma:g}"
         spectra[label] = spec.singular_values["weight_hh_l0"]["h"]
         measured[label] = by_k.max(axis=1)
         bounds[label] = spec.bound(K)
         ok = bool(np.all(by_k <= bounds[label][:, None] * (1 + 1e-9)))
-        print(f"tanh RNN, {label}: largest ||ds_T/ds_(T-{K})|| = {by_k[-1].max():.3e}, bound {bounds[label][-1]:.3e}, "
-              f"bound holds at every k: {ok}")
-    plots.plot_spectrum(spectra, measured=measured, bounds=bounds,
-                        title=f"tanh RNN, H = {H}: singular values of W_hh").savefig(figures / "spectrum_bound.png", dpi=90)
+        print(
+            f"tanh RNN, {label}: largest ||ds_T/ds_(T-{K})|| = {by_k[-1].max():.3e}, bound {bounds[label][-1]:.3e}, "
+            f"bound holds at every k: {ok}"
+        )
+    plots.plot_spectrum(
+        spectra, measured=measured, bounds=bounds, title=f"tanh RNN, H = {H}: singular values of W_hh"
+    ).savefig(figures / "spectrum_bound.png", dpi=90)
     out["bound"] = (measured, bounds)
 
     # 3. binary gates: clamped gated cells are plain RNNs; a forget gate at 1 keeps the gradient
@@ -89,18 +95,22 @@ def main(argv: list[str] | None = None) -> dict:
     print("binary gates (clamp_gates), same initialisation:")
     for k, f in clamped.items():
         print(_summary(k, f))
-    plots.plot_gradient_flow({k: f.grad_curve for k, f in clamped.items()},
-                             title=f"Binary gates: clamped cells, T = {T}").savefig(figures / "gradflow_clamped.png", dpi=90)
+    plots.plot_gradient_flow(
+        {k: f.grad_curve for k, f in clamped.items()}, title=f"Binary gates: clamped cells, T = {T}"
+    ).savefig(figures / "gradflow_clamped.png", dpi=90)
     out["clamped"] = clamped
 
     # 4. exploding gradients and clipping
     runs = clipping_demo(steps=args.clip_steps, hidden_size=H, seed=seed)
     for label, r in runs.items():
         loss = r["loss"]
-        print(f"clipping demo, {label}: {len(loss)} updates made, {r['skipped']} skipped (overflow); "
-              f"largest gradient norm {np.nanmax(r['grad_norm']):.3e}; last loss {loss[-1]:.4g}")
+        print(
+            f"clipping demo, {label}: {len(loss)} updates made, {r['skipped']} skipped (overflow); "
+            f"largest gradient norm {np.nanmax(r['grad_norm']):.3e}; last loss {loss[-1]:.4g}"
+        )
     plots.plot_clipping(runs, title="tanh RNN with sigma_max(W_hh) = 2, SGD lr 0.1, adding problem T = 50").savefig(
-        figures / "clipping.png", dpi=90)
+        figures / "clipping.png", dpi=90
+    )
     out["clipping"] = runs
     return out
 

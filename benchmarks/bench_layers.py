@@ -24,6 +24,7 @@ peak resident set.
 Prints the table and appends it, with the machine, the date and the load, to
 ``--results`` (default: benchmarks/RESULTS.md beside this script).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,15 +41,15 @@ import tempfile
 import time
 from pathlib import Path
 
-SHAPES = {                      # name: (T, B, input D, hidden H)
+SHAPES = {  # name: (T, B, input D, hidden H)
     "ptb-small": (20, 20, 200, 200),
     "char-lm": (100, 32, 65, 128),
     "large": (64, 64, 256, 512),
     "wide-batch": (50, 128, 128, 256),
     "one-sequence": (200, 1, 65, 100),
 }
-GEN = (500, 65, 128)            # generation: steps, D, H (the char-LM sizes)
-CELLS = {"rnn": ("RNN", 1), "gru": ("GRU", 3), "lstm": ("LSTM", 4)}   # name: (class, gate blocks G)
+GEN = (500, 65, 128)  # generation: steps, D, H (the char-LM sizes)
+CELLS = {"rnn": ("RNN", 1), "gru": ("GRU", 3), "lstm": ("LSTM", 4)}  # name: (class, gate blocks G)
 
 
 def _configure_threads(threads: int) -> None:
@@ -72,6 +73,7 @@ def _median_time(fn, repeats: int, warmup: int) -> float:
 
 # -- a naive NumPy implementation: what one writes first ---------------------------------------------
 
+
 def _sig(a):
     return 1.0 / (1.0 + np.exp(-a))
 
@@ -82,7 +84,7 @@ def naive_step(cell, p, x, state):
     if cell == "lstm":
         h, c = state
         a = x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
-        i, f, g, o = _sig(a[:, :H]), _sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), _sig(a[:, 3 * H:])
+        i, f, g, o = _sig(a[:, :H]), _sig(a[:, H : 2 * H]), np.tanh(a[:, 2 * H : 3 * H]), _sig(a[:, 3 * H :])
         c_new = f * c + i * g
         tc = np.tanh(c_new)
         return (o * tc, c_new), (x, h, c, i, f, g, o, tc)
@@ -91,9 +93,9 @@ def naive_step(cell, p, x, state):
         xw = x @ p["weight_ih"].T + p["bias_ih"]
         hw = h @ p["weight_hh"].T + p["bias_hh"]
         r = _sig(xw[:, :H] + hw[:, :H])
-        z = _sig(xw[:, H:2 * H] + hw[:, H:2 * H])
-        n = np.tanh(xw[:, 2 * H:] + r * hw[:, 2 * H:])
-        return (1 - z) * n + z * h, (x, h, r, z, n, hw[:, 2 * H:])
+        z = _sig(xw[:, H : 2 * H] + hw[:, H : 2 * H])
+        n = np.tanh(xw[:, 2 * H :] + r * hw[:, 2 * H :])
+        return (1 - z) * n + z * h, (x, h, r, z, n, hw[:, 2 * H :])
     h = state
     h_new = np.tanh(x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"])
     return h_new, (x, h, h_new)
@@ -112,7 +114,6 @@ def naive_forward(cell, p, x, state, keep=False):
 def naive_backward(cell, p, steps, dout):
     """Backpropagation through time, one step at a time, weight gradients summed per step."""
     g = {k: np.zeros_like(v) for k, v in p.items()}
-    H = p["weight_hh"].shape[1]
     dh = np.zeros_like(dout[0])
     dc = np.zeros_like(dout[0])
     dx = []
@@ -121,21 +122,22 @@ def naive_backward(cell, p, steps, dout):
         if cell == "lstm":
             x, h, c, i, f, gg, o, tc = steps[t]
             do = dh * tc
-            dc = dc + dh * o * (1 - tc ** 2)
-            da = np.concatenate([dc * gg * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - gg ** 2),
-                                 do * o * (1 - o)], axis=1)
+            dc = dc + dh * o * (1 - tc**2)
+            da = np.concatenate(
+                [dc * gg * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - gg**2), do * o * (1 - o)], axis=1
+            )
             dc = dc * f
             dhw = da
         elif cell == "gru":
             x, h, r, z, n, hn = steps[t]
-            dn = dh * (1 - z) * (1 - n ** 2)
+            dn = dh * (1 - z) * (1 - n**2)
             dz = dh * (h - n) * z * (1 - z)
             dr = dn * hn * r * (1 - r)
             da = np.concatenate([dr, dz, dn], axis=1)
             dhw = np.concatenate([dr, dz, dn * r], axis=1)
         else:
             x, h, h_new = steps[t]
-            da = dh * (1 - h_new ** 2)
+            da = dh * (1 - h_new**2)
             dhw = da
         g["weight_ih"] += da.T @ x
         g["weight_hh"] += dhw.T @ h
@@ -148,6 +150,7 @@ def naive_backward(cell, p, steps, dout):
 
 
 # -- the cases ------------------------------------------------------------------------------------------
+
 
 class Case:
     """One cell on one shape: the three implementations with the same weights and inputs."""
@@ -166,12 +169,17 @@ class Case:
             self.xt = torch.from_numpy(self.x.copy())
             self.doutt = torch.from_numpy(self.dout.copy())
         self.p = {k[: -len("_l0")]: v for k, v in self.ours.params.items()} if layers == 1 else None
-        self.zero_state = ((np.zeros((B, H), np.float32), np.zeros((B, H), np.float32)) if cell == "lstm"
-                           else np.zeros((B, H), np.float32))
+        self.zero_state = (
+            (np.zeros((B, H), np.float32), np.zeros((B, H), np.float32))
+            if cell == "lstm"
+            else np.zeros((B, H), np.float32)
+        )
 
     def flops(self, mode: str) -> float:
-        per_layer = [2.0 * self.T * self.B * self.G * self.H * ((self.D if k == 0 else self.H) + self.H)
-                     for k in range(self.layers)]
+        per_layer = [
+            2.0 * self.T * self.B * self.G * self.H * ((self.D if k == 0 else self.H) + self.H)
+            for k in range(self.layers)
+        ]
         return sum(per_layer) * (3.0 if mode == "train" else 1.0)
 
     # rnnkit
@@ -207,9 +215,9 @@ class GenCase(Case):
 
     def __init__(self, cell: str, steps: int, D: int, H: int, seed: int = 0):
         super().__init__(cell, steps, 1, D, H, seed=seed)
-        self.xs = [self.x[t:t + 1] for t in range(steps)]
+        self.xs = [self.x[t : t + 1] for t in range(steps)]
         if torch is not None:
-            self.xts = [self.xt[t:t + 1] for t in range(steps)]
+            self.xts = [self.xt[t : t + 1] for t in range(steps)]
 
     def rnnkit_infer(self):
         state = None
@@ -234,7 +242,7 @@ def measure_gemm_peak(repeats: int, n: int = 2048) -> dict:
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
     c = np.empty((n, n), np.float32)
-    flops = 2.0 * n ** 3
+    flops = 2.0 * n**3
     peaks = {"numpy": flops / _median_time(lambda: np.matmul(a, b, out=c), repeats, 1) / 1e9}
     if torch is not None:
         at, bt = torch.from_numpy(a), torch.from_numpy(b)
@@ -292,8 +300,9 @@ def build_alloc_meter(directory: str) -> str | None:
     src.write_text(ALLOC_METER_C)
     cc = os.environ.get("CC", "cc")
     try:
-        subprocess.run([cc, "-O2", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [cc, "-O2", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True, capture_output=True, timeout=120
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return str(lib)
@@ -313,11 +322,12 @@ def memory_child(cell: str, T: int, B: int, D: int, H: int, layers: int, impl: s
     ``held``, the bytes held through malloc (with the allocation meter preloaded, else None), and
     ``resident``, the peak resident set (glibc asked to return every freed block above 64 KiB at once)."""
     import ctypes
+
     case = Case(cell, T, B, D, H, layers)
     step = case.rnnkit_train if impl == "rnnkit" else case.torch_train
-    step()                                   # allocates torch's .grad; rnnkit's exist from construction
+    step()  # allocates torch's .grad; rnnkit's exist from construction
     if impl == "rnnkit":
-        case.ours._cache = None              # between two steps a training loop holds one cache at most
+        case.ours._cache = None  # between two steps a training loop holds one cache at most
     meter = ctypes.CDLL(None)
     metered = hasattr(meter, "alloc_meter_peak")
     if metered:
@@ -326,20 +336,34 @@ def memory_child(cell: str, T: int, B: int, D: int, H: int, layers: int, impl: s
         meter.alloc_meter_reset()
     rss_before = _rss_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")                        # reset the peak (VmHWM) to the current RSS
+        fh.write("5")  # reset the peak (VmHWM) to the current RSS
     step()
-    return {"held": meter.alloc_meter_peak() - held_before if metered else None,
-            "resident": (_rss_kib("VmHWM") - rss_before) * 1024}
+    return {
+        "held": meter.alloc_meter_peak() - held_before if metered else None,
+        "resident": (_rss_kib("VmHWM") - rss_before) * 1024,
+    }
 
 
 def measure_memory(cell, T, B, D, H, layers, impl, threads, meter: str | None = None) -> dict | None:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0",
-               OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               RNNKIT_NUM_THREADS=str(threads))
+    env = dict(
+        os.environ,
+        MALLOC_MMAP_THRESHOLD_="65536",
+        MALLOC_TRIM_THRESHOLD_="0",
+        OPENBLAS_NUM_THREADS=str(threads),
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        RNNKIT_NUM_THREADS=str(threads),
+    )
     if meter:
         env["LD_PRELOAD"] = meter
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--threads", str(threads), "--memory-child",
-           json.dumps([cell, T, B, D, H, layers, impl])]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--threads",
+        str(threads),
+        "--memory-child",
+        json.dumps([cell, T, B, D, H, layers, impl]),
+    ]
     try:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600).stdout
         return json.loads(out.strip().splitlines()[-1])
@@ -349,6 +373,7 @@ def measure_memory(cell, T, B, D, H, layers, impl, threads, meter: str | None = 
 
 
 # -- the run --------------------------------------------------------------------------------------------
+
 
 def _fmt(v, spec=".2f", none="-"):
     return none if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
@@ -365,9 +390,12 @@ def run(args) -> dict:
     if args.memory:
         args.meter_dir = tempfile.mkdtemp(prefix="bench_layers_")
         meter = build_alloc_meter(args.meter_dir)
-        args.memory_method = ("held: peak bytes held through malloc (an LD_PRELOAD meter); resident: peak RSS "
-                              "(VmHWM) above the RSS before the step" if meter else
-                              "resident: peak RSS (VmHWM) above the RSS before the step (no meter: held not measured)")
+        args.memory_method = (
+            "held: peak bytes held through malloc (an LD_PRELOAD meter); resident: peak RSS "
+            "(VmHWM) above the RSS before the step"
+            if meter
+            else "resident: peak RSS (VmHWM) above the RSS before the step (no meter: held not measured)"
+        )
     if torch is not None:
         torch.set_num_threads(threads)
     rnnkit_kernels.configure(threads=threads)
@@ -386,9 +414,21 @@ def run(args) -> dict:
                 continue
             t[impl] = _median_time(getattr(case, f"{impl}_{mode}"), args.repeats, args.warmup)
         gf = case.flops(mode) / t["rnnkit"] / 1e9
-        row = {"cell": case.cell, "case": name, "mode": mode, "T": case.T, "B": case.B, "D": case.D, "H": case.H,
-               "layers": case.layers, "rnnkit_ms": t["rnnkit"] * 1e3, "torch_ms": t.get("torch", float("nan")) * 1e3,
-               "naive_ms": t.get("naive", float("nan")) * 1e3, "gflops": gf, "roofline": gf / roof}
+        row = {
+            "cell": case.cell,
+            "case": name,
+            "mode": mode,
+            "T": case.T,
+            "B": case.B,
+            "D": case.D,
+            "H": case.H,
+            "layers": case.layers,
+            "rnnkit_ms": t["rnnkit"] * 1e3,
+            "torch_ms": t.get("torch", float("nan")) * 1e3,
+            "naive_ms": t.get("naive", float("nan")) * 1e3,
+            "gflops": gf,
+            "roofline": gf / roof,
+        }
         row["speedup_torch"] = t["torch"] / t["rnnkit"] if "torch" in t else None
         row["speedup_naive"] = t["naive"] / t["rnnkit"] if "naive" in t else None
         rows.append(row)
@@ -405,15 +445,20 @@ def run(args) -> dict:
                     for impl in ("rnnkit", "torch"):
                         if impl == "torch" and torch is None:
                             continue
-                        mem = measure_memory(cell, case.T, case.B, case.D, case.H, case.layers, impl, threads,
-                                             meter) or {}
+                        mem = (
+                            measure_memory(cell, case.T, case.B, case.D, case.H, case.layers, impl, threads, meter)
+                            or {}
+                        )
                         row[f"mem_{impl}"] = mem.get("held")
                         row[f"rss_{impl}"] = mem.get("resident")
                 _print_row(row)
         if args.gen_steps:
             steps, D, H = args.gen_steps, GEN[1], GEN[2]
-            _print_row(time_case(GenCase(cell, steps, D, H), f"gen {steps}x(1,1,{D},{H})", "infer",
-                                 ("rnnkit", "torch", "naive")))
+            _print_row(
+                time_case(
+                    GenCase(cell, steps, D, H), f"gen {steps}x(1,1,{D},{H})", "infer", ("rnnkit", "torch", "naive")
+                )
+            )
     if args.memory:
         shutil.rmtree(args.meter_dir, ignore_errors=True)
     return {"rows": rows, "peak": peak, "roof": roof}
@@ -433,10 +478,13 @@ def _parse_shapes(spec: str | None):
 
 
 def _print_row(r):
-    print(f"{r['cell']:>4} {r['case']:<22} {r['mode']:<5} rnnkit {r['rnnkit_ms']:9.2f} ms  "
-          f"torch {_fmt(r['torch_ms']):>9} ms"
-          f"  naive {_fmt(r['naive_ms']):>9} ms  torch/rnnkit {_fmt(r['speedup_torch']):>5}  "
-          f"{r['gflops']:6.1f} GFLOP/s ({100 * r['roofline']:4.1f}% of peak)", flush=True)
+    print(
+        f"{r['cell']:>4} {r['case']:<22} {r['mode']:<5} rnnkit {r['rnnkit_ms']:9.2f} ms  "
+        f"torch {_fmt(r['torch_ms']):>9} ms"
+        f"  naive {_fmt(r['naive_ms']):>9} ms  torch/rnnkit {_fmt(r['speedup_torch']):>5}  "
+        f"{r['gflops']:6.1f} GFLOP/s ({100 * r['roofline']:4.1f}% of peak)",
+        flush=True,
+    )
 
 
 def targets(rows) -> list[str]:
@@ -448,26 +496,34 @@ def targets(rows) -> list[str]:
         if tr:
             gm = _geomean([r["speedup_torch"] for r in tr])
             worst = min(tr, key=lambda r: r["speedup_torch"])
-            lines.append(f"{cell} train: geometric mean torch/rnnkit {gm:.2f} (target >= 1.0: "
-                         f"{'met' if gm >= 1.0 else 'MISSED'}); lowest {worst['speedup_torch']:.2f} on "
-                         f"{worst['case']} (target >= 0.8: {'met' if worst['speedup_torch'] >= 0.8 else 'MISSED'})")
+            lines.append(
+                f"{cell} train: geometric mean torch/rnnkit {gm:.2f} (target >= 1.0: "
+                f"{'met' if gm >= 1.0 else 'MISSED'}); lowest {worst['speedup_torch']:.2f} on "
+                f"{worst['case']} (target >= 0.8: {'met' if worst['speedup_torch'] >= 0.8 else 'MISSED'})"
+            )
         for r in rows:
             if r["cell"] == cell and r["mode"] == "infer" and r["speedup_torch"]:
                 ok = r["speedup_torch"] >= 1.2
-                lines.append(f"{cell} {r['case']} infer: torch/rnnkit {r['speedup_torch']:.2f} "
-                             f"(target >= 1.2: {'met' if ok else 'MISSED'})")
+                lines.append(
+                    f"{cell} {r['case']} infer: torch/rnnkit {r['speedup_torch']:.2f} "
+                    f"(target >= 1.2: {'met' if ok else 'MISSED'})"
+                )
     for r in rows:
         if r["case"] == "large":
             ok = r["roofline"] >= 0.6
-            lines.append(f"{r['cell']} large {r['mode']}: {100 * r['roofline']:.0f}% of the GEMM peak "
-                         f"(target >= 60%: {'met' if ok else 'MISSED'})")
+            lines.append(
+                f"{r['cell']} large {r['mode']}: {100 * r['roofline']:.0f}% of the GEMM peak "
+                f"(target >= 60%: {'met' if ok else 'MISSED'})"
+            )
     for r in rows:
         for key, what in (("mem", "held"), ("rss", "resident")):
             ours, theirs = r.get(f"{key}_rnnkit"), r.get(f"{key}_torch")
             if ours is not None and theirs is not None:
                 ok = ours <= theirs
-                lines.append(f"{r['cell']} {r['case']} train memory ({what}): rnnkit {ours / 2**20:.2f} MiB, "
-                             f"torch {theirs / 2**20:.2f} MiB (target <= torch: {'met' if ok else 'MISSED'})")
+                lines.append(
+                    f"{r['cell']} {r['case']} train memory ({what}): rnnkit {ours / 2**20:.2f} MiB, "
+                    f"torch {theirs / 2**20:.2f} MiB (target <= torch: {'met' if ok else 'MISSED'})"
+                )
     return lines
 
 
@@ -484,11 +540,13 @@ def _machine() -> str:
     try:
         info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         blas = f"{info.get('name')} {info.get('version')}"
-    except Exception:   # older NumPy: no dict mode
+    except Exception:  # older NumPy: no dict mode
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu}, {cores} cores; Python {platform.python_version()}, NumPy {np.__version__} ({blas}), "
-            f"torch {torch.__version__ if torch is not None else 'absent'}")
+    return (
+        f"{cpu}, {cores} cores; Python {platform.python_version()}, NumPy {np.__version__} ({blas}), "
+        f"torch {torch.__version__ if torch is not None else 'absent'}"
+    )
 
 
 def markdown(result, args, load_before, load_after) -> str:
@@ -513,11 +571,13 @@ def markdown(result, args, load_before, load_after) -> str:
     for r in rows:
         shape = f"({r['T']}, {r['B']}, {r['D']}, {r['H']})" if not r["case"].startswith("gen") else ""
         mib = lambda v: _fmt(None if v is None else v / 2**20, ".2f")
-        out.append(f"| {r['cell']} | {r['case']} {shape} | {r['mode']} | {r['rnnkit_ms']:.2f} | {_fmt(r['torch_ms'])} "
-                   f"| {_fmt(r['naive_ms'])} | {_fmt(r['speedup_torch'])} | {_fmt(r['speedup_naive'])} "
-                   f"| {r['gflops']:.1f} | {100 * r['roofline']:.0f} "
-                   f"| {mib(r.get('mem_rnnkit'))} / {mib(r.get('mem_torch'))} "
-                   f"| {mib(r.get('rss_rnnkit'))} / {mib(r.get('rss_torch'))} |")
+        out.append(
+            f"| {r['cell']} | {r['case']} {shape} | {r['mode']} | {r['rnnkit_ms']:.2f} | {_fmt(r['torch_ms'])} "
+            f"| {_fmt(r['naive_ms'])} | {_fmt(r['speedup_torch'])} | {_fmt(r['speedup_naive'])} "
+            f"| {r['gflops']:.1f} | {100 * r['roofline']:.0f} "
+            f"| {mib(r.get('mem_rnnkit'))} / {mib(r.get('mem_torch'))} "
+            f"| {mib(r.get('rss_rnnkit'))} / {mib(r.get('rss_torch'))} |"
+        )
     out += ["", "Targets:", ""] + [f"- {line}" for line in targets(rows)] + [""]
     return "\n".join(out)
 
@@ -531,8 +591,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: all cores)")
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurements")
-    ap.add_argument("--no-ptb-two-layers", dest="ptb_two_layers", action="store_false",
-                    help="skip the 2-layer LSTM on the PTB-small shape")
+    ap.add_argument(
+        "--no-ptb-two-layers",
+        dest="ptb_two_layers",
+        action="store_false",
+        help="skip the 2-layer LSTM on the PTB-small shape",
+    )
     ap.add_argument("--peak-size", type=int, default=2048, help="size n of the n^3 GEMM that measures the peak")
     ap.add_argument("--results", default=str(Path(__file__).resolve().parent / "RESULTS.md"))
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
@@ -566,8 +630,10 @@ def main(argv: list[str] | None = None) -> dict:
 def _import_libraries(with_torch: bool = True) -> None:
     global np, rnnkit, rnnkit_kernels, torch
     import numpy as np
+
     import rnnkit
     from rnnkit import _kernels as rnnkit_kernels
+
     torch = None
     if with_torch:
         try:

@@ -16,6 +16,7 @@ machine, settings, table) to ``--results`` (default benchmarks/RESULTS.md).
 training and redoes only the gradient-flow part from the checkpoints an earlier ``--save DIR`` kept
 (printed and plotted, not appended to the results).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,9 @@ def _flow_summary(flows: dict) -> list[str]:
     lines = []
     for label, f in flows.items():
         c = f.grad_curve
-        lines.append(f"{label}: |dL/ds_0| / |dL/ds_T| = {c[0] / c[-1]:.2e}, fitted decay per step {f.decay_per_step():.3f}")
+        lines.append(
+            f"{label}: |dL/ds_0| / |dL/ds_T| = {c[0] / c[-1]:.2e}, fitted decay per step {f.decay_per_step():.3f}"
+        )
     return lines
 
 
@@ -80,10 +83,14 @@ def _gradient_flow_part(trained: dict, args, steps: int, figures: Path) -> list[
         before[cell] = gradient_flow(fresh, x, y, jacobians=False)
         after[cell] = gradient_flow(model.copy("float64"), x, y, jacobians=False)
     from rnnkit.analysis import plots
+
     fig = plots.plot_gradient_flow_panels(
-        {"at initialisation": {c: f.grad_curve for c, f in before.items()},
-         f"after {steps} updates": {c: f.grad_curve for c, f in after.items()}},
-        title=f"Gradient of the adding problem's loss, T = {T} (median over {args.gradflow_batch} sequences)")
+        {
+            "at initialisation": {c: f.grad_curve for c, f in before.items()},
+            f"after {steps} updates": {c: f.grad_curve for c, f in after.items()},
+        },
+        title=f"Gradient of the adding problem's loss, T = {T} (median over {args.gradflow_batch} sequences)",
+    )
     fig.savefig(figures / "gradflow_trained.png", dpi=90)
     return [f"untrained {s}" for s in _flow_summary(before)] + [f"trained {s}" for s in _flow_summary(after)]
 
@@ -123,9 +130,16 @@ def main(argv: list[str] | None = None) -> list:
             print(line)
         return []
 
-    settings = dict(hidden_size=args.hidden, steps=args.steps, batch_size=args.batch, lr=args.lr,
-                    clip_norm=args.clip or None, remember_bias=args.remember_bias, test_size=args.test_size,
-                    seed=args.seed)
+    settings = dict(
+        hidden_size=args.hidden,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        clip_norm=args.clip or None,
+        remember_bias=args.remember_bias,
+        test_size=args.test_size,
+        seed=args.seed,
+    )
     t_start = time.perf_counter()
     rows, trained = [], {}
     for T in lengths:
@@ -134,8 +148,11 @@ def main(argv: list[str] | None = None) -> list:
             out_dir = None if args.save is None else Path(args.save) / f"adding-{cell}-T{T}"
             model, row = train_task(run, out_dir=out_dir)
             rows.append(row)
-            print(f"T={T:<4} {cell:<5} test MSE {row['value']:.4f} (baseline {row['baseline']:.4f}), "
-                  f"{row['seconds']:.0f} s", flush=True)
+            print(
+                f"T={T:<4} {cell:<5} test MSE {row['value']:.4f} (baseline {row['baseline']:.4f}), "
+                f"{row['seconds']:.0f} s",
+                flush=True,
+            )
             if T == args.gradflow_length:
                 trained[cell] = model
     table = format_table(rows)
@@ -146,29 +163,39 @@ def main(argv: list[str] | None = None) -> list:
         print(line)
     total = time.perf_counter() - t_start
     from rnnkit.analysis import plots
-    fig = plots.plot_length_sweep(rows, baseline=rows[0]["baseline"], ylabel="test MSE (log scale)", log=True,
-                                  title=f"Adding problem: {args.steps} updates of {args.batch} sequences per run")
+
+    fig = plots.plot_length_sweep(
+        rows,
+        baseline=rows[0]["baseline"],
+        ylabel="test MSE (log scale)",
+        log=True,
+        title=f"Adding problem: {args.steps} updates of {args.batch} sequences per run",
+    )
     fig.savefig(figures / "longrange_adding.png", dpi=90)
 
     command = "python benchmarks/bench_longrange.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    entry = "\n".join([
-        f"## {datetime.date.today().isoformat()} bench_longrange.py: the adding problem per cell and length",
-        "",
-        f"- command: `{command}`",
-        f"- machine: `{_uname()}`; CPU: {_cpu_model()}; Python {platform.python_version()}; total {total / 60:.1f} min",
-        f"- settings: hidden {args.hidden}, Adam lr {args.lr:g}, clip {args.clip:g}, remember_bias "
-        f"{args.remember_bias:g}, {args.steps} updates of {args.batch} fresh sequences, test on {args.test_size} "
-        f"sequences, seed {args.seed}; baseline (always predict 1.0) MSE 0.1667",
-        "",
-        table,
-        "",
-        f"Gradient flow at T = {args.gradflow_length} (float64 copies of the models; median over "
-        f"{args.gradflow_batch} sequences; loss at the last step):",
-        "",
-        *[f"- {line}" for line in flow_lines],
-        "",
-    ])
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    entry = "\n".join(
+        [
+            f"## {datetime.date.today().isoformat()} bench_longrange.py: the adding problem per cell and length",
+            "",
+            f"- command: `{command}`",
+            f"- machine: `{_uname()}`; CPU: {_cpu_model()}; Python {platform.python_version()}; "
+            f"total {total / 60:.1f} min",
+            f"- settings: hidden {args.hidden}, Adam lr {args.lr:g}, clip {args.clip:g}, remember_bias "
+            f"{args.remember_bias:g}, {args.steps} updates of {args.batch} fresh sequences, test on {args.test_size} "
+            f"sequences, seed {args.seed}; baseline (always predict 1.0) MSE 0.1667",
+            "",
+            table,
+            "",
+            f"Gradient flow at T = {args.gradflow_length} (float64 copies of the models; median over "
+            f"{args.gradflow_batch} sequences; loss at the last step):",
+            "",
+            *[f"- {line}" for line in flow_lines],
+            "",
+        ]
+    )
     results = Path(args.results)
     prefix = "" if results.exists() and results.stat().st_size else "# Benchmark results\n\n"
     with results.open("a", encoding="utf-8") as f:

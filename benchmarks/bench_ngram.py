@@ -10,6 +10,7 @@ the validation figure of the same model is about 148.
 Prints the figures and appends a dated entry (command, machine, figures) to
 ``--results`` (default: benchmarks/RESULTS.md beside this script).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--order", type=int, default=5)
     ap.add_argument("--smoothing", default="kneser-ney", choices=SMOOTHINGS)
     ap.add_argument("--delta", type=float, default=None, help="lidstone's delta or absolute's discount")
-    ap.add_argument("--no-collapse-start", action="store_true",
-                    help="keep the N-1 padded <s> as distinct context words (nltk's convention)")
+    ap.add_argument(
+        "--no-collapse-start",
+        action="store_true",
+        help="keep the N-1 padded <s> as distinct context words (nltk's convention)",
+    )
     ap.add_argument("--results", default=str(Path(__file__).resolve().parent / "RESULTS.md"))
     args = ap.parse_args(argv)
 
@@ -74,7 +78,9 @@ def main(argv: list[str] | None = None) -> dict:
         "eval_s": t_eval,
         "valid_ppl": ppl,
     }
-    command = "python benchmarks/bench_ngram.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python benchmarks/bench_ngram.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     lines = [
         f"order {args.order} {args.smoothing}, collapse_start={lm.collapse_start}: "
         f"{figures['train_tokens']} training tokens ({figures['train_sentences']} sentences), "
@@ -83,14 +89,16 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     for line in lines:
         print(line)
-    entry = "\n".join([
-        f"## {datetime.date.today().isoformat()} bench_ngram.py",
-        "",
-        f"- command: `{command}`",
-        f"- machine: `{_uname()}`; CPU: {_cpu_model()}; Python {platform.python_version()}",
-        *[f"- {line}" for line in lines],
-        "",
-    ])
+    entry = "\n".join(
+        [
+            f"## {datetime.date.today().isoformat()} bench_ngram.py",
+            "",
+            f"- command: `{command}`",
+            f"- machine: `{_uname()}`; CPU: {_cpu_model()}; Python {platform.python_version()}",
+            *[f"- {line}" for line in lines],
+            "",
+        ]
+    )
     results = Path(args.results)
     prefix = "" if results.exists() and results.stat().st_size else "# Benchmark results\n\n"
     with results.open("a", encoding="utf-8") as f:

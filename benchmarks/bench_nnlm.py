@@ -32,6 +32,7 @@ Prints the validation perplexity after every epoch (and every
 run), training tokens per second and the wall time, and appends a dated entry
 to ``--results`` (default: benchmarks/RESULTS.md beside this script).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,13 +76,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--minutes", type=float, default=16.0, help="training time budget (0: none)")
     p.add_argument("--evals-per-epoch", type=int, default=2, help="validation evaluations per epoch")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads, set before NumPy loads (on a loaded 2-core machine 1 thread ran 2.5-4x "
-                        "faster than 2)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads, set before NumPy loads (on a loaded 2-core machine 1 thread ran 2.5-4x faster than 2)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = p.parse_args(argv)
-    if "numpy" not in sys.modules:        # OpenBLAS reads its thread count when it is first loaded
+    if "numpy" not in sys.modules:  # OpenBLAS reads its thread count when it is first loaded
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "BLAS default")
@@ -100,23 +104,38 @@ def main(argv: list[str] | None = None) -> dict:
     n = args.order
     train_x, train_y = ngram_windows(vocab.encode(train_tokens), n, vocab.eos_id)
     valid_x, valid_y = ngram_windows(vocab.encode(valid_tokens), n, vocab.eos_id)
-    cfg = NNLMConfig(vocab_size=len(vocab), context=n - 1, embedding_size=args.embedding_size,
-                     hidden_size=args.hidden_size, direct=not args.no_direct, dropout=args.dropout,
-                     embedding_std=args.embedding_std, bos_id=vocab.eos_id, seed=args.seed)
+    cfg = NNLMConfig(
+        vocab_size=len(vocab),
+        context=n - 1,
+        embedding_size=args.embedding_size,
+        hidden_size=args.hidden_size,
+        direct=not args.no_direct,
+        dropout=args.dropout,
+        embedding_std=args.embedding_std,
+        bos_id=vocab.eos_id,
+        seed=args.seed,
+    )
     model = NNLM(cfg)
     lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 1.0)
     opt = (Adam if args.optimizer == "adam" else SGD)(model.params, model.grads, lr=lr)
     train_src = ArrayBatches(train_x, train_y, batch_size=args.batch_size, seed=args.seed)
     valid_src = ArrayBatches(valid_x, valid_y, batch_size=4096, shuffle=False)
     steps_per_epoch = len(train_src)
-    print(f"PTB: vocabulary {len(vocab)}, {len(train_y):,} training and {len(valid_y):,} validation predictions; "
-          f"NNLM n={n} E={cfg.embedding_size} H={cfg.hidden_size} direct={cfg.direct}, "
-          f"{model.num_parameters():,} parameters; {args.optimizer} lr {lr}, batch {args.batch_size}, "
-          f"{steps_per_epoch} steps per epoch", flush=True)
+    print(
+        f"PTB: vocabulary {len(vocab)}, {len(train_y):,} training and {len(valid_y):,} validation predictions; "
+        f"NNLM n={n} E={cfg.embedding_size} H={cfg.hidden_size} direct={cfg.direct}, "
+        f"{model.num_parameters():,} parameters; {args.optimizer} lr {lr}, batch {args.batch_size}, "
+        f"{steps_per_epoch} steps per epoch",
+        flush=True,
+    )
 
-    evaluator = Trainer(model, None, TrainerConfig(progress=False))       # evaluation only: eval mode, no_grad
-    eval_at = sorted({max(1, round(k * steps_per_epoch / max(1, args.evals_per_epoch)))
-                      for k in range(1, max(1, args.evals_per_epoch) + 1)})
+    evaluator = Trainer(model, None, TrainerConfig(progress=False))  # evaluation only: eval mode, no_grad
+    eval_at = sorted(
+        {
+            max(1, round(k * steps_per_epoch / max(1, args.evals_per_epoch)))
+            for k in range(1, max(1, args.evals_per_epoch) + 1)
+        }
+    )
     deadline = time.perf_counter() + 60 * args.minutes if args.minutes else math.inf
     rows, step, tokens, train_seconds, eval_seconds, stop = [], 0, 0, 0.0, 0.0, False
     for epoch in range(args.epochs):
@@ -134,10 +153,13 @@ def main(argv: list[str] | None = None) -> dict:
                 valid_ppl = evaluator.evaluate(valid_src)["ppl"]
                 eval_seconds += time.perf_counter() - t_eval
                 if rows and valid_ppl > min(r[3] for r in rows):
-                    opt.lr *= 0.5                          # halve the step when validation stops improving
+                    opt.lr *= 0.5  # halve the step when validation stops improving
                 rows.append((epoch + (index + 1) / steps_per_epoch, step, math.exp(loss_sum / count), valid_ppl))
-                print(f"epoch {rows[-1][0]:5.2f}  step {step:6d}  train ppl {rows[-1][2]:8.2f}  "
-                      f"valid ppl {valid_ppl:8.2f}  {tokens / train_seconds:7,.0f} tok/s", flush=True)
+                print(
+                    f"epoch {rows[-1][0]:5.2f}  step {step:6d}  train ppl {rows[-1][2]:8.2f}  "
+                    f"valid ppl {valid_ppl:8.2f}  {tokens / train_seconds:7,.0f} tok/s",
+                    flush=True,
+                )
                 loss_sum, count, t_start = 0.0, 0, time.perf_counter()
             if stop:
                 break
@@ -146,32 +168,43 @@ def main(argv: list[str] | None = None) -> dict:
     tokens_per_s = tokens / max(train_seconds, 1e-9)
     wall = time.perf_counter() - start
     best = min(r[3] for r in rows)
-    summary = (f"final valid perplexity {rows[-1][3]:.2f} (best {best:.2f}) after {rows[-1][0]:.2f} epochs "
-               f"({step} updates); {tokens_per_s:,.0f} training tokens/s; training {train_seconds:.0f} s, "
-               f"evaluation {eval_seconds:.0f} s, wall time {wall:.0f} s")
+    summary = (
+        f"final valid perplexity {rows[-1][3]:.2f} (best {best:.2f}) after {rows[-1][0]:.2f} epochs "
+        f"({step} updates); {tokens_per_s:,.0f} training tokens/s; training {train_seconds:.0f} s, "
+        f"evaluation {eval_seconds:.0f} s, wall time {wall:.0f} s"
+    )
     print(summary, flush=True)
 
     command = "python benchmarks/bench_nnlm.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = "\n".join(f"| {e:.2f} | {s} | {tp:.2f} | {vp:.2f} |" for e, s, tp, vp in rows)
-    entry = (f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC bench_nnlm.py\n\n"
-             f"- command: `{command}`\n"
-             f"- machine: {machine()}; Python {platform.python_version()}; BLAS threads: {threads}; "
-             f"load average at the end: {load:.2f}\n"
-             f"- model: NNLM n={n}, E={cfg.embedding_size}, H={cfg.hidden_size}, direct={cfg.direct}, "
-             f"dropout={cfg.dropout}, embedding_std={cfg.embedding_std}, {model.num_parameters():,} parameters, "
-             f"float32; {args.optimizer} lr {lr}, "
-             f"batch {args.batch_size}, lr halved at evaluations without improvement (final lr {opt.lr:g}), "
-             f"budget {args.minutes} min\n"
-             f"- {summary}\n\n"
-             "| epoch | updates | train ppl (since last row) | valid ppl |\n|---|---|---|---|\n" + table + "\n")
+    entry = (
+        f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC bench_nnlm.py\n\n"
+        f"- command: `{command}`\n"
+        f"- machine: {machine()}; Python {platform.python_version()}; BLAS threads: {threads}; "
+        f"load average at the end: {load:.2f}\n"
+        f"- model: NNLM n={n}, E={cfg.embedding_size}, H={cfg.hidden_size}, direct={cfg.direct}, "
+        f"dropout={cfg.dropout}, embedding_std={cfg.embedding_std}, {model.num_parameters():,} parameters, "
+        f"float32; {args.optimizer} lr {lr}, "
+        f"batch {args.batch_size}, lr halved at evaluations without improvement (final lr {opt.lr:g}), "
+        f"budget {args.minutes} min\n"
+        f"- {summary}\n\n"
+        "| epoch | updates | train ppl (since last row) | valid ppl |\n|---|---|---|---|\n" + table + "\n"
+    )
     results = Path(args.results)
     prefix = "" if results.exists() and results.stat().st_size else "# Benchmark results\n"
-    with results.open("a", encoding="utf-8") as f:          # opened only now, to append: other runs write here too
+    with results.open("a", encoding="utf-8") as f:  # opened only now, to append: other runs write here too
         f.write(prefix + entry)
-    return {"valid_ppl": rows[-1][3], "best_valid_ppl": best, "epochs": rows[-1][0],
-            "tokens_per_s": tokens_per_s, "wall_s": wall, "rows": rows}
+    return {
+        "valid_ppl": rows[-1][3],
+        "best_valid_ppl": best,
+        "epochs": rows[-1][0],
+        "tokens_per_s": tokens_per_s,
+        "wall_s": wall,
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

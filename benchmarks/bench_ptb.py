@@ -19,6 +19,7 @@ Run (paths to the PTB files, never copied into the repository):
 ``--max-batches N`` trains only N batches per epoch (a speed measurement).
 Each run appends a dated entry to benchmarks/RESULTS.md (or ``--results``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+
 
 def _threads_from_argv(default: int = 2) -> int:
     for i, a in enumerate(sys.argv):
@@ -48,7 +50,7 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-MODELS = {   # name: (cell, layers, hidden = embedding)
+MODELS = {  # name: (cell, layers, hidden = embedding)
     "small": ("lstm", 2, 200),
     "rnn1": ("rnn", 1, 200),
 }
@@ -69,6 +71,7 @@ def machine() -> str:
 def load_ptb(train_path, valid_path):
     from rnnkit.lm.data import batchify, word_tokens
     from rnnkit.lm.vocab import Vocabulary
+
     train_tokens = word_tokens(Path(train_path).read_text(encoding="utf-8"))
     valid_tokens = word_tokens(Path(valid_path).read_text(encoding="utf-8"))
     vocab = Vocabulary.from_tokens(train_tokens)
@@ -80,15 +83,26 @@ def run_rnnkit(args, vocab, train, valid, log):
     from rnnkit.batches import StreamBatches
     from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
     from rnnkit.trainer import Trainer, TrainerConfig
+
     cell, layers, hidden = MODELS[args.model]
-    model = RNNLM(RNNLMConfig(vocab_size=len(vocab), cell=cell, embedding_size=hidden, hidden_size=hidden,
-                              num_layers=layers, init_range=0.1, objective="batch_mean", seed=args.seed))
+    model = RNNLM(
+        RNNLMConfig(
+            vocab_size=len(vocab),
+            cell=cell,
+            embedding_size=hidden,
+            hidden_size=hidden,
+            num_layers=layers,
+            init_range=0.1,
+            objective="batch_mean",
+            seed=args.seed,
+        )
+    )
     opt = rnnkit.SGD(model.params, model.grads, lr=args.lr)
     sched = rnnkit.StepDecay(opt, step_size=1, gamma=0.5, decay_start=args.decay_start)
     src, vsrc = StreamBatches(train, 20), StreamBatches(valid, 20)
     if args.max_batches:
         src = _Truncated(src, args.max_batches)
-    trainer = Trainer(model, opt, TrainerConfig(epochs=1, clip_norm=5.0, log_every=10 ** 9, progress=False))
+    trainer = Trainer(model, opt, TrainerConfig(epochs=1, clip_norm=5.0, log_every=10**9, progress=False))
     epochs = []
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
@@ -98,8 +112,10 @@ def run_rnnkit(args, vocab, train, valid, log):
         valid_ppl = trainer.evaluate(vsrc)["ppl"] if not args.max_batches or epoch == args.epochs - 1 else float("nan")
         tokens = len(src) * 20 * 20
         epochs.append((epoch + 1, opt.lr, train_ppl, valid_ppl, seconds, tokens / seconds))
-        log(f"epoch {epoch + 1:2d}  lr {opt.lr:.4f}  train ppl {train_ppl:8.2f}  valid ppl {valid_ppl:8.2f}  "
-            f"{seconds:7.1f} s  {tokens / seconds:8.0f} tok/s")
+        log(
+            f"epoch {epoch + 1:2d}  lr {opt.lr:.4f}  train ppl {train_ppl:8.2f}  valid ppl {valid_ppl:8.2f}  "
+            f"{seconds:7.1f} s  {tokens / seconds:8.0f} tok/s"
+        )
         sched.step()
     return epochs
 
@@ -117,6 +133,7 @@ class _Truncated:
 
 def run_torch(args, vocab, train, valid, log):
     import torch
+
     torch.manual_seed(args.seed)
     cell, layers, hidden = MODELS[args.model]
     V = len(vocab)
@@ -146,7 +163,7 @@ def run_torch(args, vocab, train, valid, log):
         total, count, state = 0.0, 0, None
         with torch.no_grad():
             for i in range(0, valid_t.shape[0] - 1, 20):
-                x, y = valid_t[i:i + 20], valid_t[i + 1:i + 21]
+                x, y = valid_t[i : i + 20], valid_t[i + 1 : i + 21]
                 x = x[: y.shape[0]]
                 logits, state = model(x, state)
                 total += torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1), reduction="sum").item()
@@ -164,7 +181,7 @@ def run_torch(args, vocab, train, valid, log):
         t0, total, count, state = time.perf_counter(), 0.0, 0, None
         for b in range(n_batches):
             i = b * 20
-            x, y = train_t[i:i + 20], train_t[i + 1:i + 21]
+            x, y = train_t[i : i + 20], train_t[i + 1 : i + 21]
             x = x[: y.shape[0]]
             state = detach(state)
             logits, state = model(x, state)
@@ -178,8 +195,10 @@ def run_torch(args, vocab, train, valid, log):
         seconds = time.perf_counter() - t0
         valid_ppl = evaluate() if not args.max_batches or epoch == args.epochs - 1 else float("nan")
         epochs.append((epoch + 1, lr, math.exp(total / count), valid_ppl, seconds, count / seconds))
-        log(f"epoch {epoch + 1:2d}  lr {lr:.4f}  train ppl {math.exp(total / count):8.2f}  valid ppl {valid_ppl:8.2f}  "
-            f"{seconds:7.1f} s  {count / seconds:8.0f} tok/s")
+        log(
+            f"epoch {epoch + 1:2d}  lr {lr:.4f}  train ppl {math.exp(total / count):8.2f}  valid ppl {valid_ppl:8.2f}  "
+            f"{seconds:7.1f} s  {count / seconds:8.0f} tok/s"
+        )
         if epoch + 1 >= args.decay_start:
             lr *= 0.5
     return epochs
@@ -201,27 +220,33 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.framework == "torch":
         import torch
+
         torch.set_num_threads(args.threads)
     vocab, train, valid = load_ptb(args.train, args.valid)
-    print(f"PTB: vocabulary {len(vocab)}, train {train.size:,} tokens as {train.shape}, valid {valid.size:,}",
-          flush=True)
+    print(
+        f"PTB: vocabulary {len(vocab)}, train {train.size:,} tokens as {train.shape}, valid {valid.size:,}", flush=True
+    )
     start = time.perf_counter()
     runner = run_rnnkit if args.framework == "rnnkit" else run_torch
     epochs = runner(args, vocab, train, valid, lambda s: print(s, flush=True))
     total = time.perf_counter() - start
-    rows = "\n".join(f"| {e} | {lr:.4f} | {tp:.2f} | {vp:.2f} | {s:.1f} | {tps:,.0f} |" for e, lr, tp, vp, s, tps in epochs)
+    rows = "\n".join(
+        f"| {e} | {lr:.4f} | {tp:.2f} | {vp:.2f} | {s:.1f} | {tps:,.0f} |" for e, lr, tp, vp, s, tps in epochs
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    entry = (f"\n## PTB word LM, model {args.model}, {args.framework}"
-             f"{f' ({args.max_batches} batches per epoch)' if args.max_batches else ''}\n\n"
-             f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}; "
-             f"threads: {args.threads}; load average at the end: {load:.2f}\n"
-             f"- command: `python benchmarks/bench_ptb.py --train PTB/ptb.train.txt --valid PTB/ptb.valid.txt "
-             f"--framework {args.framework} --model {args.model} --epochs {args.epochs} --lr {args.lr:g} "
-             f"--decay-start {args.decay_start}"
-             f"{f' --max-batches {args.max_batches}' if args.max_batches else ''} --threads {args.threads}`\n"
-             f"- final valid perplexity: {epochs[-1][3]:.2f}; wall time {total:.0f} s; "
-             f"mean {np.mean([e[5] for e in epochs]):,.0f} training tokens/s\n\n"
-             "| epoch | lr | train ppl | valid ppl | seconds | tokens/s |\n|---|---|---|---|---|---|\n" + rows + "\n")
+    entry = (
+        f"\n## PTB word LM, model {args.model}, {args.framework}"
+        f"{f' ({args.max_batches} batches per epoch)' if args.max_batches else ''}\n\n"
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}; "
+        f"threads: {args.threads}; load average at the end: {load:.2f}\n"
+        f"- command: `python benchmarks/bench_ptb.py --train PTB/ptb.train.txt --valid PTB/ptb.valid.txt "
+        f"--framework {args.framework} --model {args.model} --epochs {args.epochs} --lr {args.lr:g} "
+        f"--decay-start {args.decay_start}"
+        f"{f' --max-batches {args.max_batches}' if args.max_batches else ''} --threads {args.threads}`\n"
+        f"- final valid perplexity: {epochs[-1][3]:.2f}; wall time {total:.0f} s; "
+        f"mean {np.mean([e[5] for e in epochs]):,.0f} training tokens/s\n\n"
+        "| epoch | lr | train ppl | valid ppl | seconds | tokens/s |\n|---|---|---|---|---|---|\n" + rows + "\n"
+    )
     with open(args.results, "a", encoding="utf-8") as f:
         f.write(entry)
     print(entry)

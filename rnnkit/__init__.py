@@ -1,4 +1,5 @@
 """rnnkit: recurrent sequence models in NumPy with hand-derived backpropagation through time."""
+
 from rnnkit import init
 from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import is_grad_enabled, no_grad
@@ -26,13 +27,38 @@ from rnnkit.schedules import CosineAnnealing, ReduceLROnPlateau, StepDecay
 __version__ = "0.1.0"
 
 __all__ = [
-    "RNN", "GRU", "LSTM", "MGU",
-    "RNNCell", "GRUCell", "LSTMCell", "MGUCell",
-    "LayerNormLSTM", "LayerNormGRU",
-    "Linear", "Embedding", "LayerNorm", "Dropout",
-    "cross_entropy", "perplexity", "bits_per_char",
-    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
-    "StepDecay", "ReduceLROnPlateau", "CosineAnnealing",
-    "clip_grad_norm", "clip_grad_value", "global_norm", "init",
-    "Module", "no_grad", "is_grad_enabled", "__version__",
+    "RNN",
+    "GRU",
+    "LSTM",
+    "MGU",
+    "RNNCell",
+    "GRUCell",
+    "LSTMCell",
+    "MGUCell",
+    "LayerNormLSTM",
+    "LayerNormGRU",
+    "Linear",
+    "Embedding",
+    "LayerNorm",
+    "Dropout",
+    "cross_entropy",
+    "perplexity",
+    "bits_per_char",
+    "Optimizer",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "StepDecay",
+    "ReduceLROnPlateau",
+    "CosineAnnealing",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "global_norm",
+    "init",
+    "Module",
+    "no_grad",
+    "is_grad_enabled",
+    "__version__",
 ]

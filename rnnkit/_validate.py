@@ -4,6 +4,7 @@ Errors follow one form so that a user can act on them without reading code:
 ``"<Owner>.<method>: <arg> must <expectation>, got <what was received>"``.
 Checks run once per public call, never inside the per-step loops.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,16 @@ def check_positive_int(where: str, name: str, value, *, minimum: int = 1) -> int
     return int(value)
 
 
-def check_real(where: str, name: str, value, *, low: float | None = None, low_open: bool = False,
-               high: float | None = None, high_open: bool = False) -> float:
+def check_real(
+    where: str,
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
     """A finite real number in the given interval, as a Python float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
@@ -89,19 +98,15 @@ def as_float_array(where: str, name: str, x, dtype: np.dtype, *, finite: bool = 
         raise TypeError(f"{where}: {name} must be a numpy array, got {type(x).__name__}")
     if x.dtype.kind not in "fiub":
         raise TypeError(f"{where}: {name} must hold real numbers, got dtype {x.dtype}")
-    x = np.asarray(x, dtype=dtype, order="C")   # keeps 0-d arrays 0-d, unlike ascontiguousarray
+    x = np.asarray(x, dtype=dtype, order="C")  # keeps 0-d arrays 0-d, unlike ascontiguousarray
     if finite and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(
-            f"{where}: {name} must be finite, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
-        )
+        raise ValueError(f"{where}: {name} must be finite, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return x
 
 
 def check_shape(where: str, name: str, x: np.ndarray, expected) -> None:
     """``expected`` is a tuple of ints or letters; letters match any size."""
-    ok = x.ndim == len(expected) and all(
-        isinstance(e, str) or int(e) == s for e, s in zip(expected, x.shape)
-    )
+    ok = x.ndim == len(expected) and all(isinstance(e, str) or int(e) == s for e, s in zip(expected, x.shape))
     if not ok:
         raise ValueError(f"{where}: {name} must have shape {fmt_shape(expected)}, got {fmt_shape(x.shape)}")

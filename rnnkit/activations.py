@@ -6,6 +6,7 @@ give exact 0 or 1 and no RuntimeWarning, in float32 and float64 alike.
 Derivatives are written in terms of the outputs, as backward passes use them:
 ``sigmoid'(a) = s * (1 - s)`` and ``tanh'(a) = 1 - t**2``.
 """
+
 from __future__ import annotations
 
 import numpy as np

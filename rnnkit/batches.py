@@ -26,6 +26,7 @@ by the previous window), and the state to carry into window j+1 is the state
 after the first ``carry`` = k1 steps of window j. With k1 = k2 (the usual
 case) windows do not overlap and the carried state is the final one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ from rnnkit._validate import check_positive_int
 @dataclass
 class Window:
     """One TBPTT window: inputs and next-token targets (T, B), with the loss and carry positions."""
-    x: np.ndarray            # (T, B) input token ids
-    y: np.ndarray            # (T, B) target ids (the next tokens)
-    loss_from: int           # targets y[loss_from:] count towards the loss
-    carry: int               # the state after x[:carry] is carried into the next window
+
+    x: np.ndarray  # (T, B) input token ids
+    y: np.ndarray  # (T, B) target ids (the next tokens)
+    loss_from: int  # targets y[loss_from:] count towards the loss
+    carry: int  # the state after x[:carry] is carried into the next window
 
     @property
     def num_targets(self) -> int:
@@ -63,13 +65,15 @@ class StreamBatches:
     >>> len(src), src.batch(0, 0).x[:, 0].tolist(), src.batch(0, 0).y[:, 0].tolist()
     (3, [0, 2, 4, 6], [2, 4, 6, 8])
     """
+
     stateful = True
 
     def __init__(self, data: np.ndarray, k1: int, k2: int | None = None):
         data = np.asarray(data)
         if data.ndim != 2 or data.dtype.kind not in "iu":
-            raise ValueError(f"StreamBatches: data must be an integer array of shape (N, B), got "
-                             f"{data.dtype} {data.shape}")
+            raise ValueError(
+                f"StreamBatches: data must be an integer array of shape (N, B), got {data.dtype} {data.shape}"
+            )
         if data.shape[0] < 2:
             raise ValueError(f"StreamBatches: data must have N >= 2 steps, got {data.shape[0]}")
         self.k1 = check_positive_int("StreamBatches", "k1", k1)
@@ -77,7 +81,7 @@ class StreamBatches:
         if self.k2 < self.k1:
             raise ValueError(f"StreamBatches: k2 must be >= k1 = {self.k1}, got {self.k2}")
         self.data = data
-        self.steps = data.shape[0] - 1                   # predicted steps per stream
+        self.steps = data.shape[0] - 1  # predicted steps per stream
 
     def __len__(self) -> int:
         return -(-self.steps // self.k1)
@@ -98,8 +102,7 @@ class StreamBatches:
         start, new_from, end = self._bounds(index)
         # the next window starts where this one's state must be handed over
         carry = (self._bounds(index + 1)[0] if index + 1 < len(self) else end) - start
-        return Window(x=self.data[start:end], y=self.data[start + 1:end + 1], loss_from=new_from - start,
-                      carry=carry)
+        return Window(x=self.data[start:end], y=self.data[start + 1 : end + 1], loss_from=new_from - start, carry=carry)
 
 
 class ArrayBatches:
@@ -117,10 +120,12 @@ class ArrayBatches:
     >>> len(src), src.batch(0, 2)[0].tolist()
     (3, [8, 9])
     """
+
     stateful = False
 
-    def __init__(self, *arrays, batch_size: int, axes=None, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False):
+    def __init__(
+        self, *arrays, batch_size: int, axes=None, shuffle: bool = True, seed: int = 0, drop_last: bool = False
+    ):
         if not arrays:
             raise ValueError("ArrayBatches: at least one array is required")
         self.arrays = [np.asarray(a) for a in arrays]
@@ -129,13 +134,16 @@ class ArrayBatches:
             raise ValueError(f"ArrayBatches: axes must give one axis per array ({len(arrays)}), got {self.axes}")
         sizes = {a.shape[ax] for a, ax in zip(self.arrays, self.axes)}
         if len(sizes) != 1:
-            raise ValueError(f"ArrayBatches: arrays must have the same size along their batch axes, got {sorted(sizes)}")
+            raise ValueError(
+                f"ArrayBatches: arrays must have the same size along their batch axes, got {sorted(sizes)}"
+            )
         self.n = sizes.pop()
         self.batch_size = check_positive_int("ArrayBatches", "batch_size", batch_size)
         self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
         if self.drop_last and self.n < self.batch_size:
-            raise ValueError(f"ArrayBatches: drop_last with {self.n} examples < batch_size {self.batch_size} "
-                             "leaves no batch")
+            raise ValueError(
+                f"ArrayBatches: drop_last with {self.n} examples < batch_size {self.batch_size} leaves no batch"
+            )
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
@@ -148,5 +156,5 @@ class ArrayBatches:
     def batch(self, epoch: int, index: int):
         if not 0 <= index < len(self):
             raise IndexError(f"ArrayBatches.batch: index must be in [0, {len(self)}), got {index}")
-        idx = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         return tuple(np.take(a, idx, axis=ax) for a, ax in zip(self.arrays, self.axes))

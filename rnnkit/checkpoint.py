@@ -44,6 +44,7 @@ Example::
     >>> ckpt.trainer_state["step"], ckpt.generator("data").random() == rng.random()
     (100, True)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,9 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -77,9 +79,7 @@ ARRAYS_FILE = "arrays.safetensors"
 _OPTIONAL_FILES = (OPTIMIZER_FILE, TRAINER_FILE, RNG_FILE, ARRAYS_FILE)
 _CKPT_RE = re.compile(r"ckpt-(\d{8,})")
 _LEFTOVER_PREFIXES = (".tmp-ckpt-", ".trash-ckpt-")
-_BIT_GENERATORS = {
-    name: getattr(np.random, name) for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-}
+_BIT_GENERATORS = {name: getattr(np.random, name) for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,9 +440,7 @@ def _verified_files(path: Path, expected_manifest_sha: str | None) -> tuple[dict
         )
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     if manifest.get("manifest_sha256") != _canonical_hash(body):
-        raise CheckpointError(
-            f"{manifest_path}: its content does not match its own SHA-256; the manifest is corrupted"
-        )
+        raise CheckpointError(f"{manifest_path}: its content does not match its own SHA-256; the manifest is corrupted")
     listing = manifest.get("files")
     known = {MODEL_FILE, *_OPTIONAL_FILES}
     if not isinstance(listing, dict) or MODEL_FILE not in listing or not set(listing) <= known:
@@ -534,9 +532,7 @@ def load_checkpoint(directory, *, expected_config: Mapping | None = None, ignore
         source = str(path / RNG_FILE)
         raw_states = _read_json(source, bytes(contents[RNG_FILE]))
         if not isinstance(raw_states, dict):
-            raise CheckpointError(
-                f"{source}: expected a JSON object of name -> state, got {type(raw_states).__name__}"
-            )
+            raise CheckpointError(f"{source}: expected a JSON object of name -> state, got {type(raw_states).__name__}")
         rng_states = {k: _restore_rng_state(source, k, v) for k, v in raw_states.items()}
 
     extra_arrays = None

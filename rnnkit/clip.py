@@ -14,17 +14,18 @@ Example
 >>> grads["w"].round(6).tolist()
 [0.6, 0.8]
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 __all__ = ["clip_grad_norm", "clip_grad_value", "global_norm"]
 
-Grads = Union[Mapping[str, np.ndarray], Iterable[np.ndarray]]
+Grads = Mapping[str, np.ndarray] | Iterable[np.ndarray]
 
 
 def _arrays(where: str, grads: Grads, *, writeable: bool) -> list[tuple[str, np.ndarray]]:
@@ -54,8 +55,9 @@ def _norm_type(where: str, norm_type) -> float:
     if isinstance(norm_type, str) and norm_type.lower() == "inf":
         return math.inf
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
-        raise TypeError(f"{where}: norm_type must be a positive number or inf, got {type(norm_type).__name__} "
-                        f"{norm_type!r}")
+        raise TypeError(
+            f"{where}: norm_type must be a positive number or inf, got {type(norm_type).__name__} {norm_type!r}"
+        )
     p = float(norm_type)
     if not p > 0:  # also rejects NaN
         raise ValueError(f"{where}: norm_type must be > 0 or inf, got {norm_type}")

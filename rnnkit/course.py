@@ -49,11 +49,12 @@ Example
 >>> a.shape, y_pred.shape, gradients["dWax"].shape
 ((5, 10, 4), (2, 10, 4), (5, 3))
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -63,27 +64,51 @@ from rnnkit.cells import gru, lstm, rnn
 from rnnkit.cells._common import StepMasks
 
 __all__ = [
-    "softmax", "sigmoid",
-    "rnn_cell_forward", "rnn_forward", "rnn_cell_backward", "rnn_backward",
-    "lstm_cell_forward", "lstm_forward", "lstm_cell_backward", "lstm_backward",
-    "gru_cell_forward", "gru_cell_backward",
-    "rnn_state_dict", "lstm_state_dict", "gru_state_dict",
-    "clip", "initialize_parameters", "sample", "optimize", "model",
-    "generate_names", "build_vocab",
+    "softmax",
+    "sigmoid",
+    "rnn_cell_forward",
+    "rnn_forward",
+    "rnn_cell_backward",
+    "rnn_backward",
+    "lstm_cell_forward",
+    "lstm_forward",
+    "lstm_cell_backward",
+    "lstm_backward",
+    "gru_cell_forward",
+    "gru_cell_backward",
+    "rnn_state_dict",
+    "lstm_state_dict",
+    "gru_state_dict",
+    "clip",
+    "initialize_parameters",
+    "sample",
+    "optimize",
+    "model",
+    "generate_names",
+    "build_vocab",
 ]
 
-MAX_SAMPLE_LENGTH = 50          # the course's cap on a sampled name
-CLIP_VALUE = 5.0                # optimize clips every gradient entry to [-5, 5], as the course does
+MAX_SAMPLE_LENGTH = 50  # the course's cap on a sampled name
+CLIP_VALUE = 5.0  # optimize clips every gradient entry to [-5, 5], as the course does
 
 # Parameter shapes in the course's letters, in the order they are checked (the first binds the letters).
 _RNN = {"Wax": ("n_a", "n_x"), "Waa": ("n_a", "n_a"), "Wya": ("n_y", "n_a"), "ba": ("n_a", 1), "by": ("n_y", 1)}
-_LSTM_GATES = "fico"            # the course's order of its four gates
-_RNNKIT_LSTM_ORDER = "ifco"     # rnnkit / PyTorch stack them i, f, g (= c~), o
-_GATE_W, _GATE_B = ("n_a", "n_a + n_x"), ("n_a", 1)     # a gate's W acts on [a_prev; xt]
+_LSTM_GATES = "fico"  # the course's order of its four gates
+_RNNKIT_LSTM_ORDER = "ifco"  # rnnkit / PyTorch stack them i, f, g (= c~), o
+_GATE_W, _GATE_B = ("n_a", "n_a + n_x"), ("n_a", 1)  # a gate's W acts on [a_prev; xt]
 _READOUT = {"Wy": ("n_y", "n_a"), "by": ("n_y", 1)}
-_LSTM = {"Wf": _GATE_W, "bf": _GATE_B, "Wi": _GATE_W, "bi": _GATE_B, "Wc": _GATE_W, "bc": _GATE_B,
-         "Wo": _GATE_W, "bo": _GATE_B, **_READOUT}
-_GRU_GATES = {True: "ruc", False: "uc"}     # full GRU / simplified GRU, in rnnkit's row order r, z, n
+_LSTM = {
+    "Wf": _GATE_W,
+    "bf": _GATE_B,
+    "Wi": _GATE_W,
+    "bi": _GATE_B,
+    "Wc": _GATE_W,
+    "bc": _GATE_B,
+    "Wo": _GATE_W,
+    "bo": _GATE_B,
+    **_READOUT,
+}
+_GRU_GATES = {True: "ruc", False: "uc"}  # full GRU / simplified GRU, in rnnkit's row order r, z, n
 
 
 # -- activations --------------------------------------------------------------------------------
@@ -148,8 +173,13 @@ class _Shapes:
         sizes = []
         for s in spec:
             terms = [] if isinstance(s, int) else [t.strip() for t in s.split("+")]
-            sizes.append(s if isinstance(s, int) else
-                         sum(self.size[t] for t in terms) if all(t in self.size for t in terms) else s)
+            sizes.append(
+                s
+                if isinstance(s, int)
+                else sum(self.size[t] for t in terms)
+                if all(t in self.size for t in terms)
+                else s
+            )
         return f"{letters} = {fmt_shape(sizes)}"
 
     def params(self, parameters, shapes: Mapping) -> dict:
@@ -158,16 +188,19 @@ class _Shapes:
             raise TypeError(f"{self.where}: parameters must be a dict, got {type(parameters).__name__}")
         missing = [k for k in shapes if k not in parameters]
         if missing:
-            raise ValueError(f"{self.where}: parameters must contain {', '.join(shapes)}; "
-                             f"missing {', '.join(missing)}")
+            raise ValueError(f"{self.where}: parameters must contain {', '.join(shapes)}; missing {', '.join(missing)}")
         return {k: self.array(f"parameters['{k}']", parameters[k], spec) for k, spec in shapes.items()}
 
     def cache(self, name: str, cache, fields: Sequence[str]) -> tuple:
         if not isinstance(cache, (tuple, list)) or len(cache) != len(fields):
-            got = f"a {type(cache).__name__} of length {len(cache)}" if isinstance(cache, (tuple, list)) \
+            got = (
+                f"a {type(cache).__name__} of length {len(cache)}"
+                if isinstance(cache, (tuple, list))
                 else type(cache).__name__
-            raise TypeError(f"{self.where}: {name} must be the tuple ({', '.join(fields)}) "
-                            f"from the forward function, got {got}")
+            )
+            raise TypeError(
+                f"{self.where}: {name} must be the tuple ({', '.join(fields)}) from the forward function, got {got}"
+            )
         return tuple(cache)
 
 
@@ -186,8 +219,12 @@ def _split(W: np.ndarray, n_a: int):
 
 
 def _rnn_cell_params(P: dict) -> dict:
-    return {"weight_ih": P["Wax"], "weight_hh": P["Waa"], "bias_ih": P["ba"][:, 0],
-            "bias_hh": np.zeros(P["Waa"].shape[0])}
+    return {
+        "weight_ih": P["Wax"],
+        "weight_hh": P["Waa"],
+        "bias_ih": P["ba"][:, 0],
+        "bias_hh": np.zeros(P["Waa"].shape[0]),
+    }
 
 
 def _gated_cell_params(P: dict, blocks, n_a: int) -> dict:
@@ -198,8 +235,12 @@ def _gated_cell_params(P: dict, blocks, n_a: int) -> dict:
         hh.append(sign * w_hh)
         ih.append(sign * w_ih)
         b.append(sign * bias[:, 0])
-    return {"weight_ih": np.concatenate(ih), "weight_hh": np.concatenate(hh),
-            "bias_ih": np.concatenate(b), "bias_hh": np.zeros(len(blocks) * n_a)}
+    return {
+        "weight_ih": np.concatenate(ih),
+        "weight_hh": np.concatenate(hh),
+        "bias_ih": np.concatenate(b),
+        "bias_hh": np.zeros(len(blocks) * n_a),
+    }
 
 
 def _lstm_cell_params(P: dict, n_a: int) -> dict:
@@ -207,7 +248,7 @@ def _lstm_cell_params(P: dict, n_a: int) -> dict:
 
 
 def _gru_sign(g: str) -> float:
-    return -1.0 if g == "u" else 1.0    # z = 1 - Gu = sigmoid(-(Wu [c_prev; xt] + bu))
+    return -1.0 if g == "u" else 1.0  # z = 1 - Gu = sigmoid(-(Wu [c_prev; xt] + bu))
 
 
 def _gru_cell_params(P: dict, n_a: int, full: bool) -> dict:
@@ -290,8 +331,8 @@ def rnn_cell_forward(xt, a_prev, parameters):
     xt = s.array("xt", xt, ("n_x", "m"), peek_m=1)
     a_prev = s.array("a_prev", a_prev, ("n_a", "m"))
     _, h, _ = rnn.forward(_rnn_cell_params(P), np.ascontiguousarray(xt.T)[None], a_prev.T, need_cache=False)
-    a_next = np.ascontiguousarray(h.T)                                 # (n_a, m)
-    yt_pred = softmax(_scores(P["Wya"], P["by"], a_next))              # (n_y, m)
+    a_next = np.ascontiguousarray(h.T)  # (n_a, m)
+    yt_pred = softmax(_scores(P["Wya"], P["by"], a_next))  # (n_y, m)
     return a_next, yt_pred, (a_next, a_prev, xt, parameters)
 
 
@@ -301,12 +342,13 @@ def _rnn_sequence(where: str, x, a0, parameters):
     P = s.params(parameters, _RNN)
     x = s.array("x", x, ("n_x", "m", "T_x"), peek_m=1)
     a0 = s.array("a0", a0, ("n_a", "m"))
-    out, _, _ = rnn.forward(_rnn_cell_params(P), np.ascontiguousarray(x.transpose(2, 1, 0)), a0.T,
-                            need_cache=False)                          # (T_x, m, n_a)
-    a = np.ascontiguousarray(out.transpose(2, 1, 0))                   # (n_a, m, T_x)
+    out, _, _ = rnn.forward(
+        _rnn_cell_params(P), np.ascontiguousarray(x.transpose(2, 1, 0)), a0.T, need_cache=False
+    )  # (T_x, m, n_a)
+    a = np.ascontiguousarray(out.transpose(2, 1, 0))  # (n_a, m, T_x)
     steps, a_prev = [], a0
     for t in range(x.shape[2]):
-        a_next = out[t].T                                              # (n_a, m)
+        a_next = out[t].T  # (n_a, m)
         steps.append((a_next, a_prev, x[:, :, t], parameters))
         a_prev = a_next
     return a, _scores(P["Wya"], P["by"], a), (steps, x)
@@ -376,18 +418,18 @@ def rnn_backward(da, caches):
     P = s.params(steps[0][3], _RNN)
     x = s.array("caches[1] (x)", x, ("n_x", "m", "T_x"), peek_m=1)
     if len(steps) != x.shape[2]:
-        raise ValueError(f"rnn_backward: caches must hold one step cache per time step, T_x = {x.shape[2]}, "
-                         f"got {len(steps)}")
+        raise ValueError(
+            f"rnn_backward: caches must hold one step cache per time step, T_x = {x.shape[2]}, got {len(steps)}"
+        )
     da = s.array("da", da, ("n_a", "m", "T_x"))
-    h = np.empty((len(steps) + 1, x.shape[1], P["Waa"].shape[0]))      # (T_x + 1, m, n_a)
+    h = np.empty((len(steps) + 1, x.shape[1], P["Waa"].shape[0]))  # (T_x + 1, m, n_a)
     h[0] = s.array("caches[0][0][1] (a0)", steps[0][1], ("n_a", "m")).T
     for t, step in enumerate(steps):
         h[t + 1] = s.array(f"caches[0][{t}][0] (a_next)", step[0], ("n_a", "m")).T
     p = _rnn_cell_params(P)
     c = _rnn_cache(p, np.ascontiguousarray(x.transpose(2, 1, 0)), h)
     g, dx, dh0 = rnn.backward(p, c, np.ascontiguousarray(da.transpose(2, 1, 0)), None)
-    return {"dx": np.ascontiguousarray(dx.transpose(2, 1, 0)), "da0": np.ascontiguousarray(dh0.T),
-            **_rnn_grads(g)}
+    return {"dx": np.ascontiguousarray(dx.transpose(2, 1, 0)), "da0": np.ascontiguousarray(dh0.T), **_rnn_grads(g)}
 
 
 # -- LSTM ---------------------------------------------------------------------------------------
@@ -396,7 +438,7 @@ _LSTM_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", 
 
 def _gate_columns(gates: np.ndarray, n_a: int) -> dict:
     """rnnkit's activated gates (m, 4 n_a), stacked i, f, g, o -> the course's ft, it, cct, ot, each (n_a, m)."""
-    cols = {g: np.ascontiguousarray(gates[:, k * n_a:(k + 1) * n_a].T) for k, g in enumerate(_RNNKIT_LSTM_ORDER)}
+    cols = {g: np.ascontiguousarray(gates[:, k * n_a : (k + 1) * n_a].T) for k, g in enumerate(_RNNKIT_LSTM_ORDER)}
     return {"ft": cols["f"], "it": cols["i"], "cct": cols["c"], "ot": cols["o"]}
 
 
@@ -445,13 +487,25 @@ def lstm_forward(x, a0, parameters):
     a0 = s.array("a0", a0, ("n_a", "m"))
     c0 = np.zeros_like(a0)
     _, _, cc = lstm.forward(_lstm_cell_params(P, n_a), np.ascontiguousarray(x.transpose(2, 1, 0)), (a0.T, c0.T))
-    a = np.ascontiguousarray(cc.h[1:].transpose(2, 1, 0))              # (n_a, m, T_x)
+    a = np.ascontiguousarray(cc.h[1:].transpose(2, 1, 0))  # (n_a, m, T_x)
     c = np.ascontiguousarray(cc.c[1:].transpose(2, 1, 0))
     steps = []
     for t in range(x.shape[2]):
         g = _gate_columns(cc.gates[t], n_a)
-        steps.append((cc.h[t + 1].T, cc.c[t + 1].T, cc.h[t].T, cc.c[t].T,
-                      g["ft"], g["it"], g["cct"], g["ot"], x[:, :, t], parameters))
+        steps.append(
+            (
+                cc.h[t + 1].T,
+                cc.c[t + 1].T,
+                cc.h[t].T,
+                cc.c[t].T,
+                g["ft"],
+                g["it"],
+                g["cct"],
+                g["ot"],
+                x[:, :, t],
+                parameters,
+            )
+        )
     return a, softmax(_scores(P["Wy"], P["by"], a)), c, (steps, x)
 
 
@@ -468,10 +522,19 @@ def _lstm_cache(s: _Shapes, params: dict, steps: list, x: np.ndarray, label: Cal
     h[0], c[0] = entry(0, "a_prev"), entry(0, "c_prev")
     for t in range(T):
         h[t + 1], c[t + 1] = entry(t, "a_next"), entry(t, "c_next")
-        for k, name in enumerate(("it", "ft", "cct", "ot")):               # rnnkit's order i, f, g, o
-            gates[t, :, k * n_a:(k + 1) * n_a] = entry(t, name)
-    return lstm.LSTMCache(x=np.ascontiguousarray(x.transpose(2, 1, 0)), h=h, c=c, c_new=c[1:], gates=gates,
-                          tanh_c=np.tanh(c[1:]), m=None, masks=_no_masks(), clamp={})
+        for k, name in enumerate(("it", "ft", "cct", "ot")):  # rnnkit's order i, f, g, o
+            gates[t, :, k * n_a : (k + 1) * n_a] = entry(t, name)
+    return lstm.LSTMCache(
+        x=np.ascontiguousarray(x.transpose(2, 1, 0)),
+        h=h,
+        c=c,
+        c_new=c[1:],
+        gates=gates,
+        tanh_c=np.tanh(c[1:]),
+        m=None,
+        masks=_no_masks(),
+        clamp={},
+    )
 
 
 def _lstm_grads(g: dict, n_a: int) -> dict:
@@ -504,8 +567,12 @@ def lstm_cell_backward(da_next, dc_next, cache):
     p = _lstm_cell_params(P, n_a)
     c = _lstm_cache(s, p, [step], xt[:, :, None], lambda t: "cache")
     g, dx, (dh0, dc0) = lstm.backward(p, c, None, (da_next.T, dc_next.T))
-    return {"dxt": np.ascontiguousarray(dx[0].T), "da_prev": np.ascontiguousarray(dh0.T),
-            "dc_prev": np.ascontiguousarray(dc0.T), **_lstm_grads(g, n_a)}
+    return {
+        "dxt": np.ascontiguousarray(dx[0].T),
+        "da_prev": np.ascontiguousarray(dh0.T),
+        "dc_prev": np.ascontiguousarray(dc0.T),
+        **_lstm_grads(g, n_a),
+    }
 
 
 def lstm_backward(da, caches):
@@ -524,14 +591,18 @@ def lstm_backward(da, caches):
     n_a = s.size["n_a"]
     x = s.array("caches[1] (x)", x, ("n_x", "m", "T_x"), peek_m=1)
     if len(steps) != x.shape[2]:
-        raise ValueError(f"lstm_backward: caches must hold one step cache per time step, T_x = {x.shape[2]}, "
-                         f"got {len(steps)}")
+        raise ValueError(
+            f"lstm_backward: caches must hold one step cache per time step, T_x = {x.shape[2]}, got {len(steps)}"
+        )
     da = s.array("da", da, ("n_a", "m", "T_x"))
     p = _lstm_cell_params(P, n_a)
     c = _lstm_cache(s, p, steps, x, lambda t: f"caches[0][{t}]")
     g, dx, (dh0, _) = lstm.backward(p, c, np.ascontiguousarray(da.transpose(2, 1, 0)), None)
-    return {"dx": np.ascontiguousarray(dx.transpose(2, 1, 0)), "da0": np.ascontiguousarray(dh0.T),
-            **_lstm_grads(g, n_a)}
+    return {
+        "dx": np.ascontiguousarray(dx.transpose(2, 1, 0)),
+        "da0": np.ascontiguousarray(dh0.T),
+        **_lstm_grads(g, n_a),
+    }
 
 
 # -- GRU ----------------------------------------------------------------------------------------
@@ -544,7 +615,7 @@ def _gru_params(s: _Shapes, parameters) -> tuple[dict, bool]:
         raise TypeError(f"{s.where}: parameters must be a dict, got {type(parameters).__name__}")
     full = "Wr" in parameters or "br" in parameters
     shapes = {}
-    for g in _GRU_GATES[full][::-1]:                                   # Wc first: it binds n_a and n_x
+    for g in _GRU_GATES[full][::-1]:  # Wc first: it binds n_a and n_x
         shapes.update({f"W{g}": _GATE_W, f"b{g}": _GATE_B})
     if "Wy" in parameters or "by" in parameters:
         shapes.update(_READOUT)
@@ -575,12 +646,13 @@ def gru_cell_forward(xt, c_prev, parameters):
     n_a = s.size["n_a"]
     xt = s.array("xt", xt, ("n_x", "m"), peek_m=1)
     c_prev = s.array("c_prev", c_prev, ("n_a", "m"))
-    _, h, cc = gru.forward(_gru_cell_params(P, n_a, full), np.ascontiguousarray(xt.T)[None], c_prev.T,
-                           reset_after=False, reset_gate=full)
-    act = cc.act[0]                                                    # (m, G n_a): [r,] z, n
-    blocks = [np.ascontiguousarray(act[:, k * n_a:(k + 1) * n_a].T) for k in range(act.shape[1] // n_a)]
+    _, h, cc = gru.forward(
+        _gru_cell_params(P, n_a, full), np.ascontiguousarray(xt.T)[None], c_prev.T, reset_after=False, reset_gate=full
+    )
+    act = cc.act[0]  # (m, G n_a): [r,] z, n
+    blocks = [np.ascontiguousarray(act[:, k * n_a : (k + 1) * n_a].T) for k in range(act.shape[1] // n_a)]
     gamma_r = blocks[0] if full else None
-    gamma_u = 1.0 - blocks[-2]                                         # Gu = 1 - z
+    gamma_u = 1.0 - blocks[-2]  # Gu = 1 - z
     cct = blocks[-1]
     c_next = np.ascontiguousarray(h.T)
     yt_pred = softmax(_scores(P["Wy"], P["by"], c_next)) if "Wy" in P else None
@@ -616,18 +688,27 @@ def gru_cell_backward(dc_next, cache):
     arr = {k: s.array(f"cache[{_GRU_CACHE.index(k)}] ({k})", v, ("n_a", "m")).T for k, v in named.items()}
     dc_next = s.array("dc_next", dc_next, ("n_a", "m"))
     act = [arr["gamma_r"]] if full else []
-    act += [1.0 - arr["gamma_u"], arr["cct"]]                         # z = 1 - Gu
+    act += [1.0 - arr["gamma_u"], arr["cct"]]  # z = 1 - Gu
     p = _gru_cell_params(P, n_a, full)
-    c = gru.GRUCache(x=np.ascontiguousarray(xt.T)[None], h=np.stack([arr["c_prev"], arr["c_next"]]),
-                     act=np.concatenate(act, axis=1)[None],
-                     extra=(arr["gamma_r"] * arr["c_prev"])[None] if full else None,    # r * c_prev
-                     masks=_no_masks(), reset_after=False, reset_gate=full, clamp={})
+    c = gru.GRUCache(
+        x=np.ascontiguousarray(xt.T)[None],
+        h=np.stack([arr["c_prev"], arr["c_next"]]),
+        act=np.concatenate(act, axis=1)[None],
+        extra=(arr["gamma_r"] * arr["c_prev"])[None] if full else None,  # r * c_prev
+        masks=_no_masks(),
+        reset_after=False,
+        reset_gate=full,
+        clamp={},
+    )
     g, dx, dh0 = gru.backward(p, c, None, dc_next.T)
     gates = _GRU_GATES[full]
     course = _gated_grads(g, gates, [_gru_sign(q) for q in gates], n_a)
     order = [f"dW{q}" for q in "cur" if q in gates] + [f"db{q}" for q in "cur" if q in gates]
-    return {"dxt": np.ascontiguousarray(dx[0].T), "dc_prev": np.ascontiguousarray(dh0.T),
-            **{k: course[k] for k in order}}
+    return {
+        "dxt": np.ascontiguousarray(dx[0].T),
+        "dc_prev": np.ascontiguousarray(dh0.T),
+        **{k: course[k] for k in order},
+    }
 
 
 # -- clipping -----------------------------------------------------------------------------------
@@ -663,8 +744,13 @@ def initialize_parameters(n_a, n_x, n_y, *, seed=1) -> dict:
     n_x = check_positive_int("initialize_parameters", "n_x", n_x)
     n_y = check_positive_int("initialize_parameters", "n_y", n_y)
     rng = np.random.default_rng(seed)
-    return {"Wax": 0.01 * rng.standard_normal((n_a, n_x)), "Waa": 0.01 * rng.standard_normal((n_a, n_a)),
-            "Wya": 0.01 * rng.standard_normal((n_y, n_a)), "ba": np.zeros((n_a, 1)), "by": np.zeros((n_y, 1))}
+    return {
+        "Wax": 0.01 * rng.standard_normal((n_a, n_x)),
+        "Waa": 0.01 * rng.standard_normal((n_a, n_a)),
+        "Wya": 0.01 * rng.standard_normal((n_y, n_a)),
+        "ba": np.zeros((n_a, 1)),
+        "by": np.zeros((n_y, 1)),
+    }
 
 
 def _newline(where: str, char_to_ix, n_y: int) -> int:
@@ -716,8 +802,9 @@ def _indices(where: str, name: str, seq, size: int, allow_none: bool) -> list:
         if i is None and allow_none:
             continue
         if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < size:
-            raise ValueError(f"{where}: {name}[{t}] must be an index in [0, {size})"
-                             f"{' or None' if allow_none else ''}, got {i!r}")
+            raise ValueError(
+                f"{where}: {name}[{t}] must be an index in [0, {size}){' or None' if allow_none else ''}, got {i!r}"
+            )
     return list(seq)
 
 
@@ -745,8 +832,11 @@ def optimize(X, Y, a_prev, parameters, learning_rate=0.01):
     Y = _indices(where, "Y", Y, n_y, allow_none=False)
     if len(X) != len(Y) or not X:
         raise ValueError(f"{where}: X and Y must be non-empty and of the same length, got {len(X)} and {len(Y)}")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
-            or not (learning_rate >= 0 and math.isfinite(learning_rate)):
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, numbers.Real)
+        or not (learning_rate >= 0 and math.isfinite(learning_rate))
+    ):
         raise ValueError(f"{where}: learning_rate must be a finite number >= 0, got {learning_rate!r}")
     T = len(X)
     x = np.zeros((n_x, 1, T))
@@ -754,16 +844,20 @@ def optimize(X, Y, a_prev, parameters, learning_rate=0.01):
         if i is not None:
             x[i, 0, t] = 1.0
     a_prev = s.array("a_prev", a_prev, ("n_a", 1))
-    a, z, caches = _rnn_sequence(where, x, a_prev, P)                 # z (n_y, 1, T)
+    a, z, caches = _rnn_sequence(where, x, a_prev, P)  # z (n_y, 1, T)
     logp = activations.log_softmax(z, axis=0)
     ts = np.arange(T)
     loss = -float(logp[Y, 0, ts].sum())
-    dz = np.exp(logp)                                                 # y_hat - one_hot(Y): readout backward
+    dz = np.exp(logp)  # y_hat - one_hot(Y): readout backward
     dz[Y, 0, ts] -= 1.0
     grads = rnn_backward(np.tensordot(P["Wya"].T, dz, axes=(1, 0)), caches)
-    gradients = {"dWax": grads["dWax"], "dWaa": grads["dWaa"],
-                 "dWya": np.tensordot(dz, a, axes=([1, 2], [1, 2])),
-                 "dba": grads["dba"], "dby": dz.sum(axis=(1, 2))[:, None]}
+    gradients = {
+        "dWax": grads["dWax"],
+        "dWaa": grads["dWaa"],
+        "dWya": np.tensordot(dz, a, axes=([1, 2], [1, 2])),
+        "dba": grads["dba"],
+        "dby": dz.sum(axis=(1, 2))[:, None],
+    }
     clip(gradients, CLIP_VALUE)
     for k in _RNN:
         step = learning_rate * gradients["d" + k]
@@ -779,8 +873,20 @@ def _as_name(indices: list[int], ix_to_char) -> str:
     return txt[:1].upper() + txt[1:]
 
 
-def model(data, ix_to_char, char_to_ix, num_iterations=35000, n_a=50, names_to_sample=7, *,
-          learning_rate=0.01, seed=0, print_every=2000, verbose=True, print_fn: Callable[[str], None] = print):
+def model(
+    data,
+    ix_to_char,
+    char_to_ix,
+    num_iterations=35000,
+    n_a=50,
+    names_to_sample=7,
+    *,
+    learning_rate=0.01,
+    seed=0,
+    print_every=2000,
+    verbose=True,
+    print_fn: Callable[[str], None] = print,
+):
     """Train the character-level name model with ``optimize``, one name per iteration. Returns parameters.
 
     ``data`` is a list of names (or one string, one name per line); names are
@@ -807,8 +913,10 @@ def model(data, ix_to_char, char_to_ix, num_iterations=35000, n_a=50, names_to_s
     _newline(where, char_to_ix, V)
     for ch, i in char_to_ix.items():
         if ix_to_char.get(i) != ch:
-            raise ValueError(f"{where}: char_to_ix and ix_to_char disagree on {ch!r}: "
-                             f"char_to_ix gives {i!r}, ix_to_char[{i!r}] is {ix_to_char.get(i)!r}")
+            raise ValueError(
+                f"{where}: char_to_ix and ix_to_char disagree on {ch!r}: "
+                f"char_to_ix gives {i!r}, ix_to_char[{i!r}] is {ix_to_char.get(i)!r}"
+            )
     names = data.split("\n") if isinstance(data, str) else list(data)
     names = [str(n).strip().lower() for n in names]
     names = [n for n in names if n]
@@ -842,8 +950,32 @@ def model(data, ix_to_char, char_to_ix, num_iterations=35000, n_a=50, names_to_s
 
 
 # -- names to learn from ------------------------------------------------------------------------
-_ONSETS = ("b", "br", "c", "ch", "d", "dr", "g", "gr", "k", "l", "m", "n", "p", "pr", "r", "s", "st", "t",
-           "th", "tr", "v", "x", "z", "")
+_ONSETS = (
+    "b",
+    "br",
+    "c",
+    "ch",
+    "d",
+    "dr",
+    "g",
+    "gr",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "pr",
+    "r",
+    "s",
+    "st",
+    "t",
+    "th",
+    "tr",
+    "v",
+    "x",
+    "z",
+    "",
+)
 _VOWELS = ("a", "e", "i", "o", "u", "y", "ae", "io", "ea")
 _CODAS = ("", "", "", "n", "r", "s", "l", "x", "nt", "rd")
 _ENDINGS = ("saurus", "don", "raptor", "ops", "ceratops", "mimus", "venator", "titan", "ia", "us", "ix", "")
@@ -859,8 +991,12 @@ def generate_names(count, *, seed=0) -> list[str]:
     rng = np.random.default_rng(seed)
     names = []
     for _ in range(count):
-        parts = [_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
-                 + _CODAS[rng.integers(len(_CODAS))] for _ in range(int(rng.integers(1, 4)))]
+        parts = [
+            _ONSETS[rng.integers(len(_ONSETS))]
+            + _VOWELS[rng.integers(len(_VOWELS))]
+            + _CODAS[rng.integers(len(_CODAS))]
+            for _ in range(int(rng.integers(1, 4)))
+        ]
         names.append("".join(parts) + _ENDINGS[rng.integers(len(_ENDINGS))])
     return names
 

@@ -77,12 +77,14 @@ distribution depends only on the token fed in.
 >>> sample(model, [0], max_len=4, seed=0).shape
 (4,)
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +166,9 @@ def _check_model(where: str, model) -> Callable:
 def _check_prompt(where: str, prompt_ids) -> np.ndarray:
     arr = np.asarray(prompt_ids)
     if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size > 0):
-        raise TypeError(f"{where}: prompt_ids must be a 1-D sequence of int ids, got shape {arr.shape} dtype {arr.dtype}")
+        raise TypeError(
+            f"{where}: prompt_ids must be a 1-D sequence of int ids, got shape {arr.shape} dtype {arr.dtype}"
+        )
     if arr.size == 0:
         raise ValueError(
             f"{where}: prompt_ids must hold at least one id (a start token such as <bos> or <eos>), got an empty prompt"
@@ -369,7 +373,9 @@ def beam_search(
     max_len = check_positive_int(where, "max_len", max_len)
     beam_size = check_positive_int(where, "beam_size", beam_size)
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
-        raise TypeError(f"{where}: length_penalty must be a float >= 0, got {type(length_penalty).__name__} {length_penalty!r}")
+        raise TypeError(
+            f"{where}: length_penalty must be a float >= 0, got {type(length_penalty).__name__} {length_penalty!r}"
+        )
     if not (math.isfinite(length_penalty) and length_penalty >= 0):
         raise ValueError(f"{where}: length_penalty must be a finite float >= 0, got {length_penalty}")
     alpha = float(length_penalty)

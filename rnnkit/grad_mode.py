@@ -5,6 +5,7 @@ Inference does not need the per-step caches, so ``with rnnkit.no_grad():``
 faster and lighter. ``backward`` after such a forward raises an error that
 says so. The flag is per thread.
 """
+
 from __future__ import annotations
 
 import contextlib

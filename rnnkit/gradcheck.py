@@ -22,9 +22,10 @@ Example
 >>> err < 1e-8
 True
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -23,11 +23,12 @@ Example
 >>> bool(np.allclose(w_hh[3:6].T @ w_hh[3:6], np.eye(3)))
 True
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def _blocks(where: str, a: np.ndarray, gates) -> list[np.ndarray]:
     if a.shape[0] % g:
         raise ValueError(f"{where}: a.shape[0] must be divisible by gates={g}, got shape {a.shape}")
     h = a.shape[0] // g
-    return [a[k * h:(k + 1) * h] for k in range(g)]
+    return [a[k * h : (k + 1) * h] for k in range(g)]
 
 
 def _fans(block: np.ndarray) -> tuple[int, int]:
@@ -265,5 +266,5 @@ def lstm_forget_bias_(bias: np.ndarray, hidden_size: int, value: float = 1.0) ->
     h = check_positive_int(where, "hidden_size", hidden_size)
     if bias.shape != (4 * h,):
         raise ValueError(f"{where}: bias must have shape (4*hidden_size,) = ({4 * h},), got {bias.shape}")
-    bias[h:2 * h] = _real(where, "value", value)
+    bias[h : 2 * h] = _real(where, "value", value)
     return bias

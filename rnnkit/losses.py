@@ -42,6 +42,7 @@ Example
 >>> round(perplexity(loss), 6)
 5.0
 """
+
 from __future__ import annotations
 
 import math
@@ -60,9 +61,16 @@ def _first_index(bad: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(bad)[0])
 
 
-def cross_entropy(logits: np.ndarray, targets: np.ndarray, *, ignore_index: int | None = -100,
-                  mask: np.ndarray | None = None, label_smoothing: float = 0.0, reduction: str = "mean",
-                  batch_first: bool = False):
+def cross_entropy(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    *,
+    ignore_index: int | None = -100,
+    mask: np.ndarray | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    batch_first: bool = False,
+):
     """Softmax cross-entropy of ``logits`` against integer ``targets``; returns ``(loss, dlogits)``.
 
     logits (..., V) float32/float64, for instance (T, B, V) or (N, V);
@@ -90,8 +98,9 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, *, ignore_index: int 
     check_choice(where, "reduction", reduction, REDUCTIONS)
     eps = check_probability(where, "label_smoothing", label_smoothing, allow_one=True)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)):
-        raise TypeError(f"{where}: ignore_index must be an int or None, "
-                        f"got {type(ignore_index).__name__} {ignore_index!r}")
+        raise TypeError(
+            f"{where}: ignore_index must be an int or None, got {type(ignore_index).__name__} {ignore_index!r}"
+        )
     if not isinstance(batch_first, (bool, np.bool_)):
         raise TypeError(f"{where}: batch_first must be a bool, got {type(batch_first).__name__} {batch_first!r}")
 
@@ -108,8 +117,9 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, *, ignore_index: int 
     lead, V = logits.shape[:-1], logits.shape[-1]
     if reduction in _SEQUENCE_REDUCTIONS and len(lead) != 2:
         layout = "(B, T, V)" if batch_first else "(T, B, V)"
-        raise ValueError(f"{where}: logits must have shape {layout} for reduction={reduction!r}, "
-                         f"got {fmt_shape(logits.shape)}")
+        raise ValueError(
+            f"{where}: logits must have shape {layout} for reduction={reduction!r}, got {fmt_shape(logits.shape)}"
+        )
 
     # -- targets -----------------------------------------------------------------------------
     if not isinstance(targets, np.ndarray):
@@ -119,8 +129,9 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, *, ignore_index: int 
     if targets.dtype.kind not in "iu":
         raise TypeError(f"{where}: targets must hold integers (class indices), got dtype {targets.dtype}")
     if targets.shape != lead:
-        raise ValueError(f"{where}: targets must have shape {fmt_shape(lead)} (logits.shape[:-1]), "
-                         f"got {fmt_shape(targets.shape)}")
+        raise ValueError(
+            f"{where}: targets must have shape {fmt_shape(lead)} (logits.shape[:-1]), got {fmt_shape(targets.shape)}"
+        )
 
     # -- which positions count -----------------------------------------------------------------
     real = np.ones(lead, dtype=bool) if ignore_index is None else targets != ignore_index
@@ -132,8 +143,9 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, *, ignore_index: int 
         if mask.dtype.kind not in "biuf":
             raise TypeError(f"{where}: mask must hold 0/1 or bool, got dtype {mask.dtype}")
         if mask.shape != lead:
-            raise ValueError(f"{where}: mask must have shape {fmt_shape(lead)} (logits.shape[:-1]), "
-                             f"got {fmt_shape(mask.shape)}")
+            raise ValueError(
+                f"{where}: mask must have shape {fmt_shape(lead)} (logits.shape[:-1]), got {fmt_shape(mask.shape)}"
+            )
         if mask.dtype.kind != "b":
             bad = (mask != 0) & (mask != 1)
             if bad.any():
@@ -229,8 +241,9 @@ def bits_per_char(mean_nll):
 
 def _nll_values(where: str, mean_nll) -> np.ndarray:
     if isinstance(mean_nll, bool) or not isinstance(mean_nll, (numbers.Real, np.ndarray, list, tuple)):
-        raise TypeError(f"{where}: mean_nll must be a real number or an array of them, "
-                        f"got {type(mean_nll).__name__} {mean_nll!r}")
+        raise TypeError(
+            f"{where}: mean_nll must be a real number or an array of them, got {type(mean_nll).__name__} {mean_nll!r}"
+        )
     value = np.asarray(mean_nll, dtype=np.float64) if not isinstance(mean_nll, np.ndarray) else mean_nll
     if value.dtype.kind not in "fiu":
         raise TypeError(f"{where}: mean_nll must hold real numbers, got dtype {value.dtype}")

@@ -20,9 +20,10 @@ Contract, relied on by optimisers, checkpoints and the Trainer:
 - A module that draws random numbers (dropout masks) owns a generator,
   ``rng``, seeded at construction; ``generators()`` collects them all.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class Module:
         return value
 
     # -- views ---------------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, mod in self._modules.items():
             yield from mod.named_modules(f"{prefix}{name}.")
@@ -72,7 +73,11 @@ class Module:
         as ``rng``; checkpoints save these states so a resumed run continues
         the same random streams.
         """
-        return {p.rstrip(".") or "": m.rng for p, m in self.named_modules() if isinstance(getattr(m, "rng", None), np.random.Generator)}
+        return {
+            p.rstrip(".") or "": m.rng
+            for p, m in self.named_modules()
+            if isinstance(getattr(m, "rng", None), np.random.Generator)
+        }
 
     def num_parameters(self) -> int:
         return sum(v.size for v in self.params.values())
@@ -81,12 +86,12 @@ class Module:
         for g in self.grads.values():
             g.fill(0.0)
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- state ---------------------------------------------------------------------------------

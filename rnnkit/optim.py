@@ -34,11 +34,13 @@ Example
 >>> params["w"].round(6).tolist()
 [0.9, 1.1, 1.0]
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -163,8 +165,7 @@ class Optimizer:
         self._step += 1
         for k, p in self.params.items():
             t1, t2 = self._scratch[p.dtype]
-            self._update(p, self.grads[k], self.state[k],
-                         t1[: p.size].reshape(p.shape), t2[: p.size].reshape(p.shape))
+            self._update(p, self.grads[k], self.state[k], t1[: p.size].reshape(p.shape), t2[: p.size].reshape(p.shape))
 
     def _update(self, p, g, state, t1, t2) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -213,9 +214,7 @@ class Optimizer:
         missing = [k for k in self.params if k not in saved]
         unexpected = [k for k in saved if k not in self.params]
         if missing or unexpected:
-            raise ValueError(
-                f"{where}: state does not match these params; missing {missing}, unexpected {unexpected}"
-            )
+            raise ValueError(f"{where}: state does not match these params; missing {missing}, unexpected {unexpected}")
         for k, p in self.params.items():
             info = saved[k]
             if list(info.get("shape", ())) != list(p.shape) or info.get("dtype") != p.dtype.name:
@@ -231,17 +230,16 @@ class Optimizer:
         bufs = self._buffers(hyper)
         expected = {f"{k}.{b}" for k in self.params for b in bufs}
         if set(arrays) != expected:
-            raise ValueError(
-                f"{where}: state['arrays'] must have keys {sorted(expected)}, got {sorted(arrays)}"
-            )
+            raise ValueError(f"{where}: state['arrays'] must have keys {sorted(expected)}, got {sorted(arrays)}")
         new_state: dict[str, dict[str, np.ndarray]] = {}
         for k, p in self.params.items():
             new_state[k] = {}
             for b in bufs:
                 a = arrays[f"{k}.{b}"]
                 if not isinstance(a, np.ndarray):
-                    raise TypeError(f"{where}: state['arrays'][{k + '.' + b!r}] must be a numpy array, "
-                                    f"got {type(a).__name__}")
+                    raise TypeError(
+                        f"{where}: state['arrays'][{k + '.' + b!r}] must be a numpy array, got {type(a).__name__}"
+                    )
                 if a.shape != p.shape or a.dtype != p.dtype:
                     raise ValueError(
                         f"{where}: state['arrays'][{k + '.' + b!r}] must be {p.dtype.name} {tuple(p.shape)}, "
@@ -277,10 +275,19 @@ class SGD(Optimizer):
 
     _defaults = {"lr": None, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
 
-    def __init__(self, params, grads, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(params, grads, lr=lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov)
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(
+            params, grads, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov
+        )
 
     def _check_hyper(self, where, h):
         if h["lr"] is None:
@@ -306,19 +313,19 @@ class SGD(Optimizer):
         h = self._hyper
         lr, mu, wd = h["lr"], h["momentum"], h["weight_decay"]
         if wd != 0:
-            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)       # g + wd p
+            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)  # g + wd p
         if mu != 0:
             b = state["momentum_buffer"]
             if self._step == 1:
-                np.copyto(b, g)                                       # b = g
+                np.copyto(b, g)  # b = g
             else:
-                b *= mu                                               # b = mu b + (1 - tau) g
+                b *= mu  # b = mu b + (1 - tau) g
                 b += g if h["dampening"] == 0 else np.multiply(g, 1.0 - h["dampening"], out=t2)
             if h["nesterov"]:
-                g = np.add(g, np.multiply(b, mu, out=t2), out=t2)     # d = g + mu b
+                g = np.add(g, np.multiply(b, mu, out=t2), out=t2)  # d = g + mu b
             else:
-                g = b                                                 # d = b
-        p -= np.multiply(g, lr, out=t2)                               # p - lr d
+                g = b  # d = b
+        p -= np.multiply(g, lr, out=t2)  # p - lr d
 
 
 class Adagrad(Optimizer):
@@ -344,10 +351,25 @@ class Adagrad(Optimizer):
 
     _defaults = {"lr": 0.01, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10}
 
-    def __init__(self, params, grads, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
-        super().__init__(params, grads, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(
+            params,
+            grads,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
 
     def _check_hyper(self, where, h):
         return {
@@ -366,14 +388,14 @@ class Adagrad(Optimizer):
         wd = h["weight_decay"]
         clr = h["lr"] / (1.0 + (self._step - 1) * h["lr_decay"])
         if wd != 0:
-            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)       # g + wd p
+            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)  # g + wd p
         s = state["sum"]
-        s += np.multiply(g, g, out=t2)                                # s + g^2
+        s += np.multiply(g, g, out=t2)  # s + g^2
         std = np.sqrt(s, out=t2)
-        std += h["eps"]                                               # sqrt(s) + eps
+        std += h["eps"]  # sqrt(s) + eps
         step = np.divide(g, std, out=t2)
         step *= clr
-        p -= step                                                     # p - clr g / (sqrt(s) + eps)
+        p -= step  # p - clr g / (sqrt(s) + eps)
 
 
 class RMSprop(Optimizer):
@@ -404,10 +426,20 @@ class RMSprop(Optimizer):
 
     _defaults = {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False}
 
-    def __init__(self, params, grads, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
-        super().__init__(params, grads, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                         momentum=momentum, centered=centered)
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params, grads, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
+        )
 
     def _check_hyper(self, where, h):
         return {
@@ -431,31 +463,31 @@ class RMSprop(Optimizer):
         h = self._hyper
         a, wd, mu = h["alpha"], h["weight_decay"], h["momentum"]
         if wd != 0:
-            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)       # g + wd p
+            g = np.add(g, np.multiply(p, wd, out=t1), out=t1)  # g + wd p
         v = state["square_avg"]
-        v *= a                                                        # v = a v + (1 - a) g^2
+        v *= a  # v = a v + (1 - a) g^2
         sq = np.multiply(g, g, out=t2)
         sq *= 1.0 - a
         v += sq
         if h["centered"]:
             m = state["grad_avg"]
-            m *= a                                                    # m = a m + (1 - a) g
+            m *= a  # m = a m + (1 - a) g
             m += np.multiply(g, 1.0 - a, out=t2)
-            den = np.subtract(v, np.multiply(m, m, out=t2), out=t2)   # v - m^2, >= 0 up to rounding
+            den = np.subtract(v, np.multiply(m, m, out=t2), out=t2)  # v - m^2, >= 0 up to rounding
             np.maximum(den, 0.0, out=den)
             np.sqrt(den, out=den)
         else:
             den = np.sqrt(v, out=t2)
         den += h["eps"]
-        step = np.divide(g, den, out=t2)                              # g / den
+        step = np.divide(g, den, out=t2)  # g / den
         if mu > 0:
             b = state["momentum_buffer"]
-            b *= mu                                                   # b = mu b + g / den
+            b *= mu  # b = mu b + g / den
             b += step
             step = np.multiply(b, h["lr"], out=t2)
         else:
             step *= h["lr"]
-        p -= step                                                     # p - lr (b or g / den)
+        p -= step  # p - lr (b or g / den)
 
 
 class Adam(Optimizer):
@@ -483,8 +515,16 @@ class Adam(Optimizer):
     _defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
     _decoupled = False  # AdamW sets True
 
-    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, grads, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
     def _check_hyper(self, where, h):
@@ -493,8 +533,10 @@ class Adam(Optimizer):
             raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
         return {
             "lr": _real(where, "lr", h["lr"]),
-            "betas": (_real(where, "betas[0]", betas[0], high=1.0, high_open=True),
-                      _real(where, "betas[1]", betas[1], high=1.0, high_open=True)),
+            "betas": (
+                _real(where, "betas[0]", betas[0], high=1.0, high_open=True),
+                _real(where, "betas[1]", betas[1], high=1.0, high_open=True),
+            ),
             "eps": _real(where, "eps", h["eps"]),
             "weight_decay": _real(where, "weight_decay", h["weight_decay"]),
             "amsgrad": _flag(where, "amsgrad", h["amsgrad"]),
@@ -513,24 +555,24 @@ class Adam(Optimizer):
         t = self._step
         if wd != 0:
             if self._decoupled:
-                p *= 1.0 - lr * wd                                    # AdamW: p = p (1 - lr wd)
+                p *= 1.0 - lr * wd  # AdamW: p = p (1 - lr wd)
             else:
-                g = np.add(g, np.multiply(p, wd, out=t1), out=t1)   # Adam: g + wd p
+                g = np.add(g, np.multiply(p, wd, out=t1), out=t1)  # Adam: g + wd p
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1                                                       # m = b1 m + (1 - b1) g
+        m *= b1  # m = b1 m + (1 - b1) g
         m += np.multiply(g, 1.0 - b1, out=t2)
-        v *= b2                                                       # v = b2 v + (1 - b2) g^2
+        v *= b2  # v = b2 v + (1 - b2) g^2
         sq = np.multiply(g, g, out=t2)
         sq *= 1.0 - b2
         v += sq
         if h["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        den = np.sqrt(v, out=t2)                                      # sqrt(u) / sqrt(1 - b2^t) + eps
+        den = np.sqrt(v, out=t2)  # sqrt(u) / sqrt(1 - b2^t) + eps
         den /= math.sqrt(1.0 - b2**t)
         den += eps
         step = np.divide(m, den, out=t2)
         step *= lr / (1.0 - b1**t)
-        p -= step                                                     # p - lr / (1 - b1^t) m / den
+        p -= step  # p - lr / (1 - b1^t) m / den
 
 
 class AdamW(Adam):
@@ -555,6 +597,14 @@ class AdamW(Adam):
     _defaults = {**Adam._defaults, "weight_decay": 1e-2}
     _decoupled = True
 
-    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, grads, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)

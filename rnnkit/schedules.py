@@ -25,11 +25,13 @@ Example
 >>> lrs
 [1.0, 1.0, 0.5, 0.25, 0.125]
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rnnkit._validate import check_choice, check_positive_int
 from rnnkit._validate import check_real as _real
@@ -83,8 +85,7 @@ class LRSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the schedule's name, hyper-parameters and counters."""
-        out: dict[str, Any] = {"schedule": type(self).__name__, "base_lr": self.base_lr,
-                               "last_epoch": self.last_epoch}
+        out: dict[str, Any] = {"schedule": type(self).__name__, "base_lr": self.base_lr, "last_epoch": self.last_epoch}
         for k in self._hyper_names + self._counter_names:
             v = getattr(self, k)
             out[k] = _float_to_json(v) if isinstance(v, float) else v
@@ -144,8 +145,9 @@ class StepDecay(LRSchedule):
     _hyper_names = ("step_size", "gamma", "decay_start")
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, decay_start: int | None = None) -> None:
-        super().__init__(optimizer, step_size=step_size, gamma=gamma,
-                         decay_start=step_size if decay_start is None else decay_start)
+        super().__init__(
+            optimizer, step_size=step_size, gamma=gamma, decay_start=step_size if decay_start is None else decay_start
+        )
 
     def _check(self, where, v):
         return {
@@ -236,13 +238,33 @@ class ReduceLROnPlateau(LRSchedule):
     _hyper_names = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
     _counter_names = ("best", "num_bad_epochs", "cooldown_counter")
 
-    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float = 0.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         worst = math.inf if mode == "min" else -math.inf
-        super().__init__(optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold,
-                         threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps,
-                         best=worst, num_bad_epochs=0, cooldown_counter=0)
+        super().__init__(
+            optimizer,
+            mode=mode,
+            factor=factor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            cooldown=cooldown,
+            min_lr=min_lr,
+            eps=eps,
+            best=worst,
+            num_bad_epochs=0,
+            cooldown_counter=0,
+        )
 
     def _check(self, where, v):
         return {
@@ -261,7 +283,9 @@ class ReduceLROnPlateau(LRSchedule):
 
     def _is_better(self, a: float) -> bool:
         if self.mode == "min":
-            return a < (self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
+            return a < (
+                self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            )
         return a > (self.best * (1.0 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)
 
     def step(self, metric: float) -> None:

@@ -41,6 +41,7 @@ between ``train_step`` and clipping (``Trainer.reduce_gradients``, a hook that
 does nothing on one process) and saves checkpoints from rank 0 only
 (``Trainer.is_main``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,33 +70,41 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class StepResult:
-    loss_sum: float      # summed loss over `count` predictions
-    count: int           # number of predictions (tokens, sequences) in the batch
-    state: Any = None    # state to carry into the next batch (stateful sources), else None
+    loss_sum: float  # summed loss over `count` predictions
+    count: int  # number of predictions (tokens, sequences) in the batch
+    state: Any = None  # state to carry into the next batch (stateful sources), else None
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
     """How to train. Every field is validated; ``None`` switches a feature off."""
+
     epochs: int = 1
-    max_steps: int | None = None          # stop after this many updates in all
-    max_minutes: float | None = None      # wall-clock budget, checked between updates
-    clip_norm: float | None = None        # global-norm clipping (Pascanu et al. 2013)
-    clip_value: float | None = None       # element-wise clipping, after the norm
-    log_every: int = 100                  # updates between train log records
-    eval_every: int | None = None         # updates between evaluations; None: at each epoch's end
-    checkpoint_every: int | None = None   # updates between checkpoints; None: at each epoch's end
-    patience: int | None = None           # early stopping: evaluations without improvement
-    min_delta: float = 0.0                # improvement smaller than this does not count
-    on_nonfinite: str = "raise"           # "raise" or "skip" the update
-    log_format: str = "jsonl"             # "jsonl" or "csv"
-    progress: bool = True                 # progress bar on stderr
+    max_steps: int | None = None  # stop after this many updates in all
+    max_minutes: float | None = None  # wall-clock budget, checked between updates
+    clip_norm: float | None = None  # global-norm clipping (Pascanu et al. 2013)
+    clip_value: float | None = None  # element-wise clipping, after the norm
+    log_every: int = 100  # updates between train log records
+    eval_every: int | None = None  # updates between evaluations; None: at each epoch's end
+    checkpoint_every: int | None = None  # updates between checkpoints; None: at each epoch's end
+    patience: int | None = None  # early stopping: evaluations without improvement
+    min_delta: float = 0.0  # improvement smaller than this does not count
+    on_nonfinite: str = "raise"  # "raise" or "skip" the update
+    log_format: str = "jsonl"  # "jsonl" or "csv"
+    progress: bool = True  # progress bar on stderr
     keep_checkpoints: int = 2
 
     def __post_init__(self):
         where = "TrainerConfig"
-        ints = {"epochs": 1, "max_steps": 1, "log_every": 1, "eval_every": 1, "checkpoint_every": 1,
-                "patience": 1, "keep_checkpoints": 1}
+        ints = {
+            "epochs": 1,
+            "max_steps": 1,
+            "log_every": 1,
+            "eval_every": 1,
+            "checkpoint_every": 1,
+            "patience": 1,
+            "keep_checkpoints": 1,
+        }
         for name, low in ints.items():
             v = getattr(self, name)
             if v is None and name not in ("epochs", "log_every", "keep_checkpoints"):
@@ -104,8 +113,9 @@ class TrainerConfig:
                 raise ValueError(f"{where}: {name} must be an int >= {low}, got {v!r}")
         for name in ("max_minutes", "clip_norm", "clip_value"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
-                                  or not math.isfinite(v)):
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v)
+            ):
                 raise ValueError(f"{where}: {name} must be a positive number or None, got {v!r}")
         if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) or self.min_delta < 0:
             raise ValueError(f"{where}: min_delta must be >= 0, got {self.min_delta!r}")
@@ -120,7 +130,7 @@ class TrainResult:
     best_eval_loss: float | None
     stopped_early: bool
     skipped_steps: int
-    history: list = field(default_factory=list)    # the log records of this call
+    history: list = field(default_factory=list)  # the log records of this call
 
 
 # -- carried state <-> named arrays, for checkpoints ------------------------------------------------------
@@ -166,8 +176,9 @@ def _progress_bar(enabled, total, initial, desc):
     if enabled:
         try:
             from tqdm.auto import tqdm
+
             return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
-        except ImportError:   # tqdm is optional: without it, log lines only
+        except ImportError:  # tqdm is optional: without it, log lines only
             pass
     return _NoBar(total, initial, desc)
 
@@ -201,8 +212,7 @@ class Trainer:
     (3.0, 40)
     """
 
-    def __init__(self, model, optimizer, config: TrainerConfig | None = None, *, schedule=None,
-                 out_dir=None):
+    def __init__(self, model, optimizer, config: TrainerConfig | None = None, *, schedule=None, out_dir=None):
         self.model, self.optimizer = model, optimizer
         self.config = config or TrainerConfig()
         if not isinstance(self.config, TrainerConfig):
@@ -254,20 +264,24 @@ class Trainer:
         cfg = self.config
         if len(train) == 0:
             raise ValueError("Trainer.fit: train must have at least one batch, got 0")
-        pos = {"epoch": 0, "index": 0, "step": 0, "best": None, "bad_evals": 0, "skipped": 0,
-               "stopped_early": False}
+        pos = {"epoch": 0, "index": 0, "step": 0, "best": None, "bad_evals": 0, "skipped": 0, "stopped_early": False}
         carried = None
         if resume:
             carried = self._restore(pos)
         self.model.train()
         history: list = []
-        logger = _Log(self.log_path if self.is_main else None, cfg.log_format,
-                      keep_until_step=pos["step"] if resume else None)
+        logger = _Log(
+            self.log_path if self.is_main else None, cfg.log_format, keep_until_step=pos["step"] if resume else None
+        )
         start_time = time.perf_counter()
         window = _Window()
         done = pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
-        bar = _progress_bar(cfg.progress and self.is_main and not done, len(train) * cfg.epochs, pos["epoch"] * len(train) + pos["index"],
-                            "train")
+        bar = _progress_bar(
+            cfg.progress and self.is_main and not done,
+            len(train) * cfg.epochs,
+            pos["epoch"] * len(train) + pos["index"],
+            "train",
+        )
         try:
             while not done and pos["epoch"] < cfg.epochs:
                 epoch = pos["epoch"]
@@ -300,11 +314,14 @@ class Trainer:
                         self._evaluate_and_track(valid, pos, history, logger, epoch, per_epoch=False)
                     if ok and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                         self._save(pos, carried if pos["index"] < len(train) else None)
-                    if pos["stopped_early"] or (cfg.max_steps is not None and step >= cfg.max_steps) or \
-                            (cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes):
+                    if (
+                        pos["stopped_early"]
+                        or (cfg.max_steps is not None and step >= cfg.max_steps)
+                        or (cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes)
+                    ):
                         done = True
                         break
-                if pos["index"] >= len(train):           # the epoch is complete
+                if pos["index"] >= len(train):  # the epoch is complete
                     if window.count:
                         history.append(logger.write(window.record(epoch, pos["step"], self.optimizer.lr)))
                         window = _Window()
@@ -317,12 +334,18 @@ class Trainer:
                     if cfg.checkpoint_every is None:
                         self._save(pos, None)
                     done = done or pos["stopped_early"]
-            self._save(pos, carried if 0 < pos["index"] < len(train) else None)   # the final position
+            self._save(pos, carried if 0 < pos["index"] < len(train) else None)  # the final position
         finally:
             bar.close()
             logger.close()
-        return TrainResult(steps=pos["step"], epochs_completed=pos["epoch"], best_eval_loss=pos["best"],
-                           stopped_early=pos["stopped_early"], skipped_steps=pos["skipped"], history=history)
+        return TrainResult(
+            steps=pos["step"],
+            epochs_completed=pos["epoch"],
+            best_eval_loss=pos["best"],
+            stopped_early=pos["stopped_early"],
+            skipped_steps=pos["skipped"],
+            history=history,
+        )
 
     # -- pieces of the loop ---------------------------------------------------------------------------
     def _check_and_clip(self, res: StepResult, grads: dict, step: int) -> tuple[bool, float]:
@@ -349,9 +372,17 @@ class Trainer:
         cfg = self.config
         t0 = time.perf_counter()
         result = self.evaluate(valid)
-        record = {"kind": "eval", "epoch": epoch, "step": pos["step"], "loss": result["loss"],
-                  "ppl": result["ppl"], "lr": self.optimizer.lr, "grad_norm": None, "tokens_per_s": None,
-                  "seconds": time.perf_counter() - t0}
+        record = {
+            "kind": "eval",
+            "epoch": epoch,
+            "step": pos["step"],
+            "loss": result["loss"],
+            "ppl": result["ppl"],
+            "lr": self.optimizer.lr,
+            "grad_norm": None,
+            "tokens_per_s": None,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(logger.write(record))
         if self.schedule is not None and _is_plateau(self.schedule):
             self.schedule.step(result["loss"])
@@ -368,15 +399,22 @@ class Trainer:
             return
         where = (pos["epoch"], pos["index"], pos["step"])
         if where == getattr(self, "_saved_at", None):
-            return                                        # this position is saved already
+            return  # this position is saved already
         self._saved_at = where
         structure, arrays = _flatten_state(carried)
         trainer_state = dict(pos, carried_state=structure, trainer_config=asdict(self.config))
         if self.schedule is not None:
             trainer_state["schedule"] = self.schedule.state_dict()
-        save_checkpoint(self.checkpoint_dir, model_state=self.model.state_dict(), config=self.model.config(),
-                        optimizer_state=self.optimizer.state_dict(), trainer_state=trainer_state,
-                        rng_states=self.model.generators(), arrays=arrays, keep=self.config.keep_checkpoints)
+        save_checkpoint(
+            self.checkpoint_dir,
+            model_state=self.model.state_dict(),
+            config=self.model.config(),
+            optimizer_state=self.optimizer.state_dict(),
+            trainer_state=trainer_state,
+            rng_states=self.model.generators(),
+            arrays=arrays,
+            keep=self.config.keep_checkpoints,
+        )
 
     def _restore(self, pos) -> Any:
         if self.checkpoint_dir is None:
@@ -434,13 +472,22 @@ class _Window:
     def record(self, epoch: int, step: int, lr: float) -> dict:
         mean = self.loss / max(self.count, 1)
         seconds = time.perf_counter() - self.t0
-        return {"kind": "train", "epoch": epoch, "step": step, "loss": mean, "ppl": _ppl(mean), "lr": lr,
-                "grad_norm": self.norm_sum / max(self.updates, 1), "tokens_per_s": self.count / max(seconds, 1e-9),
-                "seconds": seconds}
+        return {
+            "kind": "train",
+            "epoch": epoch,
+            "step": step,
+            "loss": mean,
+            "ppl": _ppl(mean),
+            "lr": lr,
+            "grad_norm": self.norm_sum / max(self.updates, 1),
+            "tokens_per_s": self.count / max(seconds, 1e-9),
+            "seconds": seconds,
+        }
 
 
 class _Log:
     """Append-only JSONL/CSV log; on resume, records past the checkpoint's step are dropped first."""
+
     FIELDS = ["kind", "epoch", "step", "loss", "ppl", "lr", "grad_norm", "tokens_per_s", "seconds"]
 
     def __init__(self, path: Path | None, fmt: str, keep_until_step: int | None):
@@ -475,7 +522,9 @@ class _Log:
             if self.fmt == "jsonl":
                 self.file.write(json.dumps(record) + "\n")
             else:
-                self.file.write(",".join("" if record.get(k) is None else str(record.get(k)) for k in self.FIELDS) + "\n")
+                self.file.write(
+                    ",".join("" if record.get(k) is None else str(record.get(k)) for k in self.FIELDS) + "\n"
+                )
             self.file.flush()
         log.debug("%s", record)
         return record

@@ -1,4 +1,5 @@
 """Shared test utilities: random-projection losses, finite differences over a layer, torch twins."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Activations: exact at the extremes, correct on any real input."""
+
 import warnings
 
 import numpy as np
@@ -10,7 +11,12 @@ from rnnkit.activations import log_softmax, sigmoid, softmax
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_matches_the_definition_and_never_overflows(dtype):
     x = np.linspace(-30, 30, 121).astype(dtype)
-    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x.astype(np.float64))), rtol=2e-6 if dtype == np.float32 else 1e-12, atol=1e-7 if dtype == np.float32 else 1e-15)
+    np.testing.assert_allclose(
+        sigmoid(x),
+        1 / (1 + np.exp(-x.astype(np.float64))),
+        rtol=2e-6 if dtype == np.float32 else 1e-12,
+        atol=1e-7 if dtype == np.float32 else 1e-15,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ext = sigmoid(np.array([-1e30, -500.0, 500.0, 1e30], dtype=dtype))

@@ -1,4 +1,5 @@
 """rnnkit.analysis: gradient flow against torch and finite differences, the spectral bound, gate statistics, plots."""
+
 import sys
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 import rnnkit
 from rnnkit.analysis import gate_statistics, gradient_flow, recurrent_spectrum
 from rnnkit.analysis._common import StateLayout
-from rnnkit.gradcheck import numerical_gradient
 from rnnkit.grad_mode import no_grad
+from rnnkit.gradcheck import numerical_gradient
 
 T, B, D, H = 6, 3, 2, 3
 
@@ -20,8 +21,9 @@ def _unit(seed, n):
 
 
 def _torch_twin(layer):
-    twin = getattr(torch.nn, type(layer).__name__)(layer.input_size, layer.hidden_size, layer.num_layers,
-                                                   dtype=torch.float64)
+    twin = getattr(torch.nn, type(layer).__name__)(
+        layer.input_size, layer.hidden_size, layer.num_layers, dtype=torch.float64
+    )
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     return twin
 
@@ -32,7 +34,7 @@ def _torch_state(lay, v):
     h = v[:, lay.hidden].reshape(B, lay.L, lay.Ho).permute(1, 0, 2).contiguous()
     if not lay.lstm:
         return h
-    return h, v[:, lay.L * lay.Ho:].reshape(B, lay.L, lay.H).permute(1, 0, 2).contiguous()
+    return h, v[:, lay.L * lay.Ho :].reshape(B, lay.L, lay.H).permute(1, 0, 2).contiguous()
 
 
 def _torch_flat(lay, state):
@@ -51,7 +53,7 @@ def _torch_state_grads(layer, x, u):
         s = torch.from_numpy(lay.flatten(layer.state_at(t))).requires_grad_(True)
         st = _torch_state(lay, s)
         for k in range(t, x.shape[0]):
-            _, st = twin(torch.from_numpy(x[k:k + 1]), st)
+            _, st = twin(torch.from_numpy(x[k : k + 1]), st)
         h_T = (st[0] if lay.lstm else st)[-1]
         (g,) = torch.autograd.grad((h_T @ torch.from_numpy(u)).sum(), s)
         grads.append(g.numpy())
@@ -65,11 +67,12 @@ def test_gradient_flow_matches_torch_autograd(name, num_layers):
     layer = getattr(rnnkit, name)(D, H, num_layers=num_layers, dtype=np.float64, seed=2)
     x = rng.normal(size=(T, B, D))
     flow = gradient_flow(layer, x, seed=5)
-    ref = _torch_state_grads(layer, x, _unit(5, H))                          # (T+1, B, S)
+    ref = _torch_state_grads(layer, x, _unit(5, H))  # (T+1, B, S)
     np.testing.assert_allclose(flow.grad_norm, np.linalg.norm(ref, axis=2), rtol=1e-10, atol=1e-14)
     lay = StateLayout(layer)
-    np.testing.assert_allclose(flow.hidden_grad_norm, np.linalg.norm(ref[:, :, lay.hidden], axis=2),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        flow.hidden_grad_norm, np.linalg.norm(ref[:, :, lay.hidden], axis=2), rtol=1e-10, atol=1e-14
+    )
     np.testing.assert_allclose(flow.state_grad0, ref[0], rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(flow.bptt_grad0, ref[0], rtol=1e-10, atol=1e-14)
 
@@ -84,19 +87,23 @@ def test_jacobian_products_match_torch(name):
     layer.forward(x)
     for t in (0, 2, T - 1, T):
         for b in range(B):
+
             def run(s, t=t, b=b):
                 st = _torch_state(lay, s)
                 for k in range(t, T):
-                    _, st = twin(torch.from_numpy(x[k:k + 1, b:b + 1]), st)
+                    _, st = twin(torch.from_numpy(x[k : k + 1, b : b + 1]), st)
                 return _torch_flat(lay, st)
 
-            s_t = torch.from_numpy(lay.flatten(layer.state_at(t))[b:b + 1])
+            s_t = torch.from_numpy(lay.flatten(layer.state_at(t))[b : b + 1])
             J = torch.autograd.functional.jacobian(run, s_t).reshape(lay.size, lay.size).numpy()
             assert flow.jacobian_norm[t, b] == pytest.approx(np.linalg.norm(J, 2), rel=1e-10)
 
 
-@pytest.mark.parametrize("name,kw", [("MGU", {}), ("GRU", {"reset_after": False}), ("GRU", {"reset_gate": False})],
-                         ids=["MGU", "GRU-reset-before", "GRU-no-reset-gate"])
+@pytest.mark.parametrize(
+    "name,kw",
+    [("MGU", {}), ("GRU", {"reset_after": False}), ("GRU", {"reset_gate": False})],
+    ids=["MGU", "GRU-reset-before", "GRU-no-reset-gate"],
+)
 def test_gradient_flow_of_cells_torch_lacks_matches_finite_differences(name, kw):
     rng = np.random.default_rng(6)
     layer = getattr(rnnkit, name)(D, H, num_layers=2, dtype=np.float64, seed=7, **kw)
@@ -120,7 +127,7 @@ def test_gradient_flow_of_cells_torch_lacks_matches_finite_differences(name, kw)
             return lay.flatten(layer.forward(x[t:], lay.unflatten(s))[1]) if t < T else s.copy()
 
         J = np.zeros((B, lay.size, lay.size))
-        for j in range(lay.size):                 # column j of ds_T/ds_t, per sequence
+        for j in range(lay.size):  # column j of ds_T/ds_t, per sequence
             old = s[:, j].copy()
             s[:, j] = old + 1e-6
             up = state_T()
@@ -147,23 +154,24 @@ def test_chained_gradient_equals_the_layers_own_bptt_for_every_cell():
 
 # -- the notes' claims --------------------------------------------------------------------------------
 
+
 def test_tanh_rnn_gradient_decays_geometrically_while_an_lstm_with_f_clamped_to_1_keeps_it():
     T_long = 60
     x = np.random.default_rng(10).normal(size=(T_long, 4, D))
     rnn = rnnkit.RNN(D, 16, dtype=np.float64, seed=11)
-    rnn.params["weight_hh_l0"] *= 0.5 / recurrent_spectrum(rnn).sigma_max()          # sigma_max = 0.5
+    rnn.params["weight_hh_l0"] *= 0.5 / recurrent_spectrum(rnn).sigma_max()  # sigma_max = 0.5
     flow = gradient_flow(rnn, x)
     g = flow.grad_curve
-    assert flow.decay_per_step() < 0.5 + 1e-9            # at least as fast as sigma_max^k
-    assert g[0] < 0.5 ** T_long * g[-1]
-    assert np.all(np.diff(np.log(g)) > 0)                 # shrinking at every step back in time
+    assert flow.decay_per_step() < 0.5 + 1e-9  # at least as fast as sigma_max^k
+    assert g[0] < 0.5**T_long * g[-1]
+    assert np.all(np.diff(np.log(g)) > 0)  # shrinking at every step back in time
 
     lstm = rnnkit.LSTM(D, 16, dtype=np.float64, seed=11)
     for name in ("weight_hh_l0", "weight_ih_l0"):
-        lstm.params[name] *= 0.1                          # small init, as for the RNN
+        lstm.params[name] *= 0.1  # small init, as for the RNN
     free = gradient_flow(lstm, x, jacobians=False).grad_curve
     kept = gradient_flow(lstm.clamp_gates(f=1), x, jacobians=False).grad_curve
-    assert free[0] < 1e-12 * free[-1]                     # f ~ 0.5: the LSTM forgets too
+    assert free[0] < 1e-12 * free[-1]  # f ~ 0.5: the LSTM forgets too
     # f = 1: the cell path is the identity; after the first step back (through o and tanh at step T)
     # the gradient stays level over all 59 steps
     assert kept[0] > 0.5 * kept[-2]
@@ -177,7 +185,7 @@ def test_measured_k_step_products_respect_the_spectral_bound():
         rnn.params["weight_hh_l0"] *= sigma / recurrent_spectrum(rnn).sigma_max()
         spec = recurrent_spectrum(rnn)
         assert spec.rates["weight_hh_l0"] == pytest.approx(sigma)
-        by_k = gradient_flow(rnn, x).jacobian_by_steps()                    # (T+1, B)
+        by_k = gradient_flow(rnn, x).jacobian_by_steps()  # (T+1, B)
         bound = spec.bound(25)
         assert np.all(by_k <= bound[:, None] * (1 + 1e-9))
         assert by_k[0] == pytest.approx(1.0)
@@ -205,7 +213,7 @@ def test_spectrum_per_gate_blocks_and_names():
     for name, blocks in spec.singular_values.items():
         w = gru.params[name]
         for k, g in enumerate(("r", "z", "n")):
-            np.testing.assert_allclose(blocks[g], np.linalg.svd(w[5 * k:5 * (k + 1)], compute_uv=False), rtol=1e-12)
+            np.testing.assert_allclose(blocks[g], np.linalg.svd(w[5 * k : 5 * (k + 1)], compute_uv=False), rtol=1e-12)
         assert spec.rates[name] is None
     assert spec.max_derivative == {"r": 0.25, "z": 0.25, "n": 1.0}
     assert spec.gains()["z"] == pytest.approx(0.25 * spec.singular_values["weight_hh_l0"]["z"][0])
@@ -221,17 +229,24 @@ def test_spectrum_per_gate_blocks_and_names():
 
 # -- gate statistics ----------------------------------------------------------------------------------
 
+
 def _direct(a, low, high):
     closed, opened = a < low, a > high
-    return a.mean(axis=(0, 1)), (closed | opened).mean(axis=(0, 1)), a.mean(axis=(1, 2)), \
-        closed.mean(axis=(1, 2)), opened.mean(axis=(1, 2))
+    return (
+        a.mean(axis=(0, 1)),
+        (closed | opened).mean(axis=(0, 1)),
+        a.mean(axis=(1, 2)),
+        closed.mean(axis=(1, 2)),
+        opened.mean(axis=(1, 2)),
+    )
 
 
-@pytest.mark.parametrize("name,gates", [("LSTM", {"i": 0, "f": 1, "o": 3}), ("GRU", {"r": 0, "z": 1}),
-                                        ("MGU", {"f": 0})])
+@pytest.mark.parametrize(
+    "name,gates", [("LSTM", {"i": 0, "f": 1, "o": 3}), ("GRU", {"r": 0, "z": 1}), ("MGU", {"f": 0})]
+)
 def test_gate_statistics_equal_a_direct_computation(name, gates):
     layer = getattr(rnnkit, name)(D, 6, num_layers=2, dtype=np.float64, seed=18)
-    layer.params["weight_ih_l0"] *= 8.0                   # push the gates towards saturation
+    layer.params["weight_ih_l0"] *= 8.0  # push the gates towards saturation
     x = np.random.default_rng(19).normal(size=(15, 7, D))
     layer.forward(x)
     stats = gate_statistics(layer, low=0.1, high=0.9)
@@ -240,10 +255,15 @@ def test_gate_statistics_equal_a_direct_computation(name, gates):
         cc = layer._cache.cells[r][0]
         act = cc.gates if name == "LSTM" else cc.act
         for g, k in gates.items():
-            want = _direct(act[..., 6 * k:6 * (k + 1)], 0.1, 0.9)
+            want = _direct(act[..., 6 * k : 6 * (k + 1)], 0.1, 0.9)
             j = stats.gates.index(g)
-            got = (stats.mean_per_unit[r, j], stats.saturated_per_unit[r, j], stats.mean_over_time[r, j],
-                   stats.closed_over_time[r, j], stats.open_over_time[r, j])
+            got = (
+                stats.mean_per_unit[r, j],
+                stats.saturated_per_unit[r, j],
+                stats.mean_over_time[r, j],
+                stats.closed_over_time[r, j],
+                stats.open_over_time[r, j],
+            )
             for a, b in zip(got, want):
                 np.testing.assert_allclose(a, b, rtol=1e-12)
     for arr in (stats.saturated_per_unit, stats.closed_over_time, stats.open_over_time, stats.saturated_over_time):
@@ -257,10 +277,10 @@ def test_gate_statistics_of_one_step_from_zero_state_equal_the_gates_computed_fr
     for name, gates in (("LSTM", {"i": 0, "f": 1, "o": 3}), ("GRU", {"r": 0, "z": 1}), ("MGU", {"f": 0})):
         layer = getattr(rnnkit, name)(D, 5, dtype=np.float64, seed=27)
         p = layer.params
-        a = 1.0 / (1.0 + np.exp(-(x[0] @ p["weight_ih_l0"].T + p["bias_ih_l0"] + p["bias_hh_l0"])))   # (B, G*H)
+        a = 1.0 / (1.0 + np.exp(-(x[0] @ p["weight_ih_l0"].T + p["bias_ih_l0"] + p["bias_hh_l0"])))  # (B, G*H)
         stats = gate_statistics(layer, x, low=0.3, high=0.7)
-        for j, (g, k) in enumerate(gates.items()):
-            block = a[:, 5 * k:5 * (k + 1)]
+        for j, k in enumerate(gates.values()):
+            block = a[:, 5 * k : 5 * (k + 1)]
             np.testing.assert_allclose(stats.mean_per_unit[0, j], block.mean(0), rtol=1e-12)
             np.testing.assert_allclose(stats.closed_over_time[0, j, 0], (block < 0.3).mean(), rtol=1e-12)
             np.testing.assert_allclose(stats.open_over_time[0, j, 0], (block > 0.7).mean(), rtol=1e-12)
@@ -273,7 +293,7 @@ def test_gate_statistics_with_lengths_and_a_reverse_direction():
     stats = gate_statistics(layer, x, lengths=lengths)
     assert stats.rows == ("l0", "l0_reverse")
     # each sequence alone, no padding: the per-step means over valid sequences agree
-    alone = [gate_statistics(layer, x[:n, b:b + 1]) for b, n in enumerate(lengths)]
+    alone = [gate_statistics(layer, x[:n, b : b + 1]) for b, n in enumerate(lengths)]
     for r in range(2):
         for t in range(9):
             vals = [a.mean_over_time[r, :, t] for a, n in zip(alone, lengths) if t < n]
@@ -309,6 +329,7 @@ def test_gate_statistics_errors():
 
 # -- contracts ----------------------------------------------------------------------------------------
 
+
 def test_analysis_leaves_the_model_as_found():
     rng = np.random.default_rng(23)
     layer = rnnkit.LSTM(D, 4, dropout=0.5, num_layers=2, dtype=np.float64, seed=24)
@@ -322,7 +343,7 @@ def test_analysis_leaves_the_model_as_found():
     assert layer.training
     for k in before:
         np.testing.assert_array_equal(layer.grads[k], before[k])
-    layer.backward(P)                                     # the pending backward still sees its own forward
+    layer.backward(P)  # the pending backward still sees its own forward
     layer2 = rnnkit.LSTM(D, 4, dropout=0.5, num_layers=2, dtype=np.float64, seed=24)
     layer2.forward(x)
     layer2.grads["weight_hh_l1"][...] = 7.0
@@ -333,9 +354,9 @@ def test_analysis_leaves_the_model_as_found():
 
 def test_gradient_flow_inputs_and_errors():
     layer = rnnkit.GRU(D, 3, batch_first=True, dtype=np.float64, seed=0)
-    x = np.random.default_rng(0).normal(size=(2, 5, D))       # (B, T, D)
+    x = np.random.default_rng(0).normal(size=(2, 5, D))  # (B, T, D)
     assert gradient_flow(layer, x, jacobians=False).grad_norm.shape == (6, 2)
-    f = gradient_flow(layer, x, lambda h: ((h ** 2).sum(1), 2 * h), jacobians=False)
+    f = gradient_flow(layer, x, lambda h: ((h**2).sum(1), 2 * h), jacobians=False)
     assert f.loss.shape == (2,)
     with pytest.raises(ValueError, match=r"x must have shape \(B, T, D\) with D = 2, got \(5, 2\)"):
         gradient_flow(layer, np.zeros((5, 2)))
@@ -353,26 +374,34 @@ def test_gradient_flow_inputs_and_errors():
 
 # -- plots --------------------------------------------------------------------------------------------
 
+
 def test_plots_return_figures_and_write_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     from rnnkit.analysis import plots
+
     x = np.random.default_rng(25).normal(size=(12, 3, D))
     flows = {c: gradient_flow(getattr(rnnkit, c.upper())(D, 4, dtype=np.float64, seed=0), x) for c in ("rnn", "lstm")}
     spec = recurrent_spectrum(rnnkit.RNN(D, 4, seed=0))
     stats = gate_statistics(rnnkit.GRU(D, 4, seed=0), x)
     rows = [{"cell": c, "length": n, "value": v} for c in ("rnn", "gru") for n, v in ((10, 0.2), (20, 0.1))]
     run = {"step": np.arange(1, 4), "loss": np.array([1.0, 0.5, np.nan]), "grad_norm": np.array([1.0, 1e3, 0.0])}
-    figs = [plots.plot_gradient_flow({k: f.grad_curve for k, f in flows.items()}),
-            plots.plot_spectrum({"rnn": spec.singular_values["weight_hh_l0"]["h"]},
-                                measured={"rnn": flows["rnn"].jacobian_by_steps().max(1)}, bounds={"rnn": spec.bound(12)}),
-            plots.plot_gate_saturation(stats, title="t"),
-            plots.plot_length_sweep(rows, baseline=0.167, log=True),
-            plots.plot_clipping({"a": run, "b": run})]
+    figs = [
+        plots.plot_gradient_flow({k: f.grad_curve for k, f in flows.items()}),
+        plots.plot_spectrum(
+            {"rnn": spec.singular_values["weight_hh_l0"]["h"]},
+            measured={"rnn": flows["rnn"].jacobian_by_steps().max(1)},
+            bounds={"rnn": spec.bound(12)},
+        ),
+        plots.plot_gate_saturation(stats, title="t"),
+        plots.plot_length_sweep(rows, baseline=0.167, log=True),
+        plots.plot_clipping({"a": run, "b": run}),
+    ]
     assert figs[0].axes[0].get_yscale() == "log" and len(figs[0].axes[0].lines) == 2
     assert len(figs[1].axes) == 2 and len(figs[2].axes) == 4
     from matplotlib.figure import Figure
+
     assert all(isinstance(f, Figure) for f in figs)
-    for i in (0, 2):                                      # writing is matplotlib's job; check it once or twice
+    for i in (0, 2):  # writing is matplotlib's job; check it once or twice
         path = tmp_path / f"{i}.png"
         figs[i].savefig(path, dpi=40)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -380,6 +409,7 @@ def test_plots_return_figures_and_write_pngs(tmp_path):
 
 def test_plots_say_what_to_install_without_matplotlib(monkeypatch):
     from rnnkit.analysis import plots
+
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r'pip install "rnnkit\[cli\]"'):
         plots.plot_gradient_flow({"rnn": np.ones(3)})
@@ -389,6 +419,7 @@ def test_plots_say_what_to_install_without_matplotlib(monkeypatch):
 def test_docstring_examples_run(modname):
     import doctest
     import importlib
+
     if modname == "plots":
         pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(f"rnnkit.analysis.{modname}"))
@@ -400,6 +431,7 @@ def test_docs_page_examples_run_and_its_figures_exist():
     import io
     import re
     from pathlib import Path
+
     root = Path(__file__).resolve().parent.parent
     text = (root / "docs" / "analysis.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)

@@ -1,4 +1,5 @@
 """benchmarks/bench_charlm.py runs end to end on a tiny budget, so it cannot rot."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -12,7 +13,22 @@ def test_bench_charlm_smoke(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     results = tmp_path / "RESULTS.md"
-    assert module.main(["--minutes", "0.02", "--builtin-chars", "40000", "--hidden-size", "32",
-                        "--results", str(results), "--out", str(tmp_path / "run")]) == 0
+    assert (
+        module.main(
+            [
+                "--minutes",
+                "0.02",
+                "--builtin-chars",
+                "40000",
+                "--hidden-size",
+                "32",
+                "--results",
+                str(results),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     text = results.read_text()
     assert "bits per character** after" in text and "--builtin-chars 40000" in text

@@ -1,4 +1,5 @@
 """benchmarks/bench_ptb.py runs end to end (both frameworks) on a tiny generated corpus, so it cannot rot."""
+
 import importlib.util
 from pathlib import Path
 
@@ -21,9 +22,24 @@ def test_bench_ptb_smoke(tmp_path, framework, capsys):
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "valid.txt").write_text("\n".join(lines[:40]) + "\n")
     results = tmp_path / "RESULTS.md"
-    rc = _load().main(["--train", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
-                       "--framework", framework, "--epochs", "2", "--max-batches", "3", "--threads", "1",
-                       "--results", str(results)])
+    rc = _load().main(
+        [
+            "--train",
+            str(tmp_path / "train.txt"),
+            "--valid",
+            str(tmp_path / "valid.txt"),
+            "--framework",
+            framework,
+            "--epochs",
+            "2",
+            "--max-batches",
+            "3",
+            "--threads",
+            "1",
+            "--results",
+            str(results),
+        ]
+    )
     assert rc == 0
     text = results.read_text()
     assert f"PTB word LM, model small, {framework} (3 batches per epoch)" in text

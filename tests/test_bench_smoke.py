@@ -3,6 +3,7 @@
 No timing is asserted (timings live in benchmarks/RESULTS.md); the naive NumPy
 loop the benchmark compares against is checked against rnnkit's layers.
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -25,12 +26,31 @@ def test_bench_layers_runs_and_appends_a_table(tmp_path):
     bench = _load()
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n")
-    out = bench.main(["--cells", "rnn,gru,lstm", "--shapes", "3,2,4,5", "--gen-steps", "3", "--repeats", "1",
-                      "--warmup", "0", "--threads", "1", "--peak-size", "64", "--no-memory",
-                      "--results", str(results)])
+    out = bench.main(
+        [
+            "--cells",
+            "rnn,gru,lstm",
+            "--shapes",
+            "3,2,4,5",
+            "--gen-steps",
+            "3",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--peak-size",
+            "64",
+            "--no-memory",
+            "--results",
+            str(results),
+        ]
+    )
     rows = out["rows"]
-    assert [(r["cell"], r["mode"]) for r in rows] == [(c, m) for c in ("rnn", "gru", "lstm")
-                                                      for m in ("infer", "train", "infer")]
+    assert [(r["cell"], r["mode"]) for r in rows] == [
+        (c, m) for c in ("rnn", "gru", "lstm") for m in ("infer", "train", "infer")
+    ]
     assert all(r["rnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["naive_ms"] > 0 for r in rows)
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## ") and "bench_layers.py" in text
@@ -49,7 +69,7 @@ def test_bench_layers_memory_child(tmp_path):
         assert mem["resident"] >= 0 and mem["held"] is None
     if meter is not None:
         mem = bench.measure_memory("lstm", 50, 8, 16, 32, 1, "rnnkit", 1, meter)
-        assert mem["held"] >= 50 * 8 * 4 * 32 * 4                                    # the gates cache at least
+        assert mem["held"] >= 50 * 8 * 4 * 32 * 4  # the gates cache at least
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -57,6 +77,7 @@ def test_naive_reference_agrees_with_rnnkit(cell):
     """The benchmark's naive per-step loop computes the same layer (float64), forward and backward."""
     bench = _load()
     import rnnkit
+
     T, B, D, H = 4, 3, 5, 6
     layer = getattr(rnnkit, bench.CELLS[cell][0])(D, H, dtype=np.float64, seed=1)
     p = {k[: -len("_l0")]: v for k, v in layer.params.items()}

@@ -1,4 +1,5 @@
 """rnnkit.checkpoint: round trips, integrity checks, atomicity under failures and SIGKILL, pruning."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -83,7 +84,12 @@ def test_round_trip_of_everything(tmp_path):
     assert ckpt.path == path and ckpt.rnnkit_version == __import__("rnnkit").__version__
     assert ckpt.trainer_state["best_loss"] == float("inf")
     assert sorted(p.name for p in path.iterdir()) == [
-        "manifest.json", "model.safetensors", "optimizer.safetensors", "rng_states.json", "trainer_state.json"]
+        "manifest.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "rng_states.json",
+        "trainer_state.json",
+    ]
 
 
 def test_optional_parts_absent_load_as_none(tmp_path):
@@ -405,8 +411,17 @@ def test_a_save_raising_in_the_middle_of_any_file_keeps_the_previous_checkpoint(
             save_checkpoint(d, **_parts(2))
         monkeypatch.setattr(ckpt_mod, "atomic_write", real)
         _assert_matches(load_checkpoint(d), 1)
-        assert seen[-1] == ["model.safetensors", "optimizer.safetensors", "trainer_state.json",
-                            "rng_states.json", "manifest.json", "latest"][k]
+        assert (
+            seen[-1]
+            == [
+                "model.safetensors",
+                "optimizer.safetensors",
+                "trainer_state.json",
+                "rng_states.json",
+                "manifest.json",
+                "latest",
+            ][k]
+        )
 
 
 SAVER = textwrap.dedent(
@@ -477,8 +492,13 @@ def test_resuming_model_and_adam_from_a_checkpoint_is_bit_identical(tmp_path):
     model = _TinyRNN(3)
     opt = optim.Adam(model.params, model.grads, lr=0.01)
     run(model, opt, grads_seq[:3])
-    save_checkpoint(tmp_path, model_state=model.state_dict(), config={"hidden": 3},
-                    optimizer_state=opt.state_dict(), trainer_state={"step": 3})
+    save_checkpoint(
+        tmp_path,
+        model_state=model.state_dict(),
+        config={"hidden": 3},
+        optimizer_state=opt.state_dict(),
+        trainer_state={"step": 3},
+    )
     run(model, opt, grads_seq[3:])
 
     ckpt = load_checkpoint(tmp_path, expected_config={"hidden": 3})
@@ -486,7 +506,7 @@ def test_resuming_model_and_adam_from_a_checkpoint_is_bit_identical(tmp_path):
     twin_opt = optim.Adam(twin.params, twin.grads, lr=0.5)
     ckpt.load_into(twin)
     ckpt.load_optimizer(twin_opt)
-    run(twin, twin_opt, grads_seq[ckpt.trainer_state["step"]:])
+    run(twin, twin_opt, grads_seq[ckpt.trainer_state["step"] :])
     np.testing.assert_array_equal(twin.weight_hh_l0, model.weight_hh_l0)
     with pytest.raises(CheckpointError, match=r"optimizer.safetensors: state does not fit SGD: .*Adam"):
         ckpt.load_optimizer(optim.SGD(twin.params, twin.grads, lr=0.1))

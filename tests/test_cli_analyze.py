@@ -1,4 +1,5 @@
 """``rnnkit analyze`` and ``rnnkit longrange``, called through the entry point; smoke tests of the benchmark scripts."""
+
 import contextlib
 import io
 import runpy
@@ -37,9 +38,27 @@ def trained(tmp_path_factory):
     """A tiny sweep saved to disk: adding at T = 6, gru and rnn, a few updates each."""
     pytest.importorskip("matplotlib")
     d = tmp_path_factory.mktemp("longrange")
-    code, out, err = run("longrange", "--task", "adding", "--lengths", "6", "--cells", "gru,rnn", "--steps", "3",
-                         "--batch", "4", "--hidden", "5", "--test-size", "8", "--save", d / "runs",
-                         "--out", d / "sweep.png")
+    code, out, err = run(
+        "longrange",
+        "--task",
+        "adding",
+        "--lengths",
+        "6",
+        "--cells",
+        "gru,rnn",
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--hidden",
+        "5",
+        "--test-size",
+        "8",
+        "--save",
+        d / "runs",
+        "--out",
+        d / "sweep.png",
+    )
     assert code == 0, err
     return d, out
 
@@ -55,10 +74,11 @@ def test_longrange_prints_a_table_and_writes_a_plot(trained):
 
 def test_analyze_spectrum_and_gates_of_a_task_checkpoint(trained, tmp_path):
     d, _ = trained
-    code, out, err = run("analyze", "spectrum", "--checkpoint", d / "runs" / "adding-gru-T6",
-                         "--out", tmp_path / "s.png")
+    code, out, err = run(
+        "analyze", "spectrum", "--checkpoint", d / "runs" / "adding-gru-T6", "--out", tmp_path / "s.png"
+    )
     assert code == 0, err
-    assert "weight_hh_l0" in out and out.count("weight_hh_l0 ") == 3          # r, z, n
+    assert "weight_hh_l0" in out and out.count("weight_hh_l0 ") == 3  # r, z, n
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG
     code, out, err = run("analyze", "spectrum", "--checkpoint", d / "runs" / "adding-rnn-T6" / "checkpoints")
     assert code == 0 and "a plain RNN; every k-step Jacobian product is at most" in out
@@ -72,13 +92,36 @@ def test_analyze_spectrum_and_gates_of_a_task_checkpoint(trained, tmp_path):
 
 def test_analyze_gradflow_fresh_and_trained(trained, tmp_path):
     d, _ = trained
-    code, out, err = run("analyze", "gradflow", "--cells", "rnn,lstm", "--length", "12", "--hidden", "4",
-                         "--batch", "2", "--jacobians", "--out", tmp_path / "f.png")
+    code, out, err = run(
+        "analyze",
+        "gradflow",
+        "--cells",
+        "rnn,lstm",
+        "--length",
+        "12",
+        "--hidden",
+        "4",
+        "--batch",
+        "2",
+        "--jacobians",
+        "--out",
+        tmp_path / "f.png",
+    )
     assert code == 0, err
     assert [ln.split()[0] for ln in out.splitlines()[2:4]] == ["rnn", "lstm"]
     assert (tmp_path / "f.png").read_bytes()[:8] == PNG
-    code, out, err = run("analyze", "gradflow", "--checkpoint", d / "runs" / "adding-gru-T6",
-                         "--checkpoint", d / "runs" / "adding-rnn-T6", "--length", "10", "--batch", "2")
+    code, out, err = run(
+        "analyze",
+        "gradflow",
+        "--checkpoint",
+        d / "runs" / "adding-gru-T6",
+        "--checkpoint",
+        d / "runs" / "adding-rnn-T6",
+        "--length",
+        "10",
+        "--batch",
+        "2",
+    )
     assert code == 0, err
     assert "gru (adding-gru-T6)" in out and "rnn (adding-rnn-T6)" in out
 
@@ -97,8 +140,9 @@ def _lm_run(tmp_path, vocab=True):
 
 def test_analyze_gates_and_spectrum_of_a_language_model(tmp_path):
     run_dir = _lm_run(tmp_path)
-    code, out, err = run("analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt",
-                         "--length", "10", "--batch", "4")
+    code, out, err = run(
+        "analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt", "--length", "10", "--batch", "4"
+    )
     assert code == 0, err
     assert "gates of the LSTM over 4 sequences of 10 steps" in out
     assert [ln.split()[:2] for ln in out.splitlines()[2:]] == [[r, g] for r in ("l0", "l1") for g in "ifo"]
@@ -111,13 +155,16 @@ def test_one_line_errors_with_exit_status_2(tmp_path):
     assert_usage_error(["analyze", "gradflow", "--cells", "rnn,transformer"], "--cells must be a comma-separated list")
     assert_usage_error(["analyze", "gradflow", "--length", "1"], "--length must be >= 2, got 1")
     assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path / "nope"], "no such directory")
-    assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path], "latest")      # no checkpoint there
+    assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path], "latest")  # no checkpoint there
     run_dir = _lm_run(tmp_path, vocab=False)
-    assert_usage_error(["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt"],
-                       "no vocab.json beside the checkpoint")
+    assert_usage_error(
+        ["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt"],
+        "no vocab.json beside the checkpoint",
+    )
     assert_usage_error(["analyze", "gates", "--checkpoint", run_dir], "--data FILE (a text) is required")
-    assert_usage_error(["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "missing.txt"],
-                       "no such file")
+    assert_usage_error(
+        ["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "missing.txt"], "no such file"
+    )
     save_checkpoint(tmp_path / "other", model_state={"w": np.zeros(2)}, config={"kind": "mystery"})
     assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path / "other"], "unknown model kind 'mystery'")
     assert_usage_error(["longrange", "--lengths", "50,abc"], "--lengths must be a comma-separated list of integers")
@@ -133,11 +180,13 @@ def test_gates_refuses_a_plain_rnn_checkpoint(trained):
 
 def test_missing_matplotlib_is_a_one_line_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert_usage_error(["analyze", "gradflow", "--length", "4", "--out", tmp_path / "f.png"],
-                       'pip install "rnnkit[cli]"')
+    assert_usage_error(
+        ["analyze", "gradflow", "--length", "4", "--out", tmp_path / "f.png"], 'pip install "rnnkit[cli]"'
+    )
 
 
 # -- benchmark scripts on tiny sizes ------------------------------------------------------------------
+
 
 def _script(name, argv, monkeypatch):
     monkeypatch.setattr(sys, "argv", [name] + [str(a) for a in argv])
@@ -150,9 +199,25 @@ def _script(name, argv, monkeypatch):
 def test_bench_longrange_smoke(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     common = ["--lengths", "6", "--cells", "rnn,mgu", "--gradflow-length", "6", "--figures", tmp_path]
-    out = _script("bench_longrange.py", common + ["--steps", "2", "--batch", "4", "--hidden", "4", "--test-size", "8",
-                                                  "--results", tmp_path / "R.md", "--save", tmp_path / "runs"],
-                  monkeypatch)
+    out = _script(
+        "bench_longrange.py",
+        common
+        + [
+            "--steps",
+            "2",
+            "--batch",
+            "4",
+            "--hidden",
+            "4",
+            "--test-size",
+            "8",
+            "--results",
+            tmp_path / "R.md",
+            "--save",
+            tmp_path / "runs",
+        ],
+        monkeypatch,
+    )
     assert "| 6 | mgu |" in out
     text = (tmp_path / "R.md").read_text()
     assert "bench_longrange.py" in text and "| 6 | rnn |" in text and "trained mgu:" in text
@@ -161,13 +226,16 @@ def test_bench_longrange_smoke(tmp_path, monkeypatch):
     (tmp_path / "gradflow_trained.png").unlink()
     out = _script("bench_longrange.py", common + ["--reuse", tmp_path / "runs"], monkeypatch)
     assert "trained rnn:" in out and (tmp_path / "gradflow_trained.png").is_file()
-    assert (tmp_path / "R.md").read_text() == text                        # --reuse appends nothing
+    assert (tmp_path / "R.md").read_text() == text  # --reuse appends nothing
 
 
 def test_bench_gradflow_smoke(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    out = _script("bench_gradflow.py", ["--length", "10", "--hidden", "4", "--batch", "2", "--clip-steps", "3",
-                                        "--figures", tmp_path], monkeypatch)
+    out = _script(
+        "bench_gradflow.py",
+        ["--length", "10", "--hidden", "4", "--batch", "2", "--clip-steps", "3", "--figures", tmp_path],
+        monkeypatch,
+    )
     assert "decay per step" in out and "bound holds at every k: True" in out
     for name in ("gradflow_clamped.png", "spectrum_bound.png", "clipping.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG

@@ -1,4 +1,5 @@
 """``rnnkit lm``: train on a small text, sample, evaluate; one-line errors with exit status 2."""
+
 import json
 
 import numpy as np
@@ -8,8 +9,9 @@ from rnnkit.checkpoint import save_checkpoint
 from rnnkit.cli import main
 from rnnkit.lm import train as lmtrain
 
-TEXT = "".join(f"the {w} sat on the mat number {i % 7}\n" for i, w in
-               zip(range(400), ["cat", "dog", "bird", "fox"] * 100))
+TEXT = "".join(
+    f"the {w} sat on the mat number {i % 7}\n" for i, w in zip(range(400), ["cat", "dog", "bird", "fox"] * 100)
+)
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +19,35 @@ def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lm")
     data = d / "train.txt"
     data.write_text(TEXT, encoding="utf-8")
-    rc = main(["lm", "train", "--data", str(data), "--level", "word", "--out", str(d / "run"),
-               "--embedding-size", "16", "--hidden-size", "16", "--layers", "1", "--bptt", "8",
-               "--batch-size", "8", "--epochs", "4", "--minutes", "0", "--lr", "0.01", "--no-progress"])
+    rc = main(
+        [
+            "lm",
+            "train",
+            "--data",
+            str(data),
+            "--level",
+            "word",
+            "--out",
+            str(d / "run"),
+            "--embedding-size",
+            "16",
+            "--hidden-size",
+            "16",
+            "--layers",
+            "1",
+            "--bptt",
+            "8",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "4",
+            "--minutes",
+            "0",
+            "--lr",
+            "0.01",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return d
 
@@ -32,7 +60,7 @@ def test_train_writes_a_complete_run_directory(run_dir, capsys):
     assert cfg["level"] == "word" and cfg["hidden_size"] == 16
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["kind"] == "eval"]
-    assert evals and evals[-1]["ppl"] < 4                   # a 4-word choice in a fixed frame: learnable
+    assert evals and evals[-1]["ppl"] < 4  # a 4-word choice in a fixed frame: learnable
 
 
 def test_eval_and_sample(run_dir, capsys):
@@ -40,14 +68,18 @@ def test_eval_and_sample(run_dir, capsys):
     assert main(["lm", "eval", "--checkpoint", str(run_dir / "run"), "--data", str(run_dir / "held.txt")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ppl ") and float(out.split()[1]) < 4
-    assert main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--length", "12",
-                 "--seed", "3"]) == 0
+    assert (
+        main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"])
+        == 0
+    )
     first = capsys.readouterr().out
     assert first.startswith("the ") and "sat" in first
     main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"])
-    assert capsys.readouterr().out == first                  # seeded: the same sample again
-    assert main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--beam", "3",
-                 "--length", "6"]) == 0
+    assert capsys.readouterr().out == first  # seeded: the same sample again
+    assert (
+        main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--beam", "3", "--length", "6"])
+        == 0
+    )
 
 
 def test_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
@@ -58,7 +90,10 @@ def test_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
     cases = [
         (["lm", "train", "--data", str(tmp_path / "missing.txt")], "no such file"),
         (["lm", "train", "--data", str(empty), "--out", str(tmp_path / "o")], "is empty"),
-        (["lm", "eval", "--checkpoint", str(run_dir / "run"), "--data", str(bad)], "is not UTF-8 text (byte 3 is 0xff)"),
+        (
+            ["lm", "eval", "--checkpoint", str(run_dir / "run"), "--data", str(bad)],
+            "is not UTF-8 text (byte 3 is 0xff)",
+        ),
         (["lm", "train", "--cell", "transformer"], "cell must be one of"),
         (["lm", "train", "--hidden-size", "many"], "invalid int value: 'many'"),
         (["lm", "sample", "--checkpoint", str(tmp_path)], "not a run directory"),
@@ -77,7 +112,7 @@ def test_a_checkpoint_from_another_version_is_refused(run_dir, tmp_path, capsys)
     for name in ("run.json", "vocab.json"):
         (run / name).write_text((run_dir / "run" / name).read_text())
     vocab_size = len(json.loads((run / "vocab.json").read_text())["tokens"])
-    config = {"kind": "rnnlm", "vocab_size": vocab_size, "attention_heads": 4}     # a field we do not know
+    config = {"kind": "rnnlm", "vocab_size": vocab_size, "attention_heads": 4}  # a field we do not know
     save_checkpoint(run / "checkpoints", model_state={"w": np.zeros(1)}, config=config)
     assert main(["lm", "sample", "--checkpoint", str(run)]) == 2
     assert "config does not describe a model of this rnnkit version" in capsys.readouterr().err
@@ -85,14 +120,22 @@ def test_a_checkpoint_from_another_version_is_refused(run_dir, tmp_path, capsys)
 
 def test_builtin_corpus_is_standard_library_source():
     from rnnkit.lm.corpus import builtin_corpus
+
     text = builtin_corpus(50_000)
     assert len(text) == 50_000 and "def " in text and "import " in text
 
 
 def test_train_config_flags_are_generated_from_the_dataclass():
     from rnnkit.cli import build_parser
-    help_text = build_parser()._subparsers._group_actions[0].choices["lm"]._subparsers._group_actions[0] \
-        .choices["train"].format_help()
+
+    help_text = (
+        build_parser()
+        ._subparsers._group_actions[0]
+        .choices["lm"]
+        ._subparsers._group_actions[0]
+        .choices["train"]
+        .format_help()
+    )
     for field in ("--hidden-size", "--recurrent-dropout", "--variational", "--tie", "--lr-decay", "--minutes"):
         assert field in help_text
     assert lmtrain.LMTrainConfig().minutes > 0

@@ -1,4 +1,5 @@
 """``rnnkit ngram``: train, eval and sample through the entry point; one-line errors with exit status 2."""
+
 import dataclasses
 import json
 import math
@@ -6,12 +7,14 @@ import math
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.decoding import greedy
 from rnnkit.cli import ngram as cli_ngram
+from rnnkit.decoding import greedy
 from rnnkit.lm import NGramLM, char_sentences, word_sentences
 
-TEXT = "".join(f"the {a} sat on the {b}\n" for a, b in zip(["cat", "dog", "bird", "fox"] * 40,
-                                                         ["mat", "log", "mat", "rug", "log"] * 32))
+TEXT = "".join(
+    f"the {a} sat on the {b}\n"
+    for a, b in zip(["cat", "dog", "bird", "fox"] * 40, ["mat", "log", "mat", "rug", "log"] * 32)
+)
 HELD = "the cat sat on the rug\nthe fox sat on the mat\nthe emu sat on the log\n"
 
 
@@ -26,8 +29,20 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def word_model(files):
     out = files / "word"
-    rc = main(["ngram", "train", "--data", str(files / "train.txt"), "--order", "3", "--out", str(out),
-               "--valid", str(files / "held.txt")])
+    rc = main(
+        [
+            "ngram",
+            "train",
+            "--data",
+            str(files / "train.txt"),
+            "--order",
+            "3",
+            "--out",
+            str(out),
+            "--valid",
+            str(files / "held.txt"),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -49,7 +64,7 @@ def test_eval_reports_the_srilm_perplexity(word_model, files, capsys):
     expected = NGramLM.load(word_model).perplexity(sents)
     assert float(out.split()[1]) == pytest.approx(expected, abs=1e-4)
     assert "21 predictions (18 words + one </s> for each of 3 lines; 1 scored as <unk>)" in out
-    fresh = NGramLM(3, "kneser-ney").fit(word_sentences(TEXT))       # training again gives the same model
+    fresh = NGramLM(3, "kneser-ney").fit(word_sentences(TEXT))  # training again gives the same model
     assert fresh.perplexity(sents) == expected
 
 
@@ -57,7 +72,7 @@ def test_sample_is_seeded_and_starts_with_the_prompt(word_model, capsys):
     argv = ["ngram", "sample", "--model", str(word_model), "--prompt", "the dog", "--length", "25", "--seed", "4"]
     assert main(argv) == 0
     first = capsys.readouterr().out
-    lines = first.count("\n")               # every line but maybe the last ended in a sampled </s>
+    lines = first.count("\n")  # every line but maybe the last ended in a sampled </s>
     assert first.startswith("the dog ") and 2 + 25 - lines <= len(first.split()) <= 2 + 25 - lines + 1
     main(argv)
     assert capsys.readouterr().out == first
@@ -68,14 +83,31 @@ def test_sample_is_seeded_and_starts_with_the_prompt(word_model, capsys):
     assert best.startswith("the ") and best.count("\n") == 0 and "sat on the" in best
     assert main(["ngram", "sample", "--model", str(word_model), "--top-k", "1", "--length", "6"]) == 0
     lm = NGramLM.load(word_model)
-    expected = lm.vocab.decode(greedy(lm, [lm.vocab.bos_id] * 2, 6))             # top-k 1 is greedy
+    expected = lm.vocab.decode(greedy(lm, [lm.vocab.bos_id] * 2, 6))  # top-k 1 is greedy
     assert capsys.readouterr().out.split() == expected and expected[2:5] == ["sat", "on", "the"]
 
 
 def test_character_level_with_mle_and_laplace(files, capsys):
     out = files / "char"
-    assert main(["ngram", "train", "--data", str(files / "train.txt"), "--level", "char", "--order", "4",
-                 "--smoothing", "laplace", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "ngram",
+                "train",
+                "--data",
+                str(files / "train.txt"),
+                "--level",
+                "char",
+                "--order",
+                "4",
+                "--smoothing",
+                "laplace",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["ngram", "eval", "--model", str(out), "--data", str(files / "held.txt")]) == 0
     ppl = float(capsys.readouterr().out.split()[1])
@@ -84,15 +116,45 @@ def test_character_level_with_mle_and_laplace(files, capsys):
     text = capsys.readouterr().out
     assert text.startswith("the c") and len(text.replace("<unk>", "?").replace("\n", "")) <= 5 + 40
     mle = files / "mle"
-    assert main(["ngram", "train", "--data", str(files / "train.txt"), "--smoothing", "mle", "--order", "2",
-                 "--out", str(mle)]) == 0
+    assert (
+        main(
+            [
+                "ngram",
+                "train",
+                "--data",
+                str(files / "train.txt"),
+                "--smoothing",
+                "mle",
+                "--order",
+                "2",
+                "--out",
+                str(mle),
+            ]
+        )
+        == 0
+    )
     assert main(["ngram", "eval", "--model", str(mle), "--data", str(files / "held.txt")]) == 0
     assert capsys.readouterr().out.split("\n")[-2].startswith("ppl inf (a token has probability 0")
 
 
 def test_the_built_in_corpus_is_the_default(tmp_path, capsys):
-    assert main(["ngram", "train", "--order", "2", "--builtin-chars", "20000", "--min-count", "2",
-                 "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(
+            [
+                "ngram",
+                "train",
+                "--order",
+                "2",
+                "--builtin-chars",
+                "20000",
+                "--min-count",
+                "2",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("word-level 2-gram kneser-ney: vocabulary") and "--- sample ---" in out
     assert json.loads((tmp_path / "b" / "run.json").read_text())["data"] is None
@@ -100,6 +162,7 @@ def test_the_built_in_corpus_is_the_default(tmp_path, capsys):
 
 def test_flags_come_from_the_config_dataclass():
     from rnnkit.cli import build_parser
+
     sub = build_parser()._subparsers._group_actions[0].choices["ngram"]
     help_text = sub._subparsers._group_actions[0].choices["train"].format_help()
     for f in dataclasses.fields(cli_ngram.NGramTrainConfig):
@@ -143,7 +206,7 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
-    assert not (tmp_path / "o").exists()                     # nothing written when the input is bad
+    assert not (tmp_path / "o").exists()  # nothing written when the input is bad
 
 
 def test_generate_helper_round_trip(word_model):

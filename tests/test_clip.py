@@ -1,4 +1,5 @@
 """Gradient clipping against torch.nn.utils, and its edge cases."""
+
 from __future__ import annotations
 
 import math
@@ -66,7 +67,7 @@ def test_non_finite_norm_is_returned_and_grads_left_alone(bad, norm_type):
     grads["bias_ih_l0"][3] = bad
     before = {k: g.copy() for k, g in grads.items()}
     total = clip_grad_norm(grads, 1.0, norm_type=norm_type)  # pytest turns any RuntimeWarning into an error
-    assert (math.isnan(total) if math.isnan(bad) else total == math.inf)
+    assert math.isnan(total) if math.isnan(bad) else total == math.inf
     for k in SHAPES:
         assert np.array_equal(grads[k], before[k], equal_nan=True)
 
@@ -107,19 +108,22 @@ def test_clip_grad_value_matches_torch(dtype):
     assert max(np.abs(g).max() for g in grads.values()) == dtype(0.7)  # some entries were clipped
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda g: clip_grad_norm(g, -1.0), ValueError, "clip_grad_norm: max_norm must be >= 0, got -1.0"),
-    (lambda g: clip_grad_norm(g, math.nan), ValueError, "max_norm must be >= 0, got nan"),
-    (lambda g: clip_grad_norm(g, "1"), TypeError, "max_norm must be a real number, got str"),
-    (lambda g: clip_grad_norm(g, 1.0, norm_type=0), ValueError, "norm_type must be > 0 or inf, got 0"),
-    (lambda g: clip_grad_norm(g, 1.0, norm_type="fro"), TypeError, "norm_type must be a positive number or inf"),
-    (lambda g: clip_grad_norm(g["w"], 1.0), TypeError, "got a single array"),
-    (lambda g: clip_grad_norm(5, 1.0), TypeError, "grads must be a mapping of name -> array or a list"),
-    (lambda g: clip_grad_norm({"w": [1.0]}, 1.0), TypeError, r"grads\['w'\] must be a numpy array, got list"),
-    (lambda g: clip_grad_norm([np.ones(2, int)], 1.0), TypeError, r"grads\[0\] must be a float array"),
-    (lambda g: clip_grad_value(g, -0.1), ValueError, "clip_grad_value: clip_value must be >= 0, got -0.1"),
-    (lambda g: global_norm(g, norm_type=-2), ValueError, "global_norm: norm_type must be > 0 or inf, got -2"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda g: clip_grad_norm(g, -1.0), ValueError, "clip_grad_norm: max_norm must be >= 0, got -1.0"),
+        (lambda g: clip_grad_norm(g, math.nan), ValueError, "max_norm must be >= 0, got nan"),
+        (lambda g: clip_grad_norm(g, "1"), TypeError, "max_norm must be a real number, got str"),
+        (lambda g: clip_grad_norm(g, 1.0, norm_type=0), ValueError, "norm_type must be > 0 or inf, got 0"),
+        (lambda g: clip_grad_norm(g, 1.0, norm_type="fro"), TypeError, "norm_type must be a positive number or inf"),
+        (lambda g: clip_grad_norm(g["w"], 1.0), TypeError, "got a single array"),
+        (lambda g: clip_grad_norm(5, 1.0), TypeError, "grads must be a mapping of name -> array or a list"),
+        (lambda g: clip_grad_norm({"w": [1.0]}, 1.0), TypeError, r"grads\['w'\] must be a numpy array, got list"),
+        (lambda g: clip_grad_norm([np.ones(2, int)], 1.0), TypeError, r"grads\[0\] must be a float array"),
+        (lambda g: clip_grad_value(g, -0.1), ValueError, "clip_grad_value: clip_value must be >= 0, got -0.1"),
+        (lambda g: global_norm(g, norm_type=-2), ValueError, "global_norm: norm_type must be > 0 or inf, got -2"),
+    ],
+)
 def test_bad_input_is_rejected(call, exc, match):
     grads = {"w": np.array([3.0, 4.0])}
     with pytest.raises(exc, match=match):

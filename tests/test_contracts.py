@@ -1,4 +1,5 @@
 """Shape, dtype, naming and error contracts of the sequence layers and cells."""
+
 import doctest
 import importlib
 import re
@@ -9,12 +10,14 @@ import pytest
 import torch
 
 import rnnkit
-from helpers import VARIANTS, random_state, variant_id
+
+from helpers import VARIANTS, variant_id
 
 LAYERS = ["RNN", "GRU", "LSTM", "MGU"]
 
 
 # -- names and shapes ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM"])
 @pytest.mark.parametrize("num_layers,bidirectional,bias", [(1, False, True), (3, True, True), (2, False, False)])
@@ -23,7 +26,7 @@ def test_state_dict_names_and_shapes_equal_torch(name, num_layers, bidirectional
     theirs = getattr(torch.nn, name)(7, 5, num_layers=num_layers, bidirectional=bidirectional, bias=bias)
     ours_shapes = [(k, v.shape) for k, v in ours.state_dict().items()]
     theirs_shapes = [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
-    assert ours_shapes == theirs_shapes          # same names, same shapes, same order
+    assert ours_shapes == theirs_shapes  # same names, same shapes, same order
     assert list(ours.grads) == list(ours.params)
 
 
@@ -31,15 +34,20 @@ def test_state_dict_names_and_shapes_equal_torch(name, num_layers, bidirectional
 def test_cell_state_dict_names_and_shapes_equal_torch(name):
     ours = getattr(rnnkit, name + "Cell")(7, 5)
     theirs = getattr(torch.nn, name + "Cell")(7, 5)
-    assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
-           [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in theirs.state_dict().items()
+    ]
 
 
 @pytest.mark.parametrize("kw,G", [({}, 3), ({"reset_after": False}, 3), ({"reset_gate": False}, 2)])
 def test_gru_variants_follow_the_naming_pattern(kw, G):
     sd = rnnkit.GRU(4, 6, **kw).state_dict()
     assert {k: v.shape for k, v in sd.items()} == {
-        "weight_ih_l0": (G * 6, 4), "weight_hh_l0": (G * 6, 6), "bias_ih_l0": (G * 6,), "bias_hh_l0": (G * 6,)}
+        "weight_ih_l0": (G * 6, 4),
+        "weight_hh_l0": (G * 6, 6),
+        "bias_ih_l0": (G * 6,),
+        "bias_hh_l0": (G * 6,),
+    }
     assert rnnkit.MGU(4, 6).state_dict()["weight_hh_l0"].shape == (12, 6)
 
 
@@ -61,7 +69,7 @@ def test_initialisation_is_pytorch_default_and_seeded():
         w = a.params[k]
         assert w.dtype == np.float32
         assert np.abs(w).max() <= 1 / np.sqrt(64)
-        assert np.abs(w).max() > 0.9 / np.sqrt(64)          # fills the range, not a narrower one
+        assert np.abs(w).max() > 0.9 / np.sqrt(64)  # fills the range, not a narrower one
         assert abs(float(w.mean())) < 0.02
 
 
@@ -71,7 +79,7 @@ def test_initialisation_is_pytorch_default_and_seeded():
 def test_shapes_and_dtypes(variant, dtype, T, B):
     name, kw, _ = variant
     layer = getattr(rnnkit, name)(3, 4, num_layers=2, bidirectional=True, dtype=dtype, **kw)
-    x = np.ones((T, B, 3))                                  # float64 in: converted to the layer's dtype
+    x = np.ones((T, B, 3))  # float64 in: converted to the layer's dtype
     out, hn = layer.forward(x)
     assert out.shape == (T, B, 8) and out.dtype == dtype
     states = hn if name == "LSTM" else (hn,)
@@ -79,7 +87,7 @@ def test_shapes_and_dtypes(variant, dtype, T, B):
         assert s.shape == (4, B, 4) and s.dtype == dtype
     dx, dhx = layer.backward(np.ones_like(out))
     assert dx.shape == (T, B, 3) and dx.dtype == dtype
-    for s in (dhx if name == "LSTM" else (dhx,)):
+    for s in dhx if name == "LSTM" else (dhx,):
         assert s.shape == (4, B, 4) and s.dtype == dtype
     assert all(g.dtype == dtype for g in layer.grads.values())
 
@@ -126,12 +134,13 @@ def test_load_state_dict_copies_in_place_and_state_dict_copies_out():
     live = layer.params["weight_ih_l0"]
     sd = layer.state_dict()
     sd["weight_ih_l0"][:] = 0.5
-    assert not np.any(live == 0.5)                          # state_dict returned a copy
+    assert not np.any(live == 0.5)  # state_dict returned a copy
     layer.load_state_dict(sd)
     assert layer.params["weight_ih_l0"] is live and np.all(live == 0.5)
 
 
 # -- numerical extremes ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -150,6 +159,7 @@ def test_huge_preactivations_stay_finite_without_warnings(variant, dtype):
 
 
 # -- errors ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_wrong_rank_and_feature_size(name):
@@ -205,7 +215,9 @@ def test_backward_before_forward_and_wrong_dout(name):
     with pytest.raises(RuntimeError, match=f"{name}.backward: backward called before forward"):
         layer.backward(np.zeros((5, 2, 4)))
     out, _ = layer.forward(np.zeros((5, 2, 3)))
-    with pytest.raises(ValueError, match=re.escape(f"{name}.backward: dout must have the shape of out (5, 2, 4), got (5, 2, 3)")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{name}.backward: dout must have the shape of out (5, 2, 4), got (5, 2, 3)")
+    ):
         layer.backward(np.zeros((5, 2, 3)))
 
 
@@ -243,9 +255,11 @@ def test_load_state_dict_errors_leave_the_layer_unchanged():
     sd = layer.state_dict()
     sd["weight_ih_l0"] = np.ones_like(sd["weight_ih_l0"])
     sd["weight_hh_l0"] = np.zeros((5, 5))
-    with pytest.raises(ValueError, match=re.escape("GRU.load_state_dict: weight_hh_l0 must have shape (12, 4), got (5, 5)")):
+    with pytest.raises(
+        ValueError, match=re.escape("GRU.load_state_dict: weight_hh_l0 must have shape (12, 4), got (5, 5)")
+    ):
         layer.load_state_dict(sd)
-    for k, v in before.items():                              # nothing half-loaded
+    for k, v in before.items():  # nothing half-loaded
         np.testing.assert_array_equal(layer.params[k], v)
     with pytest.raises(KeyError, match=r"missing keys \['bias_hh_l0'\], unexpected keys \['bias_hh_l9'\]"):
         sd = layer.state_dict()
@@ -269,8 +283,14 @@ def test_cell_errors():
 
 # -- every example in the docstrings runs as written -------------------------------------------------
 
-DOC_MODULES = ["rnnkit.cells.rnn", "rnnkit.cells.lstm", "rnnkit.cells.mgu", "rnnkit.layers.recurrent",
-               "rnnkit.layers.cell", "rnnkit.gradcheck"]
+DOC_MODULES = [
+    "rnnkit.cells.rnn",
+    "rnnkit.cells.lstm",
+    "rnnkit.cells.mgu",
+    "rnnkit.layers.recurrent",
+    "rnnkit.layers.cell",
+    "rnnkit.gradcheck",
+]
 
 
 @pytest.mark.parametrize("modname", DOC_MODULES)

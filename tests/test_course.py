@@ -4,6 +4,7 @@ The weight translations used for the layers are written out here again, by
 hand, rather than taken from ``course.*_state_dict``: a wrong translation in
 the module then shows up as a disagreement.
 """
+
 import os
 import re
 from pathlib import Path
@@ -36,8 +37,13 @@ def np_softmax(s):
 
 # -- parameters in the course's notation and their rnnkit twins ---------------------------------
 def rnn_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y):
-    return {"Wax": rng.normal(size=(n_a, n_x)), "Waa": 0.5 * rng.normal(size=(n_a, n_a)),
-            "Wya": rng.normal(size=(n_y, n_a)), "ba": rng.normal(size=(n_a, 1)), "by": rng.normal(size=(n_y, 1))}
+    return {
+        "Wax": rng.normal(size=(n_a, n_x)),
+        "Waa": 0.5 * rng.normal(size=(n_a, n_a)),
+        "Wya": rng.normal(size=(n_y, n_a)),
+        "ba": rng.normal(size=(n_a, 1)),
+        "by": rng.normal(size=(n_y, 1)),
+    }
 
 
 def lstm_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y):
@@ -59,23 +65,26 @@ def gru_params(rng, full, readout=False, n_x=N_X, n_a=N_A, n_y=N_Y):
 def rnn_layer(p):
     n_a, n_x = p["Wax"].shape
     layer = rnnkit.RNN(n_x, n_a, dtype=np.float64)
-    layer.load_state_dict({"weight_ih_l0": p["Wax"], "weight_hh_l0": p["Waa"],
-                           "bias_ih_l0": p["ba"][:, 0], "bias_hh_l0": np.zeros(n_a)})
+    layer.load_state_dict(
+        {"weight_ih_l0": p["Wax"], "weight_hh_l0": p["Waa"], "bias_ih_l0": p["ba"][:, 0], "bias_hh_l0": np.zeros(n_a)}
+    )
     return layer
 
 
 def stacked(blocks, n_a):
     """(sign, W, b) blocks acting on [a_prev; xt] -> rnnkit's weight_ih, weight_hh, bias_ih, bias_hh."""
-    return {"weight_ih_l0": np.vstack([s * W[:, n_a:] for s, W, _ in blocks]),
-            "weight_hh_l0": np.vstack([s * W[:, :n_a] for s, W, _ in blocks]),
-            "bias_ih_l0": np.concatenate([s * b[:, 0] for s, _, b in blocks]),
-            "bias_hh_l0": np.zeros(len(blocks) * n_a)}
+    return {
+        "weight_ih_l0": np.vstack([s * W[:, n_a:] for s, W, _ in blocks]),
+        "weight_hh_l0": np.vstack([s * W[:, :n_a] for s, W, _ in blocks]),
+        "bias_ih_l0": np.concatenate([s * b[:, 0] for s, _, b in blocks]),
+        "bias_hh_l0": np.zeros(len(blocks) * n_a),
+    }
 
 
 def lstm_layer(p):
     n_a = p["Wf"].shape[0]
     layer = rnnkit.LSTM(p["Wf"].shape[1] - n_a, n_a, dtype=np.float64)
-    layer.load_state_dict(stacked([(1, p[f"W{g}"], p[f"b{g}"]) for g in "ifco"], n_a))   # i, f, g, o
+    layer.load_state_dict(stacked([(1, p[f"W{g}"], p[f"b{g}"]) for g in "ifco"], n_a))  # i, f, g, o
     return layer
 
 
@@ -129,7 +138,7 @@ def test_sigmoid_matches_the_formula_and_saturates_without_warnings():
     s = np.linspace(-30, 30, 61)
     close(course.sigmoid(s), np_sigmoid(s), "sigmoid")
     close(course.sigmoid(np.array([-800.0, 800.0])), [0.0, 1.0], "saturation")
-    assert float(course.sigmoid(0.0)) == 0.5                            # scalars work too
+    assert float(course.sigmoid(0.0)) == 0.5  # scalars work too
 
 
 def test_update_gate_negation_identity():
@@ -162,7 +171,7 @@ def test_rnn_forward_matches_layer_and_the_loop_of_cells():
     out, _ = rnn_layer(p).forward(x.transpose(2, 1, 0), a0.T[None])
     close(a, out.transpose(2, 1, 0), "a (rnnkit.RNN)")
     a_prev = a0
-    for t in range(T_X):                                  # the course's own loop over rnn_cell_forward
+    for t in range(T_X):  # the course's own loop over rnn_cell_forward
         a_prev, yt, cache = course.rnn_cell_forward(x[:, :, t], a_prev, p)
         close(a[:, :, t], a_prev, f"a<{t}>")
         close(y_pred[:, :, t], yt, f"y_pred<{t}>")
@@ -423,7 +432,7 @@ def test_optimize_gradients_gradcheck():
     before = {k: v.copy() for k, v in p.items()}
     loss, g, _ = course.optimize(X, Y, a_prev, p, learning_rate=0.0)
     assert all(np.array_equal(before[k], p[k]) for k in p)
-    assert max(np.abs(v).max() for v in g.values()) < course.CLIP_VALUE          # clipping inactive
+    assert max(np.abs(v).max() for v in g.values()) < course.CLIP_VALUE  # clipping inactive
     check_all(lambda: course.optimize(X, Y, a_prev, p, 0.0)[0], g, {"d" + k: p[k] for k in p})
 
 
@@ -432,7 +441,7 @@ def test_clip_is_element_wise_and_in_place():
     gradients = {"dWax": np.array([[-12.0, 3.0], [5.0, 7.5]]), "dby": np.array([[0.25], [-5.5]])}
     arrays = dict(gradients)
     assert course.clip(gradients, 5) is gradients
-    assert all(gradients[k] is arrays[k] for k in arrays)                   # the same arrays, modified
+    assert all(gradients[k] is arrays[k] for k in arrays)  # the same arrays, modified
     np.testing.assert_array_equal(gradients["dWax"], [[-5.0, 3.0], [5.0, 5.0]])
     np.testing.assert_array_equal(gradients["dby"], [[0.25], [-5.0]])
     with pytest.raises(ValueError, match=r"clip: maxValue must be > 0, got 0"):
@@ -457,8 +466,13 @@ def test_generated_names_repeat_with_the_seed(names):
 
 def test_initialize_parameters_shapes_and_seed():
     p = course.initialize_parameters(7, 5, 6)
-    assert {k: v.shape for k, v in p.items()} == {"Wax": (7, 5), "Waa": (7, 7), "Wya": (6, 7),
-                                                 "ba": (7, 1), "by": (6, 1)}
+    assert {k: v.shape for k, v in p.items()} == {
+        "Wax": (7, 5),
+        "Waa": (7, 7),
+        "Wya": (6, 7),
+        "ba": (7, 1),
+        "by": (6, 1),
+    }
     assert np.array_equal(p["Wax"], course.initialize_parameters(7, 5, 6)["Wax"])
     assert 0 < np.abs(p["Waa"]).max() < 0.1 and not p["ba"].any()
 
@@ -468,7 +482,7 @@ def test_sample_repeats_with_a_seed_and_keeps_global_state(names):
     p = course.initialize_parameters(8, len(char_to_ix), len(char_to_ix), seed=0)
     state = np.random.get_state()[1].copy()
     draws = [course.sample(p, char_to_ix, seed) for seed in range(6)]
-    assert np.array_equal(np.random.get_state()[1], state)                    # NumPy's global generator untouched
+    assert np.array_equal(np.random.get_state()[1], state)  # NumPy's global generator untouched
     assert draws[2] == course.sample(p, char_to_ix, 2)
     assert len({tuple(d) for d in draws}) > 1
     for d in draws:
@@ -479,9 +493,9 @@ def test_sample_stops_at_newline_or_after_fifty_characters(names):
     char_to_ix, _ = course.build_vocab(names)
     V, nl = len(char_to_ix), char_to_ix["\n"]
     p = course.initialize_parameters(8, V, V, seed=0)
-    p["by"][nl] = 60.0                                                       # the newline is certain
+    p["by"][nl] = 60.0  # the newline is certain
     assert course.sample(p, char_to_ix, 0) == [nl]
-    p["by"][nl] = -1000.0                                                    # the newline is impossible
+    p["by"][nl] = -1000.0  # the newline is impossible
     d = course.sample(p, char_to_ix, 0)
     assert len(d) == 51 and nl not in d[:50] and d[50] == nl
 
@@ -494,8 +508,10 @@ def examples(names, char_to_ix):
 
 def total_loss(p, names, char_to_ix):
     n_a = p["Waa"].shape[0]
-    return sum(course.optimize(X, Y, np.zeros((n_a, 1)), {k: v.copy() for k, v in p.items()}, 0.0)[0]
-               for X, Y in examples(names, char_to_ix))
+    return sum(
+        course.optimize(X, Y, np.zeros((n_a, 1)), {k: v.copy() for k, v in p.items()}, 0.0)[0]
+        for X, Y in examples(names, char_to_ix)
+    )
 
 
 def test_optimize_decreases_the_loss_and_updates_in_place(names):
@@ -529,33 +545,48 @@ def test_optimize_decreases_the_loss_and_updates_in_place(names):
 def test_optimize_clips_to_five():
     rng = np.random.default_rng(17)
     p = rnn_params(rng, n_x=5, n_a=6, n_y=5)
-    p["by"][0] = 1000.0                                                     # always predicts index 0 ...
-    loss, g, _ = course.optimize([None] + [1] * 7, [1] * 8, np.zeros((6, 1)), p, 0.0)   # ... but 1 is right
-    assert np.isfinite(loss) and loss > 7000                                # confident and wrong, yet finite
-    np.testing.assert_array_equal(g["dby"][:2, 0], [5.0, -5.0])             # +/-8 before clipping
+    p["by"][0] = 1000.0  # always predicts index 0 ...
+    loss, g, _ = course.optimize([None] + [1] * 7, [1] * 8, np.zeros((6, 1)), p, 0.0)  # ... but 1 is right
+    assert np.isfinite(loss) and loss > 7000  # confident and wrong, yet finite
+    np.testing.assert_array_equal(g["dby"][:2, 0], [5.0, -5.0])  # +/-8 before clipping
     assert max(np.abs(v).max() for v in g.values()) == 5.0
 
 
 def test_model_quiet_returns_trained_parameters(names, capsys):
     char_to_ix, ix_to_char = course.build_vocab(names)
     V = len(char_to_ix)
-    p = course.model(names, ix_to_char, char_to_ix, num_iterations=240, n_a=12, seed=1,
-                     learning_rate=0.05, verbose=False)
+    p = course.model(
+        names, ix_to_char, char_to_ix, num_iterations=240, n_a=12, seed=1, learning_rate=0.05, verbose=False
+    )
     assert capsys.readouterr().out == ""
-    assert {k: v.shape for k, v in p.items()} == {"Wax": (12, V), "Waa": (12, 12), "Wya": (V, 12),
-                                                 "ba": (12, 1), "by": (V, 1)}
+    assert {k: v.shape for k, v in p.items()} == {
+        "Wax": (12, V),
+        "Waa": (12, 12),
+        "Wya": (V, 12),
+        "ba": (12, 1),
+        "by": (V, 1),
+    }
     untrained = course.initialize_parameters(12, V, V, seed=1)
     assert total_loss(p, names, char_to_ix) < 0.85 * total_loss(untrained, names, char_to_ix)
-    again = course.model(names, ix_to_char, char_to_ix, num_iterations=240, n_a=12, seed=1,
-                         learning_rate=0.05, verbose=False)
-    assert all(np.array_equal(p[k], again[k]) for k in p)                     # the seed repeats the run
+    again = course.model(
+        names, ix_to_char, char_to_ix, num_iterations=240, n_a=12, seed=1, learning_rate=0.05, verbose=False
+    )
+    assert all(np.array_equal(p[k], again[k]) for k in p)  # the seed repeats the run
 
 
 def test_model_reports_through_print_fn(names):
     char_to_ix, ix_to_char = course.build_vocab(names)
     lines = []
-    course.model("\n".join(names), ix_to_char, char_to_ix, num_iterations=5, n_a=6, names_to_sample=2,
-                 print_every=2, print_fn=lines.append)
+    course.model(
+        "\n".join(names),
+        ix_to_char,
+        char_to_ix,
+        num_iterations=5,
+        n_a=6,
+        names_to_sample=2,
+        print_every=2,
+        print_fn=lines.append,
+    )
     heads = [ln for ln in lines if ln.startswith("Iteration: ")]
     assert [h.split(",")[0] for h in heads] == ["Iteration: 0", "Iteration: 2", "Iteration: 4"]
     assert len(lines) == 3 * (1 + 2)
@@ -567,8 +598,9 @@ def test_model_on_the_dinosaur_names():
     data = DINOS.read_text().lower().split()
     char_to_ix, ix_to_char = course.build_vocab(data)
     assert len(char_to_ix) == 27 and char_to_ix["\n"] == 0
-    p = course.model(data, ix_to_char, char_to_ix, num_iterations=300, n_a=16, seed=0,
-                     learning_rate=0.05, verbose=False)
+    p = course.model(
+        data, ix_to_char, char_to_ix, num_iterations=300, n_a=16, seed=0, learning_rate=0.05, verbose=False
+    )
     subset = data[:40]
     untrained = course.initialize_parameters(16, 27, 27, seed=0)
     assert total_loss(p, subset, char_to_ix) < total_loss(untrained, subset, char_to_ix)
@@ -578,36 +610,44 @@ def test_model_on_the_dinosaur_names():
 def test_shape_errors_name_the_argument():
     rng = np.random.default_rng(18)
     p = rnn_params(rng, n_x=3, n_a=5, n_y=2)
-    with pytest.raises(ValueError, match=re.escape(
-            "rnn_cell_forward: xt must have shape (n_x, m) = (3, 10), got (4, 10)")):
+    with pytest.raises(
+        ValueError, match=re.escape("rnn_cell_forward: xt must have shape (n_x, m) = (3, 10), got (4, 10)")
+    ):
         course.rnn_cell_forward(np.zeros((4, 10)), np.zeros((5, 10)), p)
-    with pytest.raises(ValueError, match=re.escape(
-            "rnn_cell_forward: a_prev must have shape (n_a, m) = (5, 10), got (6, 10)")):
+    with pytest.raises(
+        ValueError, match=re.escape("rnn_cell_forward: a_prev must have shape (n_a, m) = (5, 10), got (6, 10)")
+    ):
         course.rnn_cell_forward(np.zeros((3, 10)), np.zeros((6, 10)), p)
     with pytest.raises(ValueError, match=re.escape("rnn_forward: x must have shape (n_x, m, T_x)")):
         course.rnn_forward(np.zeros((3, 10)), np.zeros((5, 10)), p)
-    with pytest.raises(ValueError, match=re.escape(
-            "rnn_forward: parameters['Waa'] must have shape (n_a, n_a) = (5, 5), got (5, 4)")):
+    with pytest.raises(
+        ValueError, match=re.escape("rnn_forward: parameters['Waa'] must have shape (n_a, n_a) = (5, 5), got (5, 4)")
+    ):
         course.rnn_forward(np.zeros((3, 2, 4)), np.zeros((5, 2)), {**p, "Waa": np.zeros((5, 4))})
     with pytest.raises(ValueError, match="rnn_cell_forward: parameters must contain .*; missing Wya"):
         course.rnn_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), {k: v for k, v in p.items() if k != "Wya"})
     _, _, cache = course.rnn_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), p)
-    with pytest.raises(ValueError, match=re.escape(
-            "rnn_cell_backward: da_next must have shape (n_a, m) = (5, 2), got (2, 5)")):
+    with pytest.raises(
+        ValueError, match=re.escape("rnn_cell_backward: da_next must have shape (n_a, m) = (5, 2), got (2, 5)")
+    ):
         course.rnn_cell_backward(np.zeros((2, 5)), cache)
     _, _, caches = course.rnn_forward(np.zeros((3, 2, 4)), np.zeros((5, 2)), p)
-    with pytest.raises(ValueError, match=re.escape(
-            "rnn_backward: da must have shape (n_a, m, T_x) = (5, 2, 4), got (5, 2, 3)")):
+    with pytest.raises(
+        ValueError, match=re.escape("rnn_backward: da must have shape (n_a, m, T_x) = (5, 2, 4), got (5, 2, 3)")
+    ):
         course.rnn_backward(np.zeros((5, 2, 3)), caches)
     with pytest.raises(TypeError, match="rnn_cell_backward: cache must be the tuple"):
         course.rnn_cell_backward(np.zeros((5, 2)), cache[:3])
 
     lp = lstm_params(rng, n_x=3, n_a=5, n_y=2)
-    with pytest.raises(ValueError, match=re.escape(
-            "lstm_cell_forward: c_prev must have shape (n_a, m) = (5, 2), got (5, 3)")):
+    with pytest.raises(
+        ValueError, match=re.escape("lstm_cell_forward: c_prev must have shape (n_a, m) = (5, 2), got (5, 3)")
+    ):
         course.lstm_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), np.zeros((5, 3)), lp)
-    with pytest.raises(ValueError, match=re.escape(
-            "lstm_forward: parameters['Wi'] must have shape (n_a, n_a + n_x) = (5, 8), got (5, 7)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("lstm_forward: parameters['Wi'] must have shape (n_a, n_a + n_x) = (5, 8), got (5, 7)"),
+    ):
         course.lstm_forward(np.zeros((3, 2, 4)), np.zeros((5, 2)), {**lp, "Wi": np.zeros((5, 7))})
     *_, cache = course.lstm_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), np.zeros((5, 2)), lp)
     with pytest.raises(ValueError, match=re.escape("lstm_cell_backward: dc_next must have shape (n_a, m) = (5, 2)")):
@@ -617,11 +657,14 @@ def test_shape_errors_name_the_argument():
         course.lstm_backward(np.zeros((5, 4, 2)), caches)
 
     gp = gru_params(rng, True, n_x=3, n_a=5)
-    with pytest.raises(ValueError, match=re.escape(
-            "gru_cell_forward: xt must have shape (n_x, m) = (3, 2), got (2, 2)")):
+    with pytest.raises(
+        ValueError, match=re.escape("gru_cell_forward: xt must have shape (n_x, m) = (3, 2), got (2, 2)")
+    ):
         course.gru_cell_forward(np.zeros((2, 2)), np.zeros((5, 2)), gp)
-    with pytest.raises(ValueError, match=re.escape(
-            "gru_cell_forward: parameters['Wr'] must have shape (n_a, n_a + n_x) = (5, 8), got (8, 5)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("gru_cell_forward: parameters['Wr'] must have shape (n_a, n_a + n_x) = (5, 8), got (8, 5)"),
+    ):
         course.gru_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), {**gp, "Wr": np.zeros((8, 5))})
     _, _, cache = course.gru_cell_forward(np.zeros((3, 2)), np.zeros((5, 2)), gp)
     with pytest.raises(ValueError, match=re.escape("gru_cell_backward: dc_next must have shape (n_a, m) = (5, 2)")):
@@ -670,19 +713,22 @@ def documented_shapes(fn):
     return found
 
 
-@pytest.mark.parametrize("fn, params", [
-    (course.rnn_cell_forward, lambda rng: rnn_params(rng)),
-    (course.lstm_cell_forward, lambda rng: lstm_params(rng)),
-    (course.gru_cell_forward, lambda rng: gru_params(rng, True, readout=True)),
-], ids=["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "fn, params",
+    [
+        (course.rnn_cell_forward, lambda rng: rnn_params(rng)),
+        (course.lstm_cell_forward, lambda rng: lstm_params(rng)),
+        (course.gru_cell_forward, lambda rng: gru_params(rng, True, readout=True)),
+    ],
+    ids=["rnn", "lstm", "gru"],
+)
 def test_documented_parameter_shapes_are_the_real_ones(fn, params):
     p = params(np.random.default_rng(20))
     sizes = {"n_x": N_X, "n_a": N_A, "n_y": N_Y, "m": M}
     doc = documented_shapes(fn)
     assert set(p) <= set(doc), f"undocumented parameters: {set(p) - set(doc)}"
     for name, arr in p.items():
-        want = tuple(sum(int(t) if t.strip().isdigit() else sizes[t.strip()] for t in d.split("+"))
-                     for d in doc[name])
+        want = tuple(sum(int(t) if t.strip().isdigit() else sizes[t.strip()] for t in d.split("+")) for d in doc[name])
         assert arr.shape == want, f"{fn.__name__}: {name} documented as {doc[name]}"
 
 

@@ -1,4 +1,5 @@
 """Decoding: greedy, beam search and sampling on toy models whose answers are known or enumerable."""
+
 import collections
 import doctest
 import itertools
@@ -139,8 +140,7 @@ def test_wide_beam_is_exact_against_enumeration(alpha, seed):
     V, max_len, stop = 3, 4, {2}
     model = TrigramToy(V=V, seed=seed, scale=1.0)
     expected_score, expected = brute_force_best(model, [1], max_len, V, stop, alpha)
-    hyps = beam_search(model, [1], max_len, beam_size=V ** max_len, stop_ids=[2],
-                       length_penalty=alpha, return_all=True)
+    hyps = beam_search(model, [1], max_len, beam_size=V**max_len, stop_ids=[2], length_penalty=alpha, return_all=True)
     assert hyps[0].tokens.tolist() == expected
     assert hyps[0].score == pytest.approx(expected_score, rel=1e-12)
 
@@ -304,7 +304,11 @@ def test_errors_name_the_argument_and_value():
         (lambda: sample(model, [1], 5, top_p=1.5), ValueError, r"top_p must be in \(0, 1\], got 1.5"),
         (lambda: sample(model, [1], 5, top_k=0), ValueError, r"top_k must be >= 1, got 0"),
         (lambda: sample(model, [1], 5, top_k=2.5), TypeError, r"top_k must be an int, got float 2.5"),
-        (lambda: sample(model, [1], 5, seed="x"), TypeError, r"seed must be None, an int >= 0 or a numpy.random.Generator, got 'x'"),
+        (
+            lambda: sample(model, [1], 5, seed="x"),
+            TypeError,
+            r"seed must be None, an int >= 0 or a numpy.random.Generator, got 'x'",
+        ),
         (lambda: greedy(model, [1], 0), ValueError, r"greedy: max_len must be >= 1, got 0"),
         (lambda: greedy(model, [], 3), ValueError, r"prompt_ids must hold at least one id"),
         (lambda: greedy(model, [1.5], 3), TypeError, r"prompt_ids must be a 1-D sequence of int ids"),
@@ -312,8 +316,16 @@ def test_errors_name_the_argument_and_value():
         (lambda: greedy(model, [1], 3, stop_ids=5), TypeError, r"stop_ids must be a sequence of int ids, got int 5"),
         (lambda: greedy(model, [1], 3, stop_ids=[-1]), ValueError, r"stop_ids must hold int ids >= 0, got -1"),
         (lambda: beam_search(model, [1], 3, beam_size=0), ValueError, r"beam_size must be >= 1, got 0"),
-        (lambda: beam_search(model, [1], 3, length_penalty=-0.5), ValueError, r"length_penalty must be a finite float >= 0, got -0.5"),
-        (lambda: beam_search(model, [1], 3, no_repeat_ngram_size=-1), ValueError, r"no_repeat_ngram_size must be >= 0, got -1"),
+        (
+            lambda: beam_search(model, [1], 3, length_penalty=-0.5),
+            ValueError,
+            r"length_penalty must be a finite float >= 0, got -0.5",
+        ),
+        (
+            lambda: beam_search(model, [1], 3, no_repeat_ngram_size=-1),
+            ValueError,
+            r"no_repeat_ngram_size must be >= 0, got -1",
+        ),
         (lambda: beam_search(model, [1], 3, return_all=1), TypeError, r"return_all must be a bool, got int"),
         (lambda: greedy(object(), [1], 3), TypeError, r"model must have a callable initial_state\(\)"),
         (lambda: filter_logprobs(np.zeros(3), top_p=2), ValueError, r"top_p must be in \(0, 1\], got 2"),

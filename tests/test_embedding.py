@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_close
 import rnnkit.layers.embedding as embedding_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers.embedding import Embedding, embedding_backward, embedding_forward
+
+from helpers import assert_close
 
 
 def reference_scatter(ids, dy, V, padding_idx):
@@ -47,8 +48,9 @@ def test_scatter_paths_match_reference(V, padding_idx):
     ids[1, :2] = 0
     dy = rng.standard_normal((9, 4, 5))
     dw = embedding_backward(dy, (ids, (V, 5), None if padding_idx is None else padding_idx % V))
-    np.testing.assert_allclose(dw, reference_scatter(ids, dy, V, None if padding_idx is None else padding_idx % V),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        dw, reference_scatter(ids, dy, V, None if padding_idx is None else padding_idx % V), rtol=0, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-10), (np.float32, 1e-5)])
@@ -71,7 +73,7 @@ def test_parity_with_torch(dtype, atol, V, padding_idx):
     y = emb.forward(ids)
     assert emb.backward(P) is None
     assert y.dtype == dtype and emb.grads["weight"].dtype == dtype
-    assert_close('y', y, yt.detach().numpy(), atol)
+    assert_close("y", y, yt.detach().numpy(), atol)
     assert_close('emb.grads["weight"]', emb.grads["weight"], ref.weight.grad.numpy(), atol)
 
 

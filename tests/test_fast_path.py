@@ -6,6 +6,7 @@ finite-difference checks and the PyTorch parity tests of test_gradcheck.py and
 test_torch_parity.py run again on the path the default does not take, so both
 paths pass the same checks in every run.
 """
+
 import os
 import subprocess
 import sys
@@ -15,14 +16,15 @@ import pytest
 
 import rnnkit
 from rnnkit import _kernels
-from rnnkit.cells import gru, lstm, mgu, rnn
+from rnnkit.cells import gru, lstm, rnn
 from rnnkit.cells._common import StepMasks
 
 # Subprocesses import the same rnnkit as this process (the installed one, or the source tree).
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))
 
-needs_c = pytest.mark.skipif(not _kernels.available(),
-                             reason=f"compiled loops unavailable: {_kernels.why_unavailable()}")
+needs_c = pytest.mark.skipif(
+    not _kernels.available(), reason=f"compiled loops unavailable: {_kernels.why_unavailable()}"
+)
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
@@ -50,16 +52,16 @@ def _masks(kind, T, B, H, rng, dtype):
     if kind == "lengths":
         lengths = rng.integers(1, T + 1, size=B)
         return lengths, None
-    if kind == "zoneout":                   # random 0/1 update masks, per unit
+    if kind == "zoneout":  # random 0/1 update masks, per unit
         u = (rng.random((T, B, H)) > 0.3).astype(dtype)
         uc = (rng.random((T, B, H)) > 0.3).astype(dtype)
         return None, StepMasks(update=u, update_c=uc)
-    if kind == "zoneout-eval":              # the expectation, broadcast over B and H
+    if kind == "zoneout-eval":  # the expectation, broadcast over B and H
         u = np.full((T, 1, 1), 0.7, dtype=dtype)
         return None, StepMasks(update=u, update_c=u)
-    if kind == "recurrent":                 # standard recurrent dropout, a new mask per step
+    if kind == "recurrent":  # standard recurrent dropout, a new mask per step
         return None, StepMasks(recurrent=((rng.random((T, B, H)) > 0.25) / 0.75).astype(dtype))
-    if kind == "variational":               # one mask for every step, with lengths
+    if kind == "variational":  # one mask for every step, with lengths
         m = StepMasks.from_lengths(rng.integers(1, T + 1, size=B), T, dtype)
         m.recurrent = ((rng.random((1, B, H)) > 0.25) / 0.75).astype(dtype)
         m.out = m.out * (rng.random((T, B, 1)) > 0.1)
@@ -87,8 +89,11 @@ def _run(family, G, kw, dtype, T, B, D, H, mask_kind, seed, bias=True, need_cach
     result = {"out": out, "state": sT, "cache": cache}
     if need_cache:
         dout = rng.normal(size=out.shape).astype(dtype)
-        dT = ((rng.normal(size=(B, H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype)) if family is lstm
-              else rng.normal(size=(B, H)).astype(dtype))
+        dT = (
+            (rng.normal(size=(B, H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype))
+            if family is lstm
+            else rng.normal(size=(B, H)).astype(dtype)
+        )
         result["grads"], result["dx"], result["d0"] = family.backward(p, cache, dout, dT)
     return result
 
@@ -288,8 +293,11 @@ def test_language_model_training_uses_the_compiled_loops(cell, monkeypatch):
             return lambda *a: (calls.append(name), fn(*a))[1]
 
     monkeypatch.setattr(_kernels, "ck", Spy())
-    model = RNNLM(RNNLMConfig(vocab_size=11, cell=cell, embedding_size=6, hidden_size=8, num_layers=2,
-                              dropout=0.1, recurrent_dropout=0.1))
+    model = RNNLM(
+        RNNLMConfig(
+            vocab_size=11, cell=cell, embedding_size=6, hidden_size=8, num_layers=2, dropout=0.1, recurrent_dropout=0.1
+        )
+    )
     with _kernels.use("c"):
         logits, _ = model.forward(np.random.default_rng(0).integers(0, 11, size=(5, 3)))
         model.backward(np.ones_like(logits))
@@ -308,7 +316,7 @@ def test_weight_gradient_products(dtype, packed):
         _kernels.configure(packed=packed, work_per_thread=1000.0)
         for K, M, N in ((7, 3, 5), (300, 37, 65), (600, 64, 16)):
             wide = rng.normal(size=(K, M + 4)).astype(dtype)
-            a, b = wide[:, 2:M + 2], rng.normal(size=(K, N)).astype(dtype)
+            a, b = wide[:, 2 : M + 2], rng.normal(size=(K, N)).astype(dtype)
             c, cb = rng.normal(size=(M, N)).astype(dtype), rng.normal(size=M).astype(dtype)
             want, want_b = c + a.T.astype(np.float64) @ b, cb + a.astype(np.float64).sum(axis=0)
             _kernels.ck.tn(a, b, c, cb)
@@ -324,6 +332,7 @@ def test_weight_gradient_products(dtype, packed):
 
 # -- the switch --------------------------------------------------------------------------------------
 
+
 def test_backend_switch():
     before = _kernels.backend()
     with _kernels.use("numpy"):
@@ -338,14 +347,16 @@ def test_backend_switch():
     else:
         with _kernels.use("c"):
             assert _kernels.active(np.zeros(1, np.float32), np.zeros(1, np.float32))
-            assert not _kernels.active(np.zeros(1, np.float32), np.zeros(1, np.float64))   # mixed dtypes: NumPy
+            assert not _kernels.active(np.zeros(1, np.float32), np.zeros(1, np.float64))  # mixed dtypes: NumPy
 
 
 @pytest.mark.parametrize("value,expected", [("numpy", "numpy"), ("bogus", None)])
 def test_environment_variable(value, expected):
     env = dict(os.environ, RNNKIT_KERNELS=value)
     code = "import rnnkit._kernels as k; print(k.backend())"
-    res = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE_PARENT, env=env, capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=PACKAGE_PARENT, env=env, capture_output=True, text=True, check=True
+    )
     want = expected or ("c" if _kernels.available() else "numpy")
     assert res.stdout.strip() == want
 
@@ -355,13 +366,26 @@ def test_compiled_module_absent_falls_back(tmp_path):
     blocker = tmp_path / "sitecustomize.py"
     blocker.write_text("import sys\nsys.modules['rnnkit._kernels._ckernels'] = None\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    code = ("import numpy as np, rnnkit, rnnkit._kernels as k; print(k.backend(), k.available());"
-            "out, _ = rnnkit.LSTM(3, 4, seed=0).forward(np.ones((2, 1, 3), np.float32)); print(out.shape)")
-    res = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE_PARENT, env=dict(env, RNNKIT_KERNELS="auto"),
-                         capture_output=True, text=True, check=True)
+    code = (
+        "import numpy as np, rnnkit, rnnkit._kernels as k; print(k.backend(), k.available());"
+        "out, _ = rnnkit.LSTM(3, 4, seed=0).forward(np.ones((2, 1, 3), np.float32)); print(out.shape)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE_PARENT,
+        env=dict(env, RNNKIT_KERNELS="auto"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert res.stdout.split() == ["numpy", "False", "(2,", "1,", "4)"]
-    res = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE_PARENT, env=dict(env, RNNKIT_KERNELS="c"), capture_output=True,
-                         text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE_PARENT,
+        env=dict(env, RNNKIT_KERNELS="c"),
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0 and "unavailable" in res.stderr
 
 

@@ -1,10 +1,12 @@
 """Finite-difference checks (float64) of every cell family, variant and layer option."""
+
 import numpy as np
 import pytest
 
 import rnnkit
-from helpers import VARIANTS, check_layer_gradients, random_state, variant_id
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient, relative_error
+
+from helpers import VARIANTS, check_layer_gradients, random_state, variant_id
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)

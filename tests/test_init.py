@@ -1,4 +1,5 @@
 """Initialisers: the distributions they promise, per-gate blocks, determinism and input checks."""
+
 from __future__ import annotations
 
 import math
@@ -31,11 +32,11 @@ def test_orthogonal_per_gate_block(shape, gates):
     a = init.orthogonal_(np.empty(shape), rng(1), gates=gates)
     h = shape[0] // gates
     for k in range(gates):
-        b = a[k * h:(k + 1) * h]
+        b = a[k * h : (k + 1) * h]
         gram = b.T @ b if b.shape[0] >= b.shape[1] else b @ b.T
         np.testing.assert_allclose(gram, np.eye(min(b.shape)), atol=1e-12, err_msg=f"gate block {k}")
     # Separately drawn blocks are not orthogonal to each other.
-    assert np.abs(a[:h].T @ a[h:2 * h]).max() > 0.1
+    assert np.abs(a[:h].T @ a[h : 2 * h]).max() > 0.1
 
 
 def test_orthogonal_is_haar_distributed():
@@ -84,7 +85,7 @@ def test_xavier_gates_use_the_block_fan_out(fn):
     block_std = math.sqrt(2 / (hidden + d))  # fan_out = H, not 4H
     whole_std = math.sqrt(2 / (gates * hidden + d))
     for k in range(gates):
-        s = a[k * hidden:(k + 1) * hidden].std()
+        s = a[k * hidden : (k + 1) * hidden].std()
         assert abs(s / block_std - 1) < 0.03, f"gate block {k}: std {s}, expected {block_std}"
     assert abs(a.std() / whole_std - 1) > 0.3
 
@@ -105,14 +106,18 @@ def test_lstm_forget_bias_sets_only_rows_h_to_2h():
     before = bias.copy()
     out = init.lstm_forget_bias_(bias, h, value=2.0)
     assert out is bias
-    assert np.array_equal(bias[h:2 * h], np.full(h, 2.0))
-    assert np.array_equal(bias[:h], before[:h]) and np.array_equal(bias[2 * h:], before[2 * h:])
+    assert np.array_equal(bias[h : 2 * h], np.full(h, 2.0))
+    assert np.array_equal(bias[:h], before[:h]) and np.array_equal(bias[2 * h :], before[2 * h :])
 
 
 def test_pytorch_default_fills_every_array_within_bound():
     h = 16
-    params = {"weight_ih_l0": np.zeros((4 * h, 10)), "weight_hh_l0": np.zeros((4 * h, h)),
-              "bias_ih_l0": np.zeros(4 * h), "bias_hh_l0": np.zeros(4 * h, np.float32)}
+    params = {
+        "weight_ih_l0": np.zeros((4 * h, 10)),
+        "weight_hh_l0": np.zeros((4 * h, h)),
+        "bias_ih_l0": np.zeros(4 * h),
+        "bias_hh_l0": np.zeros(4 * h, np.float32),
+    }
     live = dict(params)
     init.pytorch_default_(params, h, rng())
     k = 1 / math.sqrt(h)
@@ -161,31 +166,50 @@ def test_one_generator_gives_fresh_numbers_to_each_call():
 
 
 # -- input checks ----------------------------------------------------------------------------
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: init.uniform_([0.0, 0.0], 0, 1, rng()), TypeError, "uniform_: a must be a numpy array, got list"),
-    (lambda: init.uniform_(np.zeros(2, int), 0, 1, rng()), TypeError, "uniform_: a must be a float array"),
-    (lambda: init.uniform_(np.zeros(2), 1.0, 0.0, rng()), ValueError, "uniform_: high must be >= low=1.0, got 0.0"),
-    (lambda: init.uniform_(np.zeros(2), 0, math.inf, rng()), ValueError, "uniform_: high must be finite, got inf"),
-    (lambda: init.uniform_(np.zeros(2), 0, 1, 42), TypeError, "uniform_: rng must be a numpy.random.Generator"),
-    (lambda: init.uniform_(np.zeros(2), 0, 1, np.random.RandomState(0)), TypeError, "got RandomState"),
-    (lambda: init.xavier_uniform_(np.zeros(5), rng()), ValueError,
-     r"xavier_uniform_: a must have at least 2 dimensions, got shape \(5,\)"),
-    (lambda: init.xavier_normal_(np.zeros((7, 3)), rng(), gates=2), ValueError,
-     r"xavier_normal_: a.shape\[0\] must be divisible by gates=2, got shape \(7, 3\)"),
-    (lambda: init.xavier_uniform_(np.zeros((8, 3)), rng(), gates=0), ValueError, "gates must be >= 1, got 0"),
-    (lambda: init.xavier_uniform_(np.zeros((8, 3)), rng(), gain=0.0), ValueError, "gain must be > 0, got 0.0"),
-    (lambda: init.orthogonal_(np.zeros((8, 3)), rng(), gain="1"), TypeError, "orthogonal_: gain must be a real"),
-    (lambda: init.orthogonal_(np.zeros(4), rng()), ValueError, "orthogonal_: a must have at least 2 dimensions"),
-    (lambda: init.identity_(np.zeros((2, 2, 2))), ValueError, r"identity_: a must be 2-D, got shape \(2, 2, 2\)"),
-    (lambda: init.identity_(np.zeros((2, 2)), scale=math.nan), ValueError, "identity_: scale must be finite"),
-    (lambda: init.lstm_forget_bias_(np.zeros(9), 2), ValueError,
-     r"lstm_forget_bias_: bias must have shape \(4\*hidden_size,\) = \(8,\), got \(9,\)"),
-    (lambda: init.lstm_forget_bias_(np.zeros(8), 2.0), TypeError, "lstm_forget_bias_: hidden_size must be an int"),
-    (lambda: init.pytorch_default_([np.zeros(2)], 2, rng()), TypeError, "pytorch_default_: params must be a mapping"),
-    (lambda: init.pytorch_default_({"w": np.zeros(2)}, 0, rng()), ValueError, "hidden_size must be >= 1, got 0"),
-    (lambda: init.pytorch_default_({"w": np.zeros(2, int)}, 2, rng()), TypeError,
-     r"pytorch_default_: params\['w'\] must be a float array"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: init.uniform_([0.0, 0.0], 0, 1, rng()), TypeError, "uniform_: a must be a numpy array, got list"),
+        (lambda: init.uniform_(np.zeros(2, int), 0, 1, rng()), TypeError, "uniform_: a must be a float array"),
+        (lambda: init.uniform_(np.zeros(2), 1.0, 0.0, rng()), ValueError, "uniform_: high must be >= low=1.0, got 0.0"),
+        (lambda: init.uniform_(np.zeros(2), 0, math.inf, rng()), ValueError, "uniform_: high must be finite, got inf"),
+        (lambda: init.uniform_(np.zeros(2), 0, 1, 42), TypeError, "uniform_: rng must be a numpy.random.Generator"),
+        (lambda: init.uniform_(np.zeros(2), 0, 1, np.random.RandomState(0)), TypeError, "got RandomState"),
+        (
+            lambda: init.xavier_uniform_(np.zeros(5), rng()),
+            ValueError,
+            r"xavier_uniform_: a must have at least 2 dimensions, got shape \(5,\)",
+        ),
+        (
+            lambda: init.xavier_normal_(np.zeros((7, 3)), rng(), gates=2),
+            ValueError,
+            r"xavier_normal_: a.shape\[0\] must be divisible by gates=2, got shape \(7, 3\)",
+        ),
+        (lambda: init.xavier_uniform_(np.zeros((8, 3)), rng(), gates=0), ValueError, "gates must be >= 1, got 0"),
+        (lambda: init.xavier_uniform_(np.zeros((8, 3)), rng(), gain=0.0), ValueError, "gain must be > 0, got 0.0"),
+        (lambda: init.orthogonal_(np.zeros((8, 3)), rng(), gain="1"), TypeError, "orthogonal_: gain must be a real"),
+        (lambda: init.orthogonal_(np.zeros(4), rng()), ValueError, "orthogonal_: a must have at least 2 dimensions"),
+        (lambda: init.identity_(np.zeros((2, 2, 2))), ValueError, r"identity_: a must be 2-D, got shape \(2, 2, 2\)"),
+        (lambda: init.identity_(np.zeros((2, 2)), scale=math.nan), ValueError, "identity_: scale must be finite"),
+        (
+            lambda: init.lstm_forget_bias_(np.zeros(9), 2),
+            ValueError,
+            r"lstm_forget_bias_: bias must have shape \(4\*hidden_size,\) = \(8,\), got \(9,\)",
+        ),
+        (lambda: init.lstm_forget_bias_(np.zeros(8), 2.0), TypeError, "lstm_forget_bias_: hidden_size must be an int"),
+        (
+            lambda: init.pytorch_default_([np.zeros(2)], 2, rng()),
+            TypeError,
+            "pytorch_default_: params must be a mapping",
+        ),
+        (lambda: init.pytorch_default_({"w": np.zeros(2)}, 0, rng()), ValueError, "hidden_size must be >= 1, got 0"),
+        (
+            lambda: init.pytorch_default_({"w": np.zeros(2, int)}, 2, rng()),
+            TypeError,
+            r"pytorch_default_: params\['w'\] must be a float array",
+        ),
+    ],
+)
 def test_bad_input_is_rejected(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -5,6 +5,7 @@ matmuls in float32 even for float64 layers (its type promotion maps 64-bit to
 32-bit), so float64 is checked against a NumPy transcription of Keras'
 equations instead, to 1e-12, on the same Keras-layout arrays.
 """
+
 import doctest
 import os
 import re
@@ -21,9 +22,10 @@ if keras.backend.backend() != "torch":
     pytest.skip(f"needs Keras on the torch backend, got {keras.backend.backend()}", allow_module_level=True)
 
 import rnnkit  # noqa: E402
-from helpers import assert_close  # noqa: E402
 from rnnkit.interop import keras as interop  # noqa: E402
 from rnnkit.interop.keras import from_keras_weights, keras_layer, to_keras_weights  # noqa: E402
+
+from helpers import assert_close  # noqa: E402
 
 # Keras' own variables hand torch tensors to np.array without the copy keyword (NumPy 2 notice)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
@@ -99,8 +101,8 @@ def _keras_reference(kcls, kkw, weights, x, states):
                 z, r = _sigmoid(xz + hz), _sigmoid(xr + hr)
                 cand = np.tanh(xh + r * hh)
             else:
-                z, r = _sigmoid(xz + h @ rec[:, :H]), _sigmoid(xr + h @ rec[:, H:2 * H])
-                cand = np.tanh(xh + (r * h) @ rec[:, 2 * H:])
+                z, r = _sigmoid(xz + h @ rec[:, :H]), _sigmoid(xr + h @ rec[:, H : 2 * H])
+                cand = np.tanh(xh + (r * h) @ rec[:, 2 * H :])
             h = z * h + (1 - z) * cand
         outs.append(h)
     return np.stack(outs, axis=1), ((h, c) if kcls == "LSTM" else (h,))
@@ -131,18 +133,21 @@ def test_keras_weights_give_rnnkit_the_same_outputs(name, kw, kcls, kkw):
     rng = np.random.default_rng(1)
     klayer = _keras(kcls, kkw)
     random = [rng.uniform(-0.6, 0.6, size=w.shape).astype(np.float32) for w in klayer.get_weights()]
-    klayer.set_weights(random)                                         # biases nonzero, unlike Keras' init
+    klayer.set_weights(random)  # biases nonzero, unlike Keras' init
     layer = getattr(rnnkit, name)(D, H, batch_first=True, seed=2, **kw)
-    from_keras_weights(layer, klayer)                                  # the layer object: config checked
+    from_keras_weights(layer, klayer)  # the layer object: config checked
     _compare(layer, klayer, name, rng)
     back = to_keras_weights(layer)
     assert all(np.array_equal(a, b) for a, b in zip(back, random)), "Keras -> rnnkit -> Keras changed a weight"
-    if not (kcls == "GRU" and kkw["reset_after"]):                      # one Keras bias: b_hh is zeroed
+    if not (kcls == "GRU" and kkw["reset_after"]):  # one Keras bias: b_hh is zeroed
         assert not np.any(layer.params["bias_hh_l0"])
 
 
-@pytest.mark.parametrize("name,kw", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})],
-                         ids=["LSTM", "GRU", "GRU-reset_after=False"])
+@pytest.mark.parametrize(
+    "name,kw",
+    [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})],
+    ids=["LSTM", "GRU", "GRU-reset_after=False"],
+)
 def test_keras_layer_for_bidirectional(name, kw):
     rng = np.random.default_rng(3)
     layer = getattr(rnnkit, name)(D, H, bidirectional=True, batch_first=True, seed=4, **kw)
@@ -168,7 +173,7 @@ def test_stacked_layer_one_level_at_a_time():
     rng = np.random.default_rng(6)
     layer = rnnkit.GRU(D, H, num_layers=2, batch_first=True, seed=7)
     k0, k1 = keras_layer(layer, layer_index=0), keras_layer(layer, layer_index=1)
-    assert k1.get_weights()[0].shape == (H, 3 * H)                     # level 1 reads level 0's outputs
+    assert k1.get_weights()[0].shape == (H, 3 * H)  # level 1 reads level 0's outputs
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     out, hn = layer.forward(x)
     y0, h0 = k0(x)
@@ -181,8 +186,11 @@ def test_stacked_layer_one_level_at_a_time():
     assert not np.array_equal(twin.params["weight_ih_l0"], layer.params["weight_ih_l0"])  # level 0 untouched
 
 
-@pytest.mark.parametrize("name,kw", [("RNNCell", {}), ("GRUCell", {}), ("GRUCell", {"reset_after": False}),
-                                     ("LSTMCell", {})], ids=["RNNCell", "GRUCell", "GRUCell-v1", "LSTMCell"])
+@pytest.mark.parametrize(
+    "name,kw",
+    [("RNNCell", {}), ("GRUCell", {}), ("GRUCell", {"reset_after": False}), ("LSTMCell", {})],
+    ids=["RNNCell", "GRUCell", "GRUCell-v1", "LSTMCell"],
+)
 def test_cells(name, kw):
     rng = np.random.default_rng(9)
     cell = getattr(rnnkit, name)(D, H, seed=10, **kw)
@@ -219,14 +227,17 @@ def test_mapping_in_float64_both_ways(name, kw, kcls, kkw):
 def test_gru_convention_mismatch_is_caught():
     v1 = _keras("GRU", {"reset_after": False})
     with pytest.raises(ValueError, match=r"reset_after must be True .* got False"):
-        from_keras_weights(rnnkit.GRU(D, H), v1)                         # the layer object
-    with pytest.raises(ValueError, match=r"weights\[2\] \(bias\) must have shape \(2, 12\), got \(12,\) "
-                                         r"\(a bias of shape \(3H,\) is Keras GRU\(reset_after=False\)"):
-        from_keras_weights(rnnkit.GRU(D, H), v1.get_weights())           # bare arrays
+        from_keras_weights(rnnkit.GRU(D, H), v1)  # the layer object
+    with pytest.raises(
+        ValueError,
+        match=r"weights\[2\] \(bias\) must have shape \(2, 12\), got \(12,\) "
+        r"\(a bias of shape \(3H,\) is Keras GRU\(reset_after=False\)",
+    ):
+        from_keras_weights(rnnkit.GRU(D, H), v1.get_weights())  # bare arrays
 
 
 def test_keras_config_is_checked():
-    hard = getattr(keras.layers, "GRU")(H, recurrent_activation="hard_sigmoid")
+    hard = keras.layers.GRU(H, recurrent_activation="hard_sigmoid")
     hard.build((None, None, D))
     with pytest.raises(ValueError, match=r"recurrent_activation must be 'sigmoid' .* got 'hard_sigmoid'"):
         from_keras_weights(rnnkit.GRU(D, H), hard)
@@ -247,11 +258,17 @@ def test_bad_weight_lists_are_named_and_change_nothing():
     layer = rnnkit.LSTM(D, H, seed=0)
     before = layer.state_dict()
     good = to_keras_weights(rnnkit.LSTM(D, H, seed=1))
-    with pytest.raises(ValueError, match=r"must have 3 arrays for LSTM\(bias=True\): kernel, recurrent_kernel, "
-                                         r"bias; got 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"must have 3 arrays for LSTM\(bias=True\): kernel, recurrent_kernel, "
+        r"bias; got 2",
+    ):
         from_keras_weights(layer, good[:2])
-    with pytest.raises(ValueError, match=r"weights\[0\] \(kernel\) must have shape \(5, 16\), got \(16, 5\) "
-                                         r"\(it looks transposed"):
+    with pytest.raises(
+        ValueError,
+        match=r"weights\[0\] \(kernel\) must have shape \(5, 16\), got \(16, 5\) "
+        r"\(it looks transposed",
+    ):
         from_keras_weights(layer, [good[0].T, good[1], good[2]])
     with pytest.raises(ValueError, match=r"weights\[2\] \(bias\) must have shape \(16,\), got \(15,\)"):
         from_keras_weights(layer, [good[0], good[1], good[2][:-1]])
@@ -308,8 +325,13 @@ def test_keras_layer_passes_options_through():
 
 def test_no_keras_import_at_module_import():
     code = "import sys, rnnkit.interop.keras; print('keras' in sys.modules, 'torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__))),
+    ).stdout
     assert out.split() == ["False", "False"]
 
 
@@ -317,7 +339,7 @@ def test_docs_example_runs():
     text = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text(encoding="utf-8")
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "interop.keras" in b]
     scope = {}
-    exec(compile(block, "docs/interop.md", "exec"), scope)              # asserts equal outputs itself
+    exec(compile(block, "docs/interop.md", "exec"), scope)  # asserts equal outputs itself
     assert [w.shape for w in (scope["kernel"], scope["recurrent_kernel"], scope["bias"])] == [(8, 48), (16, 48), (48,)]
 
 

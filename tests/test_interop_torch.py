@@ -3,10 +3,11 @@
 Round trips are bit-identical; outputs of the built torch module match rnnkit's
 to 1e-12 (float64) and 1e-6 (float32); every error names the key at fault.
 """
+
 import doctest
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,6 @@ import numpy as np
 import pytest
 
 import rnnkit
-from helpers import assert_close
 from rnnkit.interop import torch as interop
 from rnnkit.interop.torch import (
     from_torch_module,
@@ -26,6 +26,8 @@ from rnnkit.interop.torch import (
     torch_module,
 )
 from rnnkit.io import load_metadata
+
+from helpers import assert_close
 
 torch = pytest.importorskip("torch")
 
@@ -65,11 +67,11 @@ def _assert_close(what, ours, theirs, tol):
 def test_round_trip_through_torch_module_is_bit_identical(name, kw, dtype):
     ours = _layer(name, kw, dtype, seed=0)
     theirs = getattr(torch.nn, name)(5, 4, num_layers=2, bidirectional=True, dtype=TORCH_DTYPE[dtype], **kw)
-    theirs.load_state_dict(to_torch_state_dict(ours, as_tensors=True))   # plain torch API, no helper
+    theirs.load_state_dict(to_torch_state_dict(ours, as_tensors=True))  # plain torch API, no helper
     back = _layer(name, kw, dtype, seed=1)
     assert not np.array_equal(back.params["weight_hh_l1_reverse"], ours.params["weight_hh_l1_reverse"])
     from_torch_state_dict(back, theirs.state_dict())
-    assert list(back.params) == list(theirs.state_dict())                # same names, PyTorch's order
+    assert list(back.params) == list(theirs.state_dict())  # same names, PyTorch's order
     for k, v in ours.params.items():
         assert back.params[k].dtype == v.dtype, k
         assert np.array_equal(back.params[k], v), f"{k} changed in the round trip"
@@ -91,8 +93,13 @@ def test_from_torch_module_builds_the_same_layer():
     torch.manual_seed(0)
     src = torch.nn.GRU(5, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=torch.float64)
     layer = from_torch_module(src)
-    assert (type(layer).__name__, layer.num_layers, layer.bidirectional, layer.batch_first, layer.dtype) == \
-        ("GRU", 2, True, True, np.float64)
+    assert (type(layer).__name__, layer.num_layers, layer.bidirectional, layer.batch_first, layer.dtype) == (
+        "GRU",
+        2,
+        True,
+        True,
+        np.float64,
+    )
     rng = np.random.default_rng(0)
     x, h0 = rng.normal(size=(3, 6, 5)), rng.normal(size=(4, 3, 4))
     out, hn = layer.forward(x, h0)
@@ -113,7 +120,7 @@ def test_torch_module_gives_rnnkit_outputs(name, kw, dtype):
     assert type(module) is getattr(torch.nn, name)
     assert (module.num_layers, module.bidirectional, module.batch_first) == (2, True, True)
     assert next(module.parameters()).dtype == TORCH_DTYPE[dtype]
-    x = rng.normal(size=(3, 7, 5)).astype(dtype)                        # (B, T, D)
+    x = rng.normal(size=(3, 7, 5)).astype(dtype)  # (B, T, D)
     hx = _states(layer, 3, rng)
     out, hn = layer.forward(x, hx)
     t_out, t_hn = _run_torch(module, x, hx)
@@ -162,8 +169,9 @@ def test_torch_module_of_a_cell(name):
     hx = (h, rng.normal(size=(2, 4))) if name == "LSTMCell" else h
     ours = cell.forward(x, hx)
     with torch.no_grad():
-        theirs = module(torch.from_numpy(x), tuple(map(torch.from_numpy, hx)) if name == "LSTMCell"
-                        else torch.from_numpy(hx))
+        theirs = module(
+            torch.from_numpy(x), tuple(map(torch.from_numpy, hx)) if name == "LSTMCell" else torch.from_numpy(hx)
+        )
     ours, theirs = (ours, theirs) if name == "LSTMCell" else ((ours,), (theirs,))
     for a, b in zip(ours, theirs):
         _assert_close(name, a, b.numpy(), 1e-12)
@@ -186,7 +194,7 @@ def test_safetensors_file_loads_into_torch_lstm(tmp_path):
     assert len(digest) == 64
     tensors = st_torch.load_file(str(path))
     module = torch.nn.LSTM(5, 4, num_layers=2, bidirectional=True)
-    module.load_state_dict(tensors)                                    # strict: exactly the right keys
+    module.load_state_dict(tensors)  # strict: exactly the right keys
     x = rng.normal(size=(6, 3, 5)).astype(np.float32)
     out, (h, c) = layer.forward(x)
     with torch.no_grad():
@@ -216,7 +224,7 @@ def test_load_safetensors_refuses_another_variant_with_the_same_shapes(tmp_path)
     save_torch_safetensors(rnnkit.GRU(3, 2, reset_after=False, seed=0), path, allow_variants=True)
     same = rnnkit.GRU(3, 2, reset_after=False, seed=1)
     load_torch_safetensors(same, path, allow_variants=True)
-    other = rnnkit.GRU(3, 2, seed=1)                                   # reset_after=True, identical shapes
+    other = rnnkit.GRU(3, 2, seed=1)  # reset_after=True, identical shapes
     before = other.state_dict()
     with pytest.raises(ValueError, match=r"reset_after=False in the file, True here"):
         load_torch_safetensors(other, path)
@@ -234,16 +242,22 @@ def test_missing_and_unexpected_keys_are_named():
     sd = to_torch_state_dict(layer)
     del sd["bias_hh_l0"]
     sd["weight_hr_l0"] = np.zeros((2, 4), np.float32)
-    with pytest.raises(ValueError, match=r"missing 'bias_hh_l0' \(expected shape \(16,\)\).*unexpected 'weight_hr_l0'"
-                                         r".*proj_size"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing 'bias_hh_l0' \(expected shape \(16,\)\).*unexpected 'weight_hr_l0'"
+        r".*proj_size",
+    ):
         from_torch_state_dict(layer, sd)
 
 
 def test_shape_mismatch_names_the_key_and_both_shapes():
     layer = rnnkit.GRU(5, 4, seed=0)
     sd = to_torch_state_dict(rnnkit.LSTM(5, 4, seed=0))
-    with pytest.raises(ValueError, match=r"state_dict\['weight_ih_l0'\] must have shape \(12, 5\), got \(16, 5\) "
-                                         r"\(4 gate blocks of hidden_size 4: an LSTM"):
+    with pytest.raises(
+        ValueError,
+        match=r"state_dict\['weight_ih_l0'\] must have shape \(12, 5\), got \(16, 5\) "
+        r"\(4 gate blocks of hidden_size 4: an LSTM",
+    ):
         from_torch_state_dict(layer, sd)
     sd = to_torch_state_dict(layer)
     sd["weight_ih_l0"] = sd["weight_ih_l0"].T
@@ -255,7 +269,7 @@ def test_failed_load_changes_nothing():
     layer = rnnkit.RNN(3, 2, num_layers=2, seed=0)
     before = layer.state_dict()
     sd = to_torch_state_dict(rnnkit.RNN(3, 2, num_layers=2, seed=1))
-    sd["bias_hh_l1"] = np.zeros(5, np.float32)                          # the last key is the bad one
+    sd["bias_hh_l1"] = np.zeros(5, np.float32)  # the last key is the bad one
     with pytest.raises(ValueError, match="bias_hh_l1"):
         from_torch_state_dict(layer, sd)
     assert all(np.array_equal(layer.params[k], v) for k, v in before.items())
@@ -311,9 +325,19 @@ VARIANTS_WITHOUT_TORCH = [
 ]
 
 
-@pytest.mark.parametrize("make,reason", VARIANTS_WITHOUT_TORCH,
-                         ids=["GRU-reset_after=False", "GRU-reset_gate=False", "MGU", "GRUCell-reset_after=False",
-                              "LSTM-peephole", "GRU-zoneout", "LSTM-clamped"])
+@pytest.mark.parametrize(
+    "make,reason",
+    VARIANTS_WITHOUT_TORCH,
+    ids=[
+        "GRU-reset_after=False",
+        "GRU-reset_gate=False",
+        "MGU",
+        "GRUCell-reset_after=False",
+        "LSTM-peephole",
+        "GRU-zoneout",
+        "LSTM-clamped",
+    ],
+)
 def test_variants_pytorch_lacks_are_refused(make, reason, tmp_path):
     layer = make()
     with pytest.raises(ValueError, match=reason + ".*allow_variants=True"):
@@ -324,16 +348,20 @@ def test_variants_pytorch_lacks_are_refused(make, reason, tmp_path):
         save_torch_safetensors(layer, tmp_path / "v.safetensors")
     with pytest.raises(ValueError, match="cannot build a torch.nn module.*" + reason):
         torch_module(layer)
-    sd = to_torch_state_dict(layer, allow_variants=True)               # the escape hatch works
+    sd = to_torch_state_dict(layer, allow_variants=True)  # the escape hatch works
     from_torch_state_dict(layer, sd, allow_variants=True)
     assert set(sd) == set(layer.params)
 
 
 def test_no_torch_import_at_module_import():
-    code = ("import sys, rnnkit.interop.torch, rnnkit.interop; "
-            "print('torch' in sys.modules, 'keras' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))).stdout
+    code = "import sys, rnnkit.interop.torch, rnnkit.interop; print('torch' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__))),
+    ).stdout
     assert out.split() == ["False", "False"]
 
 

@@ -4,6 +4,7 @@ Covers the projection (PyTorch's proj_size), peepholes, dropout in its standard
 and variational forms (input, between layers, recurrent), DropConnect on W_hh,
 zoneout, and gate clamping with the notes' "binary gates" claims.
 """
+
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import rnnkit
+
 from helpers import assert_close, check_layer_gradients, random_state
 
 NAMES = ["RNN", "GRU", "LSTM", "MGU"]
@@ -26,10 +28,12 @@ class FixedMasks:
         def forward(*args, **kwargs):
             layer.rng = np.random.default_rng(self.seed)
             return original(*args, **kwargs)
+
         layer.forward = forward
 
 
 # -- projection (proj_size) --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)], ids=["f64", "f32"])
 @pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["full", "lengths"])
@@ -40,8 +44,9 @@ def test_lstm_projection_matches_torch(dtype, tol, lengths):
     ours = rnnkit.LSTM(D, H, num_layers=L, bidirectional=True, proj_size=P, dtype=dtype, seed=0)
     tdt = torch.float64 if dtype == np.float64 else torch.float32
     theirs = torch.nn.LSTM(D, H, num_layers=L, bidirectional=True, proj_size=P, dtype=tdt)
-    assert [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()] == \
-           [(k, v.shape) for k, v in ours.state_dict().items()]
+    assert [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()] == [
+        (k, v.shape) for k, v in ours.state_dict().items()
+    ]
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     x = rng.normal(size=(T, B, D)).astype(dtype)
     h0 = rng.normal(size=(2 * L, B, P)).astype(dtype)
@@ -59,8 +64,14 @@ def test_lstm_projection_matches_torch(dtype, tol, lengths):
     Q, Q2 = rng.normal(size=hn.shape).astype(dtype), rng.normal(size=cn.shape).astype(dtype)
     ((ot * torch.tensor(Pm)).sum() + (hnt * torch.tensor(Q)).sum() + (cnt * torch.tensor(Q2)).sum()).backward()
     dx, (dh0, dc0) = ours.backward(Pm, (Q, Q2))
-    pairs = [("out", out, ot), ("h_n", hn, hnt), ("c_n", cn, cnt), ("dx", dx, xt.grad), ("dh0", dh0, h0t.grad),
-             ("dc0", dc0, c0t.grad)]
+    pairs = [
+        ("out", out, ot),
+        ("h_n", hn, hnt),
+        ("c_n", cn, cnt),
+        ("dx", dx, xt.grad),
+        ("dh0", dh0, h0t.grad),
+        ("dc0", dc0, c0t.grad),
+    ]
     pairs += [(f"grad {k}", ours.grads[k], p.grad) for k, p in theirs.named_parameters()]
     for name, a, b in pairs:
         assert_close(name, a, b, tol, peer="torch")
@@ -68,11 +79,12 @@ def test_lstm_projection_matches_torch(dtype, tol, lengths):
 
 def test_projection_and_peephole_gradients():
     rng = np.random.default_rng(1)
-    layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, peephole=True,
-                        dtype=np.float64, seed=1)
+    layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, peephole=True, dtype=np.float64, seed=1)
     assert {"weight_hr_l1_reverse", "weight_ci_l0", "weight_cf_l1", "weight_co_l0_reverse"} <= set(layer.params)
-    assert check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng),
-                                 lengths=np.array([4, 3])) < 1e-6
+    assert (
+        check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng), lengths=np.array([4, 3]))
+        < 1e-6
+    )
 
 
 def test_peephole_lstm_matches_an_autograd_reference():
@@ -90,10 +102,10 @@ def test_peephole_lstm_matches_an_autograd_reference():
     for t in range(T):
         a = xt[t] @ w["weight_ih_l0"].T + w["bias_ih_l0"] + h @ w["weight_hh_l0"].T + w["bias_hh_l0"]
         i = torch.sigmoid(a[:, :H] + w["weight_ci_l0"] * c)
-        f = torch.sigmoid(a[:, H:2 * H] + w["weight_cf_l0"] * c)
-        g = torch.tanh(a[:, 2 * H:3 * H])
+        f = torch.sigmoid(a[:, H : 2 * H] + w["weight_cf_l0"] * c)
+        g = torch.tanh(a[:, 2 * H : 3 * H])
         c = f * c + i * g
-        o = torch.sigmoid(a[:, 3 * H:] + w["weight_co_l0"] * c)
+        o = torch.sigmoid(a[:, 3 * H :] + w["weight_co_l0"] * c)
         h = o * torch.tanh(c)
         outs.append(h)
     ot = torch.stack(outs)
@@ -125,16 +137,17 @@ def test_regularised_gradients_with_fixed_masks(name, options):
     rng = np.random.default_rng(3)
     layer = getattr(rnnkit, name)(3, 3, num_layers=2, bidirectional=True, dtype=np.float64, seed=3, **options)
     FixedMasks(layer)
-    assert check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng),
-                                 lengths=np.array([4, 2])) < 1e-6
+    assert (
+        check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng), lengths=np.array([4, 2]))
+        < 1e-6
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_zoneout_in_eval_mode_gradients(name):
     """In eval mode zoneout blends with the expectation 1 - z: still a smooth function to check."""
     rng = np.random.default_rng(4)
-    layer = getattr(rnnkit, name)(3, 3, dtype=np.float64, seed=4,
-                                  zoneout=(0.3, 0.6) if name == "LSTM" else 0.3).eval()
+    layer = getattr(rnnkit, name)(3, 3, dtype=np.float64, seed=4, zoneout=(0.3, 0.6) if name == "LSTM" else 0.3).eval()
     assert check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng)) < 1e-6
 
 
@@ -154,18 +167,22 @@ def test_zoneout_eval_is_the_expected_blend():
 
 @pytest.mark.parametrize("variational", [False, True])
 def test_dropout_masks_rate_scale_and_sharing_over_time(variational):
-    layer = rnnkit.LSTM(50, 40, num_layers=2, dropout=0.3, input_dropout=0.2, recurrent_dropout=0.4,
-                        variational=variational, seed=6)
+    layer = rnnkit.LSTM(
+        50, 40, num_layers=2, dropout=0.3, input_dropout=0.2, recurrent_dropout=0.4, variational=variational, seed=6
+    )
     layer.forward(np.ones((7, 30, 50)))
     cache = layer._cache
-    masks = {"input": cache.input_mask, "between": cache.dropout_masks[0],
-             "recurrent": cache.cells[0][0].masks.recurrent}
+    masks = {
+        "input": cache.input_mask,
+        "between": cache.dropout_masks[0],
+        "recurrent": cache.cells[0][0].masks.recurrent,
+    }
     for (kind, m), p in zip(masks.items(), (0.2, 0.3, 0.4)):
         assert m.shape[0] == (1 if variational else 7), kind
         values = np.unique(m)
         np.testing.assert_allclose(values, [0.0, 1.0 / (1.0 - p)], rtol=1e-6)
         assert abs(float(np.mean(m == 0)) - p) < 0.05, kind
-    assert cache.dropout_masks[1] is None                  # never after the last layer
+    assert cache.dropout_masks[1] is None  # never after the last layer
 
 
 def test_eval_mode_turns_every_regulariser_off_and_masks_repeat_with_the_seed():
@@ -173,7 +190,7 @@ def test_eval_mode_turns_every_regulariser_off_and_masks_repeat_with_the_seed():
     x = np.random.default_rng(7).normal(size=(5, 3, 4))
     a, b = rnnkit.GRU(4, 6, seed=7, **kw), rnnkit.GRU(4, 6, seed=7, **kw)
     plain = rnnkit.GRU(4, 6, num_layers=2, seed=7)
-    np.testing.assert_array_equal(a.forward(x)[0], b.forward(x)[0])        # same seed, same masks
+    np.testing.assert_array_equal(a.forward(x)[0], b.forward(x)[0])  # same seed, same masks
     assert not np.allclose(a.forward(x)[0], plain.forward(x)[0])
     np.testing.assert_array_equal(a.eval().forward(x)[0], plain.forward(x)[0])
 
@@ -181,7 +198,9 @@ def test_eval_mode_turns_every_regulariser_off_and_masks_repeat_with_the_seed():
 def test_regulariser_arguments_are_checked():
     with pytest.raises(ValueError, match=r"LSTM: recurrent_dropout must be in \[0, 1\), got 1.0"):
         rnnkit.LSTM(3, 4, recurrent_dropout=1.0)
-    with pytest.raises(ValueError, match=r"LSTM: zoneout must be a float or a pair \(z_h, z_c\), got \(0.1, 0.2, 0.3\)"):
+    with pytest.raises(
+        ValueError, match=r"LSTM: zoneout must be a float or a pair \(z_h, z_c\), got \(0.1, 0.2, 0.3\)"
+    ):
         rnnkit.LSTM(3, 4, zoneout=(0.1, 0.2, 0.3))
     with pytest.raises(TypeError, match="GRU: zoneout must be a float in"):
         rnnkit.GRU(3, 4, zoneout=(0.1, 0.2))
@@ -195,13 +214,14 @@ def test_regulariser_arguments_are_checked():
 
 # -- gate clamping: the notes' "binary gates" --------------------------------------------------------
 
+
 def test_clamped_gru_is_a_plain_tanh_rnn_with_the_candidate_weights():
     rng = np.random.default_rng(8)
     for reset_after in (True, False):
         gru = rnnkit.GRU(3, 5, dtype=np.float64, seed=8, reset_after=reset_after).clamp_gates(r=1, z=0)
         sd = gru.state_dict()
         rnn = rnnkit.RNN(3, 5, dtype=np.float64)
-        rnn.load_state_dict({k: v[10:] for k, v in sd.items()})      # rows of the candidate n
+        rnn.load_state_dict({k: v[10:] for k, v in sd.items()})  # rows of the candidate n
         x, h0 = rng.normal(size=(7, 2, 3)), rng.normal(size=(1, 2, 5))
         np.testing.assert_allclose(gru.forward(x, h0)[0], rnn.forward(x, h0)[0], atol=1e-13)
 
@@ -214,8 +234,8 @@ def test_clamped_lstm_cell_state_is_a_plain_rnn_in_c():
     x, c = rng.normal(size=(6, 2, 3)), rng.normal(size=(2, H))
     out, (hn, cn) = lstm.forward(x, (np.tanh(c)[None], c[None]))
     p = lstm.params
-    W, U = p["weight_ih_l0"][2 * H:3 * H], p["weight_hh_l0"][2 * H:3 * H]
-    b = p["bias_ih_l0"][2 * H:3 * H] + p["bias_hh_l0"][2 * H:3 * H]
+    W, U = p["weight_ih_l0"][2 * H : 3 * H], p["weight_hh_l0"][2 * H : 3 * H]
+    b = p["bias_ih_l0"][2 * H : 3 * H] + p["bias_hh_l0"][2 * H : 3 * H]
     for t in range(6):
         c = np.tanh(x[t] @ W.T + np.tanh(c) @ U.T + b)
         np.testing.assert_allclose(out[t], np.tanh(c), atol=1e-13)
@@ -231,16 +251,24 @@ def test_clamped_mgu_with_open_gate_is_a_plain_rnn():
     np.testing.assert_allclose(mgu.forward(x)[0], rnn.forward(x)[0], atol=1e-13)
 
 
-@pytest.mark.parametrize("name,gates", [("LSTM", {"i": 1, "f": 0, "o": 1}), ("LSTM", {"f": 0.5}),
-                                        ("GRU", {"r": 1, "z": 0}), ("GRU", {"z": 0.3}), ("MGU", {"f": 0.7})])
+@pytest.mark.parametrize(
+    "name,gates",
+    [
+        ("LSTM", {"i": 1, "f": 0, "o": 1}),
+        ("LSTM", {"f": 0.5}),
+        ("GRU", {"r": 1, "z": 0}),
+        ("GRU", {"z": 0.3}),
+        ("MGU", {"f": 0.7}),
+    ],
+)
 def test_gradients_with_clamped_gates(name, gates):
     rng = np.random.default_rng(11)
     layer = getattr(rnnkit, name)(3, 3, num_layers=2, dtype=np.float64, seed=11).clamp_gates(**gates)
     assert check_layer_gradients(layer, rng.normal(size=(4, 2, 3)), random_state(layer, 2, rng)) < 1e-6
     H = 3
     for gate, block in {"LSTM": {"i": 0, "f": 1, "o": 3}, "GRU": {"r": 0, "z": 1}, "MGU": {"f": 0}}[name].items():
-        if gate in gates:                                     # a constant gate's weights get no gradient
-            assert not layer.grads["weight_hh_l0"][block * H:(block + 1) * H].any()
+        if gate in gates:  # a constant gate's weights get no gradient
+            assert not layer.grads["weight_hh_l0"][block * H : (block + 1) * H].any()
 
 
 def test_clamp_errors_and_unclamping():

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_close
 import rnnkit.layers.layernorm as layernorm_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers.layernorm import LayerNorm, layer_norm_backward, layer_norm_forward
+
+from helpers import assert_close
 
 
 @pytest.mark.parametrize("affine", ["both", "gamma", "none"])
@@ -48,8 +49,9 @@ def test_layer_matches_finite_differences_over_two_axes():
 
 
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-10), (np.float32, 1e-5)])
-@pytest.mark.parametrize("shape, affine, bias", [(5, True, True), ((3, 5), True, True),
-                                                 (5, False, True), (5, True, False)])
+@pytest.mark.parametrize(
+    "shape, affine, bias", [(5, True, True), ((3, 5), True, True), (5, False, True), (5, True, False)]
+)
 def test_parity_with_torch(dtype, atol, shape, affine, bias):
     rng = np.random.default_rng(2)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
@@ -68,8 +70,8 @@ def test_parity_with_torch(dtype, atol, shape, affine, bias):
     y = ln.forward(x)
     dx = ln.backward(P)
     assert y.dtype == dtype and dx.dtype == dtype
-    assert_close('y', y, yt.detach().numpy(), atol)
-    assert_close('dx', dx, xt.grad.numpy(), atol)
+    assert_close("y", y, yt.detach().numpy(), atol)
+    assert_close("dx", dx, xt.grad.numpy(), atol)
     assert sorted(ln.params) == sorted(name for name, _ in ref.named_parameters())
     for name, p in ref.named_parameters():
         assert_close(f"grad {name}", ln.grads[name], p.grad.numpy(), atol)

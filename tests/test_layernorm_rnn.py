@@ -5,6 +5,7 @@ equations (Ba et al. 2016, appendix, for the LSTM; the same recipe on
 PyTorch's GRU), one step at a time and one sequence at a time, so it shares
 nothing with rnnkit's batched, masked implementation.
 """
+
 import re
 import warnings
 
@@ -13,8 +14,9 @@ import pytest
 import torch
 
 import rnnkit
-from helpers import assert_close, check_layer_gradients
 from rnnkit.layers.layernorm_rnn import LayerNormGRU, LayerNormLSTM
+
+from helpers import assert_close, check_layer_gradients
 
 KINDS = {"lstm": LayerNormLSTM, "gru": LayerNormGRU}
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
@@ -47,10 +49,12 @@ class _FixedMasks:
         def forward(*args, **kwargs):
             layer.rng = np.random.default_rng(seed)
             return original(*args, **kwargs)
+
         layer.forward = forward
 
 
 # -- the reference ------------------------------------------------------------------------------
+
 
 def _ln(v, w, b, eps):
     mu = v.mean(-1, keepdim=True)
@@ -60,8 +64,9 @@ def _ln(v, w, b, eps):
 
 
 def _lstm_step(x, h, c, p, eps):
-    a = _ln(h @ p["weight_hh"].T, p["ln_hh_weight"], p.get("ln_hh_bias"), eps) \
-        + _ln(x @ p["weight_ih"].T, p["ln_ih_weight"], p.get("ln_ih_bias"), eps)
+    a = _ln(h @ p["weight_hh"].T, p["ln_hh_weight"], p.get("ln_hh_bias"), eps) + _ln(
+        x @ p["weight_ih"].T, p["ln_ih_weight"], p.get("ln_ih_bias"), eps
+    )
     i, f, g, o = torch.chunk(a, 4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(_ln(c, p["ln_c_weight"], p.get("ln_c_bias"), eps))
@@ -84,7 +89,7 @@ def _reference(layer, w, x, h0, c0, lengths):
     outs, h_ns, c_ns = [], [], []
     for b in range(B):
         n = T if lengths is None else int(lengths[b])
-        inp = x[:n, b:b + 1]
+        inp = x[:n, b : b + 1]
         hs, cs = [], []
         for k in range(layer.num_layers):
             dir_outs = []
@@ -92,7 +97,7 @@ def _reference(layer, w, x, h0, c0, lengths):
                 end = f"_l{k}{s}"
                 p = {name[: -len(end)]: v for name, v in w.items() if name.endswith(end)}
                 idx = k * layer.num_directions + d
-                h, c = h0[idx, b:b + 1], (c0[idx, b:b + 1] if lstm else None)
+                h, c = h0[idx, b : b + 1], (c0[idx, b : b + 1] if lstm else None)
                 seq, steps = (inp if d == 0 else inp.flip(0)), []
                 for t in range(n):
                     if lstm:
@@ -116,11 +121,23 @@ def _close(name, ours, theirs, tol):
     assert_close(name, ours, theirs, tol)
 
 
-def _check_against_reference(kind, dtype, T, B, D, H, num_layers=1, bidirectional=False, lengths=None,
-                             batch_first=False, bias=True, seed=0):
+def _check_against_reference(
+    kind, dtype, T, B, D, H, num_layers=1, bidirectional=False, lengths=None, batch_first=False, bias=True, seed=0
+):
     rng = np.random.default_rng(seed)
-    layer = _perturb_ln(KINDS[kind](D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias,
-                                    batch_first=batch_first, dtype=dtype, seed=seed), rng)
+    layer = _perturb_ln(
+        KINDS[kind](
+            D,
+            H,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            bias=bias,
+            batch_first=batch_first,
+            dtype=dtype,
+            seed=seed,
+        ),
+        rng,
+    )
     x = rng.normal(size=(B, T, D) if batch_first else (T, B, D)).astype(dtype)
     hx = _state(layer, B, rng)
     out, hn = layer.forward(x, hx, lengths=lengths)
@@ -132,8 +149,9 @@ def _check_against_reference(kind, dtype, T, B, D, H, num_layers=1, bidirectiona
     w = {k: torch.tensor(v, dtype=tt, requires_grad=True) for k, v in layer.state_dict().items()}
     xt = torch.tensor(x, dtype=tt, requires_grad=True)
     states = [torch.tensor(s, dtype=tt, requires_grad=True) for s in (hx if kind == "lstm" else (hx,))]
-    ot, hnt, cnt = _reference(layer, w, xt.transpose(0, 1) if batch_first else xt, states[0],
-                              states[1] if kind == "lstm" else None, lengths)
+    ot, hnt, cnt = _reference(
+        layer, w, xt.transpose(0, 1) if batch_first else xt, states[0], states[1] if kind == "lstm" else None, lengths
+    )
     if batch_first:
         ot = ot.transpose(0, 1)
     finals = [hnt, cnt] if kind == "lstm" else [hnt]
@@ -155,6 +173,7 @@ def _check_against_reference(kind, dtype, T, B, D, H, num_layers=1, bidirectiona
 
 # -- agreement with the reference -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", range(2))
@@ -168,8 +187,19 @@ def test_single_layer_matches_the_reference_on_fuzzed_sizes(kind, dtype, seed):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_stacked_bidirectional_with_lengths_matches_the_reference(kind, dtype):
-    _check_against_reference(kind, dtype, 5, 4, 3, 4, num_layers=2, bidirectional=True,
-                             lengths=np.array([5, 2, 4, 1]), batch_first=True, seed=7)
+    _check_against_reference(
+        kind,
+        dtype,
+        5,
+        4,
+        3,
+        4,
+        num_layers=2,
+        bidirectional=True,
+        lengths=np.array([5, 2, 4, 1]),
+        batch_first=True,
+        seed=7,
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -178,6 +208,7 @@ def test_without_shifts_matches_the_reference(kind):
 
 
 # -- finite differences ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bias", [True, False])
@@ -191,8 +222,10 @@ def test_single_layer_gradients(kind, bias):
 def test_stacked_bidirectional_gradients_with_lengths(kind):
     rng = np.random.default_rng(2)
     layer = _perturb_ln(KINDS[kind](3, 3, num_layers=2, bidirectional=True, dtype=np.float64, seed=2), rng)
-    assert check_layer_gradients(layer, rng.normal(size=(4, 3, 3)), _state(layer, 3, rng),
-                                 lengths=np.array([4, 1, 3])) < 1e-6
+    assert (
+        check_layer_gradients(layer, rng.normal(size=(4, 3, 3)), _state(layer, 3, rng), lengths=np.array([4, 1, 3]))
+        < 1e-6
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -200,12 +233,27 @@ def test_regularised_gradients_with_fixed_masks(kind):
     """Stacked and bidirectional, with every mask at once: lengths, zoneout, variational recurrent
     dropout, dropout between layers and on the input, DropConnect on W_hh."""
     rng = np.random.default_rng(3)
-    layer = _perturb_ln(KINDS[kind](2, 3, num_layers=2, bidirectional=True, dtype=np.float64, seed=3,
-                                    zoneout=0.3, recurrent_dropout=0.4, variational=True, dropout=0.3,
-                                    input_dropout=0.2, weight_drop=0.5), rng)
+    layer = _perturb_ln(
+        KINDS[kind](
+            2,
+            3,
+            num_layers=2,
+            bidirectional=True,
+            dtype=np.float64,
+            seed=3,
+            zoneout=0.3,
+            recurrent_dropout=0.4,
+            variational=True,
+            dropout=0.3,
+            input_dropout=0.2,
+            weight_drop=0.5,
+        ),
+        rng,
+    )
     _FixedMasks(layer)
-    assert check_layer_gradients(layer, rng.normal(size=(3, 2, 2)), _state(layer, 2, rng),
-                                 lengths=np.array([3, 2])) < 1e-6
+    assert (
+        check_layer_gradients(layer, rng.normal(size=(3, 2, 2)), _state(layer, 2, rng), lengths=np.array([3, 2])) < 1e-6
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -214,8 +262,10 @@ def test_per_step_masks_gradients(kind):
     rng = np.random.default_rng(30)
     layer = _perturb_ln(KINDS[kind](3, 4, dtype=np.float64, seed=30, zoneout=0.3, recurrent_dropout=0.4), rng)
     _FixedMasks(layer)
-    assert check_layer_gradients(layer, rng.normal(size=(5, 3, 3)), _state(layer, 3, rng),
-                                 lengths=np.array([5, 3, 4])) < 1e-6
+    assert (
+        check_layer_gradients(layer, rng.normal(size=(5, 3, 3)), _state(layer, 3, rng), lengths=np.array([5, 3, 4]))
+        < 1e-6
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -244,11 +294,12 @@ def test_clamped_gates_hold_the_state():
     gru = LayerNormGRU(3, 5, dtype=np.float64, seed=6).clamp_gates(z=1)
     h0 = _state(gru, 2, rng)
     out, h_n = gru.forward(x, h0)
-    np.testing.assert_allclose(h_n, h0, rtol=0, atol=1e-14)            # n + 1 * (h - n), rounded
+    np.testing.assert_allclose(h_n, h0, rtol=0, atol=1e-14)  # n + 1 * (h - n), rounded
     np.testing.assert_allclose(out, np.broadcast_to(h0, out.shape), rtol=0, atol=1e-14)
 
 
 # -- what normalisation buys: invariances of the function ---------------------------------------------
+
 
 def _run(layer, x, hx, P, Qs):
     layer.zero_grad()
@@ -307,7 +358,7 @@ def test_recentring_the_weights_over_all_gates_changes_nothing(kind):
         w += rng.normal(size=w.shape[1])
     np.testing.assert_allclose(layer.forward(x, hx)[0], out, rtol=0, atol=1e-12)
     H = layer.hidden_size
-    layer.params["weight_hh_l0"][:H] += 1.0           # one gate block only
+    layer.params["weight_hh_l0"][:H] += 1.0  # one gate block only
     assert np.max(np.abs(layer.forward(x, hx)[0] - out)) > 1e-3
 
 
@@ -319,6 +370,7 @@ def test_lstm_output_ignores_the_scale_of_h0():
 
 
 # -- contracts ------------------------------------------------------------------------------------
+
 
 def _documented_shapes(kind, G, H, D):
     """Parameter shapes as the layers' module docstring states them, for layer 0."""
@@ -340,7 +392,7 @@ def test_documented_names_shapes_and_initialisation(kind, G, bias):
     want = {k: v for k, v in _documented_shapes(kind, G, 5, 7).items() if bias or not k.endswith("_bias")}
     for s in ("", "_reverse"):
         assert {k[: -len("_l0" + s)]: v.shape for k, v in sd.items() if k.endswith("_l0" + s)} == want
-        assert sd["weight_ih_l1" + s].shape == (G * 5, 10)      # D = H * num_directions above layer 0
+        assert sd["weight_ih_l1" + s].shape == (G * 5, 10)  # D = H * num_directions above layer 0
     assert list(layer.grads) == list(layer.params)
     for k, v in sd.items():
         assert v.dtype == np.float32
@@ -367,7 +419,7 @@ def test_shapes_and_dtypes(kind, dtype, T, B):
         assert s.shape == (4, B, 5) and s.dtype == dtype
     dx, dhx = layer.backward(np.ones_like(out))
     assert dx.shape == x.shape and dx.dtype == dtype
-    for s in (dhx if kind == "lstm" else (dhx,)):
+    for s in dhx if kind == "lstm" else (dhx,):
         assert s.shape == (4, B, 5) and s.dtype == dtype
     assert all(g.dtype == dtype for g in layer.grads.values())
 
@@ -439,6 +491,7 @@ def test_docstring_examples_run():
     import rnnkit.cells.ln_gru
     import rnnkit.cells.ln_lstm
     import rnnkit.layers.layernorm_rnn
+
     for mod in (rnnkit.cells.ln_lstm, rnnkit.cells.ln_gru, rnnkit.layers.layernorm_rnn):
         result = doctest.testmod(mod)
         assert result.failed == 0 and result.attempted > 0, mod.__name__

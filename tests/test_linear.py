@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_close
 import rnnkit.layers.linear as linear_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers.linear import Linear, linear_backward, linear_forward
+
+from helpers import assert_close
 
 
 def projection_loss(layer, x, P):
@@ -46,8 +47,8 @@ def test_parity_with_torch(dtype, atol):
     y = layer.forward(x)
     dx = layer.backward(P)
     assert y.dtype == dtype and dx.dtype == dtype
-    assert_close('y', y, yt.detach().numpy(), atol)
-    assert_close('dx', dx, xt.grad.numpy(), atol)
+    assert_close("y", y, yt.detach().numpy(), atol)
+    assert_close("dx", dx, xt.grad.numpy(), atol)
     assert_close('layer.grads["weight"]', layer.grads["weight"], ref.weight.grad.numpy(), atol)
     assert_close('layer.grads["bias"]', layer.grads["bias"], ref.bias.grad.numpy(), atol)
 

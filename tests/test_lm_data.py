@@ -1,4 +1,5 @@
 """Tokenisation, batchify (Zaremba layout), truncated-BPTT windows and sentence padding."""
+
 import doctest
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_bptt_batches_cover_every_target_once_and_continue_columns():
     for x, y in zip(xs, ys):
         np.testing.assert_array_equal(y[:-1], x[1:])  # the target is the next token of the same column
     # seq_len longer than the data: one window
-    (x, y), = bptt_batches(data, 100)
+    ((x, y),) = bptt_batches(data, 100)
     assert x.shape == (13, 3)
 
 

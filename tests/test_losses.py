@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_close
 import rnnkit.losses as losses_module
 from rnnkit import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.losses import REDUCTIONS, bits_per_char, cross_entropy, perplexity
+
+from helpers import assert_close
 
 T, B, V = 4, 3, 5
 
@@ -21,20 +22,27 @@ def make_case(rng, dtype=np.float64, *, scale=2.0):
     return logits, targets
 
 
-def torch_reference(logits, targets, *, ignore_index=-100, mask=None, label_smoothing=0.0,
-                    reduction="mean", batch_first=False):
+def torch_reference(
+    logits, targets, *, ignore_index=-100, mask=None, label_smoothing=0.0, reduction="mean", batch_first=False
+):
     """The same loss built from F.cross_entropy(reduction='none'), differentiated by autograd."""
     lt = torch.tensor(logits, requires_grad=True)
     tt = torch.tensor(targets)
     if mask is not None:  # a masked position is an ignored one
         tt = torch.where(torch.tensor(mask, dtype=torch.bool), tt, torch.full_like(tt, ignore_index))
     V_ = logits.shape[-1]
-    per = F.cross_entropy(lt.reshape(-1, V_), tt.reshape(-1), ignore_index=ignore_index,
-                          label_smoothing=label_smoothing, reduction="none").reshape(tt.shape)
+    per = F.cross_entropy(
+        lt.reshape(-1, V_), tt.reshape(-1), ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none"
+    ).reshape(tt.shape)
     real = (tt != ignore_index).to(per.dtype)
     if reduction in ("mean", "sum", "none") and mask is None:
-        loss = F.cross_entropy(lt.reshape(-1, V_), tt.reshape(-1), ignore_index=ignore_index,
-                               label_smoothing=label_smoothing, reduction=reduction)
+        loss = F.cross_entropy(
+            lt.reshape(-1, V_),
+            tt.reshape(-1),
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
         if reduction == "none":
             loss = loss.reshape(tt.shape)
     elif reduction == "mean":
@@ -112,8 +120,8 @@ def test_parity_with_torch(dtype, atol, reduction, case):
         assert loss.dtype == dtype and loss.shape == (T, B)
     else:
         assert isinstance(loss, float)
-    assert_close('loss', loss, ref_loss, atol)
-    assert_close('dlogits', dlogits, ref_grad, atol)
+    assert_close("loss", loss, ref_loss, atol)
+    assert_close("dlogits", dlogits, ref_grad, atol)
 
 
 @pytest.mark.parametrize("reduction", ["sum_over_time_mean_over_batch", "mean_over_time_mean_over_batch"])
@@ -122,10 +130,12 @@ def test_sequence_reductions_batch_first(reduction):
     logits, targets, kwargs = build(rng, dict(mask=True, label_smoothing=0.1))
     moved = dict(kwargs, mask=kwargs["mask"].T)
     loss_tm, d_tm = cross_entropy(logits, targets, reduction=reduction, **kwargs)
-    loss_bf, d_bf = cross_entropy(logits.transpose(1, 0, 2).copy(), targets.T.copy(), reduction=reduction,
-                                  batch_first=True, **moved)
-    ref_loss, ref_grad = torch_reference(logits.transpose(1, 0, 2).copy(), targets.T.copy(), reduction=reduction,
-                                         batch_first=True, **moved)
+    loss_bf, d_bf = cross_entropy(
+        logits.transpose(1, 0, 2).copy(), targets.T.copy(), reduction=reduction, batch_first=True, **moved
+    )
+    ref_loss, ref_grad = torch_reference(
+        logits.transpose(1, 0, 2).copy(), targets.T.copy(), reduction=reduction, batch_first=True, **moved
+    )
     assert loss_bf == pytest.approx(loss_tm, abs=1e-12)
     np.testing.assert_allclose(d_bf, d_tm.transpose(1, 0, 2), rtol=0, atol=1e-12)
     np.testing.assert_allclose(loss_bf, ref_loss, rtol=0, atol=1e-10)
@@ -156,8 +166,9 @@ def test_extreme_logits_are_finite(dtype, label_smoothing):
     targets = np.array([1, 2, 0])
     loss, d = cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction="none")
     assert np.isfinite(loss).all() and np.isfinite(d).all()
-    ref_loss, ref_grad = torch_reference(logits.astype(np.float64), targets, label_smoothing=label_smoothing,
-                                         reduction="none")
+    ref_loss, ref_grad = torch_reference(
+        logits.astype(np.float64), targets, label_smoothing=label_smoothing, reduction="none"
+    )
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
     np.testing.assert_allclose(d, ref_grad, atol=1e-6)
     if label_smoothing == 0.0:
@@ -225,8 +236,11 @@ def test_bad_input_errors_name_argument_value_and_index():
     good = np.zeros((3, 2), dtype=np.int64)
     bad = good.copy()
     bad[2, 1] = 4
-    with pytest.raises(ValueError, match=r"cross_entropy: targets must be in \[0, 4\) \(or equal ignore_index=-100\), "
-                                         r"got 4 at index \(2, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: targets must be in \[0, 4\) \(or equal ignore_index=-100\), "
+        r"got 4 at index \(2, 1\)",
+    ):
         cross_entropy(logits, bad)
     bad[2, 1] = -3
     with pytest.raises(ValueError, match=r"got -3 at index \(2, 1\)"):
@@ -247,8 +261,11 @@ def test_bad_input_errors_name_argument_value_and_index():
         cross_entropy(logits, good, reduction="avg")
     with pytest.raises(ValueError, match=r"cross_entropy: label_smoothing must be in \[0, 1\], got 1\.5"):
         cross_entropy(logits, good, label_smoothing=1.5)
-    with pytest.raises(ValueError, match=r"logits must have shape \(T, B, V\) for reduction="
-                                         r"'sum_over_time_mean_over_batch', got \(6, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"logits must have shape \(T, B, V\) for reduction="
+        r"'sum_over_time_mean_over_batch', got \(6, 4\)",
+    ):
         cross_entropy(np.zeros((6, 4)), np.zeros(6, dtype=int), reduction="sum_over_time_mean_over_batch")
     with pytest.raises(TypeError, match=r"cross_entropy: logits must be float32 or float64, got dtype int64"):
         cross_entropy(np.zeros((3, 4), dtype=np.int64), np.zeros(3, dtype=int))

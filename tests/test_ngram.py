@@ -1,5 +1,6 @@
 """NGramLM: parity with nltk.lm, normalisation in every context, modified Kneser-Ney from the formulas,
 the perplexity convention, decoding, errors, and a smoke run of the benchmark script."""
+
 import doctest
 import importlib.util
 import itertools
@@ -17,19 +18,27 @@ from rnnkit.lm import NGramLM, Vocabulary, kn_discounts, word_sentences
 ROOT = Path(__file__).resolve().parent.parent
 PTB_TRAIN = ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
 
-CORPUS = [s.split() for s in [
-    "the cat sat on the mat",
-    "the dog sat on the log",
-    "a cat saw the dog",
-    "the dog saw a cat on the mat",
-    "a bird sang",
-    "the cat ate the fish",
-    "a dog ate a bone on the log",
-    "the bird saw the cat",
-]]
+CORPUS = [
+    s.split()
+    for s in [
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "a cat saw the dog",
+        "the dog saw a cat on the mat",
+        "a bird sang",
+        "the cat ate the fish",
+        "a dog ate a bone on the log",
+        "the bird saw the cat",
+    ]
+]
 SMOOTHING_ARGS = [
-    ("mle", None), ("lidstone", 0.1), ("laplace", None), ("witten-bell", None),
-    ("absolute", None), ("absolute", 0.7), ("kneser-ney", None),
+    ("mle", None),
+    ("lidstone", 0.1),
+    ("laplace", None),
+    ("witten-bell", None),
+    ("absolute", None),
+    ("absolute", 0.7),
+    ("kneser-ney", None),
 ]
 
 
@@ -102,8 +111,9 @@ def test_nltk_pipeline_convention_differs_as_documented():
     ours = Counter(g for g in everygrams(["<s>", "<s>", "a", "b", "</s>"], max_len=3) if g[-1] != "<s>")
     assert not (ours - theirs)  # nltk counts everything NGramLM counts, plus the k-grams ending in <s>
     # and those ending at its second </s> (it pads order-1 of them): <s> becomes a predicted type
-    assert theirs - ours == Counter({("<s>",): 2, ("<s>", "<s>"): 1,
-                                     ("</s>",): 1, ("</s>", "</s>"): 1, ("b", "</s>", "</s>"): 1})
+    assert theirs - ours == Counter(
+        {("<s>",): 2, ("<s>", "<s>"): 1, ("</s>",): 1, ("</s>", "</s>"): 1, ("b", "</s>", "</s>"): 1}
+    )
     lm = NGramLM(3, "mle", collapse_start=False).fit([sent])
     assert lm.count(["<s>"]) == 0 and lm.count(["</s>"]) == 1
 
@@ -128,9 +138,21 @@ def test_collapse_start_changes_nothing_for_unsmoothed_and_add_delta(name, delta
 # -- normalisation ---------------------------------------------------------------------------------
 TINY_CORPORA = [[["a"]], [["a", "b"]], [["a", "a", "a"]], [["x", "y"], ["y", "x"]], [[]], CORPUS]
 CONTEXTS = [
-    (), ("the",), ("<s>",), ("<s>", "<s>", "<s>"), ("<s>", "the"), ("the", "cat"), ("cat", "the"),
-    ("zebra",), ("zebra", "the"), ("the", "zebra"), ("zebra", "zebra", "zebra"), ("a", "<s>", "b"),
-    ("sat", "on", "the"), ("<s>", "<s>", "a"), ("</s>",),
+    (),
+    ("the",),
+    ("<s>",),
+    ("<s>", "<s>", "<s>"),
+    ("<s>", "the"),
+    ("the", "cat"),
+    ("cat", "the"),
+    ("zebra",),
+    ("zebra", "the"),
+    ("the", "zebra"),
+    ("zebra", "zebra", "zebra"),
+    ("a", "<s>", "b"),
+    ("sat", "on", "the"),
+    ("<s>", "<s>", "a"),
+    ("</s>",),
 ]
 
 
@@ -202,13 +224,15 @@ def _reference_mkn(sents, N, n_start):
         adj = [a(g) for g in c if len(g) == k]
         n1, n2, n3, n4 = (sum(1 for x in adj if x == r) for r in (1, 2, 3, 4))
         y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 else float("nan")
-        d = [1 - 2 * y * n2 / n1 if n1 else float("nan"),
-             2 - 3 * y * n3 / n2 if n2 else float("nan"),
-             3 - 4 * y * n4 / n3 if n3 else float("nan")]
+        d = [
+            1 - 2 * y * n2 / n1 if n1 else float("nan"),
+            2 - 3 * y * n3 / n2 if n2 else float("nan"),
+            3 - 4 * y * n4 / n3 if n3 else float("nan"),
+        ]
         discounts[k] = [x if (x == x and 0 <= x <= r) else fb for r, x, fb in zip((1, 2, 3), d, (0.5, 1.0, 1.5))]
 
     def p(w, h):
-        h = tuple(h[-(N - 1):]) if N > 1 else ()
+        h = tuple(h[-(N - 1) :]) if N > 1 else ()
         lower = 1.0 / vocab_size if not h else None
         if h:
             lower = p(w, h[1:])
@@ -236,7 +260,7 @@ def test_modified_kneser_ney_matches_the_formulas(order, collapse):
     starts = ["<s>"] * (order - 1)
     histories = [starts, starts + ["the"], starts + ["the", "cat"], ["on", "the"], ["the", "dog"], ["zebra"]]
     for h in histories:
-        ref_h = (["<s>"] * (1 if collapse else order - 1) + h[len(starts):]) if h[: len(starts)] == starts else h
+        ref_h = (["<s>"] * (1 if collapse else order - 1) + h[len(starts) :]) if h[: len(starts)] == starts else h
         for w in list(lm.vocab.tokens[:1]) + list(lm.vocab.tokens[2:]):  # every id but <s>
             assert _close(lm.prob(w, h), ref(w, tuple(ref_h))), (order, h, w)
 
@@ -346,8 +370,12 @@ def test_decoding_protocol_greedy_and_beam():
     g_logp = sum(lm.logprob(w, (["<s>", "<s>"] + v.decode(out))[i : i + 2]) for i, w in enumerate(v.decode(out)))
     assert best[0].logprob >= g_logp - 1e-12
     assert best[0].logprob == pytest.approx(
-        sum(lm.logprob(w, (["<s>", "<s>"] + v.decode(best[0].tokens))[i : i + 2])
-            for i, w in enumerate(v.decode(best[0].tokens))), rel=1e-12)
+        sum(
+            lm.logprob(w, (["<s>", "<s>"] + v.decode(best[0].tokens))[i : i + 2])
+            for i, w in enumerate(v.decode(best[0].tokens))
+        ),
+        rel=1e-12,
+    )
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -425,8 +453,16 @@ def test_benchmark_script_smoke(tmp_path, capsys):
     (tmp_path / "train.txt").write_text(text(300))
     (tmp_path / "valid.txt").write_text(text(50))
     results = tmp_path / "RESULTS.md"
-    args = ["--train", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
-            "--order", "3", "--results", str(results)]
+    args = [
+        "--train",
+        str(tmp_path / "train.txt"),
+        "--valid",
+        str(tmp_path / "valid.txt"),
+        "--order",
+        "3",
+        "--results",
+        str(results),
+    ]
     figures = _load_bench().main(args)
     assert 1 < figures["valid_ppl"] < 42 and figures["valid_tokens"] > 50
     _load_bench().main(args)

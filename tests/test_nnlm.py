@@ -1,5 +1,6 @@
 """The window-based neural LM (Bengio et al. 2003): finite differences, parity with the same model in
 PyTorch, a tiny corpus learnt by heart, decoding, the config round trip, errors and the benchmark script."""
+
 import dataclasses
 import doctest
 import importlib.util
@@ -12,18 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_close
 import rnnkit.lm.nnlm as nnlm_module
 from rnnkit.activations import log_softmax
 from rnnkit.batches import ArrayBatches
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.decoding import beam_search, greedy, sample
-from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.grad_mode import no_grad
+from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
 from rnnkit.losses import cross_entropy
 from rnnkit.optim import Adam
 from rnnkit.trainer import Trainer, TrainerConfig
+
+from helpers import assert_close
 
 ROOT = Path(__file__).resolve().parent.parent
 V, N1, E, H = 11, 3, 4, 5
@@ -46,8 +48,8 @@ def batch(B=6, seed=0):
 def test_gradients_by_finite_differences_for_every_parameter(direct, dropout):
     lm = small(direct=direct, dropout=dropout)
     ctx, _ = batch()
-    P = np.random.default_rng(7).normal(size=(ctx.shape[0], V))        # a random projection of the logits
-    rng_state = lm.rng.bit_generator.state                               # the same dropout masks every call
+    P = np.random.default_rng(7).normal(size=(ctx.shape[0], V))  # a random projection of the logits
+    rng_state = lm.rng.bit_generator.state  # the same dropout masks every call
 
     def loss():
         lm.rng.bit_generator.state = rng_state
@@ -89,7 +91,7 @@ def test_extreme_preactivations_stay_finite():
         lm.zero_grad()
         res = lm.train_step((ctx, y), None)
     assert math.isfinite(res.loss_sum) and all(np.isfinite(g).all() for g in lm.grads.values())
-    assert np.all(lm.grads["hidden.bias"] == 0)                          # tanh saturated: no gradient through it
+    assert np.all(lm.grads["hidden.bias"] == 0)  # tanh saturated: no gradient through it
 
 
 # -- parity with PyTorch -------------------------------------------------------------------------------
@@ -114,16 +116,16 @@ class TorchNNLM(torch.nn.Module):
 def test_outputs_loss_and_gradients_match_torch(direct, dtype, tol):
     ours = small(direct=direct, dtype=dtype, vocab_size=V)
     theirs = TorchNNLM(direct).to(torch.float64 if dtype == "float64" else torch.float32)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})   # a plain dict copy
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})  # a plain dict copy
     ctx, y = batch(B=8, seed=5)
-    ctx[0] = ctx[1]                                   # a repeated context: embedding rows used several times
+    ctx[0] = ctx[1]  # a repeated context: embedding rows used several times
     ours.zero_grad()
     res = ours.train_step((ctx, y), None)
     logits = ours.forward(ctx)
     tz = theirs(torch.from_numpy(ctx))
-    tloss = torch.nn.functional.cross_entropy(tz, torch.from_numpy(y))     # mean over tokens
+    tloss = torch.nn.functional.cross_entropy(tz, torch.from_numpy(y))  # mean over tokens
     tloss.backward()
-    assert_close('logits', logits, tz.detach().numpy(), tol)
+    assert_close("logits", logits, tz.detach().numpy(), tol)
     assert res.loss_sum == pytest.approx(8 * tloss.item(), abs=8 * tol)
     assert logits.dtype == np.dtype(dtype) and all(g.dtype == np.dtype(dtype) for g in ours.grads.values())
     for name, p in theirs.named_parameters():
@@ -169,9 +171,9 @@ def test_a_tiny_corpus_is_learnt_by_heart_and_decoded_back():
     trainer = Trainer(lm, Adam(lm.params, lm.grads, lr=0.05), TrainerConfig(epochs=60, progress=False))
     src = ArrayBatches(contexts, targets, batch_size=16, seed=0)
     trainer.fit(src)
-    assert trainer.evaluate(src)["ppl"] < 1.05                        # three-word contexts decide every next word
+    assert trainer.evaluate(src)["ppl"] < 1.05  # three-word contexts decide every next word
     model = lm.as_step_model()
-    decode = lambda out: [words[i] for i in out]                       # noqa: E731
+    decode = lambda out: [words[i] for i in out]  # noqa: E731
     prompt = [words.index(w) for w in ("the", "mat", "<eos>", "a")]
     assert decode(greedy(model, prompt, 10, stop_ids=[eos])) == "dog ran to the log <eos>".split()
     assert decode(beam_search(model, prompt, 10, beam_size=3, stop_ids=[eos])) == "dog ran to the log <eos>".split()
@@ -203,7 +205,7 @@ def test_dropout_only_in_training_and_its_generator_is_checkpointed():
     np.testing.assert_array_equal(lm.forward(ctx), lm.forward(ctx))
     evaluated = log_softmax(lm.forward(ctx))
     lm.train()
-    np.testing.assert_allclose(lm.logprobs(ctx), evaluated, rtol=0, atol=1e-12)   # never with dropout
+    np.testing.assert_allclose(lm.logprobs(ctx), evaluated, rtol=0, atol=1e-12)  # never with dropout
     assert "" in lm.generators()
 
 
@@ -213,13 +215,16 @@ def test_shape_and_dtype_contracts(dtype):
     for _ in range(4):
         B, n1, e, h, v = (int(k) for k in rng.integers(1, 7, size=5))
         v += 1
-        lm = NNLM(NNLMConfig(vocab_size=v, context=n1, embedding_size=e, hidden_size=h, dtype=dtype,
-                             direct=bool(rng.integers(2))))
+        lm = NNLM(
+            NNLMConfig(
+                vocab_size=v, context=n1, embedding_size=e, hidden_size=h, dtype=dtype, direct=bool(rng.integers(2))
+            )
+        )
         ctx = rng.integers(0, v, size=(B, n1))
         z = lm.forward(ctx)
         assert z.shape == (B, v) and z.dtype == np.dtype(dtype)
         lm.zero_grad()
-        res = lm.train_step((ctx[:1], ctx[:1, 0]), None)                  # B = 1
+        res = lm.train_step((ctx[:1], ctx[:1, 0]), None)  # B = 1
         assert res.count == 1 and all(g.dtype == np.dtype(dtype) for g in lm.grads.values())
         assert lm.logprobs(ctx).dtype == np.float64 and lm.next_logprobs([]).shape == (v,)
 
@@ -230,15 +235,15 @@ def test_resume_from_a_checkpoint_is_exact(tmp_path):
     src = ArrayBatches(contexts, targets, batch_size=8, seed=1)
 
     def run(epochs, out, resume=False):
-        lm = NNLM(NNLMConfig(vocab_size=len(words), context=2, embedding_size=3, hidden_size=5, dropout=0.3,
-                             seed=4))
-        Trainer(lm, Adam(lm.params, lm.grads, lr=0.01), TrainerConfig(epochs=epochs, progress=False),
-                out_dir=out).fit(src, resume=resume)
+        lm = NNLM(NNLMConfig(vocab_size=len(words), context=2, embedding_size=3, hidden_size=5, dropout=0.3, seed=4))
+        Trainer(lm, Adam(lm.params, lm.grads, lr=0.01), TrainerConfig(epochs=epochs, progress=False), out_dir=out).fit(
+            src, resume=resume
+        )
         return lm
 
     straight = run(3, tmp_path / "a")
-    run(1, tmp_path / "b")                                              # stopped after one epoch ...
-    resumed = run(3, tmp_path / "b", resume=True)                        # ... and continued, dropout masks too
+    run(1, tmp_path / "b")  # stopped after one epoch ...
+    resumed = run(3, tmp_path / "b", resume=True)  # ... and continued, dropout masks too
     for k in straight.params:
         np.testing.assert_array_equal(straight.params[k], resumed.params[k], err_msg=k)
 
@@ -254,26 +259,31 @@ def test_ngram_windows():
     stream = rng.integers(0, 50, size=200)
     ctx, tgt = ngram_windows(stream, 5, 0)
     padded = [0] * 4 + stream.tolist()
-    assert ctx.tolist() == [padded[i:i + 4] for i in range(200)]
-    for bad, err, match in [((np.array([1.5]), 2, 0), TypeError, "integer|int token ids"),
-                            (([], 2, 0), ValueError, "at least one token"),
-                            (([1, -1], 2, 0), ValueError, ">= 0"),
-                            (([1], 0, 0), ValueError, "n must be >= 1"),
-                            (([1], 2, -1), ValueError, "bos_id must be >= 0")]:
+    assert ctx.tolist() == [padded[i : i + 4] for i in range(200)]
+    for bad, err, match in [
+        ((np.array([1.5]), 2, 0), TypeError, "integer|int token ids"),
+        (([], 2, 0), ValueError, "at least one token"),
+        (([1, -1], 2, 0), ValueError, ">= 0"),
+        (([1], 0, 0), ValueError, "n must be >= 1"),
+        (([1], 2, -1), ValueError, "bos_id must be >= 0"),
+    ]:
         with pytest.raises(err, match=match):
             ngram_windows(*bad)
 
 
 # -- config and checkpoints ------------------------------------------------------------------------------
 def test_config_round_trip_through_a_checkpoint(tmp_path):
-    lm = NNLM(NNLMConfig(vocab_size=V, context=2, embedding_size=3, hidden_size=4, direct=False, dropout=0.1,
-                         bos_id=1, seed=9))
+    lm = NNLM(
+        NNLMConfig(
+            vocab_size=V, context=2, embedding_size=3, hidden_size=4, direct=False, dropout=0.1, bos_id=1, seed=9
+        )
+    )
     cfg = lm.config()
     assert cfg == dataclasses.asdict(lm.cfg) and cfg["kind"] == "nnlm"
-    assert abs(lm.params["embedding.weight"].std() - 0.1) < 0.05            # the documented initialisation
+    assert abs(lm.params["embedding.weight"].std() - 0.1) < 0.05  # the documented initialisation
     same = NNLM.from_config(dict(cfg))
     for k in lm.params:
-        np.testing.assert_array_equal(lm.params[k], same.params[k])          # the seed decides every weight
+        np.testing.assert_array_equal(lm.params[k], same.params[k])  # the seed decides every weight
     save_checkpoint(tmp_path, model_state=lm.state_dict(), config=cfg)
     ckpt = load_checkpoint(tmp_path, expected_config=cfg)
     other = NNLM.from_config(ckpt.config)
@@ -283,17 +293,20 @@ def test_config_round_trip_through_a_checkpoint(tmp_path):
 
 
 # -- errors ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kw,err,match", [
-    ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1"),
-    ({"context": 0}, ValueError, "context must be >= 1"),
-    ({"hidden_size": 2.5}, TypeError, "hidden_size must be an int"),
-    ({"direct": 1}, TypeError, "direct must be a bool"),
-    ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)"),
-    ({"embedding_std": 0.0}, ValueError, "embedding_std must be a finite number > 0, got 0.0"),
-    ({"bos_id": V}, ValueError, rf"bos_id must be in \[0, {V}\), got {V}"),
-    ({"dtype": "int32"}, TypeError, "dtype must be float32 or float64"),
-    ({"kind": "rnnlm"}, ValueError, "kind must be 'nnlm'"),
-])
+@pytest.mark.parametrize(
+    "kw,err,match",
+    [
+        ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1"),
+        ({"context": 0}, ValueError, "context must be >= 1"),
+        ({"hidden_size": 2.5}, TypeError, "hidden_size must be an int"),
+        ({"direct": 1}, TypeError, "direct must be a bool"),
+        ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)"),
+        ({"embedding_std": 0.0}, ValueError, "embedding_std must be a finite number > 0, got 0.0"),
+        ({"bos_id": V}, ValueError, rf"bos_id must be in \[0, {V}\), got {V}"),
+        ({"dtype": "int32"}, TypeError, "dtype must be float32 or float64"),
+        ({"kind": "rnnlm"}, ValueError, "kind must be 'nnlm'"),
+    ],
+)
 def test_config_errors(kw, err, match):
     with pytest.raises(err, match=match):
         small(**kw)
@@ -321,7 +334,7 @@ def test_call_errors():
     with pytest.raises(TypeError, match="config must be an NNLMConfig"):
         NNLM({"vocab_size": 3})
     with pytest.raises(TypeError, match="callable step"):
-        sample(lm, [0], 3)                                   # the decoding protocol is lm.as_step_model()
+        sample(lm, [0], 3)  # the decoding protocol is lm.as_step_model()
 
 
 def test_module_doctest():
@@ -343,12 +356,29 @@ def test_benchmark_script_smoke(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_nnlm", ROOT / "benchmarks" / "bench_nnlm.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    args = ["--train", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"), "--order", "3",
-            "--embedding-size", "8", "--hidden-size", "8", "--batch-size", "64", "--epochs", "2",
-            "--minutes", "1", "--results", str(results)]
+    args = [
+        "--train",
+        str(tmp_path / "train.txt"),
+        "--valid",
+        str(tmp_path / "valid.txt"),
+        "--order",
+        "3",
+        "--embedding-size",
+        "8",
+        "--hidden-size",
+        "8",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--minutes",
+        "1",
+        "--results",
+        str(results),
+    ]
     figures = bench.main(args)
     assert 1 < figures["valid_ppl"] < 60 and figures["epochs"] == pytest.approx(2.0)
-    half = round(6 / 13, 2)                                            # 13 batches of 64: a half is 6 of them
+    half = round(6 / 13, 2)  # 13 batches of 64: a half is 6 of them
     assert [round(r[0], 2) for r in figures["rows"]] == [half, 1.0, 1 + half, 2.0]
 
     bench.main(args + ["--optimizer", "sgd", "--no-direct", "--epochs", "1", "--evals-per-epoch", "1"])

@@ -1,4 +1,5 @@
 """Optimisers and lr schedules against torch.optim, state round trips, and input checks."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,9 @@ def make_params(dtype, seed=0):
 def grad_sequence(dtype, n=STEPS, seed=1):
     """Random gradients whose scale varies from step to step, so AMSGrad's max matters."""
     rng = np.random.default_rng(seed)
-    return [{k: (rng.standard_normal(s) * rng.uniform(0.1, 3.0)).astype(dtype) for k, s in SHAPES.items()}
-            for _ in range(n)]
+    return [
+        {k: (rng.standard_normal(s) * rng.uniform(0.1, 3.0)).astype(dtype) for k, s in SHAPES.items()} for _ in range(n)
+    ]
 
 
 def run_ours(name, kw, params, grad_seq, opt=None, lr_halved_at=10):
@@ -197,18 +199,25 @@ def _mutate(state, fn):
     return state
 
 
-@pytest.mark.parametrize("fn,exc,match", [
-    (lambda s: s["meta"].update(optimizer="SGD"), ValueError, "must come from Adam, got 'SGD'"),
-    (lambda s: s["meta"].update(step=-1), ValueError, r"meta\['step'\] must be an int >= 0, got -1"),
-    (lambda s: s["meta"]["params"].pop("scale"), ValueError, r"missing \['scale'\]"),
-    (lambda s: s["meta"]["params"]["scale"].update(shape=[2]), ValueError, r"params\['scale'\] is float64 \(1,\)"),
-    (lambda s: s["arrays"].pop("scale.exp_avg_sq"), ValueError, "arrays'] must have keys"),
-    (lambda s: s["arrays"].update({"scale.exp_avg": np.zeros(1, np.float32)}), ValueError, "float64 \\(1,\\), got float32"),
-    (lambda s: s["arrays"].update({"scale.exp_avg": [0.0]}), TypeError, "must be a numpy array, got list"),
-    (lambda s: s["meta"]["hyper"].update(lr=-1.0), ValueError, "Adam.load_state_dict: lr must be >= 0, got -1.0"),
-    (lambda s: s["meta"]["hyper"].pop("eps"), ValueError, "hyper'] must have keys"),
-    (lambda s: s.pop("meta"), TypeError, "keys 'arrays' and 'meta'"),
-])
+@pytest.mark.parametrize(
+    "fn,exc,match",
+    [
+        (lambda s: s["meta"].update(optimizer="SGD"), ValueError, "must come from Adam, got 'SGD'"),
+        (lambda s: s["meta"].update(step=-1), ValueError, r"meta\['step'\] must be an int >= 0, got -1"),
+        (lambda s: s["meta"]["params"].pop("scale"), ValueError, r"missing \['scale'\]"),
+        (lambda s: s["meta"]["params"]["scale"].update(shape=[2]), ValueError, r"params\['scale'\] is float64 \(1,\)"),
+        (lambda s: s["arrays"].pop("scale.exp_avg_sq"), ValueError, "arrays'] must have keys"),
+        (
+            lambda s: s["arrays"].update({"scale.exp_avg": np.zeros(1, np.float32)}),
+            ValueError,
+            "float64 \\(1,\\), got float32",
+        ),
+        (lambda s: s["arrays"].update({"scale.exp_avg": [0.0]}), TypeError, "must be a numpy array, got list"),
+        (lambda s: s["meta"]["hyper"].update(lr=-1.0), ValueError, "Adam.load_state_dict: lr must be >= 0, got -1.0"),
+        (lambda s: s["meta"]["hyper"].pop("eps"), ValueError, "hyper'] must have keys"),
+        (lambda s: s.pop("meta"), TypeError, "keys 'arrays' and 'meta'"),
+    ],
+)
 def test_load_state_dict_rejects_mismatches_and_changes_nothing(fn, exc, match):
     opt, good = _adam_and_state()
     before = opt.state_dict()
@@ -233,26 +242,32 @@ def _pg():
     return {"w": np.zeros(3)}, {"w": np.zeros(3)}
 
 
-@pytest.mark.parametrize("make,exc,match", [
-    (lambda p, g: optim.Adam(p, g, lr=-1), ValueError, r"^Adam: lr must be >= 0, got -1.0$"),
-    (lambda p, g: optim.Adam(p, g, betas=(0.9, 1.0)), ValueError, r"Adam: betas\[1\] must be < 1, got 1.0"),
-    (lambda p, g: optim.Adam(p, g, betas=0.9), TypeError, "Adam: betas must be a pair"),
-    (lambda p, g: optim.AdamW(p, g, eps=float("nan")), ValueError, "AdamW: eps must be finite, got nan"),
-    (lambda p, g: optim.SGD(p, g, lr=0.1, momentum=-0.5), ValueError, "SGD: momentum must be >= 0, got -0.5"),
-    (lambda p, g: optim.SGD(p, g, lr=0.1, nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
-    (lambda p, g: optim.SGD(p, g, lr="0.1"), TypeError, "SGD: lr must be a real number, got str"),
-    (lambda p, g: optim.RMSprop(p, g, centered=1), TypeError, "RMSprop: centered must be a bool, got int 1"),
-    (lambda p, g: optim.Adagrad(p, g, lr_decay=-0.1), ValueError, "Adagrad: lr_decay must be >= 0, got -0.1"),
-    (lambda p, g: optim.Adam(p, {"v": np.zeros(3)}), ValueError, r"same keys as params; missing \['w'\]"),
-    (lambda p, g: optim.Adam(p, {"w": np.zeros(4)}), ValueError, r"grads\['w'\] must have shape \(3,\)"),
-    (lambda p, g: optim.Adam(p, {"w": np.zeros(3, np.float32)}), TypeError, "must have dtype float64"),
-    (lambda p, g: optim.Adam({"w": np.zeros(3, int)}, {"w": np.zeros(3, int)}), TypeError, "float32 or float64"),
-    (lambda p, g: optim.Adam({"w": [0.0]}, {"w": [0.0]}), TypeError, r"params\['w'\] must be a numpy array"),
-    (lambda p, g: optim.Adam([p["w"]], [g["w"]]), TypeError, "params must be a mapping"),
-    (lambda p, g: optim.Adam({}, {}), ValueError, "params must not be empty"),
-    (lambda p, g: optim.Adam({"a": p["w"], "b": p["w"]}, {"a": g["w"], "b": g["w"].copy()}), ValueError,
-     "same array"),
-])
+@pytest.mark.parametrize(
+    "make,exc,match",
+    [
+        (lambda p, g: optim.Adam(p, g, lr=-1), ValueError, r"^Adam: lr must be >= 0, got -1.0$"),
+        (lambda p, g: optim.Adam(p, g, betas=(0.9, 1.0)), ValueError, r"Adam: betas\[1\] must be < 1, got 1.0"),
+        (lambda p, g: optim.Adam(p, g, betas=0.9), TypeError, "Adam: betas must be a pair"),
+        (lambda p, g: optim.AdamW(p, g, eps=float("nan")), ValueError, "AdamW: eps must be finite, got nan"),
+        (lambda p, g: optim.SGD(p, g, lr=0.1, momentum=-0.5), ValueError, "SGD: momentum must be >= 0, got -0.5"),
+        (lambda p, g: optim.SGD(p, g, lr=0.1, nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
+        (lambda p, g: optim.SGD(p, g, lr="0.1"), TypeError, "SGD: lr must be a real number, got str"),
+        (lambda p, g: optim.RMSprop(p, g, centered=1), TypeError, "RMSprop: centered must be a bool, got int 1"),
+        (lambda p, g: optim.Adagrad(p, g, lr_decay=-0.1), ValueError, "Adagrad: lr_decay must be >= 0, got -0.1"),
+        (lambda p, g: optim.Adam(p, {"v": np.zeros(3)}), ValueError, r"same keys as params; missing \['w'\]"),
+        (lambda p, g: optim.Adam(p, {"w": np.zeros(4)}), ValueError, r"grads\['w'\] must have shape \(3,\)"),
+        (lambda p, g: optim.Adam(p, {"w": np.zeros(3, np.float32)}), TypeError, "must have dtype float64"),
+        (lambda p, g: optim.Adam({"w": np.zeros(3, int)}, {"w": np.zeros(3, int)}), TypeError, "float32 or float64"),
+        (lambda p, g: optim.Adam({"w": [0.0]}, {"w": [0.0]}), TypeError, r"params\['w'\] must be a numpy array"),
+        (lambda p, g: optim.Adam([p["w"]], [g["w"]]), TypeError, "params must be a mapping"),
+        (lambda p, g: optim.Adam({}, {}), ValueError, "params must not be empty"),
+        (
+            lambda p, g: optim.Adam({"a": p["w"], "b": p["w"]}, {"a": g["w"], "b": g["w"].copy()}),
+            ValueError,
+            "same array",
+        ),
+    ],
+)
 def test_constructor_rejects_bad_input(make, exc, match):
     p, g = _pg()
     with pytest.raises(exc, match=match):
@@ -321,24 +336,72 @@ def _assert_lrs_close(ours, theirs):
         assert abs(a - b) <= 1e-12 * abs(b) + 1e-15, f"epoch {e}: ours {a!r}, torch {b!r}"
 
 
-PLATEAU_METRICS = [5.0, 4.0, 3.5, 3.5, 3.49999, 3.6, 3.2, 3.2, 3.2, 3.2, 3.19, 3.0, 3.1, 3.1, 3.1,
-                   3.1, 3.1, 2.0, 2.0, float("nan"), 2.0, 2.0, 2.0, 1.9, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
+PLATEAU_METRICS = [
+    5.0,
+    4.0,
+    3.5,
+    3.5,
+    3.49999,
+    3.6,
+    3.2,
+    3.2,
+    3.2,
+    3.2,
+    3.19,
+    3.0,
+    3.1,
+    3.1,
+    3.1,
+    3.1,
+    3.1,
+    2.0,
+    2.0,
+    float("nan"),
+    2.0,
+    2.0,
+    2.0,
+    1.9,
+    2.5,
+    2.5,
+    2.5,
+    2.5,
+    2.5,
+    2.5,
+]
 
 SCHEDULES = [
-    ("StepLR", lambda o: StepDecay(o, step_size=3, gamma=0.5),
-     lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5), None),
-    ("Zaremba", lambda o: StepDecay(o, step_size=1, gamma=1 / 1.15, decay_start=6),
-     lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: (1 / 1.15) ** max(0, e - 5)), None),
-    ("Cosine", lambda o: CosineAnnealing(o, T_max=10, eta_min=0.01),
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01), None),
-    ("Plateau-min-rel", lambda o: ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1, min_lr=0.1),
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1, min_lr=0.1),
-     PLATEAU_METRICS),
-    ("Plateau-max-abs", lambda o: ReduceLROnPlateau(o, mode="max", factor=0.3, patience=1, threshold=0.05,
-                                                   threshold_mode="abs"),
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.3, patience=1, threshold=0.05,
-                                                         threshold_mode="abs"),
-     [-m for m in PLATEAU_METRICS]),
+    (
+        "StepLR",
+        lambda o: StepDecay(o, step_size=3, gamma=0.5),
+        lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+        None,
+    ),
+    (
+        "Zaremba",
+        lambda o: StepDecay(o, step_size=1, gamma=1 / 1.15, decay_start=6),
+        lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: (1 / 1.15) ** max(0, e - 5)),
+        None,
+    ),
+    (
+        "Cosine",
+        lambda o: CosineAnnealing(o, T_max=10, eta_min=0.01),
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01),
+        None,
+    ),
+    (
+        "Plateau-min-rel",
+        lambda o: ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1, min_lr=0.1),
+        lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1, min_lr=0.1),
+        PLATEAU_METRICS,
+    ),
+    (
+        "Plateau-max-abs",
+        lambda o: ReduceLROnPlateau(o, mode="max", factor=0.3, patience=1, threshold=0.05, threshold_mode="abs"),
+        lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+            o, mode="max", factor=0.3, patience=1, threshold=0.05, threshold_mode="abs"
+        ),
+        [-m for m in PLATEAU_METRICS],
+    ),
 ]
 
 
@@ -383,18 +446,21 @@ def test_plateau_state_with_infinite_best_is_strict_json():
     assert other.best == math.inf and other.mode == "min"
 
 
-@pytest.mark.parametrize("make,exc,match", [
-    (lambda o: StepDecay(o, step_size=0), ValueError, "StepDecay: step_size must be >= 1, got 0"),
-    (lambda o: StepDecay(o, step_size=2, gamma=-0.5), ValueError, "StepDecay: gamma must be >= 0, got -0.5"),
-    (lambda o: StepDecay(o, step_size=2.5), TypeError, "StepDecay: step_size must be an int"),
-    (lambda o: CosineAnnealing(o, T_max=0), ValueError, "CosineAnnealing: T_max must be >= 1, got 0"),
-    (lambda o: CosineAnnealing(o, T_max=5, eta_min=-1), ValueError, "eta_min must be >= 0, got -1.0"),
-    (lambda o: ReduceLROnPlateau(o, factor=1.0), ValueError, "ReduceLROnPlateau: factor must be < 1, got 1.0"),
-    (lambda o: ReduceLROnPlateau(o, mode="median"), ValueError, "mode must be one of 'min', 'max'"),
-    (lambda o: ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be >= 0, got -1"),
-    (lambda o: ReduceLROnPlateau(o, threshold_mode="pct"), ValueError, "threshold_mode must be one of"),
-    (lambda o: StepDecay(object(), step_size=1), TypeError, "optimizer must have an 'lr' attribute"),
-])
+@pytest.mark.parametrize(
+    "make,exc,match",
+    [
+        (lambda o: StepDecay(o, step_size=0), ValueError, "StepDecay: step_size must be >= 1, got 0"),
+        (lambda o: StepDecay(o, step_size=2, gamma=-0.5), ValueError, "StepDecay: gamma must be >= 0, got -0.5"),
+        (lambda o: StepDecay(o, step_size=2.5), TypeError, "StepDecay: step_size must be an int"),
+        (lambda o: CosineAnnealing(o, T_max=0), ValueError, "CosineAnnealing: T_max must be >= 1, got 0"),
+        (lambda o: CosineAnnealing(o, T_max=5, eta_min=-1), ValueError, "eta_min must be >= 0, got -1.0"),
+        (lambda o: ReduceLROnPlateau(o, factor=1.0), ValueError, "ReduceLROnPlateau: factor must be < 1, got 1.0"),
+        (lambda o: ReduceLROnPlateau(o, mode="median"), ValueError, "mode must be one of 'min', 'max'"),
+        (lambda o: ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be >= 0, got -1"),
+        (lambda o: ReduceLROnPlateau(o, threshold_mode="pct"), ValueError, "threshold_mode must be one of"),
+        (lambda o: StepDecay(object(), step_size=1), TypeError, "optimizer must have an 'lr' attribute"),
+    ],
+)
 def test_schedule_rejects_bad_input(make, exc, match):
     opt = optim.SGD(*_pg(), lr=1.0)
     with pytest.raises(exc, match=match):

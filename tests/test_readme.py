@@ -1,4 +1,5 @@
 """The README's promises: its two set-up commands, its usage example, and the demo it runs."""
+
 import contextlib
 import io
 import re
@@ -37,18 +38,22 @@ def test_readme_usage_example_runs_as_written():
 
 def test_demo_loss_falls_below_the_baseline():
     from rnnkit.cli.demo import run
+
     lines = []
     result = run(length=20, steps=500, seed=0, log=lines.append)
     assert result["final_mse"] < 0.25 * result["baseline"] < result["first_loss"]
     assert any("test MSE" in line for line in lines)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["demo", "--length", "1"], "rnnkit demo: --length must be >= 2, got 1"),
-    (["demo", "--steps", "zero"], "argument --steps: invalid int value: 'zero'"),
-    (["demo", "--bogus"], "unrecognized arguments: --bogus"),
-    ([], "a command is required"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["demo", "--length", "1"], "rnnkit demo: --length must be >= 2, got 1"),
+        (["demo", "--steps", "zero"], "argument --steps: invalid int value: 'zero'"),
+        (["demo", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "a command is required"),
+    ],
+)
 def test_cli_errors_are_one_line_with_status_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The RNN language model: parity with the same model in PyTorch, gradients, perplexity, decoding."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,8 @@ import torch
 
 from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
-from rnnkit.losses import cross_entropy
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
+from rnnkit.losses import cross_entropy
 
 
 def small(**kw):
@@ -62,6 +63,7 @@ def test_tied_weights_gradients_by_finite_differences():
 
     def loss():
         return cross_entropy(lm.forward(x)[0], y, reduction="sum")[0]
+
     lm.zero_grad()
     lm.backward(cross_entropy(lm.forward(x)[0], y, reduction="sum")[1])
     assert "decoder.weight" not in lm.params
@@ -82,7 +84,7 @@ def test_dropout_is_seeded_and_off_in_eval():
     x = np.random.default_rng(5).integers(0, 13, size=(5, 2))
     a, b = small(dropout=0.5, seed=3), small(dropout=0.5, seed=3)
     np.testing.assert_array_equal(a.forward(x)[0], b.forward(x)[0])
-    assert not np.allclose(a.forward(x)[0], a.forward(x)[0])       # new masks each pass in training
+    assert not np.allclose(a.forward(x)[0], a.forward(x)[0])  # new masks each pass in training
     a.eval()
     np.testing.assert_array_equal(a.forward(x)[0], a.forward(x)[0])
 
@@ -119,8 +121,9 @@ def test_config_is_validated_and_round_trips():
 @pytest.mark.parametrize("objective,scale", [("sum", 1.0), ("token_mean", 1 / 12), ("batch_mean", 1 / 3)])
 def test_objective_scales_the_gradient_not_the_reported_loss(objective, scale):
     from rnnkit.batches import StreamBatches
+
     x = np.random.default_rng(6).integers(0, 13, size=(5, 3))
-    window = StreamBatches(x, 4).batch(0, 0)                         # 4 steps x 3 streams = 12 targets
+    window = StreamBatches(x, 4).batch(0, 0)  # 4 steps x 3 streams = 12 targets
     ref, lm = small(objective="sum", dtype="float64"), small(objective=objective, dtype="float64")
     r1, r2 = ref.train_step(window, None), lm.train_step(window, None)
     assert r1.loss_sum == r2.loss_sum and r2.count == 12

@@ -1,4 +1,5 @@
 """rnnkit.io.safetensors: round trips, parity with the reference package both ways, and every damage case."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,20 @@ from rnnkit.io import CheckpointError, atomic_write, load_bytes, load_file, load
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
-DTYPES = ["bool", "uint8", "int8", "int16", "uint16", "float16",
-          "int32", "uint32", "float32", "float64", "int64", "uint64"]
+DTYPES = [
+    "bool",
+    "uint8",
+    "int8",
+    "int16",
+    "uint16",
+    "float16",
+    "int32",
+    "uint32",
+    "float32",
+    "float64",
+    "int64",
+    "uint64",
+]
 
 
 def _sample(dtype, shape, seed=0):
@@ -111,8 +124,9 @@ def test_no_metadata_reads_as_empty_dict_and_no_tensors_is_fine(tmp_path):
 
 # -- parity with the reference package -------------------------------------------------------------
 def _mixed():
-    return {name: _sample(dt, (2, 3) if i % 3 else (4,), i) for i, (name, dt) in enumerate(
-        (f"t_{dt}", dt) for dt in DTYPES)} | {"scalar": np.array(3.5), "empty": np.zeros((0, 2), np.float32)}
+    return {
+        name: _sample(dt, (2, 3) if i % 3 else (4,), i) for i, (name, dt) in enumerate((f"t_{dt}", dt) for dt in DTYPES)
+    } | {"scalar": np.array(3.5), "empty": np.zeros((0, 2), np.float32)}
 
 
 def test_reference_numpy_reads_our_files(tmp_path):
@@ -179,8 +193,10 @@ def test_we_read_torch_written_files(tmp_path):
 
 def test_unpadded_header_from_other_writers_is_read_and_aligned(tmp_path):
     # a 1-byte tensor first, then F64 at an odd file offset: legal, but the array must be realigned
-    header = {"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
-              "b": {"dtype": "F64", "shape": [2], "data_offsets": [1, 17]}}
+    header = {
+        "a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+        "b": {"dtype": "F64", "shape": [2], "data_offsets": [1, 17]},
+    }
     data = b"\x07" + np.array([1.5, -2.0]).tobytes()
     got = load_file(_craft(tmp_path / "odd.safetensors", header, data, pad=False))
     assert got["a"].tolist() == [7] and got["b"].tolist() == [1.5, -2.0]
@@ -297,9 +313,11 @@ def test_malformed_headers(tmp_path, header, data, pattern):
 
 
 def test_empty_and_zero_rank_tensors_share_offsets_legally(tmp_path):
-    header = {"e1": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},
-              "e2": {"dtype": "I64", "shape": [3, 0], "data_offsets": [0, 0]},
-              "s": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}
+    header = {
+        "e1": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},
+        "e2": {"dtype": "I64", "shape": [3, 0], "data_offsets": [0, 0]},
+        "s": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]},
+    }
     got = load_file(_craft(tmp_path / "e.safetensors", header, np.float32(9).tobytes()))
     assert got["e1"].shape == (0,) and got["e2"].shape == (3, 0) and got["s"].shape == () and got["s"] == 9
 
@@ -332,6 +350,7 @@ def test_a_failed_fsync_or_rename_leaves_the_old_file(tmp_path, good_file, monke
     before = good_file.read_bytes()
     for name in ("fsync", "replace"):
         with monkeypatch.context() as m:
+
             def boom(*args, _name=name):
                 raise OSError(f"{_name} failed")
 

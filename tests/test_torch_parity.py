@@ -4,11 +4,13 @@ float64 to 1e-10 and float32 to 1e-5 (max abs error), on sizes fuzzed from fixed
 Variants PyTorch lacks (GRU reset_after=False, GRU without reset gate, MGU) are
 compared with a small reference written below with torch autograd.
 """
+
 import numpy as np
 import pytest
 import torch
 
 import rnnkit
+
 from helpers import assert_close
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
@@ -25,10 +27,18 @@ def _close(name, ours, theirs, tol):
 
 def _run_layer_pair(name, kw, dtype, T, B, D, H, num_layers, bidirectional, batch_first, lengths, seed):
     rng = np.random.default_rng(seed)
-    ours = getattr(rnnkit, name)(D, H, num_layers=num_layers, bidirectional=bidirectional,
-                                 batch_first=batch_first, dtype=dtype, seed=seed, **kw)
-    theirs = getattr(torch.nn, name)(D, H, num_layers=num_layers, bidirectional=bidirectional,
-                                     batch_first=batch_first, dtype=TORCH_DTYPE[dtype], **kw)
+    ours = getattr(rnnkit, name)(
+        D, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed, **kw
+    )
+    theirs = getattr(torch.nn, name)(
+        D,
+        H,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=TORCH_DTYPE[dtype],
+        **kw,
+    )
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     L = num_layers * (2 if bidirectional else 1)
     x = rng.normal(size=(B, T, D) if batch_first else (T, B, D)).astype(dtype)
@@ -42,8 +52,9 @@ def _run_layer_pair(name, kw, dtype, T, B, D, H, num_layers, bidirectional, batc
     if lengths is None:
         ot, hnt = theirs(xt, hxt)
     else:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=batch_first,
-                                                         enforce_sorted=False)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+        )
         po, hnt = theirs(packed, hxt)
         ot, _ = torch.nn.utils.rnn.pad_packed_sequence(po, batch_first=batch_first, total_length=T)
     P = rng.normal(size=out.shape).astype(dtype)
@@ -151,28 +162,31 @@ def test_cell_parity(name, kw, dtype, batched):
 
 # -- variants without a torch twin: a plain autograd reference, written from the equations ---------
 
+
 def _reference_step(kind, x, h, w_ih, w_hh, b_ih, b_hh):
     H = h.shape[-1]
     xw = x @ w_ih.T + b_ih
-    if kind == "gru_reset_before":                       # Cho et al. 2014
+    if kind == "gru_reset_before":  # Cho et al. 2014
         r = torch.sigmoid(xw[:, :H] + h @ w_hh[:H].T + b_hh[:H])
-        z = torch.sigmoid(xw[:, H:2 * H] + h @ w_hh[H:2 * H].T + b_hh[H:2 * H])
-        n = torch.tanh(xw[:, 2 * H:] + (r * h) @ w_hh[2 * H:].T + b_hh[2 * H:])
+        z = torch.sigmoid(xw[:, H : 2 * H] + h @ w_hh[H : 2 * H].T + b_hh[H : 2 * H])
+        n = torch.tanh(xw[:, 2 * H :] + (r * h) @ w_hh[2 * H :].T + b_hh[2 * H :])
         return (1 - z) * n + z * h
-    if kind == "gru_update_only":                        # course notes' simplified GRU
+    if kind == "gru_update_only":  # course notes' simplified GRU
         z = torch.sigmoid(xw[:, :H] + h @ w_hh[:H].T + b_hh[:H])
         n = torch.tanh(xw[:, H:] + h @ w_hh[H:].T + b_hh[H:])
         return (1 - z) * n + z * h
-    if kind == "mgu":                                    # Zhou et al. 2016
+    if kind == "mgu":  # Zhou et al. 2016
         f = torch.sigmoid(xw[:, :H] + h @ w_hh[:H].T + b_hh[:H])
         n = torch.tanh(xw[:, H:] + (f * h) @ w_hh[H:].T + b_hh[H:])
         return (1 - f) * h + f * n
     raise ValueError(kind)
 
 
-REFERENCE_VARIANTS = [("GRU", {"reset_after": False}, "gru_reset_before"),
-                      ("GRU", {"reset_gate": False}, "gru_update_only"),
-                      ("MGU", {}, "mgu")]
+REFERENCE_VARIANTS = [
+    ("GRU", {"reset_after": False}, "gru_reset_before"),
+    ("GRU", {"reset_gate": False}, "gru_update_only"),
+    ("MGU", {}, "mgu"),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])

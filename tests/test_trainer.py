@@ -1,4 +1,5 @@
 """The Trainer: batch sources, truncated BPTT, logs, early stopping, non-finite handling, exact resume."""
+
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ def corpus(n=2000, V=11, seed=0):
 
 def streams(ids, B):
     N = len(ids) // B
-    return ids[: N * B].reshape(B, N).T.copy()           # (N, B): B contiguous pieces
+    return ids[: N * B].reshape(B, N).T.copy()  # (N, B): B contiguous pieces
 
 
 def lm(**kw):
@@ -43,6 +44,7 @@ def lm(**kw):
 
 # -- batch sources -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k1,k2", [(4, 4), (3, 5), (4, 8), (5, 5), (1, 3)])
 def test_stream_windows_count_every_target_once_and_hand_over_the_state(k1, k2):
     data = np.arange(23 * 2).reshape(23, 2)
@@ -51,11 +53,11 @@ def test_stream_windows_count_every_target_once_and_hand_over_the_state(k1, k2):
     for i in range(len(src)):
         w = src.batch(0, i)
         start = int(w.x[0, 0]) // 2
-        assert start == start_of_next                         # the carried state is at this window's start
-        assert w.x.shape[0] <= k2 and np.array_equal(w.y, data[start + 1:start + 1 + w.x.shape[0]])
+        assert start == start_of_next  # the carried state is at this window's start
+        assert w.x.shape[0] <= k2 and np.array_equal(w.y, data[start + 1 : start + 1 + w.x.shape[0]])
         counted += list(range(start + w.loss_from, start + w.x.shape[0]))
         start_of_next = start + w.carry
-    assert counted == list(range(22))                         # each of the N - 1 targets exactly once
+    assert counted == list(range(22))  # each of the N - 1 targets exactly once
 
 
 def test_stream_batches_reject_bad_arguments():
@@ -71,13 +73,15 @@ def test_array_batches_shuffle_per_epoch_deterministically():
     e0 = np.concatenate([src.batch(0, i)[0] for i in range(4)])
     e1 = np.concatenate([src.batch(1, i)[0] for i in range(4)])
     assert sorted(e0) == list(range(10)) and not np.array_equal(e0, e1)
-    assert np.array_equal(e0, np.concatenate([ArrayBatches(np.arange(10), batch_size=3, seed=4).batch(0, i)[0]
-                                              for i in range(4)]))
+    assert np.array_equal(
+        e0, np.concatenate([ArrayBatches(np.arange(10), batch_size=3, seed=4).batch(0, i)[0] for i in range(4)])
+    )
     x, y = src.batch(1, 2)
     assert np.array_equal(y, 2 * x)
 
 
 # -- training ---------------------------------------------------------------------------------------
+
 
 def test_a_small_lstm_lm_learns_the_stream(tmp_path):
     ids = corpus()
@@ -89,7 +93,7 @@ def test_a_small_lstm_lm_learns_the_stream(tmp_path):
     before = Trainer(model, opt, cfg).evaluate(valid)["ppl"]
     result = Trainer(model, opt, cfg, out_dir=tmp_path).fit(train, valid)
     evals = [r for r in result.history if r["kind"] == "eval"]
-    assert before > 9 and evals[-1]["ppl"] < 2.5              # close to the stream's entropy, far below V = 11
+    assert before > 9 and evals[-1]["ppl"] < 2.5  # close to the stream's entropy, far below V = 11
     assert result.epochs_completed == 6 and result.steps == 6 * len(train)
     lines = [json.loads(s) for s in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert {r["kind"] for r in lines} == {"train", "eval"}
@@ -111,6 +115,7 @@ def test_tbptt_with_overlapping_windows_carries_the_exact_state():
 def test_tbptt_gradients_are_those_of_the_window_loss():
     """Finite differences of the masked window loss (float64) against train_step's gradients."""
     from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
+
     model = lm(dtype="float64", num_layers=1, embedding_size=4, hidden_size=4, cell="gru", objective="sum")
     w = StreamBatches(streams(corpus(200), 3), 2, 5).batch(0, 3)
     h0 = np.random.default_rng(0).normal(size=(1, 3, 4))
@@ -120,13 +125,14 @@ def test_tbptt_gradients_are_those_of_the_window_loss():
     def loss():
         with rnnkit.no_grad():
             return model.eval_step(w, h0).loss_sum
+
     for name in ("rnn.weight_hh_l0", "decoder.weight", "embedding.weight"):
         assert_gradient_close(name, model.grads[name], numerical_gradient(loss, model.params[name]))
 
 
 def test_early_stopping_and_plateau_schedule():
     model = lm()
-    opt = rnnkit.SGD(model.params, model.grads, lr=0.0)        # never improves
+    opt = rnnkit.SGD(model.params, model.grads, lr=0.0)  # never improves
     sched = rnnkit.ReduceLROnPlateau(opt, patience=0, factor=0.5)
     src = StreamBatches(streams(corpus(400), 4), 10)
     result = Trainer(model, opt, TrainerConfig(epochs=20, patience=2, progress=False), schedule=sched).fit(src, src)
@@ -180,13 +186,15 @@ def test_trainer_config_is_validated():
 
 # -- checkpoints and exact resume ---------------------------------------------------------------------
 
+
 def _run(out, max_steps=None, resume=False, fmt="jsonl"):
     model = lm(dropout=0.3, recurrent_dropout=0.2)
     opt = rnnkit.Adam(model.params, model.grads, lr=0.01)
     sched = rnnkit.StepDecay(opt, step_size=1, gamma=0.5, decay_start=1)
     src = StreamBatches(streams(corpus(600), 4), 7)
-    cfg = TrainerConfig(epochs=3, max_steps=max_steps, checkpoint_every=4, log_every=2, clip_norm=1.0,
-                        progress=False, log_format=fmt)
+    cfg = TrainerConfig(
+        epochs=3, max_steps=max_steps, checkpoint_every=4, log_every=2, clip_norm=1.0, progress=False, log_format=fmt
+    )
     Trainer(model, opt, cfg, schedule=sched, out_dir=out).fit(src, src, resume=resume)
     return model
 
@@ -199,7 +207,7 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, stop_at):
     for k, v in straight.params.items():
         assert np.array_equal(v, resumed.params[k]), k
     steps = [json.loads(s)["step"] for s in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
-    assert steps == sorted(steps)                               # no record repeated by the resume
+    assert steps == sorted(steps)  # no record repeated by the resume
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
@@ -208,7 +216,8 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     opt = rnnkit.Adam(model.params, model.grads)
     with pytest.raises(CheckpointError, match="hidden_size"):
         Trainer(model, opt, TrainerConfig(progress=False), out_dir=tmp_path).fit(
-            StreamBatches(streams(corpus(600), 4), 7), resume=True)
+            StreamBatches(streams(corpus(600), 4), 7), resume=True
+        )
 
 
 def test_csv_log(tmp_path):
@@ -250,19 +259,20 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     latest = tmp_path / "killed" / "checkpoints" / "latest"
     while time.time() < deadline and not latest.exists():
         time.sleep(0.01)
-    time.sleep(0.2)                                           # a few more steps: die between checkpoints
+    time.sleep(0.2)  # a few more steps: die between checkpoints
     os.kill(victim.pid, signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL
     step = load_checkpoint(tmp_path / "killed" / "checkpoints").trainer_state["step"]
-    assert 0 < step < 2 * 25                                  # killed mid-run
+    assert 0 < step < 2 * 25  # killed mid-run
     assert run(tmp_path / "killed", "0", "resume").wait(timeout=120) == 0
     assert np.array_equal(np.load(tmp_path / "straight" / "final.npy"), np.load(tmp_path / "killed" / "final.npy"))
 
 
 def test_only_the_main_process_writes_logs_and_checkpoints(tmp_path):
     model = lm()
-    trainer = Trainer(model, rnnkit.SGD(model.params, model.grads, lr=0.1),
-                      TrainerConfig(epochs=1, progress=False), out_dir=tmp_path)
+    trainer = Trainer(
+        model, rnnkit.SGD(model.params, model.grads, lr=0.1), TrainerConfig(epochs=1, progress=False), out_dir=tmp_path
+    )
     trainer.is_main = False
     calls = []
     trainer.reduce_gradients = lambda grads: calls.append(sorted(grads))

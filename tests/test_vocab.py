@@ -1,4 +1,5 @@
 """Vocabulary: deterministic order, specials, min_count / max_size, encode/decode, JSON round trips, errors."""
+
 import doctest
 import json
 

@@ -28,6 +28,7 @@ The extension links no BLAS of its own: it calls the CBLAS functions of the
 library NumPy loaded (found below by symbol name), so NumPy and rnnkit share
 one BLAS and one thread pool.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,7 +48,7 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 try:
     _ckernels = importlib.import_module(__name__ + "._ckernels")
-except ImportError as exc:          # not built (no compiler at install time) or built for another Python
+except ImportError as exc:  # not built (no compiler at install time) or built for another Python
     _ckernels = None
     _unavailable = f"the C extension rnnkit._kernels._ckernels is not available ({exc})"
 else:
@@ -56,8 +57,12 @@ else:
 # CBLAS symbol spellings, most specific first: (prefix, suffix, 64-bit integers).
 # OpenBLAS as bundled in NumPy's wheels is "scipy_cblas_sgemm64_"; MKL, system
 # OpenBLAS, BLIS and Accelerate export plain "cblas_sgemm".
-_SPELLINGS = (("scipy_cblas_", "64_", True), ("cblas_", "64_", True),
-              ("scipy_cblas_", "", False), ("cblas_", "", False))
+_SPELLINGS = (
+    ("scipy_cblas_", "64_", True),
+    ("cblas_", "64_", True),
+    ("scipy_cblas_", "", False),
+    ("cblas_", "", False),
+)
 
 
 def _loaded_libraries() -> list[str]:
@@ -189,8 +194,7 @@ def active(*arrays) -> bool:
     return True
 
 
-def configure(*, packed: bool | None = None, threads: int | None = None,
-              work_per_thread: float | None = None) -> dict:
+def configure(*, packed: bool | None = None, threads: int | None = None, work_per_thread: float | None = None) -> dict:
     """Tune the compiled loops (None keeps a setting); returns the settings in effect.
 
     ``packed``: multiply by W_hh (and W_ih) packed once per call with rnnkit's own AVX-512
@@ -205,8 +209,9 @@ def configure(*, packed: bool | None = None, threads: int | None = None,
         raise ValueError(f"rnnkit kernels: work_per_thread must be > 0, got {work_per_thread!r}")
     if not available():
         return {"packed": False, "threads": 1, "work_per_thread": 0.0}
-    got = _ckernels.set_options(-1 if packed is None else int(bool(packed)), threads or 0,
-                                float(work_per_thread or 0.0))
+    got = _ckernels.set_options(
+        -1 if packed is None else int(bool(packed)), threads or 0, float(work_per_thread or 0.0)
+    )
     return {"packed": bool(got[0]), "threads": int(got[1]), "work_per_thread": float(got[2])}
 
 

@@ -9,9 +9,16 @@
 
 See docs/analysis.md for a walk through the notes' claims with these tools.
 """
+
 from rnnkit.analysis.gates import GateStatistics, gate_statistics
 from rnnkit.analysis.gradflow import GradientFlow, gradient_flow
 from rnnkit.analysis.spectrum import RecurrentSpectrum, recurrent_spectrum
 
-__all__ = ["gradient_flow", "GradientFlow", "recurrent_spectrum", "RecurrentSpectrum", "gate_statistics",
-           "GateStatistics"]
+__all__ = [
+    "gradient_flow",
+    "GradientFlow",
+    "recurrent_spectrum",
+    "RecurrentSpectrum",
+    "gate_statistics",
+    "GateStatistics",
+]

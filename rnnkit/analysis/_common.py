@@ -1,4 +1,5 @@
 """Pieces shared by the analysis functions: finding the recurrent layer, leaving a model as it was found."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,10 @@ def find_layer(where: str, model) -> RecurrentLayer:
     layer = getattr(model, "rnn", None)
     if isinstance(layer, RecurrentLayer):
         return layer
-    raise TypeError(f"{where}: model must be an rnnkit recurrent layer (RNN, GRU, LSTM, MGU) or a model "
-                    f"holding one as .rnn, got {type(model).__name__}")
+    raise TypeError(
+        f"{where}: model must be an rnnkit recurrent layer (RNN, GRU, LSTM, MGU) or a model "
+        f"holding one as .rnn, got {type(model).__name__}"
+    )
 
 
 def time_major_input(where: str, layer: RecurrentLayer, x) -> np.ndarray:
@@ -85,5 +88,5 @@ class StateLayout:
         h = np.ascontiguousarray(v[:, self.hidden].reshape(B, self.L, self.Ho).transpose(1, 0, 2))
         if not self.lstm:
             return h
-        c = np.ascontiguousarray(v[:, self.L * self.Ho:].reshape(B, self.L, self.H).transpose(1, 0, 2))
+        c = np.ascontiguousarray(v[:, self.L * self.Ho :].reshape(B, self.L, self.H).transpose(1, 0, 2))
         return h, c

@@ -20,6 +20,7 @@ Example
 >>> row["metric"], round(row["baseline"], 4), row["steps"]
 ('mse', 0.1667, 5)
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,17 +53,33 @@ def task_data(task: str, n: int, T: int, rng: np.random.Generator):
     return parity_task(n, T, rng)
 
 
-def task_model_config(task: str, cell: str, length: int, *, hidden_size: int = 32, num_layers: int = 1,
-                      remember_bias: float = 0.0, seed: int = 0) -> TaskModelConfig:
+def task_model_config(
+    task: str,
+    cell: str,
+    length: int,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 1,
+    remember_bias: float = 0.0,
+    seed: int = 0,
+) -> TaskModelConfig:
     """The model config of a task: its input size, output size and read-out."""
     check_choice("task_model_config", "task", task, TASKS)
-    common = dict(cell=cell, hidden_size=hidden_size, num_layers=num_layers, remember_bias=remember_bias,
-                  seed=seed, task=task, length=length)
+    common = dict(
+        cell=cell,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        remember_bias=remember_bias,
+        seed=seed,
+        task=task,
+        length=length,
+    )
     if task == "adding":
         return TaskModelConfig("sequence_regressor", input_size=2, output_size=1, **common)
     if task == "copy":
-        return TaskModelConfig("sequence_classifier", input_size=SYMBOLS + 2, output_size=SYMBOLS + 1,
-                               per_step=True, **common)
+        return TaskModelConfig(
+            "sequence_classifier", input_size=SYMBOLS + 2, output_size=SYMBOLS + 1, per_step=True, **common
+        )
     return TaskModelConfig("sequence_classifier", input_size=1, output_size=2, **common)
 
 
@@ -76,6 +93,7 @@ class TaskBatches:
     Stateless and deterministic, so a run resumes exactly; ``len`` batches per
     epoch. Implements the batch-source protocol of :mod:`rnnkit.batches`.
     """
+
     stateful = False
 
     def __init__(self, task: str, length: int, batch_size: int, batches: int, seed: int = 0):
@@ -101,30 +119,41 @@ def score(model, task: str, x, y) -> dict:
         mse = float(np.mean((model.predict(x)[:, 0] - y) ** 2))
         return {"metric": "mse", "value": mse, "baseline": BASELINE_MSE, "loss": mse, "loss_baseline": BASELINE_MSE}
     if task == "copy":
-        pred = model.predict(x)                                      # (T+20, B)
+        pred = model.predict(x)  # (T+20, B)
         recall = float(np.mean(pred[-MESSAGE_LENGTH:] == y[-MESSAGE_LENGTH:]))
         res = model.eval_step((x, y), None)
         T = x.shape[0] - 2 * MESSAGE_LENGTH
-        return {"metric": "recall accuracy", "value": recall, "baseline": 1.0 / SYMBOLS,
-                "loss": res.loss_sum / res.count, "loss_baseline": copy_memory_baseline(T)}
+        return {
+            "metric": "recall accuracy",
+            "value": recall,
+            "baseline": 1.0 / SYMBOLS,
+            "loss": res.loss_sum / res.count,
+            "loss_baseline": copy_memory_baseline(T),
+        }
     acc = float(np.mean(model.predict(x) == y))
     res = model.eval_step((x, y), None)
-    return {"metric": "accuracy", "value": acc, "baseline": 0.5, "loss": res.loss_sum / res.count,
-            "loss_baseline": math.log(2)}
+    return {
+        "metric": "accuracy",
+        "value": acc,
+        "baseline": 0.5,
+        "loss": res.loss_sum / res.count,
+        "loss_baseline": math.log(2),
+    }
 
 
 @dataclass(frozen=True)
 class TaskRun:
     """The settings of one training run."""
+
     task: str = "adding"
     cell: str = "lstm"
     length: int = 100
     hidden_size: int = 32
-    steps: int = 500                  # updates
+    steps: int = 500  # updates
     batch_size: int = 32
-    lr: float = 1e-2                  # Adam
-    clip_norm: float | None = 1.0     # global-norm clipping
-    remember_bias: float = 0.0        # see rnnkit.tasks.models
+    lr: float = 1e-2  # Adam
+    clip_norm: float | None = 1.0  # global-norm clipping
+    remember_bias: float = 0.0  # see rnnkit.tasks.models
     test_size: int = 1000
     seed: int = 0
 
@@ -145,26 +174,42 @@ def train_task(run: TaskRun, *, out_dir=None, progress: bool = False):
     ``out_dir``: the Trainer's log and final checkpoint go there (loadable by
     ``rnnkit analyze ... --checkpoint``).
     """
-    config = task_model_config(run.task, run.cell, run.length, hidden_size=run.hidden_size,
-                               remember_bias=run.remember_bias, seed=run.seed)
+    config = task_model_config(
+        run.task, run.cell, run.length, hidden_size=run.hidden_size, remember_bias=run.remember_bias, seed=run.seed
+    )
     model = build_task_model(config)
     opt = Adam(model.params, model.grads, lr=run.lr)
-    cfg = TrainerConfig(epochs=1, max_steps=run.steps, clip_norm=run.clip_norm, log_every=max(1, run.steps // 20),
-                        progress=progress)
+    cfg = TrainerConfig(
+        epochs=1, max_steps=run.steps, clip_norm=run.clip_norm, log_every=max(1, run.steps // 20), progress=progress
+    )
     train = TaskBatches(run.task, run.length, run.batch_size, run.steps, seed=run.seed)
     t0 = time.perf_counter()
     result = Trainer(model, opt, cfg, out_dir=out_dir).fit(train)
     seconds = time.perf_counter() - t0
     x, y = task_data(run.task, run.test_size, run.length, np.random.default_rng([run.seed, 10**6]))
-    row = {"task": run.task, "cell": run.cell, "length": run.length, **score(model, run.task, x, y),
-           "steps": result.steps, "seconds": seconds}
+    row = {
+        "task": run.task,
+        "cell": run.cell,
+        "length": run.length,
+        **score(model, run.task, x, y),
+        "steps": result.steps,
+        "seconds": seconds,
+    }
     train_log = [h for h in result.history if h["kind"] == "train"]
     row["first_loss"] = train_log[0]["loss"] if train_log else float("nan")
     row["final_loss"] = train_log[-1]["loss"] if train_log else float("nan")
     # the end of the plateau: the first logged update whose training loss is below 0.3 x the memoryless loss
     row["learned_at"] = next((h["step"] for h in train_log if h["loss"] < 0.3 * row["loss_baseline"]), None)
-    log.info("%s T=%d %s: %s %.4f (baseline %.4f), %.0f s", run.task, run.length, run.cell, row["metric"],
-             row["value"], row["baseline"], seconds)
+    log.info(
+        "%s T=%d %s: %s %.4f (baseline %.4f), %.0f s",
+        run.task,
+        run.length,
+        run.cell,
+        row["metric"],
+        row["value"],
+        row["baseline"],
+        seconds,
+    )
     return model, row
 
 
@@ -193,18 +238,31 @@ def format_table(rows: list) -> str:
     if not rows:
         return ""
     metric = rows[0]["metric"]
-    head = (f"| T | cell | test {metric} | baseline | first train loss | final train loss | "
-            "train loss < 0.3 x memoryless at update | updates | seconds |")
+    head = (
+        f"| T | cell | test {metric} | baseline | first train loss | final train loss | "
+        "train loss < 0.3 x memoryless at update | updates | seconds |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         learned = "never" if r.get("learned_at") is None else str(r["learned_at"])
-        lines.append(f"| {r['length']} | {r['cell']} | {r['value']:.4f} | {r['baseline']:.4f} | "
-                     f"{r['first_loss']:.4f} | {r['final_loss']:.4f} | {learned} | {r['steps']} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['length']} | {r['cell']} | {r['value']:.4f} | {r['baseline']:.4f} | "
+            f"{r['first_loss']:.4f} | {r['final_loss']:.4f} | {learned} | {r['steps']} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
-def clipping_demo(*, length: int = 50, hidden_size: int = 32, sigma: float = 2.0, steps: int = 300,
-                  lr: float = 0.1, batch_size: int = 32, clip_norm: float = 1.0, seed: int = 0) -> dict:
+def clipping_demo(
+    *,
+    length: int = 50,
+    hidden_size: int = 32,
+    sigma: float = 2.0,
+    steps: int = 300,
+    lr: float = 0.1,
+    batch_size: int = 32,
+    clip_norm: float = 1.0,
+    seed: int = 0,
+) -> dict:
     """A tanh RNN whose W_hh has largest singular value ``sigma``, trained by plain SGD on the adding problem.
 
     The same start, data and learning rate, once without and once with
@@ -223,19 +281,33 @@ def clipping_demo(*, length: int = 50, hidden_size: int = 32, sigma: float = 2.0
         w = model.rnn.params["weight_hh_l0"]
         w *= sigma / np.linalg.svd(w.astype(np.float64), compute_uv=False)[0]
         opt = SGD(model.params, model.grads, lr=lr)
-        cfg = TrainerConfig(epochs=1, max_steps=steps, clip_norm=clip, log_every=1, progress=False,
-                            on_nonfinite="skip")
-        trainer_log.setLevel(logging.ERROR)           # one "update skipped" line per overflowing batch: too many
+        cfg = TrainerConfig(epochs=1, max_steps=steps, clip_norm=clip, log_every=1, progress=False, on_nonfinite="skip")
+        trainer_log.setLevel(logging.ERROR)  # one "update skipped" line per overflowing batch: too many
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 res = Trainer(model, opt, cfg).fit(TaskBatches("adding", length, batch_size, steps, seed=seed))
         finally:
             trainer_log.setLevel(level)
         hist = [h for h in res.history if h["kind"] == "train"]
-        runs[label] = {"step": np.array([h["step"] for h in hist]), "loss": np.array([h["loss"] for h in hist]),
-                       "grad_norm": np.array([h["grad_norm"] for h in hist]), "skipped": res.skipped_steps}
+        runs[label] = {
+            "step": np.array([h["step"] for h in hist]),
+            "loss": np.array([h["loss"] for h in hist]),
+            "grad_norm": np.array([h["grad_norm"] for h in hist]),
+            "skipped": res.skipped_steps,
+        }
     return runs
 
 
-__all__ = ["TASKS", "TaskRun", "TaskBatches", "task_data", "task_model_config", "build_task_model", "score",
-           "train_task", "length_sweep", "format_table", "clipping_demo"]
+__all__ = [
+    "TASKS",
+    "TaskRun",
+    "TaskBatches",
+    "task_data",
+    "task_model_config",
+    "build_task_model",
+    "score",
+    "train_task",
+    "length_sweep",
+    "format_table",
+    "clipping_demo",
+]

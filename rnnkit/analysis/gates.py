@@ -23,6 +23,7 @@ Example
 >>> stats.gates, stats.mean_per_unit.shape, float(stats.open_over_time[0, 1].min())
 (('i', 'f', 'o'), (1, 3, 8), 1.0)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,13 +50,14 @@ def _gate_blocks(layer) -> tuple[str, dict]:
 @dataclass
 class GateStatistics:
     """Gate activations summarised over a batch; R rows (layer, direction), G gates, H units, T steps."""
-    gates: tuple              # gate names, e.g. ("i", "f", "o")
-    rows: tuple               # "l0", "l0_reverse", "l1", ...
-    mean_per_unit: np.ndarray       # (R, G, H) mean over steps and sequences
+
+    gates: tuple  # gate names, e.g. ("i", "f", "o")
+    rows: tuple  # "l0", "l0_reverse", "l1", ...
+    mean_per_unit: np.ndarray  # (R, G, H) mean over steps and sequences
     saturated_per_unit: np.ndarray  # (R, G, H) fraction of steps and sequences closed or open
-    mean_over_time: np.ndarray      # (R, G, T) mean over sequences and units, per step
-    closed_over_time: np.ndarray    # (R, G, T) fraction below ``low``, per step
-    open_over_time: np.ndarray      # (R, G, T) fraction above ``high``, per step
+    mean_over_time: np.ndarray  # (R, G, T) mean over sequences and units, per step
+    closed_over_time: np.ndarray  # (R, G, T) fraction below ``low``, per step
+    open_over_time: np.ndarray  # (R, G, T) fraction above ``high``, per step
     low: float
     high: float
 
@@ -77,8 +79,7 @@ def _weighted_mean(v: np.ndarray, w: np.ndarray | None, axes) -> np.ndarray:
     return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
 
 
-def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05,
-                    high: float = 0.95) -> GateStatistics:
+def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05, high: float = 0.95) -> GateStatistics:
     """Gate statistics of a gated layer over a batch, from its forward cache.
 
     ``model`` is a GRU, LSTM or MGU layer, or a model holding one as ``.rnn``.
@@ -96,8 +97,10 @@ def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05,
         raise ValueError(f"{where}: low must be below high, got low={low}, high={high}")
     if x is not None:
         if not is_grad_enabled():
-            raise RuntimeError(f"{where}: gradients are disabled (inside rnnkit.no_grad()), so the forward "
-                               "keeps no cache; call it outside")
+            raise RuntimeError(
+                f"{where}: gradients are disabled (inside rnnkit.no_grad()), so the forward "
+                "keeps no cache; call it outside"
+            )
         x = as_float_array(where, "x", x, layer.dtype)
         with left_as_found(model, layer):
             layer.forward(x, hx, lengths=lengths)
@@ -107,22 +110,24 @@ def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05,
             raise ValueError(f"{where}: hx and lengths need x; without x the last forward's cache is read")
         cache = layer._cache
         if cache is None:
-            raise RuntimeError(f"{where}: {type(layer).__name__} has no forward cache; pass x, or run forward "
-                               "with gradients enabled first")
+            raise RuntimeError(
+                f"{where}: {type(layer).__name__} has no forward cache; pass x, or run forward "
+                "with gradients enabled first"
+            )
     H = layer.hidden_size
     lens = cache.lengths
     rows, per_unit, sat_unit, over_t, closed_t, open_t = [], [], [], [], [], []
     for k, per_dir in enumerate(cache.cells):
         for d, cc in enumerate(per_dir):
             rows.append(f"l{k}" + ("_reverse" if d else ""))
-            act = getattr(cc, field)                                     # (T, B, G*H)
+            act = getattr(cc, field)  # (T, B, G*H)
             T, B = act.shape[:2]
             w = None if lens is None else (np.arange(T)[:, None] < lens[None, :]).astype(np.float64)[..., None]
             stats = [], [], [], [], []
-            for g, j in blocks.items():
-                a = act[..., j * H:(j + 1) * H].astype(np.float64)        # (T, B, H)
+            for j in blocks.values():
+                a = act[..., j * H : (j + 1) * H].astype(np.float64)  # (T, B, H)
                 if d:
-                    a = reverse_padded(a, lens)                          # back to time order
+                    a = reverse_padded(a, lens)  # back to time order
                 closed, opened = (a < low).astype(np.float64), (a > high).astype(np.float64)
                 stats[0].append(_weighted_mean(a, w, (0, 1)))
                 stats[1].append(_weighted_mean(closed + opened, w, (0, 1)))
@@ -131,5 +136,14 @@ def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05,
                 stats[4].append(_weighted_mean(opened, w, (1, 2)))
             for dst, src in zip((per_unit, sat_unit, over_t, closed_t, open_t), stats):
                 dst.append(np.stack(src))
-    return GateStatistics(tuple(blocks), tuple(rows), np.stack(per_unit), np.stack(sat_unit), np.stack(over_t),
-                          np.stack(closed_t), np.stack(open_t), float(low), float(high))
+    return GateStatistics(
+        tuple(blocks),
+        tuple(rows),
+        np.stack(per_unit),
+        np.stack(sat_unit),
+        np.stack(over_t),
+        np.stack(closed_t),
+        np.stack(open_t),
+        float(low),
+        float(high),
+    )

@@ -51,6 +51,7 @@ Example
 >>> flow.grad_norm.shape, bool(flow.grad_curve[0] < 1e-4 * flow.grad_curve[-1])
 ((31, 4), True)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,12 +66,13 @@ from rnnkit.grad_mode import is_grad_enabled
 @dataclass
 class GradientFlow:
     """What :func:`gradient_flow` measured; index t = 0..T counts the steps taken (s_0 is the initial state)."""
-    grad_norm: np.ndarray               # (T+1, B) ||dL_T/ds_t|| over the whole state (all layers; LSTM h and c)
-    hidden_grad_norm: np.ndarray        # (T+1, B) the same over the hidden states h_t only
-    jacobian_norm: np.ndarray | None    # (T+1, B) spectral norm of ds_T/ds_t (1 at t = T); None if not asked
-    loss: np.ndarray                    # (B,) each sequence's loss
-    state_grad0: np.ndarray             # (B, S) dL_T/ds_0 from the chain of one-step backward passes
-    bptt_grad0: np.ndarray              # (B, S) dL_T/ds_0 from one backward pass through all T steps
+
+    grad_norm: np.ndarray  # (T+1, B) ||dL_T/ds_t|| over the whole state (all layers; LSTM h and c)
+    hidden_grad_norm: np.ndarray  # (T+1, B) the same over the hidden states h_t only
+    jacobian_norm: np.ndarray | None  # (T+1, B) spectral norm of ds_T/ds_t (1 at t = T); None if not asked
+    loss: np.ndarray  # (B,) each sequence's loss
+    state_grad0: np.ndarray  # (B, S) dL_T/ds_0 from the chain of one-step backward passes
+    bptt_grad0: np.ndarray  # (B, S) dL_T/ds_0 from one backward pass through all T steps
 
     @property
     def T(self) -> int:
@@ -104,9 +106,10 @@ class GradientFlow:
         g = g[start:stop]
         keep = g > 0
         if keep.sum() < 2:
-            raise ValueError("GradientFlow.decay_per_step: needs at least two non-zero points to fit, got "
-                             f"{int(keep.sum())}")
-        slope = np.polyfit(t[keep], np.log(g[keep]), 1)[0]      # d log g / dt
+            raise ValueError(
+                f"GradientFlow.decay_per_step: needs at least two non-zero points to fit, got {int(keep.sum())}"
+            )
+        slope = np.polyfit(t[keep], np.log(g[keep]), 1)[0]  # d log g / dt
         return float(np.exp(-slope))
 
 
@@ -118,8 +121,10 @@ def _loss_function(where: str, model, layer, target, seed):
         return target
     if readout is not None:
         if target is None:
-            raise ValueError(f"{where}: target must be given for a {type(model).__name__}: the targets y "
-                             "its last_step_loss(h_T, y) compares with")
+            raise ValueError(
+                f"{where}: target must be given for a {type(model).__name__}: the targets y "
+                "its last_step_loss(h_T, y) compares with"
+            )
         return lambda h: readout(h, target)
     if target is None:
         u = np.random.default_rng(seed).normal(size=Ho)
@@ -162,24 +167,26 @@ def gradient_flow(model, x, target=None, *, hx=None, jacobians: bool = True, see
     S = lay.size
     with left_as_found(model, layer):
         layer.forward(layer_input(layer, x), hx)
-        states = [lay.flatten(layer.state_at(t)) for t in range(T + 1)]      # each (B, S)
-        h_T = states[T][:, lay.top]                                          # (B, H_out)
+        states = [lay.flatten(layer.state_at(t)) for t in range(T + 1)]  # each (B, S)
+        h_T = states[T][:, lay.top]  # (B, H_out)
         losses, dh_T = loss_fn(h_T.copy())
         losses = np.broadcast_to(np.asarray(losses, dtype=np.float64), (B,)).copy()
         dh_T = np.asarray(dh_T)
         if dh_T.shape != h_T.shape:
-            raise ValueError(f"{where}: the loss gradient must have the shape of h_T {fmt_shape(h_T.shape)}, "
-                             f"got {fmt_shape(dh_T.shape)}")
-        g = np.zeros((B, S), dtype=layer.dtype)                              # dL_T/ds_T
+            raise ValueError(
+                f"{where}: the loss gradient must have the shape of h_T {fmt_shape(h_T.shape)}, "
+                f"got {fmt_shape(dh_T.shape)}"
+            )
+        g = np.zeros((B, S), dtype=layer.dtype)  # dL_T/ds_T
         g[:, lay.top] = dh_T
-        _, d0 = layer.backward(None, lay.unflatten(g))                       # BPTT through all T steps
+        _, d0 = layer.backward(None, lay.unflatten(g))  # BPTT through all T steps
         bptt0 = lay.flatten(d0)
 
         grad_norm = np.empty((T + 1, B))
         hidden_norm = np.empty((T + 1, B))
         jac = np.empty((T + 1, B)) if jacobians else None
         P = np.broadcast_to(np.eye(S, dtype=layer.dtype), (B, S, S)).copy() if jacobians else None  # ds_T/ds_t
-        reps = 1 + (S if jacobians else 0)                                   # rows per sequence in a step call
+        reps = 1 + (S if jacobians else 0)  # rows per sequence in a step call
 
         def record(t):
             grad_norm[t] = np.linalg.norm(g, axis=1)
@@ -190,8 +197,8 @@ def gradient_flow(model, x, target=None, *, hx=None, jacobians: bool = True, see
         record(T)
         for t in range(T, 0, -1):
             # one step from s_{t-1}: B rows for dL/ds, then S rows per sequence for the rows of ds_T/ds_t
-            s_prev = np.repeat(states[t - 1], reps, axis=0)                  # (B*reps, S), sequence-major
-            x_t = np.repeat(x[t - 1:t], reps, axis=1)                        # (1, B*reps, D)
+            s_prev = np.repeat(states[t - 1], reps, axis=0)  # (B*reps, S), sequence-major
+            x_t = np.repeat(x[t - 1 : t], reps, axis=1)  # (1, B*reps, D)
             rows = np.concatenate([g[:, None, :], P], axis=1) if jacobians else g[:, None, :]
             layer.forward(layer_input(layer, x_t), lay.unflatten(s_prev))
             _, d = layer.backward(None, lay.unflatten(rows.reshape(B * reps, S)))

@@ -12,9 +12,15 @@ Example
 >>> len(fig.axes), fig.axes[0].get_yscale()
 (1, 'log')
 """
+
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _COLORS = {"rnn": "#d62728", "gru": "#1f77b4", "lstm": "#2ca02c", "mgu": "#9467bd"}
 
@@ -23,7 +29,9 @@ def _figure(width=6.4, height=4.0, ncols=1, nrows=1, **kw):
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("rnnkit.analysis.plots needs matplotlib; install it with: pip install \"rnnkit[cli]\"") from None
+        raise ImportError(
+            'rnnkit.analysis.plots needs matplotlib; install it with: pip install "rnnkit[cli]"'
+        ) from None
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
@@ -35,6 +43,7 @@ def _color(label: str):
 
 class _Styles:
     """Colour by cell name (the label's first word); a cell's second, third... line gets another dash."""
+
     DASHES = ("-", "--", ":", "-.")
 
     def __init__(self):
@@ -53,8 +62,9 @@ def _positive(v) -> np.ndarray:
     return np.where(v > 0, v, np.nan)
 
 
-def plot_gradient_flow(curves: dict, *, title: str = "Gradient of the last-step loss",
-                       ylabel: str = r"$\|\partial L_T / \partial s_t\|$") -> "Figure":
+def plot_gradient_flow(
+    curves: dict, *, title: str = "Gradient of the last-step loss", ylabel: str = r"$\|\partial L_T / \partial s_t\|$"
+) -> Figure:
     """One line per label: norm (log scale) against t = 0..T. ``curves``: label -> (T+1,) array.
 
     Typical input: ``{name: gradient_flow(layer, x).grad_curve}``. Gradients of
@@ -63,8 +73,9 @@ def plot_gradient_flow(curves: dict, *, title: str = "Gradient of the last-step 
     return plot_gradient_flow_panels({title: curves}, ylabel=ylabel)
 
 
-def plot_gradient_flow_panels(panels: dict, *, ylabel: str = r"$\|\partial L_T / \partial s_t\|$",
-                              title: str | None = None) -> "Figure":
+def plot_gradient_flow_panels(
+    panels: dict, *, ylabel: str = r"$\|\partial L_T / \partial s_t\|$", title: str | None = None
+) -> Figure:
     """Side-by-side gradient-flow plots sharing the y axis: panel title -> {label -> (T+1,) array}."""
     fig, axes = _figure(width=6.4 if len(panels) == 1 else 5.5 * len(panels), ncols=len(panels), sharey=True)
     for ax, (name, curves) in zip(axes[0], panels.items()):
@@ -83,8 +94,13 @@ def plot_gradient_flow_panels(panels: dict, *, ylabel: str = r"$\|\partial L_T /
     return fig
 
 
-def plot_spectrum(spectra: dict, *, measured: dict | None = None, bounds: dict | None = None,
-                  title: str = "Singular values of the recurrent weights") -> "Figure":
+def plot_spectrum(
+    spectra: dict,
+    *,
+    measured: dict | None = None,
+    bounds: dict | None = None,
+    title: str = "Singular values of the recurrent weights",
+) -> Figure:
     """Left: singular values (descending) per label; right, if given, measured k-step Jacobian norms vs bounds.
 
     ``spectra``: label -> (n,) singular values (e.g. ``"lstm f"`` ->
@@ -109,7 +125,10 @@ def plot_spectrum(spectra: dict, *, measured: dict | None = None, bounds: dict |
     if right:
         ax = axes[0, 1]
         palette = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
-        colors = {label: palette[i % len(palette)] for i, label in enumerate(dict.fromkeys([*(measured or {}), *(bounds or {})]))}
+        colors = {
+            label: palette[i % len(palette)]
+            for i, label in enumerate(dict.fromkeys([*(measured or {}), *(bounds or {})]))
+        }
         for label, v in (measured or {}).items():
             ax.plot(np.arange(len(v)), _positive(v), label=f"{label} (measured)", color=colors[label], lw=1.6)
         for label, v in (bounds or {}).items():
@@ -123,15 +142,15 @@ def plot_spectrum(spectra: dict, *, measured: dict | None = None, bounds: dict |
     return fig
 
 
-def plot_gate_saturation(stats, *, row: int = 0, title: str | None = None) -> "Figure":
+def plot_gate_saturation(stats, *, row: int = 0, title: str | None = None) -> Figure:
     """Heatmaps of one row (layer/direction) of a :class:`GateStatistics`.
 
     Left: mean activation per gate and unit (gates x units). Right: fraction of
     saturated values (closed or open) per gate and step (gates x time).
     """
     fig, axes = _figure(width=11.0, height=1.2 + 0.7 * len(stats.gates), ncols=2)
-    mean = stats.mean_per_unit[row]                   # (G, H)
-    sat = stats.saturated_over_time[row]              # (G, T)
+    mean = stats.mean_per_unit[row]  # (G, H)
+    sat = stats.saturated_over_time[row]  # (G, T)
     im = axes[0, 0].imshow(mean, aspect="auto", vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
     axes[0, 0].set_title("mean activation per unit")
     axes[0, 0].set_xlabel("unit")
@@ -148,8 +167,15 @@ def plot_gate_saturation(stats, *, row: int = 0, title: str | None = None) -> "F
     return fig
 
 
-def plot_length_sweep(rows: list, *, metric: str = "value", baseline: float | None = None,
-                      ylabel: str = "test MSE", title: str = "Long-range task", log: bool = False) -> "Figure":
+def plot_length_sweep(
+    rows: list,
+    *,
+    metric: str = "value",
+    baseline: float | None = None,
+    ylabel: str = "test MSE",
+    title: str = "Long-range task",
+    log: bool = False,
+) -> Figure:
     """One line per cell: ``metric`` of each row against its sequence length, with the baseline dashed.
 
     ``rows``: dicts with at least "cell", "length" and ``metric`` (the table of
@@ -176,7 +202,7 @@ def plot_length_sweep(rows: list, *, metric: str = "value", baseline: float | No
     return fig
 
 
-def plot_clipping(runs: dict, *, title: str = "Exploding gradients, with and without clipping") -> "Figure":
+def plot_clipping(runs: dict, *, title: str = "Exploding gradients, with and without clipping") -> Figure:
     """Left: training loss per update; right: gradient norm before clipping (log scale).
 
     ``runs``: label -> {"step": (N,), "loss": (N,), "grad_norm": (N,)}, as

@@ -34,6 +34,7 @@ Example
 >>> bool(np.isclose(rate, spec.singular_values["weight_hh_l0"]["n"][0]))
 True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ import numpy as np
 from rnnkit.analysis._common import find_layer
 from rnnkit.layers.recurrent import GRU, LSTM, MGU, RNN
 
-MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}   # max over a of |f'(a)|
+MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}  # max over a of |f'(a)|
 
 
 def gate_names(layer) -> tuple[str, ...]:
@@ -80,9 +81,10 @@ def _plain_rnn_block(layer) -> str | None:
 @dataclass
 class RecurrentSpectrum:
     """Singular values of every W_hh, per gate block; see the module docstring."""
-    singular_values: dict    # "weight_hh_l{k}{suffix}" -> gate -> (min(H, H_out),) descending
-    max_derivative: dict     # gate -> max |f'| of that gate's activation
-    rates: dict              # "weight_hh_l{k}{suffix}" -> sigma_max * max|f'| if a plain RNN (or clamped to one), else None
+
+    singular_values: dict  # "weight_hh_l{k}{suffix}" -> gate -> (min(H, H_out),) descending
+    max_derivative: dict  # gate -> max |f'| of that gate's activation
+    rates: dict  # "weight_hh_l{k}{suffix}" -> sigma_max * max|f'| if a plain RNN (or clamped to one), else None
 
     def sigma_max(self, name: str = "weight_hh_l0", gate: str | None = None) -> float:
         """The largest singular value of one gate block (default: the only or the candidate block)."""
@@ -103,8 +105,10 @@ class RecurrentSpectrum:
         """
         rate = self.rates[name]
         if rate is None:
-            raise ValueError(f"RecurrentSpectrum.bound: {name} is not a plain RNN's (nor clamped to one); "
-                             "no sigma_max bound applies to gated state Jacobians")
+            raise ValueError(
+                f"RecurrentSpectrum.bound: {name} is not a plain RNN's (nor clamped to one); "
+                "no sigma_max bound applies to gated state Jacobians"
+            )
         return rate ** np.arange(k + 1, dtype=np.float64)
 
 
@@ -124,6 +128,6 @@ def recurrent_spectrum(model) -> RecurrentSpectrum:
         if not name.startswith("weight_hh"):
             continue
         w = np.asarray(w, dtype=np.float64)
-        values[name] = {g: np.linalg.svd(w[k * H:(k + 1) * H], compute_uv=False) for k, g in enumerate(gates)}
+        values[name] = {g: np.linalg.svd(w[k * H : (k + 1) * H], compute_uv=False) for k, g in enumerate(gates)}
         rates[name] = None if plain is None else float(values[name][plain][0]) * MAX_DERIVATIVE[acts[plain]]
     return RecurrentSpectrum(values, {g: MAX_DERIVATIVE[a] for g, a in acts.items()}, rates)

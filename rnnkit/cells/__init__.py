@@ -5,6 +5,7 @@ One module per family (``rnn``, ``gru``, ``lstm``, ``mgu``, and the layer-normal
 ``backward(params, cache, dout, dstate_T) -> (grads, dx, dstate_0)``;
 see ``rnnkit.cells._common`` for the shared contract.
 """
+
 from rnnkit.cells import gru, ln_gru, ln_lstm, lstm, mgu, rnn
 
 __all__ = ["rnn", "gru", "lstm", "mgu", "ln_lstm", "ln_gru"]

@@ -40,6 +40,7 @@ for the common variants) compute the same caches and gradients. The helpers at
 the end of this module prepare their arguments; docs/performance.md has the
 measurements behind each choice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,13 +52,13 @@ from rnnkit import _kernels
 
 @dataclass
 class StepMasks:
-    update: np.ndarray | None = None      # (T, B, 1|H) weight of the new hidden state
-    update_c: np.ndarray | None = None    # (T, B, 1|H) weight of the new cell state (LSTM)
-    out: np.ndarray | None = None         # (T, B, 1) output mask
-    recurrent: np.ndarray | None = None   # (T|1, B, H) multiplier of h_{t-1} in the recurrent products
+    update: np.ndarray | None = None  # (T, B, 1|H) weight of the new hidden state
+    update_c: np.ndarray | None = None  # (T, B, 1|H) weight of the new cell state (LSTM)
+    out: np.ndarray | None = None  # (T, B, 1) output mask
+    recurrent: np.ndarray | None = None  # (T|1, B, H) multiplier of h_{t-1} in the recurrent products
 
     @staticmethod
-    def from_lengths(lengths, T: int, dtype) -> "StepMasks":
+    def from_lengths(lengths, T: int, dtype) -> StepMasks:
         m = (np.arange(T)[:, None] < np.asarray(lengths)[None, :]).astype(dtype)[:, :, None]
         return StepMasks(update=m, update_c=m, out=m)
 
@@ -131,14 +132,14 @@ def apply_clamp(a: np.ndarray, clamp: dict, blocks: dict, H: int) -> None:
     """Overwrite clamped gates (activated values) with their constants, in place."""
     for gate, value in clamp.items():
         k = blocks[gate]
-        a[..., k * H:(k + 1) * H] = value
+        a[..., k * H : (k + 1) * H] = value
 
 
 def zero_clamped(d: np.ndarray, clamp: dict, blocks: dict, H: int) -> None:
     """A clamped gate is a constant: no gradient flows through its pre-activation."""
     for gate in clamp:
         k = blocks[gate]
-        d[..., k * H:(k + 1) * H] = 0.0
+        d[..., k * H : (k + 1) * H] = 0.0
 
 
 def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray):
@@ -166,6 +167,7 @@ def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray,
 
 # -- arguments of the compiled loops ------------------------------------------------------------------
 
+
 def add_into(grads_out: dict | None, grads: dict) -> dict:
     """The ``grads_out`` contract of every backward: add ``grads`` into it (when given) and return it."""
     if grads_out is None:
@@ -177,12 +179,14 @@ def add_into(grads_out: dict | None, grads: dict) -> dict:
 
 def can_add_in_place(grads_out: dict | None, dtype) -> bool:
     """Whether the compiled products can add straight into ``grads_out`` (one float dtype, rows contiguous)."""
-    return grads_out is not None and all(g.dtype == dtype and g.ndim in (1, 2) and g.strides[-1] == g.itemsize
-                                         for g in grads_out.values())
+    return grads_out is not None and all(
+        g.dtype == dtype and g.ndim in (1, 2) and g.strides[-1] == g.itemsize for g in grads_out.values()
+    )
 
 
-def weight_grads_compiled(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray,
-                          grads_out: dict | None):
+def weight_grads_compiled(
+    params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray, grads_out: dict | None
+):
     """weight_grads for the compiled loops: with ``grads_out``, every product is added into the
     gradient it belongs to, with no temporary, by the kernels the loops use. Returns (grads, dx)."""
     if not can_add_in_place(grads_out, x.dtype):
@@ -193,7 +197,7 @@ def weight_grads_compiled(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np
     dxw2, dhw2 = dxw.reshape(T * B, GH), dhw.reshape(T * B, GH)
     ck = _kernels.ck
     db = np.zeros(GH, dtype=x.dtype) if "bias_ih" in params else None
-    ck.tn(dxw2, np.ascontiguousarray(x).reshape(T * B, D), grads_out["weight_ih"], db)          # dW_ih += da^T x
+    ck.tn(dxw2, np.ascontiguousarray(x).reshape(T * B, D), grads_out["weight_ih"], db)  # dW_ih += da^T x
     if dhw is dxw:
         ck.tn(dhw2, np.ascontiguousarray(h_in).reshape(T * B, -1), grads_out["weight_hh"], None)
         if db is not None:
@@ -204,15 +208,21 @@ def weight_grads_compiled(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np
         if db is not None:
             grads_out["bias_ih"] += db
     dx = np.empty((T * B, D), dtype=x.dtype)
-    ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)                                   # dx = da W_ih
+    ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)  # dx = da W_ih
     return grads_out, dx.reshape(T, B, D)
 
 
 def projection_args(params: dict, x: np.ndarray, fold: int):
     """(x, W_ih, transposed?, b_ih, b_hh, fold): the input projection the compiled forward loops start
     with, x @ W_ih^T + b_ih + b_hh[:fold]."""
-    return (np.ascontiguousarray(x), np.ascontiguousarray(params["weight_ih"]), False,
-            params.get("bias_ih"), params.get("bias_hh"), fold)
+    return (
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(params["weight_ih"]),
+        False,
+        params.get("bias_ih"),
+        params.get("bias_hh"),
+        fold,
+    )
 
 
 def loop_mask(m: np.ndarray | None, T: int, B: int, W: int, dtype, recurrent: bool = False):
@@ -230,8 +240,11 @@ def loop_mask(m: np.ndarray | None, T: int, B: int, W: int, dtype, recurrent: bo
 
 def loop_masks(mk: StepMasks, T: int, B: int, H_out: int, H: int, dtype):
     """(update, update_c, recurrent) for the compiled loops."""
-    return (loop_mask(mk.update, T, B, H_out, dtype), loop_mask(mk.update_c, T, B, H, dtype),
-            loop_mask(mk.recurrent, T, B, H_out, dtype, recurrent=True))
+    return (
+        loop_mask(mk.update, T, B, H_out, dtype),
+        loop_mask(mk.update_c, T, B, H, dtype),
+        loop_mask(mk.recurrent, T, B, H_out, dtype, recurrent=True),
+    )
 
 
 def masked_dout(mk: StepMasks, dout: np.ndarray | None, dtype):

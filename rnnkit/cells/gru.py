@@ -33,6 +33,7 @@ Backward, with dh the gradient arriving at h':
 
 Shapes: x (T, B, D), h (T, B, H), W_ih (G*H, D), W_hh (G*H, H), G = 3 (or 2).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,8 +63,7 @@ from rnnkit.cells._common import (
     zero_clamped,
 )
 
-
-ADDS_INTO_GRADS = True       # backward(..., grads_out=) adds into the caller's gradient arrays
+ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 
 
 def gates(reset_gate: bool = True) -> int:
@@ -78,19 +78,28 @@ def gate_blocks(reset_gate: bool = True) -> dict:
 
 @dataclass
 class GRUCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H) states, h[0] = h0
-    act: np.ndarray            # (T, B, G*H) activated gates: r, z, n (or z, n)
-    extra: np.ndarray | None   # reset_after: (T, B, H) hr W_hn^T + b_hn;  reset before: r * hr
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H) states, h[0] = h0
+    act: np.ndarray  # (T, B, G*H) activated gates: r, z, n (or z, n)
+    extra: np.ndarray | None  # reset_after: (T, B, H) hr W_hn^T + b_hn;  reset before: r * hr
     masks: StepMasks
     reset_after: bool
     reset_gate: bool
     clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, reset_after: bool = True, reset_gate: bool = True,
-            clamp: dict | None = None):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    h0: np.ndarray,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    reset_after: bool = True,
+    reset_gate: bool = True,
+    clamp: dict | None = None,
+):
     """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
 
     ``clamp={"r": v1, "z": v2}`` fixes gates to constants (gate clamping); hr below is
@@ -108,7 +117,7 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     if not reset_gate:
-        act = input_projection(params, x, fold_hidden_bias=slice(None))     # (T, B, 2H): z, n
+        act = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, 2H): z, n
         extra = None
         w_hh_t = w_hh.T
         for t in range(T):
@@ -121,27 +130,27 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
             take_update(mk.update, t, h)
     elif reset_after:
         act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H))  # b_hn stays inside r * (.)
-        extra = np.empty((T, B, H), dtype=x.dtype)                          # hr W_hn^T + b_hn
+        extra = np.empty((T, B, H), dtype=x.dtype)  # hr W_hn^T + b_hn
         w_hh_t = w_hh.T
         for t in range(T):
             a = act[t]
-            hw = recurrent_input(mk, t, h[t]) @ w_hh_t                      # (B, 3H)
+            hw = recurrent_input(mk, t, h[t]) @ w_hh_t  # (B, 3H)
             a[:, : 2 * H] += hw[:, : 2 * H]
-            sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])                       # r, z
+            sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # r, z
             apply_clamp(a, clamp, blocks, H)
             hn = extra[t]
-            hn[...] = hw[:, 2 * H:]
+            hn[...] = hw[:, 2 * H :]
             if b_hh is not None:
-                hn += b_hh[2 * H:]
-            n = a[:, 2 * H:]
-            n += a[:, :H] * hn                                              # + r * (hr W_hn^T + b_hn)
+                hn += b_hh[2 * H :]
+            n = a[:, 2 * H :]
+            n += a[:, :H] * hn  # + r * (hr W_hn^T + b_hn)
             np.tanh(n, out=n)
-            _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
+            _blend(a[:, H : 2 * H], n, h[t], h[t + 1])
             take_update(mk.update, t, h)
     else:
         act = input_projection(params, x, fold_hidden_bias=slice(None))
-        extra = np.empty((T, B, H), dtype=x.dtype)                          # r * hr
-        w_rz_t, w_n_t = w_hh[: 2 * H].T, w_hh[2 * H:].T
+        extra = np.empty((T, B, H), dtype=x.dtype)  # r * hr
+        w_rz_t, w_n_t = w_hh[: 2 * H].T, w_hh[2 * H :].T
         for t in range(T):
             a = act[t]
             hr = recurrent_input(mk, t, h[t])
@@ -151,10 +160,10 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
             apply_clamp(a, clamp, blocks, H)
             rh = extra[t]
             np.multiply(a[:, :H], hr, out=rh)
-            n = a[:, 2 * H:]
-            n += rh @ w_n_t                                                 # + (r * hr) W_hn^T
+            n = a[:, 2 * H :]
+            n += rh @ w_n_t  # + (r * hr) W_hn^T
             np.tanh(n, out=n)
-            _blend(a[:, H: 2 * H], n, h[t], h[t + 1])
+            _blend(a[:, H : 2 * H], n, h[t], h[t + 1])
             take_update(mk.update, t, h)
     cache = GRUCache(x, h, act, extra, mk, reset_after, reset_gate, clamp) if need_cache else None
     return masked_output(mk, h), h[T].copy(), cache
@@ -167,21 +176,26 @@ def _blend(z, n, h_prev, out):
     out += n
 
 
-def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *,
-             grads_out: dict | None = None):
+def backward(
+    params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *, grads_out: dict | None = None
+):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
     """
-    if (cache.reset_gate and cache.reset_after and not cache.clamp
-            and _kernels.active(params["weight_hh"], cache.x, cache.act, cache.extra)):
+    if (
+        cache.reset_gate
+        and cache.reset_after
+        and not cache.clamp
+        and _kernels.active(params["weight_hh"], cache.x, cache.act, cache.extra)
+    ):
         return _backward_compiled(params, cache, dout, dh_T, grads_out)
     x, h, act, extra, mk = cache.x, cache.h, cache.act, cache.extra, cache.masks
     T = x.shape[0]
     H = h.shape[-1]
     blocks = gate_blocks(cache.reset_gate)
     w_hh = params["weight_hh"]
-    dxw = np.empty_like(act)                           # d(input pre-activations)  (T, B, G*H)
+    dxw = np.empty_like(act)  # d(input pre-activations)  (T, B, G*H)
     # d(recurrent products): equal to dxw except where r multiplies (hr W_hn^T + b_hn)
     dhw = np.empty_like(act) if (cache.reset_gate and cache.reset_after) else dxw
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
@@ -193,31 +207,31 @@ def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.nd
         rmask = recurrent_mask_at(mk, t)
         if not cache.reset_gate:
             z, n = a[:, :H], a[:, H:]
-            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, :H])        # da_z
-            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d[:, H:])             # da_n
+            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, :H])  # da_z
+            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d[:, H:])  # da_n
             zero_clamped(d, cache.clamp, blocks, H)
             dhr = d @ w_hh
         else:
-            r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
-            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, H: 2 * H])  # da_z
-            dan = d[:, 2 * H:]
-            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)                  # da_n
+            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, H : 2 * H])  # da_z
+            dan = d[:, 2 * H :]
+            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)  # da_n
             if cache.reset_after:
-                np.multiply(dan * extra[t], r * (1.0 - r), out=d[:, :H])       # da_r
+                np.multiply(dan * extra[t], r * (1.0 - r), out=d[:, :H])  # da_r
                 zero_clamped(d, cache.clamp, blocks, H)
                 e = dhw[t]
                 e[:, : 2 * H] = d[:, : 2 * H]
-                np.multiply(dan, r, out=e[:, 2 * H:])                          # d(hr W_hn^T + b_hn)
+                np.multiply(dan, r, out=e[:, 2 * H :])  # d(hr W_hn^T + b_hn)
                 dhr = e @ w_hh
             else:
-                drh = dan @ w_hh[2 * H:]                                       # d(r * hr)
+                drh = dan @ w_hh[2 * H :]  # d(r * hr)
                 hr = h_prev if rmask is None else h_prev * rmask
-                np.multiply(drh * hr, r * (1.0 - r), out=d[:, :H])             # da_r
+                np.multiply(drh * hr, r * (1.0 - r), out=d[:, :H])  # da_r
                 zero_clamped(d, cache.clamp, blocks, H)
                 dhr = drh * r + d[:, : 2 * H] @ w_hh[: 2 * H]
         if rmask is not None:
             dhr *= rmask
-        dh = dh * z + dhr                                                      # + through h' = ... + z h
+        dh = dh * z + dhr  # + through h' = ... + z h
         if skip is not None:
             dh += skip
     h_in = recurrent_inputs(mk, h)
@@ -225,7 +239,7 @@ def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.nd
         # W_hr, W_hz multiply hr; W_hn multiplies r * hr: one GEMM each block.
         grads, dx = weight_grads(params, x, dxw, h_in, dxw)
         TB = T * x.shape[1]
-        grads["weight_hh"][2 * H:] = dxw[..., 2 * H:].reshape(TB, H).T @ extra.reshape(TB, H)
+        grads["weight_hh"][2 * H :] = dxw[..., 2 * H :].reshape(TB, H).T @ extra.reshape(TB, H)
     else:
         grads, dx = weight_grads(params, x, dxw, h_in, dhw)
     return add_into(grads_out, grads), dx, dh
@@ -234,6 +248,7 @@ def backward(params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.nd
 # -- the compiled loops (rnnkit._kernels): the same maths, for PyTorch's form (reset_after, all gates,
 # -- none clamped) ----------------------------------------------------------------------------------
 
+
 def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool):
     T, B, _ = x.shape
     H = h0.shape[-1]
@@ -241,11 +256,12 @@ def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool):
     u, _, r = loop_masks(mk, T, B, H, H, x.dtype)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
-    extra = np.empty((T if need_cache else 1, B, H), dtype=x.dtype)     # hr W_hn^T + b_hn
-    b_hn = params["bias_hh"][2 * H:] if "bias_hh" in params else None
-    w_hh = np.ascontiguousarray(params["weight_hh"])        # as stored; the loops choose the layout
-    _kernels.ck.gru_forward(*projection_args(params, x, 2 * H), act, w_hh, False, b_hn, h, extra,
-                            u, r)                                  # b_hn stays inside r * (.)
+    extra = np.empty((T if need_cache else 1, B, H), dtype=x.dtype)  # hr W_hn^T + b_hn
+    b_hn = params["bias_hh"][2 * H :] if "bias_hh" in params else None
+    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
+    _kernels.ck.gru_forward(
+        *projection_args(params, x, 2 * H), act, w_hh, False, b_hn, h, extra, u, r
+    )  # b_hn stays inside r * (.)
     cache = GRUCache(x, h, act, extra, mk, True, True, {}) if need_cache else None
     return masked_output(mk, h), h[T].copy(), cache
 
@@ -256,31 +272,40 @@ def _backward_compiled(params, cache: GRUCache, dout, dh_T, grads_out):
     H = h.shape[-1]
     dt = x.dtype
     dh = initial_grad(dh_T, h[0])
-    dxw = np.empty((T, B, 3 * H), dtype=dt)     # d(input pre-activations)
-    dhwn = np.empty((T, B, H), dtype=dt)        # d(hr W_hn^T + b_hn); its r, z blocks equal dxw's
+    dxw = np.empty((T, B, 3 * H), dtype=dt)  # d(input pre-activations)
+    dhwn = np.empty((T, B, H), dtype=dt)  # d(hr W_hn^T + b_hn); its r, z blocks equal dxw's
     u, _, r = loop_masks(mk, T, B, H, H, dt)
     w_hh = params["weight_hh"]
-    _kernels.ck.gru_backward(np.ascontiguousarray(cache.act), np.ascontiguousarray(h),
-                             np.ascontiguousarray(cache.extra), np.ascontiguousarray(w_hh),
-                             masked_dout(mk, dout, dt), dh, dxw, dhwn, u, r)
+    _kernels.ck.gru_backward(
+        np.ascontiguousarray(cache.act),
+        np.ascontiguousarray(h),
+        np.ascontiguousarray(cache.extra),
+        np.ascontiguousarray(w_hh),
+        masked_dout(mk, dout, dt),
+        dh,
+        dxw,
+        dhwn,
+        u,
+        r,
+    )
     TB = T * B
     dxw2, dhwn2 = dxw.reshape(TB, 3 * H), dhwn.reshape(TB, H)
     h_in = np.ascontiguousarray(recurrent_inputs(mk, h)).reshape(TB, H)
-    if can_add_in_place(grads_out, dt):         # every block added in place, no temporaries
+    if can_add_in_place(grads_out, dt):  # every block added in place, no temporaries
         grads, tn = grads_out, _kernels.ck.tn
         db = np.zeros(3 * H, dtype=dt) if "bias_ih" in params else None
         tn(dxw2, np.ascontiguousarray(x).reshape(TB, D), grads["weight_ih"], db)
         tn(dxw2[:, : 2 * H], h_in, grads["weight_hh"][: 2 * H], None)
-        tn(dhwn2, h_in, grads["weight_hh"][2 * H:], None if db is None else grads["bias_hh"][2 * H:])
+        tn(dhwn2, h_in, grads["weight_hh"][2 * H :], None if db is None else grads["bias_hh"][2 * H :])
         if db is not None:
             grads["bias_ih"] += db
             grads["bias_hh"][: 2 * H] += db[: 2 * H]
         dx = np.empty((TB, D), dtype=dt)
-        _kernels.ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)   # dx = dxw W_ih
+        _kernels.ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)  # dx = dxw W_ih
     else:
         grads = {"weight_ih": dxw2.T @ x.reshape(TB, D), "weight_hh": np.empty_like(w_hh)}
         np.matmul(dxw2[:, : 2 * H].T, h_in, out=grads["weight_hh"][: 2 * H])
-        np.matmul(dhwn2.T, h_in, out=grads["weight_hh"][2 * H:])
+        np.matmul(dhwn2.T, h_in, out=grads["weight_hh"][2 * H :])
         if "bias_ih" in params:
             grads["bias_ih"] = dxw2.sum(axis=0)
             grads["bias_hh"] = np.concatenate([grads["bias_ih"][: 2 * H], dhwn2.sum(axis=0)])

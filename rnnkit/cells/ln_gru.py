@@ -44,6 +44,7 @@ Example
 >>> out.shape, dx.shape, grads["ln_hh_weight"].shape
 ((5, 4, 3), (5, 4, 2), (9,))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,24 +67,33 @@ from rnnkit.cells._common import (
 from rnnkit.layers.layernorm import layer_norm_backward, layer_norm_forward
 
 GATES = 3
-GATE_BLOCKS = {"r": 0, "z": 1}          # gates that clamp_gates may fix, and their row block
-LN_NAMES = ("ln_ih", "ln_hh")           # each has ``<name>_weight`` and, with bias, ``<name>_bias``
+GATE_BLOCKS = {"r": 0, "z": 1}  # gates that clamp_gates may fix, and their row block
+LN_NAMES = ("ln_ih", "ln_hh")  # each has ``<name>_weight`` and, with bias, ``<name>_bias``
 
 
 @dataclass
 class LNGRUCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H) states, h[0] = h0
-    act: np.ndarray            # (T, B, 3H) activated r, z, n
-    ah_n: np.ndarray           # (T, B, H) n-block of LN(hr W_hh^T), what r multiplies
-    ln_x: tuple                # cache of the input LN over all steps
-    ln_h: list                 # [t] cache of the recurrent LN
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H) states, h[0] = h0
+    act: np.ndarray  # (T, B, 3H) activated r, z, n
+    ah_n: np.ndarray  # (T, B, H) n-block of LN(hr W_hh^T), what r multiplies
+    ln_x: tuple  # cache of the input LN over all steps
+    ln_h: list  # [t] cache of the recurrent LN
     masks: StepMasks
     clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, eps: float = 1e-5, clamp: dict | None = None):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    h0: np.ndarray,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    eps: float = 1e-5,
+    clamp: dict | None = None,
+):
     """Run the layer-normalised GRU over x (T, B, D) from h0 (B, H). Returns (out, h_T, cache).
 
     ``params``: ``weight_ih``, ``weight_hh``, ``ln_ih_weight``, ``ln_hh_weight``
@@ -96,25 +106,25 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
     w_hh_t = params["weight_hh"].T
     g_h, b_h = params["ln_hh_weight"], params.get("ln_hh_bias")
     mk = resolve_masks(lengths, masks, T, x.dtype)
-    xw = (x.reshape(T * B, D) @ params["weight_ih"].T).reshape(T, B, GATES * H)   # (T, B, 3H)
+    xw = (x.reshape(T * B, D) @ params["weight_ih"].T).reshape(T, B, GATES * H)  # (T, B, 3H)
     act, ln_x = layer_norm_forward(xw, params["ln_ih_weight"], params.get("ln_ih_bias"), eps)
     ah_n = np.empty((T, B, H), dtype=x.dtype)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     ln_h = []
     for t in range(T):
-        ah, lh = layer_norm_forward(recurrent_input(mk, t, h[t]) @ w_hh_t, g_h, b_h, eps)   # (B, 3H)
+        ah, lh = layer_norm_forward(recurrent_input(mk, t, h[t]) @ w_hh_t, g_h, b_h, eps)  # (B, 3H)
         a = act[t]
         rz = a[:, : 2 * H]
         rz += ah[:, : 2 * H]
-        sigmoid(rz, out=rz)                                   # r, z
+        sigmoid(rz, out=rz)  # r, z
         apply_clamp(a, clamp, GATE_BLOCKS, H)
-        ah_n[t] = ah[:, 2 * H:]
-        n = a[:, 2 * H:]
-        n += a[:, :H] * ah_n[t]                               # ax_n + r * ah_n
+        ah_n[t] = ah[:, 2 * H :]
+        n = a[:, 2 * H :]
+        n += a[:, :H] * ah_n[t]  # ax_n + r * ah_n
         np.tanh(n, out=n)
-        z = a[:, H: 2 * H]
-        np.subtract(h[t], n, out=h[t + 1])                    # h_t = n + z (h_{t-1} - n)
+        z = a[:, H : 2 * H]
+        np.subtract(h[t], n, out=h[t + 1])  # h_t = n + z (h_{t-1} - n)
         h[t + 1] *= z
         h[t + 1] += n
         take_update(mk.update, t, h)
@@ -131,9 +141,9 @@ def backward(params: dict, cache: LNGRUCache, dout: np.ndarray | None, dh_T: np.
     H = h.shape[-1]
     w_hh = params["weight_hh"]
     has_bias = "ln_hh_bias" in params
-    dax = np.empty_like(act)                                  # (T, B, 3H) d(ax)
-    dhw = np.empty_like(act)                                  # (T, B, 3H) d(hr @ W_hh.T)
-    dah = np.empty((B, GATES * H), dtype=x.dtype)             # d(ah_t), reused every step
+    dax = np.empty_like(act)  # (T, B, 3H) d(ax)
+    dhw = np.empty_like(act)  # (T, B, 3H) d(hr @ W_hh.T)
+    dah = np.empty((B, GATES * H), dtype=x.dtype)  # d(ah_t), reused every step
     dg_h = np.zeros_like(params["ln_hh_weight"])
     db_h = np.zeros_like(dg_h) if has_bias else None
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
@@ -142,15 +152,15 @@ def backward(params: dict, cache: LNGRUCache, dout: np.ndarray | None, dh_T: np.
             dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
         dh, skip = split_update(mk.update, t, dh)
         a, d = act[t], dax[t]
-        r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
-        np.multiply(dh * (h[t] - n), z * (1.0 - z), out=d[:, H: 2 * H])   # da_z
-        dan = d[:, 2 * H:]
-        np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)                  # da_n, through tanh
-        np.multiply(dan * cache.ah_n[t], r * (1.0 - r), out=d[:, :H])      # da_r, through r * ah_n
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        np.multiply(dh * (h[t] - n), z * (1.0 - z), out=d[:, H : 2 * H])  # da_z
+        dan = d[:, 2 * H :]
+        np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)  # da_n, through tanh
+        np.multiply(dan * cache.ah_n[t], r * (1.0 - r), out=d[:, :H])  # da_r, through r * ah_n
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
         dah[:, : 2 * H] = d[:, : 2 * H]
-        np.multiply(dan, r, out=dah[:, 2 * H:])                            # d(ah_n)
-        dhw[t], dgh, dbh = layer_norm_backward(dah, cache.ln_h[t])        # through ah_t = LN(hr W_hh^T)
+        np.multiply(dan, r, out=dah[:, 2 * H :])  # d(ah_n)
+        dhw[t], dgh, dbh = layer_norm_backward(dah, cache.ln_h[t])  # through ah_t = LN(hr W_hh^T)
         dg_h += dgh
         if has_bias:
             db_h += dbh
@@ -158,15 +168,16 @@ def backward(params: dict, cache: LNGRUCache, dout: np.ndarray | None, dh_T: np.
         r_mask = recurrent_mask_at(mk, t)
         if r_mask is not None:
             dhr *= r_mask
-        dh = dh * z + dhr                                     # + through h_t = ... + z h_{t-1}
+        dh = dh * z + dhr  # + through h_t = ... + z h_{t-1}
         if skip is not None:
             dh += skip
-    dxw, dg_x, db_x = layer_norm_backward(dax, cache.ln_x)    # through ax = LN(x W_ih^T), all steps
+    dxw, dg_x, db_x = layer_norm_backward(dax, cache.ln_x)  # through ax = LN(x W_ih^T), all steps
     dxw2 = dxw.reshape(T * B, GATES * H)
     grads = {
         "weight_ih": dxw2.T @ x.reshape(T * B, D),
         "weight_hh": dhw.reshape(T * B, GATES * H).T @ recurrent_inputs(mk, h).reshape(T * B, H),
-        "ln_ih_weight": dg_x, "ln_hh_weight": dg_h,
+        "ln_ih_weight": dg_x,
+        "ln_hh_weight": dg_h,
     }
     if has_bias:
         grads.update(ln_ih_bias=db_x, ln_hh_bias=db_h)

@@ -59,6 +59,7 @@ Example
 >>> out.shape, dx.shape, grads["ln_c_weight"].shape
 ((5, 4, 3), (5, 4, 2), (3,))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,26 +82,35 @@ from rnnkit.cells._common import (
 from rnnkit.layers.layernorm import layer_norm_backward, layer_norm_forward
 
 GATES = 4
-GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}   # gates that clamp_gates may fix, and their row block
-LN_NAMES = ("ln_ih", "ln_hh", "ln_c")     # each has ``<name>_weight`` and, with bias, ``<name>_bias``
+GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block
+LN_NAMES = ("ln_ih", "ln_hh", "ln_c")  # each has ``<name>_weight`` and, with bias, ``<name>_bias``
 
 
 @dataclass
 class LNLSTMCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H) hidden states, h[0] = h0
-    c: np.ndarray              # (T+1, B, H) cell states, c[0] = c0
-    gates: np.ndarray          # (T, B, 4H) activated i, f, g, o
-    tanh_c: np.ndarray         # (T, B, H) tanh(LN(c_t))
-    ln_x: tuple                # cache of the input LN over all steps
-    ln_h: list                 # [t] cache of the recurrent LN
-    ln_c: list                 # [t] cache of the cell-state LN
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H) hidden states, h[0] = h0
+    c: np.ndarray  # (T+1, B, H) cell states, c[0] = c0
+    gates: np.ndarray  # (T, B, 4H) activated i, f, g, o
+    tanh_c: np.ndarray  # (T, B, H) tanh(LN(c_t))
+    ln_x: tuple  # cache of the input LN over all steps
+    ln_h: list  # [t] cache of the recurrent LN
+    ln_c: list  # [t] cache of the cell-state LN
     masks: StepMasks
     clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, eps: float = 1e-5, clamp: dict | None = None):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    state,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    eps: float = 1e-5,
+    clamp: dict | None = None,
+):
     """Run the layer-normalised LSTM over x (T, B, D) from (h0, c0). Returns (out, (h_T, c_T), cache).
 
     ``params``: ``weight_ih``, ``weight_hh``, ``ln_ih_weight``, ``ln_hh_weight``,
@@ -115,7 +125,7 @@ def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMask
     g_h, b_h = params["ln_hh_weight"], params.get("ln_hh_bias")
     g_c, b_c = params["ln_c_weight"], params.get("ln_c_bias")
     mk = resolve_masks(lengths, masks, T, x.dtype)
-    xw = (x.reshape(T * B, D) @ params["weight_ih"].T).reshape(T, B, GATES * H)   # (T, B, 4H)
+    xw = (x.reshape(T * B, D) @ params["weight_ih"].T).reshape(T, B, GATES * H)  # (T, B, 4H)
     gates, ln_x = layer_norm_forward(xw, params["ln_ih_weight"], params.get("ln_ih_bias"), eps)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     c = np.empty((T + 1, B, H), dtype=x.dtype)
@@ -125,18 +135,18 @@ def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMask
     for t in range(T):
         ah, lh = layer_norm_forward(recurrent_input(mk, t, h[t]) @ w_hh_t, g_h, b_h, eps)
         a = gates[t]
-        a += ah                                               # a_t = ax_t + ah_t
-        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])             # i, f
-        np.tanh(a[:, 2 * H: 3 * H], out=a[:, 2 * H: 3 * H])   # g
-        sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])               # o
+        a += ah  # a_t = ax_t + ah_t
+        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i, f
+        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
+        sigmoid(a[:, 3 * H :], out=a[:, 3 * H :])  # o
         apply_clamp(a, clamp, GATE_BLOCKS, H)
-        i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         cn = c[t + 1]
         np.multiply(f, c[t], out=cn)
-        cn += i * g                                           # c_t = f c_{t-1} + i g
-        cl, lc = layer_norm_forward(cn, g_c, b_c, eps)        # LN(c_t), before any update mask
+        cn += i * g  # c_t = f c_{t-1} + i g
+        cl, lc = layer_norm_forward(cn, g_c, b_c, eps)  # LN(c_t), before any update mask
         np.tanh(cl, out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=h[t + 1])               # h_t = o tanh(LN(c_t))
+        np.multiply(o, tanh_c[t], out=h[t + 1])  # h_t = o tanh(LN(c_t))
         take_update(mk.update_c, t, c)
         take_update(mk.update, t, h)
         if need_cache:
@@ -156,8 +166,8 @@ def backward(params: dict, cache: LNLSTMCache, dout: np.ndarray | None, dstate_T
     dh_T, dc_T = (None, None) if dstate_T is None else dstate_T
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     dc = np.zeros_like(c[0]) if dc_T is None else dc_T.astype(x.dtype, copy=True)
-    da = np.empty_like(gates)                                 # (T, B, 4H) d(gate pre-activations)
-    dhw = np.empty_like(gates)                                # (T, B, 4H) d(hr @ W_hh.T)
+    da = np.empty_like(gates)  # (T, B, 4H) d(gate pre-activations)
+    dhw = np.empty_like(gates)  # (T, B, 4H) d(hr @ W_hh.T)
     dg_h, dg_c = np.zeros_like(params["ln_hh_weight"]), np.zeros_like(params["ln_c_weight"])
     db_h, db_c = (np.zeros_like(dg_h), np.zeros_like(dg_c)) if has_bias else (None, None)
     for t in reversed(range(T)):
@@ -166,24 +176,24 @@ def backward(params: dict, cache: LNLSTMCache, dout: np.ndarray | None, dstate_T
         dh, skip_h = split_update(mk.update, t, dh)
         dc, skip_c = split_update(mk.update_c, t, dc)
         a = gates[t]
-        i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         tc = tanh_c[t]
         d = da[t]
-        np.multiply(dh * tc, o * (1.0 - o), out=d[:, 3 * H:])          # da_o, through sigmoid
-        dcn, dgc, dbc = layer_norm_backward(dh * o * (1.0 - tc * tc), cache.ln_c[t])   # through tanh, LN_c
+        np.multiply(dh * tc, o * (1.0 - o), out=d[:, 3 * H :])  # da_o, through sigmoid
+        dcn, dgc, dbc = layer_norm_backward(dh * o * (1.0 - tc * tc), cache.ln_c[t])  # through tanh, LN_c
         dc = dc + dcn
-        np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])              # da_i
-        np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H: 2 * H])     # da_f
-        np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H: 3 * H])      # da_g, through tanh
+        np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])  # da_i
+        np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H : 2 * H])  # da_f
+        np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H : 3 * H])  # da_g, through tanh
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
-        dc = dc * f                                           # dc_{t-1}, through f c_{t-1}
-        dhw[t], dgh, dbh = layer_norm_backward(d, cache.ln_h[t])     # through ah_t = LN(hr W_hh^T)
+        dc = dc * f  # dc_{t-1}, through f c_{t-1}
+        dhw[t], dgh, dbh = layer_norm_backward(d, cache.ln_h[t])  # through ah_t = LN(hr W_hh^T)
         dg_h += dgh
         dg_c += dgc
         if has_bias:
             db_h += dbh
             db_c += dbc
-        dh = dhw[t] @ w_hh                                    # dh_{t-1}, through the recurrent product
+        dh = dhw[t] @ w_hh  # dh_{t-1}, through the recurrent product
         r = recurrent_mask_at(mk, t)
         if r is not None:
             dh *= r
@@ -191,12 +201,14 @@ def backward(params: dict, cache: LNLSTMCache, dout: np.ndarray | None, dstate_T
             dh += skip_h
         if skip_c is not None:
             dc += skip_c
-    dxw, dg_x, db_x = layer_norm_backward(da, cache.ln_x)    # through ax = LN(x W_ih^T), all steps
+    dxw, dg_x, db_x = layer_norm_backward(da, cache.ln_x)  # through ax = LN(x W_ih^T), all steps
     dxw2 = dxw.reshape(T * B, GATES * H)
     grads = {
         "weight_ih": dxw2.T @ x.reshape(T * B, D),
         "weight_hh": dhw.reshape(T * B, GATES * H).T @ recurrent_inputs(mk, h).reshape(T * B, H),
-        "ln_ih_weight": dg_x, "ln_hh_weight": dg_h, "ln_c_weight": dg_c,
+        "ln_ih_weight": dg_x,
+        "ln_hh_weight": dg_h,
+        "ln_c_weight": dg_c,
     }
     if has_bias:
         grads.update(ln_ih_bias=db_x, ln_hh_bias=db_h, ln_c_bias=db_c)

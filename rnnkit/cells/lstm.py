@@ -40,6 +40,7 @@ Example
 >>> out.shape, cT.shape, dx.shape
 ((5, 4, 3), (4, 3), (5, 4, 2))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,26 +71,34 @@ from rnnkit.cells._common import (
 )
 
 GATES = 4
-ADDS_INTO_GRADS = True       # backward(..., grads_out=) adds into the caller's gradient arrays
-GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}   # gates that clamp_gates may fix, and their row block
+ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
+GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block
 PEEPHOLES = ("weight_ci", "weight_cf", "weight_co")
 
 
 @dataclass
 class LSTMCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H|P) hidden states, h[0] = h0
-    c: np.ndarray              # (T+1, B, H) cell states, c[0] = c0
-    c_new: np.ndarray          # (T, B, H) f c_{t-1} + i g, before any update mask (a view of c[1:] if none)
-    gates: np.ndarray          # (T, B, 4H) activated i, f, g, o
-    tanh_c: np.ndarray         # (T, B, H) tanh(c_new)
-    m: np.ndarray | None       # (T, B, H) o * tanh(c_new) when projected, else None (it is h)
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H|P) hidden states, h[0] = h0
+    c: np.ndarray  # (T+1, B, H) cell states, c[0] = c0
+    c_new: np.ndarray  # (T, B, H) f c_{t-1} + i g, before any update mask (a view of c[1:] if none)
+    gates: np.ndarray  # (T, B, 4H) activated i, f, g, o
+    tanh_c: np.ndarray  # (T, B, H) tanh(c_new)
+    m: np.ndarray | None  # (T, B, H) o * tanh(c_new) when projected, else None (it is h)
     masks: StepMasks
     clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, clamp: dict | None = None):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    state,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    clamp: dict | None = None,
+):
     """Run the LSTM over x (T, B, D) from state (h0, c0). Returns (out, (h_T, c_T), cache).
 
     Optional entries of ``params``: ``weight_ci``/``weight_cf``/``weight_co``
@@ -105,7 +114,7 @@ def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMask
     w_hh_t = params["weight_hh"].T
     peep = "weight_ci" in params
     w_hr_t = params["weight_hr"].T if "weight_hr" in params else None
-    gates = input_projection(params, x, fold_hidden_bias=slice(None))   # (T, B, 4H), activated in place
+    gates = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, 4H), activated in place
     mk = resolve_masks(lengths, masks, T, x.dtype)
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     c = np.empty((T + 1, B, H), dtype=x.dtype)
@@ -118,14 +127,14 @@ def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMask
         a += recurrent_input(mk, t, h[t]) @ w_hh_t
         if peep:
             a[:, :H] += params["weight_ci"] * c[t]
-            a[:, H: 2 * H] += params["weight_cf"] * c[t]
-        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])             # i, f
-        np.tanh(a[:, 2 * H: 3 * H], out=a[:, 2 * H: 3 * H])   # g
-        apply_clamp(a, clamp, GATE_BLOCKS, H)                 # o is set again below
-        i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+            a[:, H : 2 * H] += params["weight_cf"] * c[t]
+        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i, f
+        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
+        apply_clamp(a, clamp, GATE_BLOCKS, H)  # o is set again below
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         cn = c_new[t]
         np.multiply(f, c[t], out=cn)
-        cn += i * g                                           # c_t = f c_{t-1} + i g
+        cn += i * g  # c_t = f c_{t-1} + i g
         if peep:
             o += params["weight_co"] * cn
         sigmoid(o, out=o)
@@ -133,10 +142,10 @@ def forward(params: dict, x: np.ndarray, state, *, lengths=None, masks: StepMask
             o[...] = clamp["o"]
         np.tanh(cn, out=tanh_c[t])
         if w_hr_t is None:
-            np.multiply(o, tanh_c[t], out=h[t + 1])           # h_t = o tanh(c_t)
+            np.multiply(o, tanh_c[t], out=h[t + 1])  # h_t = o tanh(c_t)
         else:
             np.multiply(o, tanh_c[t], out=m[t])
-            np.matmul(m[t], w_hr_t, out=h[t + 1])             # h_t = (o tanh(c_t)) W_hr^T
+            np.matmul(m[t], w_hr_t, out=h[t + 1])  # h_t = (o tanh(c_t)) W_hr^T
         if mk.update_c is not None:
             c[t + 1] = cn
             take_update(mk.update_c, t, c)
@@ -161,8 +170,8 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
     dh_T, dc_T = (None, None) if dstate_T is None else dstate_T
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     dc = np.zeros_like(c[0]) if dc_T is None else dc_T.astype(x.dtype, copy=True)
-    da = np.empty_like(gates)                                 # (T, B, 4H)
-    dh_new = None if w_hr is None else np.empty_like(h[1:])   # (T, B, P) for dW_hr
+    da = np.empty_like(gates)  # (T, B, 4H)
+    dh_new = None if w_hr is None else np.empty_like(h[1:])  # (T, B, P) for dW_hr
     for t in reversed(range(T)):
         if dout is not None:
             dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
@@ -172,24 +181,24 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
             dm = dh
         else:
             dh_new[t] = dh
-            dm = dh @ w_hr                                    # through h_t = m_t W_hr^T
+            dm = dh @ w_hr  # through h_t = m_t W_hr^T
         a = gates[t]
-        i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         tc = tanh_c[t]
         d = da[t]
-        np.multiply(dm * tc, o * (1.0 - o), out=d[:, 3 * H:])          # da_o, through sigmoid
-        zero_clamped(d, cache.clamp, GATE_BLOCKS, H)          # before da_o feeds the peephole
-        dc = dc + dm * o * (1.0 - tc * tc)                    # through m_t = o tanh(c_t)
+        np.multiply(dm * tc, o * (1.0 - o), out=d[:, 3 * H :])  # da_o, through sigmoid
+        zero_clamped(d, cache.clamp, GATE_BLOCKS, H)  # before da_o feeds the peephole
+        dc = dc + dm * o * (1.0 - tc * tc)  # through m_t = o tanh(c_t)
         if peep:
-            dc += d[:, 3 * H:] * params["weight_co"]          # through o's peephole on c_t
-        np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])              # da_i
-        np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H: 2 * H])     # da_f
-        np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H: 3 * H])      # da_g, through tanh
+            dc += d[:, 3 * H :] * params["weight_co"]  # through o's peephole on c_t
+        np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])  # da_i
+        np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H : 2 * H])  # da_f
+        np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H : 3 * H])  # da_g, through tanh
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
-        dc = dc * f                                           # dc_{t-1}
+        dc = dc * f  # dc_{t-1}
         if peep:
-            dc += d[:, :H] * params["weight_ci"] + d[:, H: 2 * H] * params["weight_cf"]
-        dh = d @ w_hh                                         # dh_{t-1}, through the recurrent product
+            dc += d[:, :H] * params["weight_ci"] + d[:, H : 2 * H] * params["weight_cf"]
+        dh = d @ w_hh  # dh_{t-1}, through the recurrent product
         r = recurrent_mask_at(mk, t)
         if r is not None:
             dh *= r
@@ -200,8 +209,8 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
     grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
     if peep:
         grads["weight_ci"] = np.einsum("tbh,tbh->h", da[..., :H], c[:-1])
-        grads["weight_cf"] = np.einsum("tbh,tbh->h", da[..., H: 2 * H], c[:-1])
-        grads["weight_co"] = np.einsum("tbh,tbh->h", da[..., 3 * H:], cache.c_new)
+        grads["weight_cf"] = np.einsum("tbh,tbh->h", da[..., H : 2 * H], c[:-1])
+        grads["weight_co"] = np.einsum("tbh,tbh->h", da[..., 3 * H :], cache.c_new)
     if w_hr is not None:
         P = w_hr.shape[0]
         grads["weight_hr"] = dh_new.reshape(-1, P).T @ cache.m.reshape(-1, H)
@@ -211,27 +220,31 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
 # -- the compiled loops (rnnkit._kernels): the same maths, for LSTMs without peepholes,
 # -- projection or clamped gates ----------------------------------------------------------------------
 
+
 def _compiled(params: dict, clamp: dict, *arrays) -> bool:
-    return (not clamp and "weight_ci" not in params and "weight_hr" not in params
-            and _kernels.active(params["weight_hh"], *arrays))
+    return (
+        not clamp
+        and "weight_ci" not in params
+        and "weight_hr" not in params
+        and _kernels.active(params["weight_hh"], *arrays)
+    )
 
 
 def _forward_compiled(params, x, h0, c0, mk: StepMasks, need_cache: bool):
     T, B, _ = x.shape
     H = c0.shape[-1]
     dt = x.dtype
-    gates = np.empty((T, B, 4 * H), dtype=dt) if need_cache else None   # x W_ih^T + b, then activated
+    gates = np.empty((T, B, 4 * H), dtype=dt) if need_cache else None  # x W_ih^T + b, then activated
     u, uc, r = loop_masks(mk, T, B, H, H, dt)
     h = np.empty((T + 1, B, H), dtype=dt)
     h[0] = h0
-    steps = T if need_cache else 1             # without a cache, c is a ring of 2 states and the rest one step
+    steps = T if need_cache else 1  # without a cache, c is a ring of 2 states and the rest one step
     c = np.empty((T + 1 if need_cache else 2, B, H), dtype=dt)
     c[0] = c0
     tanh_c = np.empty((steps, B, H), dtype=dt)
     c_new = None if uc is None else np.empty((steps, B, H), dtype=dt)
-    w_hh = np.ascontiguousarray(params["weight_hh"])        # as stored; the loops choose the layout
-    _kernels.ck.lstm_forward(*projection_args(params, x, 4 * H), gates, w_hh, False, h, c, c_new, tanh_c,
-                             u, uc, r)
+    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
+    _kernels.ck.lstm_forward(*projection_args(params, x, 4 * H), gates, w_hh, False, h, c, c_new, tanh_c, u, uc, r)
     c_T = c[T] if need_cache else c[T % 2]
     cache = None
     if need_cache:
@@ -246,10 +259,20 @@ def _backward_compiled(params, cache: LSTMCache, dout, dstate_T, grads_out):
     dt = x.dtype
     dh_T, dc_T = (None, None) if dstate_T is None else dstate_T
     dh, dc = initial_grad(dh_T, h[0]), initial_grad(dc_T, cache.c[0])
-    da = np.empty((T, B, 4 * H), dtype=dt)                    # gradient of the pre-activations
+    da = np.empty((T, B, 4 * H), dtype=dt)  # gradient of the pre-activations
     u, uc, r = loop_masks(mk, T, B, H, H, dt)
-    _kernels.ck.lstm_backward(np.ascontiguousarray(cache.gates), np.ascontiguousarray(cache.c),
-                              np.ascontiguousarray(cache.tanh_c), np.ascontiguousarray(params["weight_hh"]),
-                              masked_dout(mk, dout, dt), dh, dc, da, u, uc, r)
+    _kernels.ck.lstm_backward(
+        np.ascontiguousarray(cache.gates),
+        np.ascontiguousarray(cache.c),
+        np.ascontiguousarray(cache.tanh_c),
+        np.ascontiguousarray(params["weight_hh"]),
+        masked_dout(mk, dout, dt),
+        dh,
+        dc,
+        da,
+        u,
+        uc,
+        r,
+    )
     grads, dx = weight_grads_compiled(params, x, da, recurrent_inputs(mk, h), da, grads_out)
     return grads, dx, (dh, dc)

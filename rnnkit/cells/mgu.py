@@ -28,6 +28,7 @@ Example
 >>> out.shape
 (5, 4, 3)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,22 +53,30 @@ from rnnkit.cells._common import (
 )
 
 GATES = 2
-ADDS_INTO_GRADS = True       # backward(..., grads_out=) adds into the caller's gradient arrays
-GATE_BLOCKS = {"f": 0}   # gates that clamp_gates may fix, and their row block
+ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
+GATE_BLOCKS = {"f": 0}  # gates that clamp_gates may fix, and their row block
 
 
 @dataclass
 class MGUCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H) states, h[0] = h0
-    act: np.ndarray            # (T, B, 2H) activated f, n
-    fh: np.ndarray             # (T, B, H) f * h_{t-1} as it entered W_hn (recurrent mask applied)
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H) states, h[0] = h0
+    act: np.ndarray  # (T, B, 2H) activated f, n
+    fh: np.ndarray  # (T, B, H) f * h_{t-1} as it entered W_hn (recurrent mask applied)
     masks: StepMasks
     clamp: dict
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, clamp: dict | None = None):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    h0: np.ndarray,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    clamp: dict | None = None,
+):
     """Run the MGU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
 
     ``clamp={"f": v}`` fixes the forget gate to the constant v (gate clamping).
@@ -77,7 +86,7 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
     clamp = clamp or {}
     w_hh = params["weight_hh"]
     w_f_t, w_n_t = w_hh[:H].T, w_hh[H:].T
-    act = input_projection(params, x, fold_hidden_bias=slice(None))   # (T, B, 2H)
+    act = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, 2H)
     mk = resolve_masks(lengths, masks, T, x.dtype)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     fh = np.empty((T, B, H), dtype=x.dtype)
@@ -90,9 +99,9 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
         sigmoid(f, out=f)
         apply_clamp(a, clamp, GATE_BLOCKS, H)
         np.multiply(f, hr, out=fh[t])
-        n += fh[t] @ w_n_t                                            # + (f * h) W_hn^T
+        n += fh[t] @ w_n_t  # + (f * h) W_hn^T
         np.tanh(n, out=n)
-        np.subtract(n, h[t], out=h[t + 1])                            # h' = h + f (n - h)
+        np.subtract(n, h[t], out=h[t + 1])  # h' = h + f (n - h)
         h[t + 1] *= f
         h[t + 1] += h[t]
         take_update(mk.update, t, h)
@@ -100,8 +109,9 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
     return masked_output(mk, h), h[T].copy(), cache
 
 
-def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *,
-             grads_out: dict | None = None):
+def backward(
+    params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *, grads_out: dict | None = None
+):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
@@ -123,12 +133,12 @@ def backward(params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.nd
         f, n = act[t][:, :H], act[t][:, H:]
         d = dxw[t]
         dan = d[:, H:]
-        np.multiply(dh * f, 1.0 - n * n, out=dan)           # through n = tanh(.)
-        dfh = dan @ w_n                                     # d(f * hr)
+        np.multiply(dh * f, 1.0 - n * n, out=dan)  # through n = tanh(.)
+        dfh = dan @ w_n  # d(f * hr)
         df = dh * (n - h_prev) + dfh * hr
-        np.multiply(df, f * (1.0 - f), out=d[:, :H])        # through f = sigmoid(.)
+        np.multiply(df, f * (1.0 - f), out=d[:, :H])  # through f = sigmoid(.)
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
-        dhr = dfh * f + d[:, :H] @ w_f                      # d(hr): both recurrent products
+        dhr = dfh * f + d[:, :H] @ w_f  # d(hr): both recurrent products
         if r is not None:
             dhr *= r
         dh = dh * (1.0 - f) + dhr

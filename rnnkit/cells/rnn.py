@@ -26,6 +26,7 @@ Example
 >>> out.shape, grads["weight_hh"].shape, dx.shape
 ((5, 4, 3), (3, 3), (5, 4, 2))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,29 +54,37 @@ from rnnkit.cells._common import (
 )
 
 GATES = 1
-ADDS_INTO_GRADS = True       # backward(..., grads_out=) adds into the caller's gradient arrays
+ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 NONLINEARITIES = ("tanh", "relu")
 
 
 @dataclass
 class RNNCache:
-    x: np.ndarray              # (T, B, D) input
-    h: np.ndarray              # (T+1, B, H) states, h[0] = h0
-    f: np.ndarray              # (T, B, H) f(a_t), the cell's new state before any update mask
-    masks: StepMasks           # lengths, zoneout, recurrent dropout
+    x: np.ndarray  # (T, B, D) input
+    h: np.ndarray  # (T+1, B, H) states, h[0] = h0
+    f: np.ndarray  # (T, B, H) f(a_t), the cell's new state before any update mask
+    masks: StepMasks  # lengths, zoneout, recurrent dropout
     nonlinearity: str
 
 
-def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks: StepMasks | None = None,
-            need_cache: bool = True, nonlinearity: str = "tanh"):
+def forward(
+    params: dict,
+    x: np.ndarray,
+    h0: np.ndarray,
+    *,
+    lengths=None,
+    masks: StepMasks | None = None,
+    need_cache: bool = True,
+    nonlinearity: str = "tanh",
+):
     """Run the RNN over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
     T, B, _ = x.shape
     if _kernels.active(params["weight_hh"], x):
         return _forward_compiled(params, x, h0, resolve_masks(lengths, masks, T, x.dtype), need_cache, nonlinearity)
     w_hh_t = params["weight_hh"].T
-    xw = input_projection(params, x, fold_hidden_bias=slice(None))   # (T, B, H)
+    xw = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, H)
     mk = resolve_masks(lengths, masks, T, x.dtype)
-    h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)                 # (T+1, B, H)
+    h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)  # (T+1, B, H)
     h[0] = h0
     # f(a_t) is h_t itself unless an update mask blends it with h_{t-1}; then it is kept apart
     f = h[1:] if mk.update is None else np.empty_like(xw)
@@ -86,15 +95,16 @@ def forward(params: dict, x: np.ndarray, h0: np.ndarray, *, lengths=None, masks:
             np.tanh(a, out=f[t])
         else:
             np.maximum(a, 0.0, out=f[t])
-        if mk.update is not None:                  # lengths / zoneout: keep part of h_{t-1}
+        if mk.update is not None:  # lengths / zoneout: keep part of h_{t-1}
             h[t + 1] = f[t]
             take_update(mk.update, t, h)
     cache = RNNCache(x, h, f, mk, nonlinearity) if need_cache else None
     return masked_output(mk, h), h[T].copy(), cache
 
 
-def backward(params: dict, cache: RNNCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *,
-             grads_out: dict | None = None):
+def backward(
+    params: dict, cache: RNNCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *, grads_out: dict | None = None
+):
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
@@ -104,17 +114,17 @@ def backward(params: dict, cache: RNNCache, dout: np.ndarray | None, dh_T: np.nd
     x, h, f, mk = cache.x, cache.h, cache.f, cache.masks
     T = x.shape[0]
     w_hh = params["weight_hh"]
-    da = np.empty_like(h[1:])                      # (T, B, H) gradient of the pre-activations
+    da = np.empty_like(h[1:])  # (T, B, H) gradient of the pre-activations
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
     for t in reversed(range(T)):
         if dout is not None:
             dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
         dh, skip = split_update(mk.update, t, dh)
-        if cache.nonlinearity == "tanh":           # backprop through tanh: 1 - f^2
+        if cache.nonlinearity == "tanh":  # backprop through tanh: 1 - f^2
             np.multiply(dh, 1.0 - f[t] * f[t], out=da[t])
-        else:                                      # backprop through relu: [f > 0]
+        else:  # backprop through relu: [f > 0]
             np.multiply(dh, f[t] > 0, out=da[t])
-        dh = da[t] @ w_hh                          # dh_{t-1}, through the recurrent product
+        dh = da[t] @ w_hh  # dh_{t-1}, through the recurrent product
         r = recurrent_mask_at(mk, t)
         if r is not None:
             dh *= r
@@ -126,6 +136,7 @@ def backward(params: dict, cache: RNNCache, dout: np.ndarray | None, dh_T: np.nd
 
 # -- the compiled loops (rnnkit._kernels): the same maths --------------------------------------------
 
+
 def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool, nonlinearity: str):
     T, B, _ = x.shape
     H = h0.shape[-1]
@@ -134,7 +145,7 @@ def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool, nonlineari
     h[0] = h0
     # f(a_t) is h_t itself unless an update mask blends it with h_{t-1} (one step of it without a cache)
     f = None if u is None else np.empty((T if need_cache else 1, B, H), dtype=x.dtype)
-    w_hh = np.ascontiguousarray(params["weight_hh"])        # as stored; the loops choose the layout
+    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
     # no buffer for a_t = x W_ih^T + b + ...: the loops make it step by step; the cache needs f(a_t) only
     _kernels.ck.rnn_forward(*projection_args(params, x, H), None, w_hh, False, h, f, nonlinearity == "relu", u, r)
     cache = RNNCache(x, h, h[1:] if f is None else f, mk, nonlinearity) if need_cache else None
@@ -146,9 +157,17 @@ def _backward_compiled(params, cache: RNNCache, dout, dh_T, grads_out):
     T, B, _ = x.shape
     H = h.shape[-1]
     dh = initial_grad(dh_T, h[0])
-    da = np.empty((T, B, H), dtype=x.dtype)                   # gradient of the pre-activations
+    da = np.empty((T, B, H), dtype=x.dtype)  # gradient of the pre-activations
     u, _, r = loop_masks(mk, T, B, H, H, x.dtype)
-    _kernels.ck.rnn_backward(np.ascontiguousarray(cache.f), np.ascontiguousarray(params["weight_hh"]),
-                             masked_dout(mk, dout, x.dtype), dh, da, cache.nonlinearity == "relu", u, r)
+    _kernels.ck.rnn_backward(
+        np.ascontiguousarray(cache.f),
+        np.ascontiguousarray(params["weight_hh"]),
+        masked_dout(mk, dout, x.dtype),
+        dh,
+        da,
+        cache.nonlinearity == "relu",
+        u,
+        r,
+    )
     grads, dx = weight_grads_compiled(params, x, da, recurrent_inputs(mk, h), da, grads_out)
     return grads, dx, dh

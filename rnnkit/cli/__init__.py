@@ -7,6 +7,7 @@ missing or unreadable files, bad checkpoints) are printed as one line,
 ``rnnkit: error: ...``, with exit status 2; set ``RNNKIT_DEBUG=1`` to see the
 traceback instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ import logging
 import os
 import sys
 
-COMMANDS = ["demo", "lm", "ngram", "analyze", "longrange"]   # modules of rnnkit.cli, each adding one sub-command
+COMMANDS = ["demo", "lm", "ngram", "analyze", "longrange"]  # modules of rnnkit.cli, each adding one sub-command
 
 
 class UsageError(Exception):
@@ -23,7 +24,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):             # argparse's default prints the whole usage first
+    def error(self, message):  # argparse's default prints the whole usage first
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     from rnnkit import __version__
+
     return f"rnnkit {__version__}"
 
 

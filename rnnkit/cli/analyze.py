@@ -13,6 +13,7 @@ on a language model, ``--data`` is a text file, encoded with the ``vocab.json``
 found beside the checkpoints; for a task model it is an ``.npy`` array of
 inputs (T, B, D), or, if omitted, a fresh batch of the task it was trained on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,13 @@ def register(sub) -> None:
     g.add_argument("--hidden", type=int, default=32, help="hidden size of fresh cells (default 32)")
     g.add_argument("--batch", type=int, default=8, help="sequences averaged over (default 8)")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
-    g.add_argument("--checkpoint", action="append", default=None, metavar="DIR",
-                   help="analyse this trained task model instead of fresh cells (repeatable)")
+    g.add_argument(
+        "--checkpoint",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="analyse this trained task model instead of fresh cells (repeatable)",
+    )
     g.add_argument("--jacobians", action="store_true", help="also measure the norms of ds_T/ds_t (slower)")
     g.add_argument("--out", default=None, metavar="FILE.png", help="write the plot here")
     g.set_defaults(func=_gradflow)
@@ -47,8 +53,12 @@ def register(sub) -> None:
 
     a = kinds.add_parser("gates", help="mean gate activations and saturation over a batch")
     a.add_argument("--checkpoint", required=True, metavar="DIR", help="run or checkpoint directory")
-    a.add_argument("--data", default=None, metavar="FILE",
-                   help="text (language models) or .npy inputs (T, B, D) (task models; default: fresh task data)")
+    a.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE",
+        help="text (language models) or .npy inputs (T, B, D) (task models; default: fresh task data)",
+    )
     a.add_argument("--length", type=int, default=200, help="steps per sequence cut from a text (default 200)")
     a.add_argument("--batch", type=int, default=16, help="sequences: text columns or fresh task sequences (default 16)")
     a.add_argument("--out", default=None, metavar="FILE.png", help="write the heatmaps here")
@@ -57,8 +67,9 @@ def register(sub) -> None:
 
 
 def _need_analysis(args) -> int:
-    raise UsageError("rnnkit analyze: an analysis is required (one of: gradflow, spectrum, gates); "
-                     "see rnnkit analyze --help")
+    raise UsageError(
+        "rnnkit analyze: an analysis is required (one of: gradflow, spectrum, gates); see rnnkit analyze --help"
+    )
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
@@ -75,17 +86,20 @@ def load_model(path: str):
     """(model, config, directory) of the checkpoint under ``path``; weights loaded."""
     from rnnkit.checkpoint import load_checkpoint
     from rnnkit.tasks.models import KINDS, task_model_from_config
+
     d = _checkpoint_dir(path)
     ckpt = load_checkpoint(d)
     kind = ckpt.config.get("kind")
     if kind == "rnnlm":
         from rnnkit.lm.rnnlm import RNNLM
+
         model = RNNLM.from_config(ckpt.config)
     elif kind in KINDS:
         model = task_model_from_config(ckpt.config)
     else:
-        raise UsageError(f"rnnkit analyze: {ckpt.path}: unknown model kind {kind!r}; expected rnnlm, "
-                         + ", ".join(KINDS))
+        raise UsageError(
+            f"rnnkit analyze: {ckpt.path}: unknown model kind {kind!r}; expected rnnlm, " + ", ".join(KINDS)
+        )
     ckpt.load_into(model)
     model.eval()
     return model, ckpt.config, d
@@ -102,8 +116,9 @@ def _plots():
     try:
         import matplotlib  # noqa: F401  (rnnkit.analysis.plots imports it only when drawing)
     except ImportError:
-        raise UsageError("rnnkit analyze: --out needs matplotlib; install it with: pip install \"rnnkit[cli]\"") from None
+        raise UsageError('rnnkit analyze: --out needs matplotlib; install it with: pip install "rnnkit[cli]"') from None
     from rnnkit.analysis import plots
+
     return plots
 
 
@@ -111,8 +126,9 @@ def _parse_cells(text: str) -> list[str]:
     cells = [c.strip().lower() for c in text.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_NAMES]
     if not cells or bad:
-        raise UsageError(f"rnnkit analyze: --cells must be a comma-separated list of {', '.join(CELL_NAMES)}, "
-                         f"got {text!r}")
+        raise UsageError(
+            f"rnnkit analyze: --cells must be a comma-separated list of {', '.join(CELL_NAMES)}, got {text!r}"
+        )
     return cells
 
 
@@ -127,6 +143,7 @@ def _gradflow(args) -> int:
     from rnnkit.analysis.experiments import task_data
     from rnnkit.analysis.gradflow import gradient_flow
     from rnnkit.layers import GRU, LSTM, MGU, RNN
+
     _positive("length", args.length, 2)
     _positive("hidden", args.hidden)
     _positive("batch", args.batch)
@@ -136,8 +153,10 @@ def _gradflow(args) -> int:
         for path in args.checkpoint:
             model, cfg, _ = load_model(path)
             if cfg.get("kind") == "rnnlm" or cfg.get("per_step") or not cfg.get("task"):
-                raise UsageError(f"rnnkit analyze gradflow: {path}: needs a task model with a last-step loss "
-                                 "(adding or parity, as rnnkit longrange saves them)")
+                raise UsageError(
+                    f"rnnkit analyze gradflow: {path}: needs a task model with a last-step loss "
+                    "(adding or parity, as rnnkit longrange saves them)"
+                )
             x, y = task_data(cfg["task"], args.batch, args.length, np.random.default_rng(args.seed))
             label = f"{cfg['cell']} ({Path(path).name})"
             # in float64: a float32 gradient underflows to 0 after a few dozen steps of a forgetting RNN
@@ -170,11 +189,16 @@ def _gradflow(args) -> int:
 # -- spectrum --------------------------------------------------------------------------------------
 def _spectrum(args) -> int:
     from rnnkit.analysis.spectrum import recurrent_spectrum
+
     plots = _plots() if args.out else None
     model, cfg, d = load_model(args.checkpoint)
     spec = recurrent_spectrum(model)
     print(f"{d}: {cfg.get('kind')} with the recurrent layer {model.rnn!r}")
-    print("{:<22} {:<5} {:>10} {:>8} {:>8}  (gain = sigma_max * max|f'|)".format("weight", "gate", "sigma_max", "max|f'|", "gain"))
+    print(
+        "{:<22} {:<5} {:>10} {:>8} {:>8}  (gain = sigma_max * max|f'|)".format(
+            "weight", "gate", "sigma_max", "max|f'|", "gain"
+        )
+    )
     for name, blocks in spec.singular_values.items():
         gains = spec.gains(name)
         for gate, values in blocks.items():
@@ -183,10 +207,15 @@ def _spectrum(args) -> int:
         if rate is not None:
             print(f"{name}: a plain RNN; every k-step Jacobian product is at most {rate:.4f}^k")
     if plots:
-        curves = {f"{name.replace('weight_hh_', '')} {g}": v for name, blocks in spec.singular_values.items()
-                  for g, v in blocks.items()}
-        _save(plots.plot_spectrum(curves, title=f"Singular values of W_hh per gate ({type(model.rnn).__name__})"),
-              args.out)
+        curves = {
+            f"{name.replace('weight_hh_', '')} {g}": v
+            for name, blocks in spec.singular_values.items()
+            for g, v in blocks.items()
+        }
+        _save(
+            plots.plot_spectrum(curves, title=f"Singular values of W_hh per gate ({type(model.rnn).__name__})"),
+            args.out,
+        )
     return 0
 
 
@@ -195,13 +224,16 @@ def _find_vocab(d: Path) -> Path:
     for p in (d, d.parent, d.parent.parent):
         if (p / "vocab.json").is_file():
             return p / "vocab.json"
-    raise UsageError(f"rnnkit analyze gates: no vocab.json beside the checkpoint {d} (looked in {d} and its "
-                     "two parents); the language model's vocabulary is needed to encode --data")
+    raise UsageError(
+        f"rnnkit analyze gates: no vocab.json beside the checkpoint {d} (looked in {d} and its "
+        "two parents); the language model's vocabulary is needed to encode --data"
+    )
 
 
 def _lm_inputs(model, d: Path, data: str, length: int, batch: int) -> np.ndarray:
     from rnnkit.lm.data import batchify, char_tokens, word_tokens
     from rnnkit.lm.vocab import Vocabulary
+
     vocab = Vocabulary.from_json(_find_vocab(d).read_text(encoding="utf-8"))
     text = Path(data).read_text(encoding="utf-8")
     specials = {vocab.unk_token, vocab.eos_token, vocab.pad_token, vocab.bos_token}
@@ -211,12 +243,13 @@ def _lm_inputs(model, d: Path, data: str, length: int, batch: int) -> np.ndarray
     if len(ids) < 2:
         raise UsageError(f"rnnkit analyze gates: --data {data}: needs at least 2 tokens, got {len(ids)}")
     cols = max(1, min(batch, len(ids) // 2))
-    grid = batchify(ids, cols)                             # (N, B)
-    return model.embedding.forward(grid)                   # (N, B, E): what the recurrent layer reads
+    grid = batchify(ids, cols)  # (N, B)
+    return model.embedding.forward(grid)  # (N, B, E): what the recurrent layer reads
 
 
 def _task_inputs(cfg: dict, data: str | None, batch: int, dtype) -> np.ndarray:
     from rnnkit.analysis.experiments import task_data
+
     if data is None:
         if not cfg.get("task") or not cfg.get("length"):
             raise UsageError("rnnkit analyze gates: --data is required: the checkpoint does not say its task")
@@ -227,13 +260,16 @@ def _task_inputs(cfg: dict, data: str | None, batch: int, dtype) -> np.ndarray:
     except ValueError as e:
         raise UsageError(f"rnnkit analyze gates: --data {data}: not a .npy array of numbers ({e})") from None
     if x.ndim != 3 or x.shape[2] != cfg["input_size"]:
-        raise UsageError(f"rnnkit analyze gates: --data {data}: expected inputs of shape (T, B, "
-                         f"{cfg['input_size']}), got {tuple(x.shape)}")
+        raise UsageError(
+            f"rnnkit analyze gates: --data {data}: expected inputs of shape (T, B, "
+            f"{cfg['input_size']}), got {tuple(x.shape)}"
+        )
     return x
 
 
 def _gates(args) -> int:
     from rnnkit.analysis.gates import gate_statistics
+
     _positive("length", args.length, 2)
     _positive("batch", args.batch)
     if args.data is not None and not Path(args.data).is_file():
@@ -250,15 +286,19 @@ def _gates(args) -> int:
         x = _task_inputs(cfg, args.data, args.batch, model.rnn.dtype)
     stats = gate_statistics(model, x)
     T, B = x.shape[:2]
-    print(f"{d}: gates of the {type(model.rnn).__name__} over {B} sequences of {T} steps "
-          f"(closed < {stats.low:g}, open > {stats.high:g})")
+    print(
+        f"{d}: gates of the {type(model.rnn).__name__} over {B} sequences of {T} steps "
+        f"(closed < {stats.low:g}, open > {stats.high:g})"
+    )
     print(f"{'layer':<12} {'gate':<5} {'mean':>7} {'closed':>8} {'open':>8} {'saturated':>10}")
     for r, row in enumerate(stats.rows):
         for g, gate in enumerate(stats.gates):
             closed = float(np.mean(stats.closed_over_time[r, g]))
             opened = float(np.mean(stats.open_over_time[r, g]))
-            print(f"{row:<12} {gate:<5} {float(np.mean(stats.mean_per_unit[r, g])):>7.3f} {closed:>8.3f} "
-                  f"{opened:>8.3f} {closed + opened:>10.3f}")
+            print(
+                f"{row:<12} {gate:<5} {float(np.mean(stats.mean_per_unit[r, g])):>7.3f} {closed:>8.3f} "
+                f"{opened:>8.3f} {closed + opened:>10.3f}"
+            )
     if plots:
         title = f"Gates of the {type(model.rnn).__name__} ({cfg.get('task') or cfg.get('kind')})"
         _save(plots.plot_gate_saturation(stats, title=title), args.out)

@@ -7,6 +7,7 @@ trained with Adam and global-norm clipping. A model that only learned the
 average scores the baseline MSE 0.167; one that remembers the two marked
 numbers goes well below it.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,10 +33,10 @@ class LastStepRegressor(Module):
     def forward(self, x):
         out, _ = self.rnn.forward(x)
         self._T = out.shape[0]
-        return self.head.forward(out[-1])[:, 0]                  # (B,)
+        return self.head.forward(out[-1])[:, 0]  # (B,)
 
     def backward(self, dy):
-        dlast = self.head.backward(dy[:, None])                   # (B, H)
+        dlast = self.head.backward(dy[:, None])  # (B, H)
         dout = np.zeros((self._T,) + dlast.shape, dtype=dlast.dtype)
         dout[-1] = dlast
         self.rnn.backward(dout)
@@ -64,10 +65,13 @@ def run(length: int = 50, steps: int = 1000, batch: int = 64, hidden: int = 32, 
             log(f"step {step:5d}  train MSE {np.mean(window):.4f}  ({time.perf_counter() - start:.1f} s)")
             window = []
     from rnnkit.grad_mode import no_grad
+
     with no_grad():
         mse = float(np.mean((model.forward(x_test) - y_test) ** 2))
-    log(f"test MSE {mse:.4f} vs baseline {BASELINE_MSE:.3f}: "
-        + ("the LSTM remembers the marked numbers." if mse < 0.5 * BASELINE_MSE else "not yet below half the baseline."))
+    log(
+        f"test MSE {mse:.4f} vs baseline {BASELINE_MSE:.3f}: "
+        + ("the LSTM remembers the marked numbers." if mse < 0.5 * BASELINE_MSE else "not yet below half the baseline.")
+    )
     return {"first_loss": first, "final_mse": mse, "baseline": BASELINE_MSE}
 
 
@@ -81,6 +85,7 @@ def register(sub) -> None:
 
 def _main(args) -> int:
     from rnnkit.cli import UsageError
+
     if args.length < 2:
         raise UsageError(f"rnnkit demo: --length must be >= 2, got {args.length}")
     if args.steps < 1:

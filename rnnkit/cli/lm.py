@@ -4,6 +4,7 @@
 (one flag per field, ``--hidden-size`` for ``hidden_size``), so the CLI and
 the library cannot drift; the resolved config is saved as run.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,11 @@ from rnnkit.lm import train as lmtrain
 _HELP = {
     "data": "plain UTF-8 text to train on (default: the built-in corpus, this Python's standard-library sources)",
     "valid": "validation text (default: the last --valid-fraction of the training lines)",
-    "level": "char or word tokens", "cell": "rnn, gru, lstm or mgu", "minutes": "time budget (0: none)",
-    "clip": "global gradient-norm clipping (0: none)", "tie": "tie input and output embeddings",
+    "level": "char or word tokens",
+    "cell": "rnn, gru, lstm or mgu",
+    "minutes": "time budget (0: none)",
+    "clip": "global gradient-norm clipping (0: none)",
+    "tie": "tie input and output embeddings",
     "variational": "one dropout mask per sequence (Gal and Ghahramani)",
     "lr_decay": "multiply the learning rate by this each epoch after --decay-start",
 }
@@ -72,6 +76,7 @@ def register(sub) -> None:
 
 def _missing(parser):
     from rnnkit.cli import UsageError
+
     raise UsageError("rnnkit lm: a command is required (train, sample or eval)")
 
 
@@ -89,8 +94,20 @@ def _train(args) -> int:
 
 def _sample(args) -> int:
     model, vocab, cfg = lmtrain.load_run(args.checkpoint)
-    print(lmtrain.generate(model, vocab, args.prompt, cfg.level, length=args.length, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, beam=args.beam, seed=args.seed))
+    print(
+        lmtrain.generate(
+            model,
+            vocab,
+            args.prompt,
+            cfg.level,
+            length=args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            beam=args.beam,
+            seed=args.seed,
+        )
+    )
     return 0
 
 

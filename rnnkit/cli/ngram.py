@@ -16,9 +16,9 @@ after another (each starts after ``<s>``) until ``--length`` tokens, or, with
 
 ``train``'s flags are generated from :class:`NGramTrainConfig`, one per field.
 """
+
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -40,17 +40,19 @@ LEVELS = ("word", "char")
 @dataclass(frozen=True)
 class NGramTrainConfig:
     """Everything ``rnnkit ngram train`` can be told; saved as run.json beside the model."""
-    data: str | None = None            # plain UTF-8 text, one sentence per line; None: the built-in corpus
-    valid: str | None = None           # text to report the perplexity on after counting (optional)
-    level: str = "word"                # word | char
-    order: int = 5                     # N: predict from the N-1 previous tokens
-    smoothing: str = "kneser-ney"      # mle | lidstone | laplace | witten-bell | kneser-ney | absolute
-    delta: float | None = None         # lidstone's added count, or absolute's fixed discount
-    min_count: int = 1                 # rarer training tokens become <unk>
-    builtin_chars: int = 2_000_000     # size of the built-in corpus (stdlib sources)
+
+    data: str | None = None  # plain UTF-8 text, one sentence per line; None: the built-in corpus
+    valid: str | None = None  # text to report the perplexity on after counting (optional)
+    level: str = "word"  # word | char
+    order: int = 5  # N: predict from the N-1 previous tokens
+    smoothing: str = "kneser-ney"  # mle | lidstone | laplace | witten-bell | kneser-ney | absolute
+    delta: float | None = None  # lidstone's added count, or absolute's fixed discount
+    min_count: int = 1  # rarer training tokens become <unk>
+    builtin_chars: int = 2_000_000  # size of the built-in corpus (stdlib sources)
 
     def __post_init__(self):
         from rnnkit.lm.ngram import NGramLM
+
         w = "NGramTrainConfig"
         check_choice(w, "level", self.level, LEVELS)
         check_positive_int(w, "builtin_chars", self.builtin_chars)
@@ -60,7 +62,7 @@ class NGramTrainConfig:
 
 _HELP = {
     "data": "plain UTF-8 text to count, one sentence per line (default: the built-in corpus, this Python's "
-            "standard-library sources)",
+    "standard-library sources)",
     "valid": "UTF-8 text to report the perplexity on after training",
     "level": "word or char tokens",
     "smoothing": "mle, lidstone, laplace, witten-bell, kneser-ney (interpolated modified) or absolute",
@@ -111,12 +113,14 @@ def register(sub) -> None:
 
 def _missing(args):
     from rnnkit.cli import UsageError
+
     raise UsageError("rnnkit ngram: a command is required (train, eval or sample)")
 
 
 # -- text and model directories ------------------------------------------------------------------
 def sentences(text: str, level: str) -> list[list[str]]:
     from rnnkit.lm.data import char_sentences, word_sentences
+
     return char_sentences(text) if level == "char" else word_sentences(text)
 
 
@@ -137,9 +141,11 @@ def train(cfg: NGramTrainConfig, out_dir, *, log_fn=print):
     lm.save(out)
     atomic_write(out / RUN_FILE, [json.dumps(asdict(cfg), indent=2).encode("utf-8")])
     kinds = ", ".join(f"{lv.codes.size:,} {m + 1}-grams" for m, lv in enumerate(lm._levels))
-    log_fn(f"{cfg.level}-level {cfg.order}-gram {cfg.smoothing}: vocabulary {len(lm.vocab):,}, "
-           f"{sum(len(s) + 1 for s in sents):,} training tokens in {len(sents):,} lines; {kinds}; "
-           f"counted in {seconds:.2f} s")
+    log_fn(
+        f"{cfg.level}-level {cfg.order}-gram {cfg.smoothing}: vocabulary {len(lm.vocab):,}, "
+        f"{sum(len(s) + 1 for s in sents):,} training tokens in {len(sents):,} lines; {kinds}; "
+        f"counted in {seconds:.2f} s"
+    )
     if valid_text is not None:
         log_fn(_score_line(lm, valid_text, cfg.level))
     return lm
@@ -148,6 +154,7 @@ def train(cfg: NGramTrainConfig, out_dir, *, log_fn=print):
 def load_model(model_dir):
     """(model, level) of a model directory written by :func:`train`."""
     from rnnkit.lm.ngram import MODEL_FILE, NGramLM
+
     d = Path(model_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"--model: no such directory: {d}")
@@ -171,12 +178,24 @@ def _score_line(lm, text: str, level: str) -> str:
     unit = "character" if level == "char" else "word"
     bits = -total / m / math.log(2)
     note = "" if math.isfinite(ppl) else " (a token has probability 0 under this smoothing)"
-    return (f"ppl {ppl:.4f}{note} over {m:,} predictions ({m - len(sents):,} {unit}s + one </s> for each of "
-            f"{len(sents):,} lines; {unk:,} scored as <unk>); {bits:.4f} bits per token")
+    return (
+        f"ppl {ppl:.4f}{note} over {m:,} predictions ({m - len(sents):,} {unit}s + one </s> for each of "
+        f"{len(sents):,} lines; {unk:,} scored as <unk>); {bits:.4f} bits per token"
+    )
 
 
-def generate(lm, level: str, prompt: str = "", *, length: int | None = None, temperature: float = 1.0,
-             top_k=None, top_p=None, beam: int = 0, seed=0) -> str:
+def generate(
+    lm,
+    level: str,
+    prompt: str = "",
+    *,
+    length: int | None = None,
+    temperature: float = 1.0,
+    top_k=None,
+    top_p=None,
+    beam: int = 0,
+    seed=0,
+) -> str:
     """Continue ``prompt``: sentences drawn one after another up to ``length`` tokens, or with
     ``beam`` > 0 the best single sentence of a beam search."""
     from rnnkit.decoding import beam_search, sample
@@ -194,8 +213,16 @@ def generate(lm, level: str, prompt: str = "", *, length: int | None = None, tem
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
         lines, left, head = [], length, first
         while left > 0:
-            ids = sample(lm, start + head, left, temperature=temperature, top_k=top_k, top_p=top_p, seed=rng,
-                         stop_ids=(v.eos_id,)).tolist()
+            ids = sample(
+                lm,
+                start + head,
+                left,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                seed=rng,
+                stop_ids=(v.eos_id,),
+            ).tolist()
             left -= len(ids)
             lines.append(head + [i for i in ids if i != v.eos_id])
             head = []
@@ -216,6 +243,7 @@ def _train(args) -> int:
 
 def _eval(args) -> int:
     from rnnkit.lm.train import read_text
+
     lm, level = load_model(args.model)
     print(_score_line(lm, read_text(args.data), level))
     return 0
@@ -223,11 +251,23 @@ def _eval(args) -> int:
 
 def _sample(args) -> int:
     lm, level = load_model(args.model)
-    print(generate(lm, level, args.prompt, length=args.length, temperature=args.temperature, top_k=args.top_k,
-                   top_p=args.top_p, beam=args.beam, seed=args.seed))
+    print(
+        generate(
+            lm,
+            level,
+            args.prompt,
+            length=args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            beam=args.beam,
+            seed=args.seed,
+        )
+    )
     return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
     from rnnkit.cli import main
+
     sys.exit(main(["ngram", *sys.argv[1:]]))

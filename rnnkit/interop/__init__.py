@@ -15,6 +15,7 @@ Example
 >>> sorted(torch.to_torch_state_dict(rnnkit.RNN(2, 3)))[0], len(keras.to_keras_weights(rnnkit.RNN(2, 3)))
 ('bias_hh_l0', 3)
 """
+
 from rnnkit.interop import keras, torch
 
 __all__ = ["keras", "torch"]

@@ -62,9 +62,10 @@ Example
 >>> bool(np.array_equal(twin.params["weight_hh_l0"], gru.params["weight_hh_l0"]))
 True
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,8 +77,8 @@ __all__ = ["to_keras_weights", "from_keras_weights", "keras_layer", "keras_class
 # Keras gate block j holds rnnkit gate block _PERM[kind][j].
 _PERM = {
     "SimpleRNN": [0],
-    "LSTM": [0, 1, 2, 3],   # i, f, c, o  =  i, f, g, o
-    "GRU": [1, 0, 2],       # z, r, h     <- r, z, n
+    "LSTM": [0, 1, 2, 3],  # i, f, c, o  =  i, f, g, o
+    "GRU": [1, 0, 2],  # z, r, h     <- r, z, n
 }
 
 
@@ -96,19 +97,25 @@ def _kind(where: str, layer, allow_variants: bool = False) -> str:
         raise ValueError(f"{where}: layer.peephole must be False: Keras' LSTM has no peephole connections, got True")
     if not allow_variants:
         if any(getattr(layer, "zoneout", ())):
-            raise ValueError(f"{where}: layer.zoneout must be 0 (zoneout mixes in the previous state even in eval "
-                             f"mode; Keras has none), got {layer.zoneout}; pass allow_variants=True to convert anyway")
+            raise ValueError(
+                f"{where}: layer.zoneout must be 0 (zoneout mixes in the previous state even in eval "
+                f"mode; Keras has none), got {layer.zoneout}; pass allow_variants=True to convert anyway"
+            )
         if getattr(layer, "clamped_gates", None):
-            raise ValueError(f"{where}: layer must have no clamped gates (Keras cannot clamp gates), got "
-                             f"{layer.clamped_gates}; pass allow_variants=True to convert anyway")
+            raise ValueError(
+                f"{where}: layer must have no clamped gates (Keras cannot clamp gates), got "
+                f"{layer.clamped_gates}; pass allow_variants=True to convert anyway"
+            )
     if name == "RNN":
         return "SimpleRNN"
     if name == "LSTM":
         return "LSTM"
     if name == "GRU":
         if not layer.variant["reset_gate"]:
-            raise ValueError(f"{where}: layer must be a GRU with a reset gate; Keras has no GRU with "
-                             f"reset_gate=False (2 gate blocks), got {type(layer).__name__}(reset_gate=False)")
+            raise ValueError(
+                f"{where}: layer must be a GRU with a reset gate; Keras has no GRU with "
+                f"reset_gate=False (2 gate blocks), got {type(layer).__name__}(reset_gate=False)"
+            )
         return "GRU"
     raise ValueError(f"{where}: layer must be an RNN, GRU or LSTM; Keras has no {type(layer).__name__}")
 
@@ -139,8 +146,10 @@ def _resolve_index(where: str, layer, layer_index) -> int | None:
     L = layer.num_layers
     if layer_index is None:
         if L > 1:
-            raise ValueError(f"{where}: layer_index must be given for a layer with num_layers={L}: Keras stacks "
-                             f"one layer object per level, so convert each with layer_index=0..{L - 1}")
+            raise ValueError(
+                f"{where}: layer_index must be given for a layer with num_layers={L}: Keras stacks "
+                f"one layer object per level, so convert each with layer_index=0..{L - 1}"
+            )
         return 0
     if isinstance(layer_index, bool) or not isinstance(layer_index, (int, np.integer)):
         raise TypeError(f"{where}: layer_index must be an int or None, got {type(layer_index).__name__}")
@@ -165,7 +174,7 @@ def _input_size(layer, index: int | None) -> int:
 
 def _blocks(a: np.ndarray, order, H: int) -> np.ndarray:
     """Reorder the gate blocks (H rows each) along axis 0 of ``a``."""
-    return np.concatenate([a[g * H:(g + 1) * H] for g in order], axis=0)
+    return np.concatenate([a[g * H : (g + 1) * H] for g in order], axis=0)
 
 
 # -- rnnkit -> Keras ------------------------------------------------------------------------------
@@ -190,14 +199,14 @@ def to_keras_weights(layer, *, layer_index: int | None = None, allow_variants: b
     perm, H, params = _PERM[kind], layer.hidden_size, layer.params
     out = []
     for n in _names(layer, index):
-        out.append(np.ascontiguousarray(_blocks(params[n["weight_ih"]], perm, H).T))        # (D, G*H)
-        out.append(np.ascontiguousarray(_blocks(params[n["weight_hh"]], perm, H).T))        # (H, G*H)
+        out.append(np.ascontiguousarray(_blocks(params[n["weight_ih"]], perm, H).T))  # (D, G*H)
+        out.append(np.ascontiguousarray(_blocks(params[n["weight_hh"]], perm, H).T))  # (H, G*H)
         if layer.bias:
             b_ih, b_hh = params[n["bias_ih"]], params[n["bias_hh"]]
             if _two_biases(layer):
                 out.append(np.stack([_blocks(b_ih, perm, H), _blocks(b_hh, perm, H)]))  # (2, 3H)
             else:
-                out.append(_blocks(b_ih + b_hh, perm, H))                               # (G*H,)
+                out.append(_blocks(b_ih + b_hh, perm, H))  # (G*H,)
     return out
 
 
@@ -207,8 +216,9 @@ def _config_of(where: str, obj, layer, kind: str) -> None:
     name = type(obj).__name__
     want = kind + ("Cell" if isinstance(layer, _Cell) else "")
     if name != want:
-        raise ValueError(f"{where}: the Keras layer must be a {want} to match rnnkit {type(layer).__name__}, "
-                         f"got {name}")
+        raise ValueError(
+            f"{where}: the Keras layer must be a {want} to match rnnkit {type(layer).__name__}, got {name}"
+        )
     cfg = obj.get_config()
     act = layer.variant.get("nonlinearity", "tanh")
     expected = {"units": layer.hidden_size, "activation": act, "use_bias": layer.bias}
@@ -218,8 +228,10 @@ def _config_of(where: str, obj, layer, kind: str) -> None:
         expected["reset_after"] = layer.variant["reset_after"]
     for key, val in expected.items():
         if cfg.get(key) != val:
-            raise ValueError(f"{where}: the Keras {name}'s {key} must be {val!r} to match rnnkit "
-                             f"{type(layer).__name__}, got {cfg.get(key)!r}")
+            raise ValueError(
+                f"{where}: the Keras {name}'s {key} must be {val!r} to match rnnkit "
+                f"{type(layer).__name__}, got {cfg.get(key)!r}"
+            )
 
 
 def _keras_arrays(where: str, weights, layer, kind: str) -> list:
@@ -228,19 +240,24 @@ def _keras_arrays(where: str, weights, layer, kind: str) -> list:
         obj = weights
         if type(obj).__name__ == "Bidirectional":
             if not getattr(layer, "bidirectional", False):
-                raise ValueError(f"{where}: a Keras Bidirectional layer needs a layer built with "
-                                 f"bidirectional=True, got bidirectional=False")
+                raise ValueError(
+                    f"{where}: a Keras Bidirectional layer needs a layer built with "
+                    f"bidirectional=True, got bidirectional=False"
+                )
             for part in (obj.forward_layer, obj.backward_layer):
                 _config_of(where, part, layer, kind)
         else:
             if getattr(layer, "bidirectional", False):
-                raise ValueError(f"{where}: a bidirectional layer needs a keras.layers.Bidirectional, "
-                                 f"got a {type(obj).__name__}")
+                raise ValueError(
+                    f"{where}: a bidirectional layer needs a keras.layers.Bidirectional, got a {type(obj).__name__}"
+                )
             _config_of(where, obj, layer, kind)
         weights = obj.get_weights()
         if not weights:
-            raise ValueError(f"{where}: the Keras {type(obj).__name__} has no weights yet; build it "
-                             f"(layer.build((None, None, D))) or call it once first")
+            raise ValueError(
+                f"{where}: the Keras {type(obj).__name__} has no weights yet; build it "
+                f"(layer.build((None, None, D))) or call it once first"
+            )
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
         raise TypeError(f"{where}: weights must be a list of arrays or a Keras layer, got {type(weights).__name__}")
     arrays = []
@@ -286,7 +303,7 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
     index = _resolve_index(where, layer, layer_index)
     arrays = _keras_arrays(where, weights, layer, kind)
     perm, H, G, D = _PERM[kind], layer.hidden_size, layer._num_gates(), _input_size(layer, index)
-    inverse = np.argsort(perm)          # rnnkit block i = Keras block inverse[i]
+    inverse = np.argsort(perm)  # rnnkit block i = Keras block inverse[i]
     names = _names(layer, index)
     roles = [("kernel", (D, G * H)), ("recurrent_kernel", (H, G * H))]
     if layer.bias:
@@ -295,12 +312,14 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
         parts = [r for r, _ in roles]
         if len(names) == 2:
             parts = [f"{r} ({d})" for d in ("forward", "backward") for r in parts]
-        raise ValueError(f"{where}: weights must have {len(parts)} arrays for {type(layer).__name__}"
-                         f"(bias={layer.bias}{', bidirectional' if len(names) == 2 else ''}): "
-                         f"{', '.join(parts)}; got {len(arrays)}")
+        raise ValueError(
+            f"{where}: weights must have {len(parts)} arrays for {type(layer).__name__}"
+            f"(bias={layer.bias}{', bidirectional' if len(names) == 2 else ''}): "
+            f"{', '.join(parts)}; got {len(arrays)}"
+        )
     state = {}
     for d, n in enumerate(names):
-        chunk = arrays[d * len(roles):(d + 1) * len(roles)]
+        chunk = arrays[d * len(roles) : (d + 1) * len(roles)]
         for i, ((role, shape), a) in enumerate(zip(roles, chunk)):
             if a.shape != shape:
                 hint = _bias_hint(kind, a.shape, H) if role == "bias" else ""
@@ -316,7 +335,7 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
                 state[n["bias_ih"]], state[n["bias_hh"]] = _blocks(b[0], inverse, H), _blocks(b[1], inverse, H)
             else:
                 state[n["bias_ih"]], state[n["bias_hh"]] = _blocks(b, inverse, H), np.zeros_like(b)
-    layer.load_state_dict(state, strict=False)   # checks finiteness, copies in place, casts to the layer's dtype
+    layer.load_state_dict(state, strict=False)  # checks finiteness, copies in place, casts to the layer's dtype
 
 
 # -- building the Keras layer ---------------------------------------------------------------------
@@ -347,15 +366,21 @@ def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
     index = _resolve_index(where, layer, layer_index)
     bad = sorted(set(kwargs) & set(_RESERVED))
     if bad:
-        raise TypeError(f"{where}: {bad} follow from the rnnkit layer and cannot be passed; "
-                        f"got {', '.join(f'{k}={kwargs[k]!r}' for k in bad)}")
+        raise TypeError(
+            f"{where}: {bad} follow from the rnnkit layer and cannot be passed; "
+            f"got {', '.join(f'{k}={kwargs[k]!r}' for k in bad)}"
+        )
     weights = to_keras_weights(layer, layer_index=index)
     import keras
 
     is_cell = isinstance(layer, _Cell)
     dtype = kwargs.pop("dtype", layer.dtype.name)
-    kw = {"units": layer.hidden_size, "use_bias": layer.bias, "dtype": dtype,
-          "activation": layer.variant.get("nonlinearity", "tanh")}
+    kw = {
+        "units": layer.hidden_size,
+        "use_bias": layer.bias,
+        "dtype": dtype,
+        "activation": layer.variant.get("nonlinearity", "tanh"),
+    }
     if kind != "SimpleRNN":
         kw["recurrent_activation"] = "sigmoid"
     if kind == "GRU":

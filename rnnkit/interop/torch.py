@@ -55,12 +55,13 @@ Example
 >>> bool(np.array_equal(twin.params["bias_hh_l0"], lstm.params["bias_hh_l0"]))
 True
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -73,8 +74,13 @@ log = logging.getLogger(__name__)
 METADATA_KEY = "rnnkit_layers"  # JSON: module path ('' for the root) -> layer configuration
 
 __all__ = [
-    "to_torch_state_dict", "from_torch_state_dict", "save_torch_safetensors", "load_torch_safetensors",
-    "torch_module", "from_torch_module", "layer_config",
+    "to_torch_state_dict",
+    "from_torch_state_dict",
+    "save_torch_safetensors",
+    "load_torch_safetensors",
+    "torch_module",
+    "from_torch_module",
+    "layer_config",
 ]
 
 
@@ -98,11 +104,19 @@ def layer_config(layer) -> dict:
     """
     if not _is_recurrent(layer):
         raise TypeError(f"layer_config: layer must be an rnnkit recurrent layer or cell, got {type(layer).__name__}")
-    cfg = {"class": type(layer).__name__, "input_size": layer.input_size, "hidden_size": layer.hidden_size,
-           "bias": layer.bias}
+    cfg = {
+        "class": type(layer).__name__,
+        "input_size": layer.input_size,
+        "hidden_size": layer.hidden_size,
+        "bias": layer.bias,
+    }
     if isinstance(layer, RecurrentLayer):
-        cfg.update(num_layers=layer.num_layers, bidirectional=layer.bidirectional,
-                   proj_size=getattr(layer, "proj_size", 0), peephole=getattr(layer, "peephole", False))
+        cfg.update(
+            num_layers=layer.num_layers,
+            bidirectional=layer.bidirectional,
+            proj_size=getattr(layer, "proj_size", 0),
+            peephole=getattr(layer, "peephole", False),
+        )
     cfg.update(layer.variant)
     return cfg
 
@@ -121,16 +135,22 @@ def _why_no_torch(layer) -> str | None:
     if name.startswith("GRU") and not layer.variant["reset_gate"]:
         return f"{_describe(layer)} has 2 gate blocks (z, n) and no torch.nn equivalent; torch.nn.{name} has 3"
     if name.startswith("GRU") and not layer.variant["reset_after"]:
-        return (f"{_describe(layer)} applies r before W_hn, (r * h) W_hn^T + b_hn; torch.nn.{name} computes "
-                f"r * (h W_hn^T + b_hn) and would load these weights (same names and shapes) yet give other outputs")
+        return (
+            f"{_describe(layer)} applies r before W_hn, (r * h) W_hn^T + b_hn; torch.nn.{name} computes "
+            f"r * (h W_hn^T + b_hn) and would load these weights (same names and shapes) yet give other outputs"
+        )
     if getattr(layer, "peephole", False):
         return f"{name}(peephole=True) has peephole weights weight_c{{i,f,o}}; torch.nn.{name} has none"
     if getattr(layer, "clamped_gates", None):
-        return (f"{name} has gates clamped to {layer.clamped_gates}; torch.nn.{name} cannot clamp gates "
-                f"(call clamp_gates() with no argument to unclamp)")
+        return (
+            f"{name} has gates clamped to {layer.clamped_gates}; torch.nn.{name} cannot clamp gates "
+            f"(call clamp_gates() with no argument to unclamp)"
+        )
     if any(getattr(layer, "zoneout", ())):
-        return (f"{name} with zoneout={layer.zoneout} mixes in the previous state even in eval mode; "
-                f"torch.nn.{name} has no zoneout and would give other outputs")
+        return (
+            f"{name} with zoneout={layer.zoneout} mixes in the previous state even in eval mode; "
+            f"torch.nn.{name} has no zoneout and would give other outputs"
+        )
     return None
 
 
@@ -141,8 +161,10 @@ def _check_variants(where: str, module, allow_variants: bool) -> None:
         reason = _why_no_torch(m) if _is_recurrent(m) else None
         if reason:
             at = f" (submodule {path[:-1]!r})" if path else ""
-            raise ValueError(f"{where}: {reason}{at}; pass allow_variants=True to move the weights "
-                             f"anyway, for PyTorch code of your own that computes this variant")
+            raise ValueError(
+                f"{where}: {reason}{at}; pass allow_variants=True to move the weights "
+                f"anyway, for PyTorch code of your own that computes this variant"
+            )
 
 
 def _check_module(where: str, module) -> None:
@@ -154,8 +176,10 @@ def _import_torch(where: str):
     try:
         import torch
     except ImportError:
-        raise ModuleNotFoundError(f"{where}: needs PyTorch, which is not installed; "
-                                  f"`pip install torch`, or leave as_tensors False for NumPy arrays") from None
+        raise ModuleNotFoundError(
+            f"{where}: needs PyTorch, which is not installed; "
+            f"`pip install torch`, or leave as_tensors False for NumPy arrays"
+        ) from None
     return torch
 
 
@@ -235,21 +259,24 @@ def _name_hints(missing, unexpected) -> str:
 
 def _select(where: str, state_dict, prefix: str) -> dict:
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"{where}: state_dict must be a mapping of name -> tensor or array, "
-                        f"got {type(state_dict).__name__}")
+        raise TypeError(
+            f"{where}: state_dict must be a mapping of name -> tensor or array, got {type(state_dict).__name__}"
+        )
     if not isinstance(prefix, str):
         raise TypeError(f"{where}: prefix must be a str, got {type(prefix).__name__} {prefix!r}")
     if not prefix:
         return dict(state_dict)
-    picked = {k[len(prefix):]: v for k, v in state_dict.items() if isinstance(k, str) and k.startswith(prefix)}
+    picked = {k[len(prefix) :]: v for k, v in state_dict.items() if isinstance(k, str) and k.startswith(prefix)}
     if not picked:
-        raise ValueError(f"{where}: prefix={prefix!r} matches no key of state_dict; "
-                         f"its keys start {sorted(state_dict)[:4]}")
+        raise ValueError(
+            f"{where}: prefix={prefix!r} matches no key of state_dict; its keys start {sorted(state_dict)[:4]}"
+        )
     return picked
 
 
-def from_torch_state_dict(layer, state_dict, *, prefix: str = "", strict: bool = True,
-                          allow_variants: bool = False) -> None:
+def from_torch_state_dict(
+    layer, state_dict, *, prefix: str = "", strict: bool = True, allow_variants: bool = False
+) -> None:
     """Copy a PyTorch state_dict (tensors or arrays) into ``layer``, in place, checking names and shapes.
 
     ``prefix`` selects and strips the entries of a larger model's state_dict
@@ -281,20 +308,25 @@ def from_torch_state_dict(layer, state_dict, *, prefix: str = "", strict: bool =
         if missing or unexpected:
             parts = []
             if missing:
-                parts.append("missing " + ", ".join(f"{prefix + k!r} (expected shape {_shape_of(params[k])})"
-                                                    for k in missing))
+                parts.append(
+                    "missing " + ", ".join(f"{prefix + k!r} (expected shape {_shape_of(params[k])})" for k in missing)
+                )
             if unexpected:
                 parts.append("unexpected " + ", ".join(repr(prefix + k) for k in unexpected))
-            raise ValueError(f"{where}: state_dict keys do not match {type(layer).__name__}: "
-                             f"{'; '.join(parts)}{_name_hints(missing, unexpected)}")
+            raise ValueError(
+                f"{where}: state_dict keys do not match {type(layer).__name__}: "
+                f"{'; '.join(parts)}{_name_hints(missing, unexpected)}"
+            )
     converted = {}
     for k, dst in params.items():
         if k not in state:
             continue
         got = _shape_of(state[k])
         if got != dst.shape:
-            raise ValueError(f"{where}: state_dict[{prefix + k!r}] must have shape {tuple(dst.shape)}, "
-                             f"got {got}{_gate_hint(got, dst.shape, layer)}")
+            raise ValueError(
+                f"{where}: state_dict[{prefix + k!r}] must have shape {tuple(dst.shape)}, "
+                f"got {got}{_gate_hint(got, dst.shape, layer)}"
+            )
         converted[k] = _to_numpy(state[k])
     layer.load_state_dict(converted, strict=strict)
 
@@ -304,8 +336,9 @@ def _configs(module) -> dict:
     return {path[:-1]: layer_config(m) for path, m in module.named_modules() if _is_recurrent(m)}
 
 
-def save_torch_safetensors(layer, path, *, metadata: Mapping[str, str] | None = None,
-                           allow_variants: bool = False) -> str:
+def save_torch_safetensors(
+    layer, path, *, metadata: Mapping[str, str] | None = None, allow_variants: bool = False
+) -> str:
     """Write ``layer``'s state_dict to a safetensors file that PyTorch loads directly; return its SHA-256.
 
     ``safetensors.torch.load_file(path)`` gives tensors that
@@ -353,8 +386,7 @@ def _check_saved_configs(where: str, source: str, saved_json: str, layer, prefix
             raise ValueError(f"{where}: {source} was saved from a different layer{at}: " + "; ".join(diff))
 
 
-def load_torch_safetensors(layer, path, *, prefix: str = "", strict: bool = True,
-                           allow_variants: bool = False) -> None:
+def load_torch_safetensors(layer, path, *, prefix: str = "", strict: bool = True, allow_variants: bool = False) -> None:
     """Load a safetensors file of PyTorch weights (``safetensors.torch.save_file``, or ours) into ``layer``.
 
     Read with NumPy alone (``rnnkit.io.load_file``), then checked and copied
@@ -398,25 +430,35 @@ def torch_module(layer):
     """
     where = "torch_module"
     if not _is_recurrent(layer):
-        raise TypeError(f"{where}: layer must be an rnnkit RNN, GRU, LSTM or one of their cells, "
-                        f"got {type(layer).__name__}")
+        raise TypeError(
+            f"{where}: layer must be an rnnkit RNN, GRU, LSTM or one of their cells, got {type(layer).__name__}"
+        )
     reason = _why_no_torch(layer)
     if reason:
         raise ValueError(f"{where}: cannot build a torch.nn module for {_describe(layer)}: {reason}")
     name = type(layer).__name__
-    dropped = {k: getattr(layer, k) for k in ("input_dropout", "recurrent_dropout", "weight_drop")
-               if getattr(layer, k, 0.0)}
+    dropped = {
+        k: getattr(layer, k) for k in ("input_dropout", "recurrent_dropout", "weight_drop") if getattr(layer, k, 0.0)
+    }
     if dropped:
-        log.warning("%s: torch.nn.%s has no %s; the module is built without them (eval outputs are unchanged)",
-                    where, name, ", ".join(f"{k}={v}" for k, v in dropped.items()))
+        log.warning(
+            "%s: torch.nn.%s has no %s; the module is built without them (eval outputs are unchanged)",
+            where,
+            name,
+            ", ".join(f"{k}={v}" for k, v in dropped.items()),
+        )
     torch = _import_torch(where)
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[layer.dtype]
     kw = {"bias": layer.bias, "dtype": dtype}
     if "nonlinearity" in layer.variant:
         kw["nonlinearity"] = layer.variant["nonlinearity"]
     if isinstance(layer, RecurrentLayer):
-        kw.update(num_layers=layer.num_layers, batch_first=layer.batch_first, dropout=layer.dropout,
-                  bidirectional=layer.bidirectional)
+        kw.update(
+            num_layers=layer.num_layers,
+            batch_first=layer.batch_first,
+            dropout=layer.dropout,
+            bidirectional=layer.bidirectional,
+        )
         if getattr(layer, "proj_size", 0):
             kw["proj_size"] = layer.proj_size
     module = getattr(torch.nn, name)(layer.input_size, layer.hidden_size, **kw)
@@ -447,14 +489,19 @@ def from_torch_module(module, *, dtype=None):
         first = next(iter(module.state_dict().values()))
         dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(first.dtype))
         if dtype is None:
-            raise TypeError(f"{where}: the module's dtype must be float32 or float64 (or pass dtype=), "
-                            f"got {first.dtype}")
+            raise TypeError(
+                f"{where}: the module's dtype must be float32 or float64 (or pass dtype=), got {first.dtype}"
+            )
     kw = {"bias": module.bias, "dtype": dtype}
     if cls.startswith("RNN"):
         kw["nonlinearity"] = module.nonlinearity
     if not cls.endswith("Cell"):
-        kw.update(num_layers=module.num_layers, batch_first=module.batch_first, dropout=module.dropout,
-                  bidirectional=module.bidirectional)
+        kw.update(
+            num_layers=module.num_layers,
+            batch_first=module.batch_first,
+            dropout=module.dropout,
+            bidirectional=module.bidirectional,
+        )
         if getattr(module, "proj_size", 0):
             kw["proj_size"] = module.proj_size
     layer = getattr(rnnkit, cls)(module.input_size, module.hidden_size, **kw)

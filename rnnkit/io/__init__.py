@@ -19,12 +19,13 @@ Example::
     >>> load_file(path)["weight_ih_l0"].dtype, load_metadata(path)
     (dtype('float32'), {'note': 'demo'})
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class CheckpointError(ValueError):

@@ -36,13 +36,14 @@ Example::
     >>> load_file(path)["weight_hh_l0"].shape, load_metadata(path)
     ((3, 2), {'hidden_size': '2'})
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import struct
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -24,6 +24,7 @@ keep each step's cache from ``step`` and hand it back:
 
 Shapes: x (B, D) or unbatched (D,); h (B, H) or (H,).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,8 +74,9 @@ class _Cell(Module):
         where = f"{type(self).__name__}.forward"
         x = as_float_array(where, "x", x, self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(f"{where}: x must have shape (B, {self.input_size}) or ({self.input_size},), "
-                             f"got {fmt_shape(x.shape)}")
+            raise ValueError(
+                f"{where}: x must have shape (B, {self.input_size}) or ({self.input_size},), got {fmt_shape(x.shape)}"
+            )
         unbatched = x.ndim == 1
         B = None if unbatched else x.shape[0]
         H = self.hidden_size
@@ -140,6 +142,7 @@ class _Cell(Module):
 
 class RNNCell(_Cell):
     """One Elman step, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); ``torch.nn.RNNCell``."""
+
     _family = rnn
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, dtype=np.float32, seed=None):
@@ -149,15 +152,24 @@ class RNNCell(_Cell):
 
 class GRUCell(_Cell):
     """One GRU step; ``torch.nn.GRUCell`` by default, ``reset_after`` / ``reset_gate`` as in ``rnnkit.GRU``."""
+
     _family = gru
 
-    def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True, reset_gate=True,
-                 dtype=np.float32, seed=None):
+    def __init__(
+        self, input_size, hidden_size, bias=True, *, reset_after=True, reset_gate=True, dtype=np.float32, seed=None
+    ):
         for arg, val in (("reset_after", reset_after), ("reset_gate", reset_gate)):
             if not isinstance(val, (bool, np.bool_)):
                 raise TypeError(f"GRUCell: {arg} must be a bool, got {type(val).__name__} {val!r}")
-        super().__init__(input_size, hidden_size, bias, dtype=dtype, seed=seed,
-                         reset_after=bool(reset_after), reset_gate=bool(reset_gate))
+        super().__init__(
+            input_size,
+            hidden_size,
+            bias,
+            dtype=dtype,
+            seed=seed,
+            reset_after=bool(reset_after),
+            reset_gate=bool(reset_gate),
+        )
 
     def _num_gates(self) -> int:
         return gru.gates(self.variant["reset_gate"])
@@ -165,10 +177,12 @@ class GRUCell(_Cell):
 
 class LSTMCell(_Cell):
     """One LSTM step on the state (h, c); ``torch.nn.LSTMCell`` (gate order i, f, g, o)."""
+
     _family = lstm
     _has_cell_state = True
 
 
 class MGUCell(_Cell):
     """One minimal-gated-unit step (Zhou et al. 2016); names as PyTorch's cells."""
+
     _family = mgu

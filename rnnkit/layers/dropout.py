@@ -15,6 +15,7 @@ Example
 >>> bool(np.all(y == y[0]))                 # the same mask at every step
 True
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,9 @@ class Dropout(Module):
             self._mask = 1.0
             return x
         if self.variational and x.ndim < 2:
-            raise ValueError(f"Dropout.forward: x must have shape (T, B, ...) for variational dropout, "
-                             f"got {fmt_shape(x.shape)}")
+            raise ValueError(
+                f"Dropout.forward: x must have shape (T, B, ...) for variational dropout, got {fmt_shape(x.shape)}"
+            )
         shape = (1,) + x.shape[1:] if self.variational else x.shape
         keep = 1.0 - self.p
         mask = (self.rng.random(shape) < keep).astype(x.dtype) / x.dtype.type(keep)

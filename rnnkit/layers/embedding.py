@@ -8,6 +8,7 @@ the row of ``dweight`` its id selected, so an id used k times receives the sum
 of k rows. The row of ``padding_idx`` (if any) never receives gradient, as in
 ``torch.nn.Embedding``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -83,16 +84,18 @@ class Embedding(Module):
     [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype=np.float32, seed=None):
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype=np.float32, seed=None
+    ):
         super().__init__()
         where = "Embedding"
         self.num_embeddings = check_positive_int(where, "num_embeddings", num_embeddings)
         self.embedding_dim = check_positive_int(where, "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-                raise TypeError(f"{where}: padding_idx must be an int or None, "
-                                f"got {type(padding_idx).__name__} {padding_idx!r}")
+                raise TypeError(
+                    f"{where}: padding_idx must be an int or None, got {type(padding_idx).__name__} {padding_idx!r}"
+                )
             V = self.num_embeddings
             if not -V <= padding_idx < V:
                 raise ValueError(f"{where}: padding_idx must be in [-{V}, {V}), got {padding_idx}")
@@ -138,8 +141,10 @@ class Embedding(Module):
         where = "Embedding.backward"
         if self._cache is None:
             if self._last_forward_no_grad:
-                raise RuntimeError(f"{where}: the last forward ran under no_grad() and kept no cache; "
-                                   "run forward with gradients enabled first")
+                raise RuntimeError(
+                    f"{where}: the last forward ran under no_grad() and kept no cache; "
+                    "run forward with gradients enabled first"
+                )
             raise RuntimeError(f"{where}: no cached forward pass; call forward before backward")
         ids = self._cache[0]
         expected = ids.shape + (self.embedding_dim,)

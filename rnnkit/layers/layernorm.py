@@ -22,6 +22,7 @@ statistics run over the last k axes of x and gamma, beta have those k axes.
 checks, so recurrent cells can call them inside their time loops;
 ``LayerNorm`` is the layer that owns ``weight`` (gamma) and ``bias`` (beta).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -33,8 +34,14 @@ from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
 
-def layer_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
-                       eps: float = 1e-5, *, normalized_ndim: int | None = None):
+def layer_norm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray | None,
+    beta: np.ndarray | None,
+    eps: float = 1e-5,
+    *,
+    normalized_ndim: int | None = None,
+):
     """Normalise x over its last axes and apply ``gamma``, ``beta``; returns ``(y, cache)``.
 
     x (..., H), gamma (H,) or None, beta (H,) or None -> y (..., H). The
@@ -109,17 +116,22 @@ class LayerNorm(Module):
     (2, 4)
     """
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype=np.float32):
+    def __init__(
+        self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype=np.float32
+    ):
         super().__init__()
         where = "LayerNorm"
         if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
             normalized_shape = (normalized_shape,)
-        if (not isinstance(normalized_shape, (tuple, list)) or len(normalized_shape) == 0
-                or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-                           for s in normalized_shape)):
-            raise TypeError(f"{where}: normalized_shape must be a positive int or a non-empty tuple of "
-                            f"positive ints, got {normalized_shape!r}")
+        if (
+            not isinstance(normalized_shape, (tuple, list))
+            or len(normalized_shape) == 0
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in normalized_shape)
+        ):
+            raise TypeError(
+                f"{where}: normalized_shape must be a positive int or a non-empty tuple of "
+                f"positive ints, got {normalized_shape!r}"
+            )
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
             raise TypeError(f"{where}: eps must be a float, got {type(eps).__name__} {eps!r}")
@@ -154,7 +166,7 @@ class LayerNorm(Module):
         shape = np.shape(x)  # before conversion, which turns a 0-d array into shape (1,)
         x = as_float_array(where, "x", x, self.dtype)
         k = len(self.normalized_shape)
-        if len(shape) < k or shape[len(shape) - k:] != self.normalized_shape:
+        if len(shape) < k or shape[len(shape) - k :] != self.normalized_shape:
             expected = fmt_shape(("...",) + self.normalized_shape)
             raise ValueError(f"{where}: x must have shape {expected}, got {fmt_shape(shape)}")
         y, cache = layer_norm_forward(x, self.weight, self.bias, self.eps, normalized_ndim=k)
@@ -168,8 +180,10 @@ class LayerNorm(Module):
         where = "LayerNorm.backward"
         if self._cache is None:
             if self._last_forward_no_grad:
-                raise RuntimeError(f"{where}: the last forward ran under no_grad() and kept no cache; "
-                                   "run forward with gradients enabled first")
+                raise RuntimeError(
+                    f"{where}: the last forward ran under no_grad() and kept no cache; "
+                    "run forward with gradients enabled first"
+                )
             raise RuntimeError(f"{where}: no cached forward pass; call forward before backward")
         expected = self._cache[0].shape
         shape = np.shape(dy)
@@ -184,5 +198,7 @@ class LayerNorm(Module):
         return dx
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
-                f"bias={self.bias is not None}, dtype={self.dtype}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}, dtype={self.dtype}"
+        )

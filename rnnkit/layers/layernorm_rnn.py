@@ -21,6 +21,7 @@ There are no ``bias_ih`` / ``bias_hh``: the LN shifts sit where they would
 and play their part. The weights are initialised uniform in +/- 1/sqrt(H),
 as the plain layers, from ``seed``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -58,9 +59,9 @@ class _LayerNormRecurrent(RecurrentLayer):
         for layer in range(self.num_layers):
             for s in self._suffixes():
                 for base, shape in self._param_shapes(layer).items():
-                    if base.endswith("_weight"):        # an LN gain
+                    if base.endswith("_weight"):  # an LN gain
                         w = np.ones(shape, dtype=self.dtype)
-                    elif base.endswith("_bias"):        # an LN shift
+                    elif base.endswith("_bias"):  # an LN shift
                         w = np.zeros(shape, dtype=self.dtype)
                     else:
                         w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
@@ -90,16 +91,46 @@ class LayerNormLSTM(_LayerNormRecurrent):
     >>> out.shape, h_n.shape, layer.params["ln_c_weight_l1_reverse"].shape
     ((5, 3, 32), (4, 3, 16), (16,))
     """
+
     _family = ln_lstm
     _has_cell_state = True
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, eps=1e-5, input_dropout=0.0, recurrent_dropout=0.0,
-                 variational=False, weight_drop=0.0, zoneout=0.0, dtype=np.float32, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         dtype=dtype, seed=seed, variant={"eps": _check_eps(type(self).__name__, eps)})
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        eps=1e-5,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            dtype=dtype,
+            seed=seed,
+            variant={"eps": _check_eps(type(self).__name__, eps)},
+        )
 
 
 class LayerNormGRU(_LayerNormRecurrent):
@@ -122,12 +153,42 @@ class LayerNormGRU(_LayerNormRecurrent):
     >>> [k for k in layer.params if k.startswith("ln_")]
     ['ln_ih_weight_l0', 'ln_ih_bias_l0', 'ln_hh_weight_l0', 'ln_hh_bias_l0']
     """
+
     _family = ln_gru
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, eps=1e-5, input_dropout=0.0, recurrent_dropout=0.0,
-                 variational=False, weight_drop=0.0, zoneout=0.0, dtype=np.float32, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         dtype=dtype, seed=seed, variant={"eps": _check_eps(type(self).__name__, eps)})
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        eps=1e-5,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            dtype=dtype,
+            seed=seed,
+            variant={"eps": _check_eps(type(self).__name__, eps)},
+        )

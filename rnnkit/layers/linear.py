@@ -7,6 +7,7 @@ The plain functions ``linear_forward`` / ``linear_backward`` do the maths with
 no checks, for use inside loops; ``Linear`` is the layer that owns the
 parameters, checks its input once per call and keeps the last cache.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,8 +119,10 @@ class Linear(Module):
         where = "Linear.backward"
         if self._cache is None:
             if self._last_forward_no_grad:
-                raise RuntimeError(f"{where}: the last forward ran under no_grad() and kept no cache; "
-                                   "run forward with gradients enabled first")
+                raise RuntimeError(
+                    f"{where}: the last forward ran under no_grad() and kept no cache; "
+                    "run forward with gradients enabled first"
+                )
             raise RuntimeError(f"{where}: no cached forward pass; call forward before backward")
         x = self._cache[0]
         expected = x.shape[:-1] + (self.out_features,)
@@ -136,5 +139,7 @@ class Linear(Module):
         return dx
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, dtype={self.dtype}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, dtype={self.dtype}"
+        )

@@ -38,6 +38,7 @@ layer's own generator (``seed``); backward reuses the forward's masks.
 
 All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -68,17 +69,18 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return x[::-1]
     T, B = x.shape[:2]
     t = np.arange(T)[:, None]
-    idx = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)   # (T, B)
+    idx = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
     return x[idx, np.arange(B)[None, :]]
 
 
 @dataclass
 class _LayerCache:
     """What backward needs from one forward pass."""
-    cells: list = field(default_factory=list)          # [layer][direction] cell caches
+
+    cells: list = field(default_factory=list)  # [layer][direction] cell caches
     dropout_masks: list = field(default_factory=list)  # [layer] mask applied to its output, or None
-    weight_masks: list = field(default_factory=list)   # [layer][direction] DropConnect mask of W_hh, or None
-    input_mask: np.ndarray | None = None               # input dropout mask, or None
+    weight_masks: list = field(default_factory=list)  # [layer][direction] DropConnect mask of W_hh, or None
+    input_mask: np.ndarray | None = None  # input dropout mask, or None
     lengths: np.ndarray | None = None
     batch_first: bool = False
     unbatched: bool = False
@@ -94,13 +96,30 @@ def _check_bool(where, name, val) -> bool:
 class RecurrentLayer(Module):
     """Common machinery of the four sequence layers; use RNN, GRU, LSTM or MGU."""
 
-    _family = None          # the cell module
+    _family = None  # the cell module
     _has_cell_state = False
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, input_dropout=0.0, recurrent_dropout=0.0,
-                 variational=False, weight_drop=0.0, zoneout=0.0, proj_size=0, peephole=False,
-                 dtype=np.float32, seed=None, variant: dict | None = None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        proj_size=0,
+        peephole=False,
+        dtype=np.float32,
+        seed=None,
+        variant: dict | None = None,
+    ):
         super().__init__()
         name = type(self).__name__
         self.input_size = check_positive_int(name, "input_size", input_size)
@@ -124,13 +143,14 @@ class RecurrentLayer(Module):
             self.zoneout = (z, z) if self._has_cell_state else (z, 0.0)
         self.proj_size = check_positive_int(name, "proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
-            raise ValueError(f"{name}: proj_size must be smaller than hidden_size = {self.hidden_size}, "
-                             f"got {self.proj_size}")
+            raise ValueError(
+                f"{name}: proj_size must be smaller than hidden_size = {self.hidden_size}, got {self.proj_size}"
+            )
         self.dtype = resolve_dtype(name, dtype)
-        self.variant = dict(variant or {})     # the cell family's own options
+        self.variant = dict(variant or {})  # the cell family's own options
         self.gates = self._num_gates()
         self.num_directions = 2 if self.bidirectional else 1
-        self.output_size = self.proj_size or self.hidden_size     # H_out: size of h and of each output
+        self.output_size = self.proj_size or self.hidden_size  # H_out: size of h and of each output
         self._clamp: dict = {}
         self._rng = np.random.default_rng(seed)
         self._cache: _LayerCache | None = None
@@ -177,7 +197,7 @@ class RecurrentLayer(Module):
         return cached
 
     # -- gate clamping --------------------------------------------------------------------------
-    def clamp_gates(self, **gates) -> "RecurrentLayer":
+    def clamp_gates(self, **gates) -> RecurrentLayer:
         """Fix gates to constants in forward and backward, e.g. ``lstm.clamp_gates(i=1, f=0, o=1)``.
 
         Clamped gates pass no gradient to their weights. With every gate of the
@@ -208,7 +228,9 @@ class RecurrentLayer(Module):
     @rng.setter
     def rng(self, generator: np.random.Generator) -> None:
         if not isinstance(generator, np.random.Generator):
-            raise TypeError(f"{type(self).__name__}.rng must be a numpy.random.Generator, got {type(generator).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}.rng must be a numpy.random.Generator, got {type(generator).__name__}"
+            )
         self._rng = generator
 
     @property
@@ -248,8 +270,10 @@ class RecurrentLayer(Module):
         s = as_float_array(where, name, s, self.dtype)
         if unbatched:
             if s.shape != (want[0], want[2]):
-                raise ValueError(f"{where}: {name} must have shape {fmt_shape((want[0], want[2]))} "
-                                 f"for unbatched input, got {fmt_shape(s.shape)}")
+                raise ValueError(
+                    f"{where}: {name} must have shape {fmt_shape((want[0], want[2]))} "
+                    f"for unbatched input, got {fmt_shape(s.shape)}"
+                )
             return s[:, None, :]
         if s.shape != want:
             raise ValueError(f"{where}: {name} must have shape {fmt_shape(want)}, got {fmt_shape(s.shape)}")
@@ -284,9 +308,9 @@ class RecurrentLayer(Module):
         mk = StepMasks.from_lengths(lengths, T, self.dtype) if lengths is not None else StepMasks()
         for z, attr, width in ((z_h, "update", self.output_size), (z_c, "update_c", self.hidden_size)):
             if z:
-                if self.training:          # 1 = take the new value, with probability 1 - z
+                if self.training:  # 1 = take the new value, with probability 1 - z
                     u = (self._rng.random((T, B, width)) >= z).astype(self.dtype)
-                else:                      # the expectation
+                else:  # the expectation
                     u = np.full((T, 1, 1), 1.0 - z, dtype=self.dtype)
                 prev = getattr(mk, attr)
                 setattr(mk, attr, u if prev is None else u * prev)
@@ -337,7 +361,7 @@ class RecurrentLayer(Module):
         lengths = self._parse_lengths(where, lengths, T, B)
 
         need_cache = is_grad_enabled()
-        self._cache = None                  # free the last forward's cache before building this one
+        self._cache = None  # free the last forward's cache before building this one
         train = self.training
         cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched)
         h_n = np.empty_like(h0)
@@ -361,8 +385,14 @@ class RecurrentLayer(Module):
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
                 out, state_T, cc = self._family.forward(
-                    params, np.ascontiguousarray(xin), state, masks=self._step_masks(T, B, lengths),
-                    lengths=lengths, need_cache=need_cache, **kwargs)
+                    params,
+                    np.ascontiguousarray(xin),
+                    state,
+                    masks=self._step_masks(T, B, lengths),
+                    lengths=lengths,
+                    need_cache=need_cache,
+                    **kwargs,
+                )
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 layer_caches.append(cc)
                 wmasks.append(wmask)
@@ -402,8 +432,10 @@ class RecurrentLayer(Module):
         cache = self._cache
         if cache is None:
             if self._forward_ran:
-                raise RuntimeError(f"{where}: the last forward ran under no_grad(), so it kept no cache; "
-                                   "run forward again with gradients enabled")
+                raise RuntimeError(
+                    f"{where}: the last forward ran under no_grad(), so it kept no cache; "
+                    "run forward again with gradients enabled"
+                )
             raise RuntimeError(f"{where}: backward called before forward")
         T, B, _ = cache.out_shape
         dout = self._parse_dout(where, dout, cache)
@@ -421,7 +453,7 @@ class RecurrentLayer(Module):
             d_in = None
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
-                dpart = None if d_layer_out is None else d_layer_out[..., d * Ho:(d + 1) * Ho]
+                dpart = None if d_layer_out is None else d_layer_out[..., d * Ho : (d + 1) * Ho]
                 if dpart is not None and d == 1:
                     dpart = reverse_padded(dpart, lengths)
                 if self._has_cell_state:
@@ -431,13 +463,13 @@ class RecurrentLayer(Module):
                 params = self._cell_params(layer, suffix)
                 wmask = cache.weight_masks[layer][d]
                 if wmask is None and getattr(self._family, "ADDS_INTO_GRADS", False):
-                    into = {name: grads[f"{name}_l{layer}{suffix}"] for name in params}   # added in place
+                    into = {name: grads[f"{name}_l{layer}{suffix}"] for name in params}  # added in place
                     _, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate, grads_out=into)
                 else:
                     if wmask is not None:
                         params = dict(params, weight_hh=params["weight_hh"] * wmask)
                     g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
-                    if wmask is not None:              # W_eff = W_hh * mask
+                    if wmask is not None:  # W_eff = W_hh * mask
                         g["weight_hh"] *= wmask
                     for name, val in g.items():
                         grads[f"{name}_l{layer}{suffix}"] += val
@@ -482,8 +514,10 @@ class RecurrentLayer(Module):
         if self._has_cell_state:
             if not isinstance(dh_n, (tuple, list)) or len(dh_n) != 2:
                 raise TypeError(f"{where}: dh_n must be a tuple (dh_n, dc_n), got {type(dh_n).__name__}")
-            return tuple(None if s is None else self._parse_state(where, n, s, B, cache.unbatched, cell=c)
-                         for n, s, c in zip(("dh_n[0]", "dh_n[1]"), dh_n, (False, True)))
+            return tuple(
+                None if s is None else self._parse_state(where, n, s, B, cache.unbatched, cell=c)
+                for n, s, c in zip(("dh_n[0]", "dh_n[1]"), dh_n, (False, True))
+            )
         return self._parse_state(where, "dh_n", dh_n, B, cache.unbatched), None
 
     def extra_repr(self) -> str:
@@ -492,9 +526,18 @@ class RecurrentLayer(Module):
             s += f", num_layers={self.num_layers}"
         for k, v in self.variant.items():
             s += f", {k}={v!r}"
-        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
-                    "input_dropout": 0.0, "recurrent_dropout": 0.0, "variational": False, "weight_drop": 0.0,
-                    "proj_size": 0, "peephole": False}
+        defaults = {
+            "bias": True,
+            "batch_first": False,
+            "dropout": 0.0,
+            "bidirectional": False,
+            "input_dropout": 0.0,
+            "recurrent_dropout": 0.0,
+            "variational": False,
+            "weight_drop": 0.0,
+            "proj_size": 0,
+            "peephole": False,
+        }
         for k, default in defaults.items():
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)!r}"
@@ -520,17 +563,46 @@ class RNN(RecurrentLayer):
     >>> out.shape, h_n.shape
     ((5, 3, 16), (1, 3, 16))
     """
+
     _family = rnn
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *, input_dropout=0.0,
-                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
-                 dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
         check_choice("RNN", "nonlinearity", nonlinearity, rnn.NONLINEARITIES)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         dtype=dtype, seed=seed, variant={"nonlinearity": nonlinearity})
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            dtype=dtype,
+            seed=seed,
+            variant={"nonlinearity": nonlinearity},
+        )
 
     @property
     def nonlinearity(self) -> str:
@@ -554,18 +626,50 @@ class GRU(RecurrentLayer):
     >>> layer.params["weight_hh_l0"].shape
     (48, 16)
     """
+
     _family = gru
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, reset_after=True, reset_gate=True, input_dropout=0.0,
-                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
-                 dtype=np.float32, seed=None):
-        variant = {"reset_after": _check_bool("GRU", "reset_after", reset_after),
-                   "reset_gate": _check_bool("GRU", "reset_gate", reset_gate)}
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         dtype=dtype, seed=seed, variant=variant)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        reset_after=True,
+        reset_gate=True,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
+        variant = {
+            "reset_after": _check_bool("GRU", "reset_after", reset_after),
+            "reset_gate": _check_bool("GRU", "reset_gate", reset_gate),
+        }
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            dtype=dtype,
+            seed=seed,
+            variant=variant,
+        )
 
     def _num_gates(self) -> int:
         return gru.gates(self.variant["reset_gate"])
@@ -590,17 +694,48 @@ class LSTM(RecurrentLayer):
     >>> out.shape, h_n.shape, c_n.shape
     ((5, 3, 4), (2, 3, 4), (2, 3, 16))
     """
+
     _family = lstm
     _has_cell_state = True
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, *, peephole=False, input_dropout=0.0,
-                 recurrent_dropout=0.0, variational=False, weight_drop=0.0, zoneout=0.0,
-                 dtype=np.float32, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         proj_size=proj_size, peephole=peephole, dtype=dtype, seed=seed)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        *,
+        peephole=False,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            proj_size=proj_size,
+            peephole=peephole,
+            dtype=dtype,
+            seed=seed,
+        )
 
 
 class MGU(RecurrentLayer):
@@ -616,12 +751,40 @@ class MGU(RecurrentLayer):
     >>> out.shape
     (5, 3, 16)
     """
+
     _family = mgu
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, input_dropout=0.0, recurrent_dropout=0.0, variational=False,
-                 weight_drop=0.0, zoneout=0.0, dtype=np.float32, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-                         variational=variational, weight_drop=weight_drop, zoneout=zoneout,
-                         dtype=dtype, seed=seed)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        input_dropout=0.0,
+        recurrent_dropout=0.0,
+        variational=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        dtype=np.float32,
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            variational=variational,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            dtype=dtype,
+            seed=seed,
+        )

@@ -2,6 +2,7 @@
 
 Decoding (sampling, greedy, beam search) for every model lives in :mod:`rnnkit.decoding`.
 """
+
 from rnnkit.lm.data import (
     batchify,
     bptt_batches,
@@ -18,9 +19,19 @@ from rnnkit.lm.vocab import Vocabulary
 
 __all__ = [
     "Vocabulary",
-    "word_tokens", "char_tokens", "word_sentences", "char_sentences",
-    "batchify", "bptt_batches", "pad_batch",
-    "NGramLM", "SMOOTHINGS", "kn_discounts",
-    "RNNLM", "RNNLMConfig",
-    "NNLM", "NNLMConfig", "ngram_windows",
+    "word_tokens",
+    "char_tokens",
+    "word_sentences",
+    "char_sentences",
+    "batchify",
+    "bptt_batches",
+    "pad_batch",
+    "NGramLM",
+    "SMOOTHINGS",
+    "kn_discounts",
+    "RNNLM",
+    "RNNLMConfig",
+    "NNLM",
+    "NNLMConfig",
+    "ngram_windows",
 ]

@@ -8,6 +8,7 @@ version, so runs on it are reproducible, and it is real, structured text
 (code, comments, docstrings) on which a character-level model learns
 visibly within minutes.
 """
+
 from __future__ import annotations
 
 import sysconfig
@@ -40,6 +41,8 @@ def builtin_corpus(max_chars: int = 2_000_000) -> str:
         if total >= max_chars:
             break
     if not parts:
-        raise OSError(f"builtin_corpus: no readable .py files in {sysconfig.get_paths()['stdlib']}; "
-                      "pass your own text with --data FILE")
+        raise OSError(
+            f"builtin_corpus: no readable .py files in {sysconfig.get_paths()['stdlib']}; "
+            "pass your own text with --data FILE"
+        )
     return "".join(parts)[:max_chars]

@@ -48,9 +48,10 @@ Example
 >>> ids.tolist(), lengths.tolist()
 ([[4, 7], [5, 0], [6, 0]], [3, 1])
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 

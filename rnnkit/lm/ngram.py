@@ -103,6 +103,7 @@ True
 >>> NGramLM.load(path).next_logprobs(["a"]).tolist() == kn.next_logprobs(["a"]).tolist()
 True
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -228,7 +229,9 @@ class NGramLM:
             return 1.0
         if smoothing == "absolute":
             if delta is not None and not (0 < delta <= 1):
-                raise ValueError(f"{where}: delta (the discount D) must be in (0, 1] for smoothing='absolute', got {delta}")
+                raise ValueError(
+                    f"{where}: delta (the discount D) must be in (0, 1] for smoothing='absolute', got {delta}"
+                )
             return None if delta is None else float(delta)
         if delta is not None:
             raise ValueError(
@@ -278,7 +281,7 @@ class NGramLM:
             )
         return arr
 
-    def fit(self, sentences: Iterable[Sequence[str]]) -> "NGramLM":
+    def fit(self, sentences: Iterable[Sequence[str]]) -> NGramLM:
         """Count the n-grams of ``sentences`` (an iterable of token lists); returns ``self``."""
         where = "NGramLM.fit"
         sents = self._check_sentences(where, sentences)
@@ -287,8 +290,11 @@ class NGramLM:
         else:
             n = self._names
             self.vocab = Vocabulary.from_tokens(
-                (w for s in sents for w in s), min_count=self.min_count,
-                unk_token=n["unk"], eos_token=n["eos"], bos_token=n["bos"],
+                (w for s in sents for w in s),
+                min_count=self.min_count,
+                unk_token=n["unk"],
+                eos_token=n["eos"],
+                bos_token=n["bos"],
             )
         flat = self._encode_padded(where, sents)
         self._count(flat)
@@ -346,7 +352,13 @@ class NGramLM:
                 if f:
                     logger.warning(
                         "NGramLM.fit: modified Kneser-Ney discount D%d%s of the %d-grams is undefined or outside "
-                        "[0, %d] (n1..n4 = %s); using %.1f", r, "+" if r == 3 else "", k, r, n, ds[r - 1],
+                        "[0, %d] (n1..n4 = %s); using %.1f",
+                        r,
+                        "+" if r == 3 else "",
+                        k,
+                        r,
+                        n,
+                        ds[r - 1],
                     )
             self.discounts[k] = ds
             lv.disc = np.array([0.0, *ds])
@@ -482,7 +494,9 @@ class NGramLM:
         if context is None:
             context = ()
         if isinstance(context, str) or not isinstance(context, (Sequence, np.ndarray)):
-            raise TypeError(f"{where}: context must be a list or tuple of str words, got {type(context).__name__} {context!r}")
+            raise TypeError(
+                f"{where}: context must be a list or tuple of str words, got {type(context).__name__} {context!r}"
+            )
         for w in context:
             if not isinstance(w, str):
                 raise TypeError(f"{where}: context must hold str words, got {type(w).__name__} {w!r}")
@@ -596,8 +610,16 @@ class NGramLM:
         self._history(where, context)  # validates the words
         start = [self.vocab.bos_id] * max(self.order - 1, 1)
         prompt = start + [self.vocab.index(w) for w in (context or ())]
-        ids = sample(self, prompt, num_words, temperature=temperature, top_k=top_k, top_p=top_p,
-                     seed=seed, stop_ids=(self.vocab.eos_id,))
+        ids = sample(
+            self,
+            prompt,
+            num_words,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            stop_ids=(self.vocab.eos_id,),
+        )
         if ids.size and ids[-1] == self.vocab.eos_id:
             ids = ids[:-1]
         return self.vocab.decode(ids)
@@ -618,18 +640,27 @@ class NGramLM:
             if self.smoothing == "kneser-ney":
                 tensors[f"level{m}.kn_counts"] = lv.counts[:-1]  # without the sentinel
         config = {
-            "order": self.order, "smoothing": self.smoothing, "delta": self.delta, "min_count": self.min_count,
-            "collapse_start": self.collapse_start, **self._names, "fixed_vocab": self._given_vocab is not None,
+            "order": self.order,
+            "smoothing": self.smoothing,
+            "delta": self.delta,
+            "min_count": self.min_count,
+            "collapse_start": self.collapse_start,
+            **self._names,
+            "fixed_vocab": self._given_vocab is not None,
             "discounts": {str(k): list(v) for k, v in self.discounts.items()},
         }
-        meta = {"format": _FILE_FORMAT, "format_version": str(_FILE_VERSION),
-                "config": json.dumps(config, sort_keys=True), "vocab": self.vocab.to_json()}
+        meta = {
+            "format": _FILE_FORMAT,
+            "format_version": str(_FILE_VERSION),
+            "config": json.dumps(config, sort_keys=True),
+            "vocab": self.vocab.to_json(),
+        }
         meta["sha256"] = _content_digest(tensors, meta)
         save_file(tensors, file, meta)
         return file
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "NGramLM":
+    def load(cls, path: str | os.PathLike) -> NGramLM:
         """Read a model written by :meth:`save` (the file, or the directory holding ``ngram.safetensors``).
 
         Raises ``FileNotFoundError`` when nothing is at ``path`` and :class:`rnnkit.io.CheckpointError`
@@ -657,21 +688,33 @@ class NGramLM:
             )
         digest = _content_digest(tensors, meta)
         if meta.get("sha256") != digest:
-            raise CheckpointError(f"{src}: content SHA-256 {digest} differs from the recorded "
-                                  f"{meta.get('sha256')!r}; the file is corrupted")
+            raise CheckpointError(
+                f"{src}: content SHA-256 {digest} differs from the recorded "
+                f"{meta.get('sha256')!r}; the file is corrupted"
+            )
         try:
             cfg = json.loads(meta["config"])
             vocab = Vocabulary.from_json(meta["vocab"])
-            lm = cls(cfg["order"], cfg["smoothing"], cfg["delta"], min_count=cfg["min_count"],
-                     vocab=vocab if cfg["fixed_vocab"] else None, unk=cfg["unk"], bos=cfg["bos"], eos=cfg["eos"],
-                     collapse_start=cfg["collapse_start"])
+            lm = cls(
+                cfg["order"],
+                cfg["smoothing"],
+                cfg["delta"],
+                min_count=cfg["min_count"],
+                vocab=vocab if cfg["fixed_vocab"] else None,
+                unk=cfg["unk"],
+                bos=cfg["bos"],
+                eos=cfg["eos"],
+                collapse_start=cfg["collapse_start"],
+            )
             saved_discounts = {int(k): tuple(float(d) for d in v) for k, v in cfg["discounts"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{src}: config or vocabulary not readable by this rnnkit: {e}") from None
         names = (vocab.unk_token, vocab.bos_token, vocab.eos_token)
         if names != (cfg["unk"], cfg["bos"], cfg["eos"]):
-            raise CheckpointError(f"{src}: the vocabulary's special tokens {names} differ from the config's "
-                                  f"{(cfg['unk'], cfg['bos'], cfg['eos'])}")
+            raise CheckpointError(
+                f"{src}: the vocabulary's special tokens {names} differ from the config's "
+                f"{(cfg['unk'], cfg['bos'], cfg['eos'])}"
+            )
         lm.vocab = vocab
         lm._levels = _read_levels(src, tensors, lm.order, len(vocab), lm.smoothing == "kneser-ney")
         quiet = _Quiet()
@@ -682,8 +725,10 @@ class NGramLM:
         finally:
             logger.removeFilter(quiet)
         if lm.discounts != saved_discounts:
-            raise CheckpointError(f"{src}: the counts give the discounts {lm.discounts}, but the file records "
-                                  f"{saved_discounts}; the counts do not belong to this config")
+            raise CheckpointError(
+                f"{src}: the counts give the discounts {lm.discounts}, but the file records "
+                f"{saved_discounts}; the counts do not belong to this config"
+            )
         return lm
 
 
@@ -702,11 +747,11 @@ def _content_digest(tensors: dict, meta: dict) -> str:
     h = hashlib.sha256()
     for k in sorted(meta):
         if k != "sha256":
-            h.update(f"{k}\0{meta[k]}\0".encode("utf-8"))
+            h.update(f"{k}\0{meta[k]}\0".encode())
     for name in sorted(tensors):
         a = np.asarray(tensors[name])
         le = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-        h.update(f"{name}\0{le.dtype.str}\0{list(le.shape)}\0".encode("utf-8"))
+        h.update(f"{name}\0{le.dtype.str}\0{list(le.shape)}\0".encode())
         h.update(memoryview(le.reshape(-1).view(np.uint8)))
     return h.hexdigest()
 
@@ -717,8 +762,9 @@ def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[
     expected = {f"level{m}.{k}" for m in range(order) for k in kinds}
     if set(tensors) != expected:
         missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-        raise CheckpointError(f"{src}: tensors do not match an order-{order} model: missing {missing}, "
-                              f"unexpected {extra}")
+        raise CheckpointError(
+            f"{src}: tensors do not match an order-{order} model: missing {missing}, unexpected {extra}"
+        )
 
     def get(name, kind):
         a = tensors[name]
@@ -729,8 +775,10 @@ def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[
 
     def increasing(name, a, n_ctx):
         if a.size and (a[0] < 0 or (np.diff(a) <= 0).any() or a[-1] // V >= n_ctx):
-            raise CheckpointError(f"{src}: {name} must be strictly increasing codes of the "
-                                  f"{n_ctx} contexts times V={V}; the file is inconsistent")
+            raise CheckpointError(
+                f"{src}: {name} must be strictly increasing codes of the "
+                f"{n_ctx} contexts times V={V}; the file is inconsistent"
+            )
 
     levels, n_prev = [], 1
     for m in range(order):
@@ -745,8 +793,7 @@ def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[
         counts = get(f"level{m}.kn_counts", "f") if kn else lv.raw.astype(np.float64)
         for name, a in ((f"level{m}.counts", lv.raw), (f"level{m}.kn_counts", counts)):
             if a.shape != lv.codes.shape:
-                raise CheckpointError(f"{src}: {name} must hold one count per n-gram ({lv.codes.size}), "
-                                      f"got {a.size}")
+                raise CheckpointError(f"{src}: {name} must hold one count per n-gram ({lv.codes.size}), got {a.size}")
         if (lv.raw < 1).any() or not (np.isfinite(counts) & (counts >= 0)).all():
             raise CheckpointError(f"{src}: level {m} holds negative, zero or non-finite counts")
         lv.counts = counts

@@ -61,6 +61,7 @@ Example
 >>> sample(lm.as_step_model(), [0], max_len=4, seed=0).shape
 (4,)
 """
+
 from __future__ import annotations
 
 import math
@@ -83,14 +84,15 @@ __all__ = ["NNLMConfig", "NNLM", "ngram_windows", "nnlm_forward", "nnlm_backward
 @dataclass(frozen=True)
 class NNLMConfig:
     """Everything that defines a window-based neural LM; saved with each checkpoint."""
-    vocab_size: int                    # V
-    context: int = 4                   # n - 1 previous words (Bengio et al. and Mikolov et al.: n = 5)
-    embedding_size: int = 100          # E, the word feature vectors
-    hidden_size: int = 200             # H
-    direct: bool = True                # the W3 x direct connections from the embeddings to the output
-    dropout: float = 0.0               # on x and on h, in training only
-    embedding_std: float = 0.1         # C ~ N(0, embedding_std^2); PyTorch's 1 trains far slower here (docstring)
-    bos_id: int = 0                    # fills a context before the first word (a stream's start, a short prompt)
+
+    vocab_size: int  # V
+    context: int = 4  # n - 1 previous words (Bengio et al. and Mikolov et al.: n = 5)
+    embedding_size: int = 100  # E, the word feature vectors
+    hidden_size: int = 200  # H
+    direct: bool = True  # the W3 x direct connections from the embeddings to the output
+    dropout: float = 0.0  # on x and on h, in training only
+    embedding_std: float = 0.1  # C ~ N(0, embedding_std^2); PyTorch's 1 trains far slower here (docstring)
+    bos_id: int = 0  # fills a context before the first word (a stream's start, a short prompt)
     seed: int = 0
     dtype: str = "float32"
     kind: str = "nnlm"
@@ -125,8 +127,9 @@ def ngram_windows(ids, n: int, bos_id: int) -> tuple[np.ndarray, np.ndarray]:
     where = "ngram_windows"
     arr = np.asarray(ids)
     if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
-        raise TypeError(f"{where}: ids must be a 1-D sequence of int token ids, got shape {arr.shape} "
-                        f"dtype {arr.dtype}")
+        raise TypeError(
+            f"{where}: ids must be a 1-D sequence of int token ids, got shape {arr.shape} dtype {arr.dtype}"
+        )
     n = check_positive_int(where, "n", n)
     bos_id = check_positive_int(where, "bos_id", bos_id, minimum=0)
     if arr.size == 0:
@@ -149,16 +152,16 @@ def nnlm_forward(params: dict, contexts: np.ndarray, masks=None):
     C, W1, b1 = params["embedding.weight"], params["hidden.weight"], params["hidden.bias"]
     W2, b3, W3 = params["output.weight"], params["output.bias"], params.get("direct.weight")
     B = contexts.shape[0]
-    x = C[contexts].reshape(B, -1)                        # (B, (n-1)E)  x = [C[w_1]; ...; C[w_{n-1}]]
+    x = C[contexts].reshape(B, -1)  # (B, (n-1)E)  x = [C[w_1]; ...; C[w_{n-1}]]
     if masks is not None:
-        x = x * masks[0]                                  # dropout on x
-    a, cache_a = linear_forward(x, W1, b1)                # (B, H)       a = W1 x + b1
-    h = np.tanh(a)                                        # (B, H)       h = tanh(a)
-    hd = h if masks is None else h * masks[1]             # dropout on h
-    z, cache_z = linear_forward(hd, W2, b3)               # (B, V)       z = W2 h + b3
+        x = x * masks[0]  # dropout on x
+    a, cache_a = linear_forward(x, W1, b1)  # (B, H)       a = W1 x + b1
+    h = np.tanh(a)  # (B, H)       h = tanh(a)
+    hd = h if masks is None else h * masks[1]  # dropout on h
+    z, cache_z = linear_forward(hd, W2, b3)  # (B, V)       z = W2 h + b3
     cache_d = None
     if W3 is not None:
-        zd, cache_d = linear_forward(x, W3)               # (B, V)           + W3 x
+        zd, cache_d = linear_forward(x, W3)  # (B, V)           + W3 x
         z += zd
     return z, (contexts, C.shape, masks, h, cache_a, cache_z, cache_d)
 
@@ -168,19 +171,19 @@ def nnlm_backward(cache, dz: np.ndarray) -> dict:
     contexts, c_shape, masks, h, cache_a, cache_z, cache_d = cache
     grads = {}
     # z = W2 h + b3
-    dh, grads["output.weight"], grads["output.bias"] = linear_backward(dz, cache_z)   # dh (B, H)
+    dh, grads["output.weight"], grads["output.bias"] = linear_backward(dz, cache_z)  # dh (B, H)
     # + W3 x (direct connections)
     if cache_d is not None:
-        dx, grads["direct.weight"], _ = linear_backward(dz, cache_d)                    # dx (B, (n-1)E)
+        dx, grads["direct.weight"], _ = linear_backward(dz, cache_d)  # dx (B, (n-1)E)
     if masks is not None:
-        dh = dh * masks[1]                                                              # dropout on h
+        dh = dh * masks[1]  # dropout on h
     # h = tanh(a)
-    da = dh * (1.0 - h * h)                                                             # (B, H)
+    da = dh * (1.0 - h * h)  # (B, H)
     # a = W1 x + b1
     dx_a, grads["hidden.weight"], grads["hidden.bias"] = linear_backward(da, cache_a)
     dx = dx_a if cache_d is None else dx + dx_a
     if masks is not None:
-        dx = dx * masks[0]                                                              # dropout on x
+        dx = dx * masks[0]  # dropout on x
     # x = [C[w_1]; ...; C[w_{n-1}]]: scatter-add each E-slice into its word's row
     B, n1 = contexts.shape
     grads["embedding.weight"] = embedding_backward(dx.reshape(B, n1, c_shape[1]), (contexts, c_shape, None))
@@ -205,19 +208,19 @@ class NNLM(Module):
         self.cfg = c = config
         dtype = resolve_dtype("NNLM", c.dtype)
         seeds = np.random.SeedSequence(c.seed).generate_state(5)
-        width = c.context * c.embedding_size                 # (n-1)E
+        width = c.context * c.embedding_size  # (n-1)E
         self.embedding = Embedding(c.vocab_size, c.embedding_size, dtype=dtype, seed=int(seeds[0]))
-        self.embedding.weight[...] *= dtype.type(c.embedding_std)         # N(0, 1) -> N(0, std^2)
+        self.embedding.weight[...] *= dtype.type(c.embedding_std)  # N(0, 1) -> N(0, std^2)
         self.hidden = Linear(width, c.hidden_size, dtype=dtype, seed=int(seeds[1]))
         self.output = Linear(c.hidden_size, c.vocab_size, dtype=dtype, seed=int(seeds[2]))
         if c.direct:
             self.direct = Linear(width, c.vocab_size, bias=False, dtype=dtype, seed=int(seeds[3]))
-        self.rng = np.random.default_rng(int(seeds[4]))      # dropout masks
+        self.rng = np.random.default_rng(int(seeds[4]))  # dropout masks
         self.dtype = dtype
         self._cache = None
 
     @classmethod
-    def from_config(cls, config: dict) -> "NNLM":
+    def from_config(cls, config: dict) -> NNLM:
         if not isinstance(config, dict) or config.get("kind") != "nnlm":
             kind = config.get("kind") if isinstance(config, dict) else type(config).__name__
             raise ValueError(f"NNLM.from_config: config must be an nnlm config, got kind {kind!r}")
@@ -228,8 +231,10 @@ class NNLM(Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return (f"V={c.vocab_size}, n={c.context + 1}, E={c.embedding_size}, H={c.hidden_size}, "
-                f"direct={c.direct}, dropout={c.dropout}, dtype={self.dtype}")
+        return (
+            f"V={c.vocab_size}, n={c.context + 1}, E={c.embedding_size}, H={c.hidden_size}, "
+            f"direct={c.direct}, dropout={c.dropout}, dtype={self.dtype}"
+        )
 
     # -- forward and backward -------------------------------------------------------------------------
     def _check_contexts(self, where: str, contexts) -> np.ndarray:
@@ -251,12 +256,11 @@ class NNLM(Module):
         keep = 1.0 - p
         scale = self.dtype.type(1.0 / keep)
         width = self.cfg.context * self.cfg.embedding_size
-        return tuple((self.rng.random((B, k)) < keep).astype(self.dtype) * scale
-                     for k in (width, self.cfg.hidden_size))
+        return tuple((self.rng.random((B, k)) < keep).astype(self.dtype) * scale for k in (width, self.cfg.hidden_size))
 
     def forward(self, contexts) -> np.ndarray:
         """Logits z (B, V) for contexts (B, n-1) of token ids; dropout masks in training mode."""
-        ctx = self._check_contexts("NNLM.forward", contexts).copy()   # cached: the caller may refill its buffer
+        ctx = self._check_contexts("NNLM.forward", contexts).copy()  # cached: the caller may refill its buffer
         z, cache = nnlm_forward(self.params, ctx, self._masks(ctx.shape[0]))
         self._cache = cache if is_grad_enabled() else None
         return z
@@ -268,8 +272,9 @@ class NNLM(Module):
             raise RuntimeError(f"{where}: no cached forward pass (call forward with gradients enabled first)")
         B = self._cache[0].shape[0]
         if np.shape(dlogits) != (B, self.cfg.vocab_size):
-            raise ValueError(f"{where}: dlogits must have shape ({B}, {self.cfg.vocab_size}), "
-                             f"got {fmt_shape(np.shape(dlogits))}")
+            raise ValueError(
+                f"{where}: dlogits must have shape ({B}, {self.cfg.vocab_size}), got {fmt_shape(np.shape(dlogits))}"
+            )
         own = self.grads
         for name, g in nnlm_backward(self._cache, np.asarray(dlogits, dtype=self.dtype)).items():
             own[name] += g
@@ -285,7 +290,7 @@ class NNLM(Module):
         z = self.forward(contexts)
         loss, dz = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
         count = int(np.shape(targets)[0])
-        dz *= dz.dtype.type(1.0 / max(count, 1))                # objective: the mean over tokens
+        dz *= dz.dtype.type(1.0 / max(count, 1))  # objective: the mean over tokens
         self.backward(dz)
         return StepResult(loss, count, None)
 
@@ -307,7 +312,7 @@ class NNLM(Module):
     def _pad(self, ids) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         n1 = self.cfg.context
-        ids = ids[max(0, ids.size - n1):]
+        ids = ids[max(0, ids.size - n1) :]
         return np.concatenate([np.full(n1 - ids.size, self.cfg.bos_id, dtype=np.int64), ids])
 
     def next_logprobs(self, context_ids=()) -> np.ndarray:
@@ -323,14 +328,15 @@ class NNLM(Module):
         from rnnkit.decoding import StepModel
 
         def initial_state(prompt_ids):
-            return self._pad(prompt_ids)[None, :]                 # (1, n-1)
+            return self._pad(prompt_ids)[None, :]  # (1, n-1)
 
         def step(state, token_ids):
             tok = np.asarray(token_ids, dtype=np.int64).reshape(-1)
             if state.shape != (tok.size, self.cfg.context):
-                raise ValueError(f"NNLM step: state must have shape ({tok.size}, {self.cfg.context}), "
-                                 f"got {fmt_shape(state.shape)}")
-            hist = np.concatenate([state[:, 1:], tok[:, None]], axis=1)   # slide the window by one word
+                raise ValueError(
+                    f"NNLM step: state must have shape ({tok.size}, {self.cfg.context}), got {fmt_shape(state.shape)}"
+                )
+            hist = np.concatenate([state[:, 1:], tok[:, None]], axis=1)  # slide the window by one word
             return self.logprobs(hist), hist
 
         def select(state, indices):

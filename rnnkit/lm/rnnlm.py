@@ -25,6 +25,7 @@ Example
 >>> logits.shape, state.shape
 ((5, 3, 12), (1, 3, 8))
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -48,18 +49,19 @@ OBJECTIVES = ("token_mean", "batch_mean", "sum")
 @dataclass(frozen=True)
 class RNNLMConfig:
     """Everything that defines an RNN language model; saved with each checkpoint."""
+
     vocab_size: int
-    cell: str = "lstm"                 # rnn | gru | lstm | mgu
+    cell: str = "lstm"  # rnn | gru | lstm | mgu
     embedding_size: int = 200
     hidden_size: int = 200
     num_layers: int = 2
-    dropout: float = 0.0               # embeddings, between layers, top output
-    recurrent_dropout: float = 0.0     # on h_{t-1} in the recurrent product
-    variational: bool = False          # one mask per sequence for every dropout
-    weight_drop: float = 0.0           # DropConnect on W_hh
-    tie_weights: bool = False          # output layer = embedding matrix (needs embedding_size == hidden_size)
-    init_range: float | None = None    # every weight uniform in +/- init_range (Zaremba et al.: 0.1); None: PyTorch's
-    objective: str = "token_mean"      # what the gradient is of: token_mean | batch_mean | sum (see train_step)
+    dropout: float = 0.0  # embeddings, between layers, top output
+    recurrent_dropout: float = 0.0  # on h_{t-1} in the recurrent product
+    variational: bool = False  # one mask per sequence for every dropout
+    weight_drop: float = 0.0  # DropConnect on W_hh
+    tie_weights: bool = False  # output layer = embedding matrix (needs embedding_size == hidden_size)
+    init_range: float | None = None  # every weight uniform in +/- init_range (Zaremba et al.: 0.1); None: PyTorch's
+    objective: str = "token_mean"  # what the gradient is of: token_mean | batch_mean | sum (see train_step)
     dtype: str = "float32"
     seed: int = 0
     kind: str = "rnnlm"
@@ -75,8 +77,10 @@ class RNNLMConfig:
         for name in ("dropout", "recurrent_dropout", "weight_drop"):
             check_probability(w, name, getattr(self, name))
         if self.tie_weights and self.embedding_size != self.hidden_size:
-            raise ValueError(f"{w}: tie_weights needs embedding_size == hidden_size, got "
-                             f"{self.embedding_size} and {self.hidden_size}")
+            raise ValueError(
+                f"{w}: tie_weights needs embedding_size == hidden_size, got "
+                f"{self.embedding_size} and {self.hidden_size}"
+            )
         if self.init_range is not None and not (isinstance(self.init_range, (int, float)) and self.init_range > 0):
             raise ValueError(f"{w}: init_range must be a positive number or None, got {self.init_range!r}")
         resolve_dtype(w, self.dtype)
@@ -90,7 +94,7 @@ class _TiedDecoder(Module):
 
     def __init__(self, embedding: Embedding, dtype):
         super().__init__()
-        object.__setattr__(self, "_embedding", embedding)     # not a submodule: its weight is counted once
+        object.__setattr__(self, "_embedding", embedding)  # not a submodule: its weight is counted once
         self.register_parameter("bias", np.zeros(embedding.params["weight"].shape[0], dtype=dtype))
         self._cache = None
 
@@ -117,9 +121,17 @@ class RNNLM(Module):
         seeds = np.random.SeedSequence(c.seed).generate_state(5)
         self.embedding = Embedding(c.vocab_size, c.embedding_size, dtype=dtype, seed=int(seeds[0]))
         self.drop_in = Dropout(c.dropout, c.variational, seed=int(seeds[1]))
-        self.rnn = CELLS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=c.dropout,
-                                 recurrent_dropout=c.recurrent_dropout, variational=c.variational,
-                                 weight_drop=c.weight_drop, dtype=dtype, seed=int(seeds[2]))
+        self.rnn = CELLS[c.cell](
+            c.embedding_size,
+            c.hidden_size,
+            c.num_layers,
+            dropout=c.dropout,
+            recurrent_dropout=c.recurrent_dropout,
+            variational=c.variational,
+            weight_drop=c.weight_drop,
+            dtype=dtype,
+            seed=int(seeds[2]),
+        )
         self.drop_out = Dropout(c.dropout, c.variational, seed=int(seeds[3]))
         if c.tie_weights:
             self.decoder = _TiedDecoder(self.embedding, dtype)
@@ -132,7 +144,7 @@ class RNNLM(Module):
         self._T = None
 
     @classmethod
-    def from_config(cls, config: dict) -> "RNNLM":
+    def from_config(cls, config: dict) -> RNNLM:
         if not isinstance(config, dict) or config.get("kind") != "rnnlm":
             kind = config.get("kind") if isinstance(config, dict) else type(config).__name__
             raise ValueError(f"RNNLM.from_config: config must be an rnnlm config, got kind {kind!r}")
@@ -160,7 +172,7 @@ class RNNLM(Module):
 
     def _loss(self, window: Window, logits):
         mask = np.zeros(window.y.shape, dtype=bool)
-        mask[window.loss_from:] = True
+        mask[window.loss_from :] = True
         loss, dlogits = cross_entropy(logits, window.y, mask=mask, reduction="sum", ignore_index=None)
         return loss, dlogits, window.num_targets
 
@@ -186,7 +198,7 @@ class RNNLM(Module):
 
         def step(state, token_ids):
             token_ids = np.asarray(token_ids, dtype=np.int64)
-            if state is not None:                     # one state row per hypothesis
+            if state is not None:  # one state row per hypothesis
                 K = token_ids.shape[0]
                 first = state[0] if isinstance(state, tuple) else state
                 if first.shape[1] != K:
@@ -231,5 +243,5 @@ class RNNLM(Module):
             logits, final = self.forward(window.x, state)
             loss, _, count = self._loss(window, logits)
             if window.carry != window.x.shape[0]:
-                _, final = self.forward(window.x[:window.carry], state)
+                _, final = self.forward(window.x[: window.carry], state)
         return StepResult(loss, count, final)

@@ -17,6 +17,7 @@ model is :class:`rnnkit.lm.rnnlm.RNNLM`, trained by :class:`rnnkit.trainer.Train
 with truncated BPTT over ``batch_size`` parallel streams. Word models report
 perplexity, character models bits per character.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,14 +49,15 @@ RUN_FILE, VOCAB_FILE, CKPT_DIR = "run.json", "vocab.json", "checkpoints"
 @dataclass(frozen=True)
 class LMTrainConfig:
     """Everything ``rnnkit lm train`` can be told; saved as run.json. Defaults suit the built-in corpus."""
-    data: str | None = None            # plain UTF-8 text; None: the built-in corpus (stdlib sources)
-    valid: str | None = None           # validation text; None: hold out the last valid_fraction of the lines
+
+    data: str | None = None  # plain UTF-8 text; None: the built-in corpus (stdlib sources)
+    valid: str | None = None  # validation text; None: hold out the last valid_fraction of the lines
     valid_fraction: float = 0.05
-    level: str = "char"                # char | word
-    builtin_chars: int = 2_000_000     # size of the built-in corpus
-    min_count: int = 1                 # rarer tokens become <unk>
+    level: str = "char"  # char | word
+    builtin_chars: int = 2_000_000  # size of the built-in corpus
+    min_count: int = 1  # rarer tokens become <unk>
     max_vocab: int | None = None
-    cell: str = "lstm"                 # rnn | gru | lstm | mgu
+    cell: str = "lstm"  # rnn | gru | lstm | mgu
     embedding_size: int = 64
     hidden_size: int = 256
     layers: int = 2
@@ -64,16 +66,16 @@ class LMTrainConfig:
     variational: bool = False
     tie: bool = False
     init_range: float | None = None
-    objective: str = "token_mean"      # token_mean | batch_mean (Zaremba et al.) | sum
+    objective: str = "token_mean"  # token_mean | batch_mean (Zaremba et al.) | sum
     batch_size: int = 32
     bptt: int = 64
-    optimizer: str = "adam"            # adam | sgd
+    optimizer: str = "adam"  # adam | sgd
     lr: float = 3e-3
-    lr_decay: float = 1.0              # multiply lr by this every epoch after decay_start (Zaremba et al.)
+    lr_decay: float = 1.0  # multiply lr by this every epoch after decay_start (Zaremba et al.)
     decay_start: int = 0
-    clip: float = 1.0                  # global gradient-norm clipping (0: none)
+    clip: float = 1.0  # global gradient-norm clipping (0: none)
     epochs: int = 1
-    minutes: float = 3.0               # wall-clock budget (0: none)
+    minutes: float = 3.0  # wall-clock budget (0: none)
     seed: int = 0
 
     def __post_init__(self):
@@ -81,8 +83,16 @@ class LMTrainConfig:
         check_choice(w, "level", self.level, ("char", "word"))
         check_choice(w, "cell", self.cell, tuple(CELLS))
         check_choice(w, "optimizer", self.optimizer, ("adam", "sgd"))
-        for name in ("builtin_chars", "min_count", "embedding_size", "hidden_size", "layers", "batch_size",
-                     "bptt", "epochs"):
+        for name in (
+            "builtin_chars",
+            "min_count",
+            "embedding_size",
+            "hidden_size",
+            "layers",
+            "batch_size",
+            "bptt",
+            "epochs",
+        ):
             check_positive_int(w, name, getattr(self, name))
         check_positive_int(w, "seed", self.seed, minimum=0)
         check_positive_int(w, "decay_start", self.decay_start, minimum=0)
@@ -99,8 +109,9 @@ class LMTrainConfig:
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise ValueError(f"{w}: lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.tie and self.embedding_size != self.hidden_size:
-            raise ValueError(f"{w}: tie needs embedding_size == hidden_size, got {self.embedding_size} "
-                             f"and {self.hidden_size}")
+            raise ValueError(
+                f"{w}: tie needs embedding_size == hidden_size, got {self.embedding_size} and {self.hidden_size}"
+            )
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -166,24 +177,43 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
     valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
     atomic_write(out / RUN_FILE, [json.dumps(asdict(cfg), indent=2).encode()])
     atomic_write(out / VOCAB_FILE, [vocab.to_json().encode()])
-    model = RNNLM(RNNLMConfig(
-        vocab_size=len(vocab), cell=cfg.cell, embedding_size=cfg.embedding_size, hidden_size=cfg.hidden_size,
-        num_layers=cfg.layers, dropout=cfg.dropout, recurrent_dropout=cfg.recurrent_dropout,
-        variational=cfg.variational, tie_weights=cfg.tie, init_range=cfg.init_range, objective=cfg.objective,
-        seed=cfg.seed))
+    model = RNNLM(
+        RNNLMConfig(
+            vocab_size=len(vocab),
+            cell=cfg.cell,
+            embedding_size=cfg.embedding_size,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.layers,
+            dropout=cfg.dropout,
+            recurrent_dropout=cfg.recurrent_dropout,
+            variational=cfg.variational,
+            tie_weights=cfg.tie,
+            init_range=cfg.init_range,
+            objective=cfg.objective,
+            seed=cfg.seed,
+        )
+    )
     if cfg.optimizer == "adam":
         opt = Adam(model.params, model.grads, lr=cfg.lr)
     else:
         opt = SGD(model.params, model.grads, lr=cfg.lr)
-    schedule = StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) \
-        if cfg.lr_decay < 1 else None
+    schedule = (
+        StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
+    )
     train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
     valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
-    log_fn(f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {len(train_ids):,} training and "
-           f"{len(valid_ids):,} validation tokens, {model.num_parameters():,} parameters")
-    tcfg = TrainerConfig(epochs=cfg.epochs, max_minutes=cfg.minutes or None, clip_norm=cfg.clip or None,
-                         log_every=max(1, min(100, len(train_src) // 10)),
-                         eval_every=max(25, len(train_src) // 5), progress=progress)
+    log_fn(
+        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {len(train_ids):,} training and "
+        f"{len(valid_ids):,} validation tokens, {model.num_parameters():,} parameters"
+    )
+    tcfg = TrainerConfig(
+        epochs=cfg.epochs,
+        max_minutes=cfg.minutes or None,
+        clip_norm=cfg.clip or None,
+        log_every=max(1, min(100, len(train_src) // 10)),
+        eval_every=max(25, len(train_src) // 5),
+        progress=progress,
+    )
     trainer = Trainer(model, opt, tcfg, schedule=schedule, out_dir=out)
     result = trainer.fit(train_src, valid_src if len(valid_src) else None)
     final = trainer.evaluate(valid_src)
@@ -201,6 +231,7 @@ def plot_learning_curve(history: list, path: Path, level: str) -> Path | None:
     """Write train/valid loss against updates as a PNG; None (and a log line) without matplotlib."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -256,13 +287,25 @@ def evaluate_text(model: RNNLM, vocab: Vocabulary, text: str, level: str, bptt: 
     ids = vocab.encode(tokenize(text, level))
     src = stream_source(ids, 10, bptt, "data")
     from rnnkit.trainer import Trainer as _T  # evaluation needs no optimiser
+
     result = _T(model, None, TrainerConfig(progress=False)).evaluate(src)
     name, value = metric(result["loss"], level)
     return {"loss": result["loss"], name: value, "tokens": result["count"]}
 
 
-def generate(model: RNNLM, vocab: Vocabulary, prompt: str, level: str, *, length: int = 300,
-             temperature: float = 0.8, top_k=None, top_p=None, beam: int = 0, seed=0) -> str:
+def generate(
+    model: RNNLM,
+    vocab: Vocabulary,
+    prompt: str,
+    level: str,
+    *,
+    length: int = 300,
+    temperature: float = 0.8,
+    top_k=None,
+    top_p=None,
+    beam: int = 0,
+    seed=0,
+) -> str:
     """Continue ``prompt``: sampling (temperature, top-k, top-p) or, with beam > 0, beam search."""
     tokens = list(prompt) if level == "char" else prompt.split()
     prompt_ids = vocab.encode(tokens) if tokens else np.array([vocab.eos_id])

@@ -28,13 +28,14 @@ Example
 >>> Vocabulary.from_json(v.to_json()) == v
 True
 """
+
 from __future__ import annotations
 
 import json
 import numbers
 import os
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -129,19 +130,26 @@ class Vocabulary:
         eos_token: str = "<eos>",
         pad_token: str | None = None,
         bos_token: str | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Count a flat stream of tokens and build the vocabulary in the deterministic order."""
         where = "Vocabulary.from_tokens"
         if isinstance(tokens, str):
-            raise TypeError(f"{where}: tokens must be an iterable of str tokens, got a str; pass list(text) for characters")
+            raise TypeError(
+                f"{where}: tokens must be an iterable of str tokens, got a str; pass list(text) for characters"
+            )
         counter = Counter()
         for i, t in enumerate(tokens):
             if not isinstance(t, str):
                 raise TypeError(f"{where}: tokens must all be str, got {type(t).__name__} {t!r} at position {i}")
             counter[t] += 1
         return cls.from_counts(
-            counter, min_count=min_count, max_size=max_size,
-            unk_token=unk_token, eos_token=eos_token, pad_token=pad_token, bos_token=bos_token,
+            counter,
+            min_count=min_count,
+            max_size=max_size,
+            unk_token=unk_token,
+            eos_token=eos_token,
+            pad_token=pad_token,
+            bos_token=bos_token,
         )
 
     @classmethod
@@ -155,7 +163,7 @@ class Vocabulary:
         eos_token: str = "<eos>",
         pad_token: str | None = None,
         bos_token: str | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Build from a token -> count mapping (a ``collections.Counter``, say)."""
         where = "Vocabulary.from_counts"
         if not isinstance(counts, Mapping):
@@ -183,8 +191,9 @@ class Vocabulary:
         dropped = sum(int(n) for t, n in counts.items() if t not in kept and t not in specials)
         cnt = [int(counts.get(s, 0)) for s in specials] + [n for _, n in regular]
         cnt[specials.index(unk_token)] += dropped
-        return cls(tokens, unk_token=unk_token, eos_token=eos_token, pad_token=pad_token,
-                   bos_token=bos_token, counts=cnt)
+        return cls(
+            tokens, unk_token=unk_token, eos_token=eos_token, pad_token=pad_token, bos_token=bos_token, counts=cnt
+        )
 
     # -- lookup -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -244,7 +253,9 @@ class Vocabulary:
         if arr.size == 0:
             return []
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
-            raise TypeError(f"Vocabulary.decode: ids must be a 1-D sequence of ints, got shape {arr.shape} dtype {arr.dtype}")
+            raise TypeError(
+                f"Vocabulary.decode: ids must be a 1-D sequence of ints, got shape {arr.shape} dtype {arr.dtype}"
+            )
         bad = (arr < 0) | (arr >= len(self.tokens))
         if bad.any():
             i = int(np.argmax(bad))
@@ -256,16 +267,19 @@ class Vocabulary:
     # -- files ------------------------------------------------------------------------------
     def to_json(self) -> str:
         """The vocabulary as a JSON string (see the module docstring for the layout)."""
-        return json.dumps({
-            "format": _FORMAT,
-            "version": _VERSION,
-            "tokens": list(self.tokens),
-            "specials": self._specials(),
-            "counts": None if self.counts is None else self.counts.tolist(),
-        }, ensure_ascii=False)
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "version": _VERSION,
+                "tokens": list(self.tokens),
+                "specials": self._specials(),
+                "counts": None if self.counts is None else self.counts.tolist(),
+            },
+            ensure_ascii=False,
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "Vocabulary":
+    def from_json(cls, text: str) -> Vocabulary:
         """Parse :meth:`to_json` output; every field is checked."""
         where = "Vocabulary.from_json"
         if not isinstance(text, (str, bytes)):
@@ -285,16 +299,23 @@ class Vocabulary:
         tokens = obj.get("tokens")
         if not isinstance(tokens, list):
             raise ValueError(f"{where}: tokens must be a list, got {type(tokens).__name__}")
-        return cls(tokens, unk_token=sp["unk"], eos_token=sp["eos"], pad_token=sp["pad"],
-                   bos_token=sp["bos"], counts=obj.get("counts"))
+        return cls(
+            tokens,
+            unk_token=sp["unk"],
+            eos_token=sp["eos"],
+            pad_token=sp["pad"],
+            bos_token=sp["bos"],
+            counts=obj.get("counts"),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_json` to ``path`` atomically (temporary file, fsync, rename)."""
         from rnnkit.io import atomic_write
+
         atomic_write(path, [self.to_json().encode("utf-8")])
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Vocabulary":
+    def load(cls, path: str | os.PathLike) -> Vocabulary:
         """Read a file written by :meth:`save`."""
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return cls.from_json(f.read())

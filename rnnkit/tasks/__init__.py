@@ -6,6 +6,7 @@
 - :class:`SequenceRegressor`, :class:`SequenceClassifier`: a recurrent layer and a read-out,
   following the Trainer's protocol.
 """
+
 from rnnkit.tasks.adding import BASELINE_MSE, adding_problem
 from rnnkit.tasks.copy_memory import copy_memory, copy_memory_baseline
 from rnnkit.tasks.models import (
@@ -17,6 +18,13 @@ from rnnkit.tasks.models import (
 from rnnkit.tasks.parity import parity_task
 
 __all__ = [
-    "adding_problem", "BASELINE_MSE", "copy_memory", "copy_memory_baseline", "parity_task",
-    "SequenceRegressor", "SequenceClassifier", "TaskModelConfig", "task_model_from_config",
+    "adding_problem",
+    "BASELINE_MSE",
+    "copy_memory",
+    "copy_memory_baseline",
+    "parity_task",
+    "SequenceRegressor",
+    "SequenceClassifier",
+    "TaskModelConfig",
+    "task_model_from_config",
 ]

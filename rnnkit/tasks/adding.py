@@ -14,6 +14,7 @@ Example
 >>> x.shape, y.shape, float(x[:, 0, 1].sum())
 ((10, 4, 2), (4,), 2.0)
 """
+
 from __future__ import annotations
 
 import numpy as np

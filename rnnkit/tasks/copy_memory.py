@@ -27,6 +27,7 @@ Example
 >>> bool((y[-3:] == x[:3].argmax(-1)).all()), int(x[7, 0].argmax())   # recall = message; delimiter at K+T-1
 (True, 5)
 """
+
 from __future__ import annotations
 
 import math
@@ -35,12 +36,19 @@ import numpy as np
 
 from rnnkit._validate import check_positive_int
 
-SYMBOLS = 8          # data symbols, as Arjovsky et al.
+SYMBOLS = 8  # data symbols, as Arjovsky et al.
 MESSAGE_LENGTH = 10  # K
 
 
-def copy_memory(n: int, T: int, rng: np.random.Generator, *, message_length: int = MESSAGE_LENGTH,
-                symbols: int = SYMBOLS, dtype=np.float32):
+def copy_memory(
+    n: int,
+    T: int,
+    rng: np.random.Generator,
+    *,
+    message_length: int = MESSAGE_LENGTH,
+    symbols: int = SYMBOLS,
+    dtype=np.float32,
+):
     """Draw ``n`` sequences with a delay of ``T`` steps.
 
     Returns x (T + 2K, n, S + 2), the one-hot symbols in ``dtype``, and
@@ -54,12 +62,12 @@ def copy_memory(n: int, T: int, rng: np.random.Generator, *, message_length: int
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{where}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
     steps = T + 2 * K
-    message = rng.integers(1, S + 1, size=(K, n))                 # (K, n)
+    message = rng.integers(1, S + 1, size=(K, n))  # (K, n)
     ids = np.zeros((steps, n), dtype=np.int64)
     ids[:K] = message
-    ids[K + T - 1] = S + 1                                        # the delimiter
+    ids[K + T - 1] = S + 1  # the delimiter
     y = np.zeros((steps, n), dtype=np.int64)
-    y[T + K:] = message
+    y[T + K :] = message
     x = np.zeros((steps, n, S + 2), dtype=dtype)
     np.put_along_axis(x, ids[..., None], 1.0, axis=-1)
     return x, y

@@ -31,6 +31,7 @@ Example
 >>> model.predict(x).shape, res.count
 ((4, 1), 4)
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -46,24 +47,25 @@ from rnnkit.trainer import StepResult
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
 KINDS = ("sequence_regressor", "sequence_classifier")
-IGNORE_INDEX = -100   # per-step targets equal to this do not count
+IGNORE_INDEX = -100  # per-step targets equal to this do not count
 
 
 @dataclass(frozen=True)
 class TaskModelConfig:
     """Everything that defines a task model; saved with each checkpoint (``kind`` picks the class)."""
-    kind: str                       # "sequence_regressor" or "sequence_classifier"
-    input_size: int                 # D
-    output_size: int                # regressor: outputs O; classifier: classes C
-    cell: str = "lstm"              # rnn | gru | lstm | mgu
+
+    kind: str  # "sequence_regressor" or "sequence_classifier"
+    input_size: int  # D
+    output_size: int  # regressor: outputs O; classifier: classes C
+    cell: str = "lstm"  # rnn | gru | lstm | mgu
     hidden_size: int = 32
     num_layers: int = 1
-    per_step: bool = False          # classifier only: predict at every step, not only the last
-    remember_bias: float = 0.0      # see the module docstring
+    per_step: bool = False  # classifier only: predict at every step, not only the last
+    remember_bias: float = 0.0  # see the module docstring
     dtype: str = "float32"
     seed: int = 0
-    task: str | None = None         # what the model was trained on ("adding", "copy", "parity"); for rnnkit analyze
-    length: int | None = None       # that task's T
+    task: str | None = None  # what the model was trained on ("adding", "copy", "parity"); for rnnkit analyze
+    length: int | None = None  # that task's T
 
     def __post_init__(self):
         w = "TaskModelConfig"
@@ -77,8 +79,11 @@ class TaskModelConfig:
             raise ValueError(f"{w}: per_step needs kind='sequence_classifier', got kind={self.kind!r}")
         if self.kind == "sequence_classifier" and self.output_size < 2:
             raise ValueError(f"{w}: a classifier needs output_size (classes) >= 2, got {self.output_size}")
-        if isinstance(self.remember_bias, bool) or not isinstance(self.remember_bias, (int, float)) \
-                or not np.isfinite(self.remember_bias):
+        if (
+            isinstance(self.remember_bias, bool)
+            or not isinstance(self.remember_bias, (int, float))
+            or not np.isfinite(self.remember_bias)
+        ):
             raise ValueError(f"{w}: remember_bias must be a finite number, got {self.remember_bias!r}")
         resolve_dtype(w, self.dtype)
         check_positive_int(w, "seed", self.seed, minimum=0)
@@ -90,17 +95,21 @@ class TaskModelConfig:
 
 def _add_remember_bias(layer, cell: str, value: float) -> None:
     H = layer.hidden_size
-    block, sign = {"lstm": (1, 1.0), "gru": (1 if layer.variant.get("reset_gate", True) else 0, 1.0),
-                   "mgu": (0, -1.0)}.get(cell, (None, 0.0))
+    block, sign = {
+        "lstm": (1, 1.0),
+        "gru": (1 if layer.variant.get("reset_gate", True) else 0, 1.0),
+        "mgu": (0, -1.0),
+    }.get(cell, (None, 0.0))
     if block is None or "bias_ih_l0" not in layer.params:
         return
     for name, b in layer.params.items():
         if name.startswith("bias_ih"):
-            b[block * H:(block + 1) * H] += sign * value
+            b[block * H : (block + 1) * H] += sign * value
 
 
 class _TaskModel(Module):
     """A recurrent layer ``rnn`` and a linear read-out ``head``; see the module docstring."""
+
     _kind = ""
 
     def __init__(self, config: TaskModelConfig):
@@ -120,13 +129,13 @@ class _TaskModel(Module):
         self._T = None
 
     @classmethod
-    def from_config(cls, config: dict) -> "_TaskModel":
+    def from_config(cls, config: dict) -> _TaskModel:
         return task_model_from_config(config, expect=cls)
 
     def config(self) -> dict:
         return asdict(self.cfg)
 
-    def copy(self, dtype: str | None = None) -> "_TaskModel":
+    def copy(self, dtype: str | None = None) -> _TaskModel:
         """A new model with the same weights, cast to ``dtype`` (e.g. "float64", for analysis without underflow)."""
         new = type(self)(replace(self.cfg, dtype=self.cfg.dtype if dtype is None else str(np.dtype(dtype))))
         new.load_state_dict(self.state_dict())
@@ -136,12 +145,12 @@ class _TaskModel(Module):
         return None
 
     def _features(self, x) -> np.ndarray:
-        return self.rnn.forward(x)[0]                         # (T, B, H)
+        return self.rnn.forward(x)[0]  # (T, B, H)
 
     def _backward_features(self, dh_top: np.ndarray, last_only: bool) -> None:
         if last_only:
             dout = np.zeros((self._T,) + dh_top.shape, dtype=dh_top.dtype)
-            dout[-1] = dh_top                                 # only h_T reaches the loss
+            dout[-1] = dh_top  # only h_T reaches the loss
         else:
             dout = dh_top
         self.rnn.backward(dout)
@@ -153,13 +162,14 @@ class _TaskModel(Module):
 
 class SequenceRegressor(_TaskModel):
     """y^ = Linear(h_T): one real vector per sequence, squared-error loss (the adding problem)."""
+
     _kind = "sequence_regressor"
 
     def forward(self, x) -> np.ndarray:
         """Predictions (B, O) for x (T, B, D)."""
         out = self._features(x)
         self._T = out.shape[0]
-        return self.head.forward(out[-1])                     # (B, O)
+        return self.head.forward(out[-1])  # (B, O)
 
     def backward(self, dpred: np.ndarray) -> None:
         self._backward_features(self.head.backward(dpred), last_only=True)
@@ -179,7 +189,7 @@ class SequenceRegressor(_TaskModel):
     def last_step_loss(self, h_last: np.ndarray, y):
         """Each sequence's squared error from h_T (B, H): (losses (B,), d losses / d h_T (B, H))."""
         W, b = self.head.weight, self.head.bias
-        r = h_last @ W.T + b - self._targets(y, h_last.shape[0])   # (B, O)
+        r = h_last @ W.T + b - self._targets(y, h_last.shape[0])  # (B, O)
         O = r.shape[1]
         return (r * r).mean(axis=1), (2.0 / O) * r @ W
 
@@ -188,7 +198,7 @@ class SequenceRegressor(_TaskModel):
         pred = self.forward(x)
         r = pred - self._targets(y, pred.shape[0])
         B, O = r.shape
-        self.backward((2.0 / (B * O)) * r)                    # gradient of the batch mean
+        self.backward((2.0 / (B * O)) * r)  # gradient of the batch mean
         return StepResult(float((r * r).sum()) / O, B)
 
     def eval_step(self, batch, state) -> StepResult:
@@ -204,6 +214,7 @@ class SequenceRegressor(_TaskModel):
 
 class SequenceClassifier(_TaskModel):
     """Softmax classes from h_T (B, C), or from every h_t with ``per_step`` (T, B, C); cross-entropy loss."""
+
     _kind = "sequence_classifier"
 
     def forward(self, x) -> np.ndarray:
@@ -224,8 +235,10 @@ class SequenceClassifier(_TaskModel):
     def last_step_loss(self, h_last: np.ndarray, y):
         """Each sequence's cross-entropy from h_T (B, H): (losses (B,), d losses / d h_T (B, H))."""
         if self.cfg.per_step:
-            raise ValueError("SequenceClassifier.last_step_loss: a per_step model's loss is spread over "
-                             "every step, not the last one only")
+            raise ValueError(
+                "SequenceClassifier.last_step_loss: a per_step model's loss is spread over "
+                "every step, not the last one only"
+            )
         logits = h_last @ self.head.weight.T + self.head.bias
         losses, dlogits = cross_entropy(logits, np.asarray(y), reduction="none", ignore_index=None)
         return losses, dlogits @ self.head.weight
@@ -234,7 +247,7 @@ class SequenceClassifier(_TaskModel):
         x, y = batch
         logits = self.forward(x)
         loss, dlogits, count = self._loss(logits, y)
-        self.backward(dlogits / max(count, 1))                # gradient of the mean
+        self.backward(dlogits / max(count, 1))  # gradient of the mean
         return StepResult(loss, count)
 
     def eval_step(self, batch, state) -> StepResult:

@@ -18,6 +18,7 @@ Example
 >>> x.shape, y.shape, bool((y == x[..., 0].sum(0) % 2).all())
 ((6, 3, 1), (3,), True)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,7 @@ import numpy as np
 from rnnkit._validate import check_positive_int
 
 
-def parity_task(n: int, T: int, rng: np.random.Generator, *, modulus: int = 2, running: bool = False,
-                dtype=np.float32):
+def parity_task(n: int, T: int, rng: np.random.Generator, *, modulus: int = 2, running: bool = False, dtype=np.float32):
     """Draw ``n`` bit sequences of length ``T``.
 
     Returns x (T, n, 1) in {0, 1} (``dtype``) and y int64: (n,) the count of
@@ -41,6 +41,6 @@ def parity_task(n: int, T: int, rng: np.random.Generator, *, modulus: int = 2, r
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{where}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
     bits = rng.integers(0, 2, size=(T, n))
-    counts = np.cumsum(bits, axis=0) % modulus                   # (T, n)
+    counts = np.cumsum(bits, axis=0) % modulus  # (T, n)
     y = counts if running else counts[-1]
     return bits[..., None].astype(dtype), y.astype(np.int64)
