@@ -6,7 +6,7 @@ same pair. That is what makes a killed run resumable at any step: the
 position is two integers, saved with the checkpoint, not the state of an
 iterator.
 
-    class BatchSource(Protocol):
+    class BatchSource(Protocol):       # rnnkit.protocols.BatchSource
         stateful: bool                 # does the recurrent state carry from batch i to i + 1?
         def __len__(self) -> int: ...  # batches per epoch
         def batch(self, epoch: int, index: int): ...

@@ -84,60 +84,22 @@ import math
 import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from rnnkit._validate import check_positive_int
+from rnnkit.protocols import DecodingModel, StepModel, select_state
 
-__all__ = ["StepModel", "Hypothesis", "select_state", "filter_logprobs", "sample", "greedy", "beam_search"]
-
-
-class StepModel:
-    """Adapter: make a decoding model out of plain functions.
-
-    ``initial_state(prompt_ids) -> state``, ``step(state, token_ids (K,)) ->
-    (logprobs (K, V), state)`` and optionally ``select(state, indices) ->
-    state`` (default: :func:`select_state`).
-    """
-
-    def __init__(self, initial_state: Callable, step: Callable, select: Callable | None = None) -> None:
-        for name, fn in (("initial_state", initial_state), ("step", step)):
-            if not callable(fn):
-                raise TypeError(f"StepModel: {name} must be callable, got {type(fn).__name__}")
-        if select is not None and not callable(select):
-            raise TypeError(f"StepModel: select must be callable or None, got {type(select).__name__}")
-        self._initial_state, self._step = initial_state, step
-        self._select = select_state if select is None else select
-
-    def initial_state(self, prompt_ids):
-        return self._initial_state(prompt_ids)
-
-    def step(self, state, token_ids):
-        return self._step(state, token_ids)
-
-    def select(self, state, indices):
-        return self._select(state, indices)
-
-
-def select_state(state: Any, indices: np.ndarray):
-    """Rows ``indices`` (first axis) of a batched state: an array, a tuple/list/dict of them, or ``state.select``."""
-    if state is None:
-        return None
-    if isinstance(state, np.ndarray):
-        return state[indices]
-    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a namedtuple keeps its type
-        return type(state)(*(select_state(s, indices) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(select_state(s, indices) for s in state)
-    if isinstance(state, dict):
-        return {k: select_state(v, indices) for k, v in state.items()}
-    if hasattr(state, "select"):
-        return state.select(indices)
-    raise TypeError(
-        "select_state: state must be a numpy array, a tuple/list/dict of them, None, or an object with "
-        f"select(indices), got {type(state).__name__}; give the model a select(state, indices) method"
-    )
+__all__ = [
+    "DecodingModel",
+    "StepModel",
+    "Hypothesis",
+    "select_state",
+    "filter_logprobs",
+    "sample",
+    "greedy",
+    "beam_search",
+]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """The training loop every rnnkit model uses: steps, clipping, evaluation, logs, checkpoints, resume.
 
 The Trainer knows nothing about what a model computes. A model takes part by
-offering three methods (besides being a :class:`rnnkit.Module`):
+offering three methods (besides being a :class:`rnnkit.Module`), the
+:class:`rnnkit.protocols.TrainableModel` protocol; models import
+``StepResult`` from :mod:`rnnkit.protocols` (it is re-exported here), never
+from this module:
 
     initial_state(batch) -> state or None     # None: the model's own zeros
     train_step(batch, state) -> StepResult     # forward AND backward; adds into model.grads
@@ -60,19 +63,16 @@ from rnnkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoin
 from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import no_grad
 from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.protocols import BatchSource, StepResult, TrainableModel
 
 log = logging.getLogger(__name__)
+
+# StepResult lives in rnnkit.protocols (models import it from there); re-exported here for old imports
+__all__ = ["Trainer", "TrainerConfig", "TrainResult", "TrainingError", "StepResult"]
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss or gradient); the message names the step and the parameter."""
-
-
-@dataclass
-class StepResult:
-    loss_sum: float  # summed loss over `count` predictions
-    count: int  # number of predictions (tokens, sequences) in the batch
-    state: Any = None  # state to carry into the next batch (stateful sources), else None
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,15 @@ class Trainer:
     (3.0, 40)
     """
 
-    def __init__(self, model, optimizer, config: TrainerConfig | None = None, *, schedule=None, out_dir=None):
+    def __init__(
+        self,
+        model: TrainableModel,
+        optimizer: Any,
+        config: TrainerConfig | None = None,
+        *,
+        schedule: Any = None,
+        out_dir: str | Path | None = None,
+    ) -> None:
         self.model, self.optimizer = model, optimizer
         self.config = config or TrainerConfig()
         if not isinstance(self.config, TrainerConfig):
@@ -238,7 +246,7 @@ class Trainer:
         return None if self.out_dir is None else self.out_dir / f"log.{self.config.log_format}"
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def evaluate(self, data) -> dict:
+    def evaluate(self, data: BatchSource) -> dict:
         """Mean loss (and its perplexity) of the model over every batch of ``data``, in eval mode."""
         was_training = self.model.training
         self.model.eval()
@@ -259,7 +267,7 @@ class Trainer:
         return {"loss": mean, "ppl": _ppl(mean), "count": count}
 
     # -- the loop -------------------------------------------------------------------------------------
-    def fit(self, train, valid=None, *, resume: bool = False) -> TrainResult:
+    def fit(self, train: BatchSource, valid: BatchSource | None = None, *, resume: bool = False) -> TrainResult:
         """Train on ``train`` (a batch source), evaluating on ``valid``; ``resume`` continues from a checkpoint."""
         cfg = self.config
         if len(train) == 0:

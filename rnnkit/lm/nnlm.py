@@ -76,7 +76,7 @@ from rnnkit.layers.embedding import Embedding, embedding_backward
 from rnnkit.layers.linear import Linear, linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
-from rnnkit.trainer import StepResult
+from rnnkit.protocols import StepResult
 
 __all__ = ["NNLMConfig", "NNLM", "ngram_windows", "nnlm_forward", "nnlm_backward"]
 
@@ -325,7 +325,7 @@ class NNLM(Module):
 
         (A separate object because the Trainer's ``initial_state(batch)`` already has the name.)
         """
-        from rnnkit.decoding import StepModel
+        from rnnkit.protocols import StepModel
 
         def initial_state(prompt_ids):
             return self._pad(prompt_ids)[None, :]  # (1, n-1)

@@ -40,7 +40,7 @@ from rnnkit.layers.dropout import Dropout
 from rnnkit.layers.linear import linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
-from rnnkit.trainer import StepResult
+from rnnkit.protocols import StepResult
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
 OBJECTIVES = ("token_mean", "batch_mean", "sum")
@@ -184,7 +184,7 @@ class RNNLM(Module):
         batched along axis 1 (PyTorch's (layers, B, H)); ``select`` reorders it there.
         """
         from rnnkit.activations import log_softmax
-        from rnnkit.decoding import StepModel
+        from rnnkit.protocols import StepModel
 
         self.eval()
 

@@ -43,7 +43,7 @@ from rnnkit.grad_mode import no_grad
 from rnnkit.layers import GRU, LSTM, MGU, RNN, Linear
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
-from rnnkit.trainer import StepResult
+from rnnkit.protocols import StepResult
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
 KINDS = ("sequence_regressor", "sequence_classifier")
