@@ -62,8 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.io import CheckpointError, _fsync_dir, atomic_write, load_bytes
-from rnnkit.io.safetensors import _prepare
+from rnnkit.io import CheckpointError, atomic_write, encode_file, fsync_dir, load_bytes
 
 log = logging.getLogger(__name__)
 
@@ -278,19 +277,20 @@ def save_checkpoint(
 
     # Encode every file in memory (arrays stay as views) so that bad input fails before disk is touched.
     files: dict[str, list] = {}
-    head, chunks = _prepare(f"{where}: model_state", model_state, {"config": config_json, "rnnkit_version": version})
-    files[MODEL_FILE] = [head, *chunks]
+    files[MODEL_FILE] = encode_file(
+        model_state, {"config": config_json, "rnnkit_version": version}, where=f"{where}: model_state"
+    )
+
     if optimizer_state is not None:
         if not isinstance(optimizer_state, Mapping) or set(optimizer_state) != {"arrays", "meta"}:
             got = sorted(optimizer_state) if isinstance(optimizer_state, Mapping) else type(optimizer_state).__name__
             raise TypeError(f"{where}: optimizer_state must be a dict with keys ['arrays', 'meta'], got {got}")
         meta_json = _dumps(_jsonable(where, optimizer_state["meta"], "optimizer_state['meta']"), strict=False)
-        head, chunks = _prepare(
-            f"{where}: optimizer_state['arrays']",
+        files[OPTIMIZER_FILE] = encode_file(
             optimizer_state["arrays"],
             {"meta": meta_json, "rnnkit_version": version},
+            where=f"{where}: optimizer_state['arrays']",
         )
-        files[OPTIMIZER_FILE] = [head, *chunks]
     if trainer_state is not None:
         if not isinstance(trainer_state, Mapping):
             raise TypeError(f"{where}: trainer_state must be a dict, got {type(trainer_state).__name__}")
@@ -307,8 +307,7 @@ def save_checkpoint(
             states[name] = _rng_state(where, name, value)
         files[RNG_FILE] = [_dumps(states, strict=True).encode()]
     if arrays is not None:
-        head, chunks = _prepare(f"{where}: arrays", arrays, {"rnnkit_version": version})
-        files[ARRAYS_FILE] = [head, *chunks]
+        files[ARRAYS_FILE] = encode_file(arrays, {"rnnkit_version": version}, where=f"{where}: arrays")
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -335,7 +334,7 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     # The commit point: before this replace `latest` names the previous checkpoint, after it this one.
     pointer = {"format": FORMAT, "checkpoint": name, "manifest_sha256": manifest_sha}
     atomic_write(directory / POINTER, [_dumps(pointer, strict=True).encode()])

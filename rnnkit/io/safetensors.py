@@ -47,7 +47,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.io.atomic import atomic_write
+from rnnkit.io.errors import CheckpointError
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 
@@ -74,6 +75,27 @@ _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
 
 # -- writing ---------------------------------------------------------------------------------------
+def encode_file(
+    tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, *, where: str = "encode_file"
+) -> list:
+    """The bytes of a safetensors file as a list of chunks (header first, then the arrays as views).
+
+    Everything is checked before anything is returned, so a caller that writes
+    several files (a checkpoint) fails before touching the disk; ``where``
+    starts every error message. ``b"".join(encode_file(...))`` is the file.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnkit.io import encode_file, load_bytes
+        >>> raw = b"".join(encode_file({"w": np.arange(3, dtype=np.int64)}, {"note": "x"}))
+        >>> load_bytes(raw)[0]["w"].tolist(), load_bytes(raw)[1]
+        ([0, 1, 2], {'note': 'x'})
+    """
+    head, chunks = _prepare(where, tensors, metadata)
+    return [head, *chunks]
+
+
 def _prepare(where: str, tensors: Mapping, metadata) -> tuple[bytes, list]:
     """Check the input and return (8-byte length + padded header, data chunks in file order)."""
     if not isinstance(tensors, Mapping):
@@ -142,8 +164,7 @@ def save_file(tensors: Mapping[str, np.ndarray], path, metadata: Mapping[str, st
         >>> len(save_file({"bias_ih_l0": np.zeros(8, np.float32)}, p))
         64
     """
-    head, chunks = _prepare(f"save_file({os.fspath(path)!r})", tensors, metadata)
-    return atomic_write(path, [head, *chunks])
+    return atomic_write(path, encode_file(tensors, metadata, where=f"save_file({os.fspath(path)!r})"))
 
 
 # -- reading ---------------------------------------------------------------------------------------
