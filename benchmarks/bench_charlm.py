@@ -1,7 +1,7 @@
 """Character-level LSTM language model on the built-in corpus: bits per character after N minutes.
 
 The built-in corpus is this Python's own standard-library source
-(rnnkit.lm.corpus); the model and recipe are ``rnnkit lm train``'s defaults
+(rnnkit.text.corpus); the model and recipe are ``rnnkit lm train``'s defaults
 (2-layer LSTM of 256 units, embeddings of 64, dropout 0.1, batch 32 x 64
 steps, Adam 3e-3, clipping at 1), trained for ``--minutes`` of wall time.
 
@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from bench_ptb import machine  # same machine description as the other benchmarks
 
-    from rnnkit.lm.train import LMTrainConfig, train
+    from rnnkit.runs.lm import LMTrainConfig, train
 
     cfg = LMTrainConfig(
-        minutes=args.minutes, epochs=100, builtin_chars=args.builtin_chars, hidden_size=args.hidden_size
+        max_minutes=args.minutes, epochs=100, builtin_chars=args.builtin_chars, hidden_size=args.hidden_size
     )
     out = args.out or tempfile.mkdtemp(prefix="rnnkit-charlm-")
     start = time.perf_counter()

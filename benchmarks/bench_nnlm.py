@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "BLAS default")
 
     from rnnkit.batches import ArrayBatches
-    from rnnkit.lm.data import word_tokens
     from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
-    from rnnkit.lm.vocab import Vocabulary
     from rnnkit.optim import SGD, Adam
+    from rnnkit.text.data import word_tokens
+    from rnnkit.text.vocab import Vocabulary
     from rnnkit.trainer import Trainer, TrainerConfig
 
     start = time.perf_counter()

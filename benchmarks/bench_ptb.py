@@ -69,8 +69,8 @@ def machine() -> str:
 
 
 def load_ptb(train_path, valid_path):
-    from rnnkit.lm.data import batchify, word_tokens
-    from rnnkit.lm.vocab import Vocabulary
+    from rnnkit.text.data import batchify, word_tokens
+    from rnnkit.text.vocab import Vocabulary
 
     train_tokens = word_tokens(Path(train_path).read_text(encoding="utf-8"))
     valid_tokens = word_tokens(Path(valid_path).read_text(encoding="utf-8"))

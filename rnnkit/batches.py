@@ -53,7 +53,7 @@ class Window:
 class StreamBatches:
     """TBPTT windows over a token stream laid out as (N, B): B parallel streams of N steps.
 
-    ``data`` (N, B) integer ids, e.g. from ``rnnkit.lm.data.batchify``. The
+    ``data`` (N, B) integer ids, e.g. from ``rnnkit.text.data.batchify``. The
     targets of step t are the inputs of step t + 1, so N - 1 steps are
     predicted per stream. ``k1`` new steps per window, ``k2`` (>= k1, default
     k1) steps of backpropagation; see the module docstring.

@@ -11,9 +11,9 @@ import pytest
 
 from rnnkit.checkpoint import save_checkpoint
 from rnnkit.cli import main
-from rnnkit.lm.data import char_tokens
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
-from rnnkit.lm.vocab import Vocabulary
+from rnnkit.text.data import char_tokens
+from rnnkit.text.vocab import Vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -48,9 +48,9 @@ def trained(tmp_path_factory):
         "gru,rnn",
         "--steps",
         "3",
-        "--batch",
+        "--batch-size",
         "4",
-        "--hidden",
+        "--hidden-size",
         "5",
         "--test-size",
         "8",
@@ -74,19 +74,17 @@ def test_longrange_prints_a_table_and_writes_a_plot(trained):
 
 def test_analyze_spectrum_and_gates_of_a_task_checkpoint(trained, tmp_path):
     d, _ = trained
-    code, out, err = run(
-        "analyze", "spectrum", "--checkpoint", d / "runs" / "adding-gru-T6", "--out", tmp_path / "s.png"
-    )
+    code, out, err = run("analyze", "spectrum", "--run", d / "runs" / "adding-gru-T6", "--out", tmp_path / "s.png")
     assert code == 0, err
     assert "weight_hh_l0" in out and out.count("weight_hh_l0 ") == 3  # r, z, n
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG
-    code, out, err = run("analyze", "spectrum", "--checkpoint", d / "runs" / "adding-rnn-T6" / "checkpoints")
+    code, out, err = run("analyze", "spectrum", "--run", d / "runs" / "adding-rnn-T6" / "checkpoints")
     assert code == 0 and "a plain RNN; every k-step Jacobian product is at most" in out
-    code, out, err = run("analyze", "gates", "--checkpoint", d / "runs" / "adding-gru-T6", "--out", tmp_path / "g.png")
+    code, out, err = run("analyze", "gates", "--run", d / "runs" / "adding-gru-T6", "--out", tmp_path / "g.png")
     assert code == 0, err
     assert "l0" in out and " z " in out and (tmp_path / "g.png").read_bytes()[:8] == PNG
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((7, 3, 2)))
-    code, out, err = run("analyze", "gates", "--checkpoint", d / "runs" / "adding-gru-T6", "--data", tmp_path / "x.npy")
+    code, out, err = run("analyze", "gates", "--run", d / "runs" / "adding-gru-T6", "--data", tmp_path / "x.npy")
     assert code == 0 and "over 3 sequences of 7 steps" in out
 
 
@@ -99,9 +97,9 @@ def test_analyze_gradflow_fresh_and_trained(trained, tmp_path):
         "rnn,lstm",
         "--length",
         "12",
-        "--hidden",
+        "--hidden-size",
         "4",
-        "--batch",
+        "--batch-size",
         "2",
         "--jacobians",
         "--out",
@@ -113,13 +111,13 @@ def test_analyze_gradflow_fresh_and_trained(trained, tmp_path):
     code, out, err = run(
         "analyze",
         "gradflow",
-        "--checkpoint",
+        "--run",
         d / "runs" / "adding-gru-T6",
-        "--checkpoint",
+        "--run",
         d / "runs" / "adding-rnn-T6",
         "--length",
         "10",
-        "--batch",
+        "--batch-size",
         "2",
     )
     assert code == 0, err
@@ -141,12 +139,12 @@ def _lm_run(tmp_path, vocab=True):
 def test_analyze_gates_and_spectrum_of_a_language_model(tmp_path):
     run_dir = _lm_run(tmp_path)
     code, out, err = run(
-        "analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt", "--length", "10", "--batch", "4"
+        "analyze", "gates", "--run", run_dir, "--data", tmp_path / "text.txt", "--length", "10", "--batch-size", "4"
     )
     assert code == 0, err
     assert "gates of the LSTM over 4 sequences of 10 steps" in out
     assert [ln.split()[:2] for ln in out.splitlines()[2:]] == [[r, g] for r in ("l0", "l1") for g in "ifo"]
-    code, out, err = run("analyze", "spectrum", "--checkpoint", run_dir)
+    code, out, err = run("analyze", "spectrum", "--run", run_dir)
     assert code == 0 and "weight_hh_l1" in out
 
 
@@ -154,19 +152,17 @@ def test_one_line_errors_with_exit_status_2(tmp_path):
     assert_usage_error(["analyze"], "an analysis is required")
     assert_usage_error(["analyze", "gradflow", "--cells", "rnn,transformer"], "--cells must be a comma-separated list")
     assert_usage_error(["analyze", "gradflow", "--length", "1"], "--length must be >= 2, got 1")
-    assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path / "nope"], "no such directory")
-    assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path], "latest")  # no checkpoint there
+    assert_usage_error(["analyze", "spectrum", "--run", tmp_path / "nope"], "no such directory")
+    assert_usage_error(["analyze", "spectrum", "--run", tmp_path], "latest")  # no checkpoint there
     run_dir = _lm_run(tmp_path, vocab=False)
     assert_usage_error(
-        ["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "text.txt"],
+        ["analyze", "gates", "--run", run_dir, "--data", tmp_path / "text.txt"],
         "no vocab.json beside the checkpoint",
     )
-    assert_usage_error(["analyze", "gates", "--checkpoint", run_dir], "--data FILE (a text) is required")
-    assert_usage_error(
-        ["analyze", "gates", "--checkpoint", run_dir, "--data", tmp_path / "missing.txt"], "no such file"
-    )
+    assert_usage_error(["analyze", "gates", "--run", run_dir], "--data FILE (a text) is required")
+    assert_usage_error(["analyze", "gates", "--run", run_dir, "--data", tmp_path / "missing.txt"], "no such file")
     save_checkpoint(tmp_path / "other", model_state={"w": np.zeros(2)}, config={"kind": "mystery"})
-    assert_usage_error(["analyze", "spectrum", "--checkpoint", tmp_path / "other"], "unknown model kind 'mystery'")
+    assert_usage_error(["analyze", "spectrum", "--run", tmp_path / "other"], "unknown model kind 'mystery'")
     assert_usage_error(["longrange", "--lengths", "50,abc"], "--lengths must be a comma-separated list of integers")
     assert_usage_error(["longrange", "--task", "sorting"], "--task must be one of adding, copy, parity")
     assert_usage_error(["longrange", "--cells", "lstm,xl"], "--cells must be a comma-separated list of rnn, gru")
@@ -175,7 +171,7 @@ def test_one_line_errors_with_exit_status_2(tmp_path):
 
 def test_gates_refuses_a_plain_rnn_checkpoint(trained):
     d, _ = trained
-    assert_usage_error(["analyze", "gates", "--checkpoint", d / "runs" / "adding-rnn-T6"], "has no gates")
+    assert_usage_error(["analyze", "gates", "--run", d / "runs" / "adding-rnn-T6"], "has no gates")
 
 
 def test_missing_matplotlib_is_a_one_line_error(monkeypatch, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from rnnkit.checkpoint import save_checkpoint
 from rnnkit.cli import main
-from rnnkit.lm import train as lmtrain
+from rnnkit.runs import lm as lmtrain
 
 TEXT = "".join(
     f"the {w} sat on the mat number {i % 7}\n" for i, w in zip(range(400), ["cat", "dog", "bird", "fox"] * 100)
@@ -33,7 +33,7 @@ def run_dir(tmp_path_factory):
             "16",
             "--hidden-size",
             "16",
-            "--layers",
+            "--num-layers",
             "1",
             "--bptt",
             "8",
@@ -41,7 +41,7 @@ def run_dir(tmp_path_factory):
             "8",
             "--epochs",
             "4",
-            "--minutes",
+            "--max-minutes",
             "0",
             "--lr",
             "0.01",
@@ -65,21 +65,17 @@ def test_train_writes_a_complete_run_directory(run_dir, capsys):
 
 def test_eval_and_sample(run_dir, capsys):
     (run_dir / "held.txt").write_text(TEXT[:2000], encoding="utf-8")
-    assert main(["lm", "eval", "--checkpoint", str(run_dir / "run"), "--data", str(run_dir / "held.txt")]) == 0
+    assert main(["lm", "eval", "--run", str(run_dir / "run"), "--data", str(run_dir / "held.txt")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ppl ") and float(out.split()[1]) < 4
     assert (
-        main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"])
-        == 0
+        main(["lm", "sample", "--run", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"]) == 0
     )
     first = capsys.readouterr().out
     assert first.startswith("the ") and "sat" in first
-    main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"])
+    main(["lm", "sample", "--run", str(run_dir / "run"), "--prompt", "the", "--length", "12", "--seed", "3"])
     assert capsys.readouterr().out == first  # seeded: the same sample again
-    assert (
-        main(["lm", "sample", "--checkpoint", str(run_dir / "run"), "--prompt", "the", "--beam", "3", "--length", "6"])
-        == 0
-    )
+    assert main(["lm", "sample", "--run", str(run_dir / "run"), "--prompt", "the", "--beam", "3", "--length", "6"]) == 0
 
 
 def test_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
@@ -91,13 +87,13 @@ def test_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
         (["lm", "train", "--data", str(tmp_path / "missing.txt")], "no such file"),
         (["lm", "train", "--data", str(empty), "--out", str(tmp_path / "o")], "is empty"),
         (
-            ["lm", "eval", "--checkpoint", str(run_dir / "run"), "--data", str(bad)],
+            ["lm", "eval", "--run", str(run_dir / "run"), "--data", str(bad)],
             "is not UTF-8 text (byte 3 is 0xff)",
         ),
-        (["lm", "train", "--cell", "transformer"], "cell must be one of"),
+        (["lm", "train", "--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
         (["lm", "train", "--hidden-size", "many"], "invalid int value: 'many'"),
-        (["lm", "sample", "--checkpoint", str(tmp_path)], "not a run directory"),
-        (["lm", "sample", "--checkpoint", str(run_dir / "run"), "--top-p", "1.5"], "top_p"),
+        (["lm", "sample", "--run", str(tmp_path)], "not a run directory"),
+        (["lm", "sample", "--run", str(run_dir / "run"), "--top-p", "1.5"], "top_p"),
         (["lm"], "a command is required"),
     ]
     for argv, message in cases:
@@ -114,12 +110,12 @@ def test_a_checkpoint_from_another_version_is_refused(run_dir, tmp_path, capsys)
     vocab_size = len(json.loads((run / "vocab.json").read_text())["tokens"])
     config = {"kind": "rnnlm", "vocab_size": vocab_size, "attention_heads": 4}  # a field we do not know
     save_checkpoint(run / "checkpoints", model_state={"w": np.zeros(1)}, config=config)
-    assert main(["lm", "sample", "--checkpoint", str(run)]) == 2
+    assert main(["lm", "sample", "--run", str(run)]) == 2
     assert "config does not describe a model of this rnnkit version" in capsys.readouterr().err
 
 
 def test_builtin_corpus_is_standard_library_source():
-    from rnnkit.lm.corpus import builtin_corpus
+    from rnnkit.text.corpus import builtin_corpus
 
     text = builtin_corpus(50_000)
     assert len(text) == 50_000 and "def " in text and "import " in text
@@ -136,6 +132,6 @@ def test_train_config_flags_are_generated_from_the_dataclass():
         .choices["train"]
         .format_help()
     )
-    for field in ("--hidden-size", "--recurrent-dropout", "--variational", "--tie", "--lr-decay", "--minutes"):
+    for field in ("--hidden-size", "--recurrent-dropout", "--variational", "--tie", "--lr-decay", "--max-minutes"):
         assert field in help_text
-    assert lmtrain.LMTrainConfig().minutes > 0
+    assert lmtrain.LMTrainConfig().max_minutes > 0

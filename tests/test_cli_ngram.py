@@ -7,9 +7,9 @@ import math
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.cli import ngram as cli_ngram
 from rnnkit.decoding import greedy
 from rnnkit.lm import NGramLM, char_sentences, word_sentences
+from rnnkit.runs import ngram as ngram_run
 
 TEXT = "".join(
     f"the {a} sat on the {b}\n"
@@ -57,7 +57,7 @@ def test_train_writes_a_model_directory(word_model, files, capsys):
 
 
 def test_eval_reports_the_srilm_perplexity(word_model, files, capsys):
-    assert main(["ngram", "eval", "--model", str(word_model), "--data", str(files / "held.txt")]) == 0
+    assert main(["ngram", "eval", "--run", str(word_model), "--data", str(files / "held.txt")]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and out.startswith("ppl ")
     sents = word_sentences(HELD)
@@ -69,7 +69,7 @@ def test_eval_reports_the_srilm_perplexity(word_model, files, capsys):
 
 
 def test_sample_is_seeded_and_starts_with_the_prompt(word_model, capsys):
-    argv = ["ngram", "sample", "--model", str(word_model), "--prompt", "the dog", "--length", "25", "--seed", "4"]
+    argv = ["ngram", "sample", "--run", str(word_model), "--prompt", "the dog", "--length", "25", "--seed", "4"]
     assert main(argv) == 0
     first = capsys.readouterr().out
     lines = first.count("\n")  # every line but maybe the last ended in a sampled </s>
@@ -78,10 +78,10 @@ def test_sample_is_seeded_and_starts_with_the_prompt(word_model, capsys):
     assert capsys.readouterr().out == first
     main(argv[:-1] + ["5"])
     assert capsys.readouterr().out != first
-    assert main(["ngram", "sample", "--model", str(word_model), "--prompt", "the", "--beam", "4"]) == 0
+    assert main(["ngram", "sample", "--run", str(word_model), "--prompt", "the", "--beam", "4"]) == 0
     best = capsys.readouterr().out.strip()
     assert best.startswith("the ") and best.count("\n") == 0 and "sat on the" in best
-    assert main(["ngram", "sample", "--model", str(word_model), "--top-k", "1", "--length", "6"]) == 0
+    assert main(["ngram", "sample", "--run", str(word_model), "--top-k", "1", "--length", "6"]) == 0
     lm = NGramLM.load(word_model)
     expected = lm.vocab.decode(greedy(lm, [lm.vocab.bos_id] * 2, 6))  # top-k 1 is greedy
     assert capsys.readouterr().out.split() == expected and expected[2:5] == ["sat", "on", "the"]
@@ -109,10 +109,10 @@ def test_character_level_with_mle_and_laplace(files, capsys):
         == 0
     )
     capsys.readouterr()
-    assert main(["ngram", "eval", "--model", str(out), "--data", str(files / "held.txt")]) == 0
+    assert main(["ngram", "eval", "--run", str(out), "--data", str(files / "held.txt")]) == 0
     ppl = float(capsys.readouterr().out.split()[1])
     assert ppl == pytest.approx(NGramLM.load(out).perplexity(char_sentences(HELD)), abs=1e-4)
-    assert main(["ngram", "sample", "--model", str(out), "--prompt", "the c", "--length", "40", "--seed", "1"]) == 0
+    assert main(["ngram", "sample", "--run", str(out), "--prompt", "the c", "--length", "40", "--seed", "1"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("the c") and len(text.replace("<unk>", "?").replace("\n", "")) <= 5 + 40
     mle = files / "mle"
@@ -133,7 +133,7 @@ def test_character_level_with_mle_and_laplace(files, capsys):
         )
         == 0
     )
-    assert main(["ngram", "eval", "--model", str(mle), "--data", str(files / "held.txt")]) == 0
+    assert main(["ngram", "eval", "--run", str(mle), "--data", str(files / "held.txt")]) == 0
     assert capsys.readouterr().out.split("\n")[-2].startswith("ppl inf (a token has probability 0")
 
 
@@ -165,7 +165,7 @@ def test_flags_come_from_the_config_dataclass():
 
     sub = build_parser()._subparsers._group_actions[0].choices["ngram"]
     help_text = sub._subparsers._group_actions[0].choices["train"].format_help()
-    for f in dataclasses.fields(cli_ngram.NGramTrainConfig):
+    for f in dataclasses.fields(ngram_run.NGramTrainConfig):
         assert "--" + f.name.replace("_", "-") in help_text
 
 
@@ -183,23 +183,26 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
     (lm_run / "run.json").write_text(json.dumps({"level": "word", "cell": "lstm"}))
     train = str(files / "train.txt")
     cases = [
-        (["ngram", "train", "--data", train, "--smoothing", "good-turing"], "smoothing must be one of"),
+        (
+            ["ngram", "train", "--data", train, "--smoothing", "good-turing"],
+            "argument --smoothing: invalid choice: 'good-turing'",
+        ),
         (["ngram", "train", "--data", train, "--order", "0"], "order must be >= 1, got 0"),
         (["ngram", "train", "--data", train, "--order", "three"], "invalid int value: 'three'"),
         (["ngram", "train", "--data", train, "--delta", "0.5"], "delta is only used by"),
-        (["ngram", "train", "--data", train, "--level", "byte"], "level must be one of"),
+        (["ngram", "train", "--data", train, "--level", "byte"], "argument --level: invalid choice: 'byte'"),
         (["ngram", "train", "--data", str(tmp_path / "missing.txt")], "--data: no such file"),
         (["ngram", "train", "--data", str(empty), "--out", str(tmp_path / "o")], "is empty"),
         (["ngram", "train", "--data", str(bad), "--out", str(tmp_path / "o")], "is not UTF-8 text (byte 3 is 0xff)"),
-        (["ngram", "eval", "--model", str(word_model), "--data", str(bad)], "is not UTF-8 text"),
-        (["ngram", "eval", "--model", str(tmp_path / "nowhere"), "--data", train], "--model: no such directory"),
-        (["ngram", "eval", "--model", str(tmp_path), "--data", train], "not a model directory of 'rnnkit ngram train'"),
-        (["ngram", "sample", "--model", str(lm_run)], "(ngram.safetensors is missing)"),
-        (["ngram", "sample", "--model", str(broken)], "ngram.safetensors: header length field says"),
-        (["ngram", "sample", "--model", str(word_model), "--top-p", "1.5"], "top_p must be in (0, 1]"),
-        (["ngram", "sample", "--model", str(word_model), "--length", "0"], "length must be >= 1"),
-        (["ngram", "sample", "--model", str(word_model), "--temperature", "0"], "temperature must be"),
-        (["ngram", "eval", "--model", str(word_model)], "the following arguments are required: --data"),
+        (["ngram", "eval", "--run", str(word_model), "--data", str(bad)], "is not UTF-8 text"),
+        (["ngram", "eval", "--run", str(tmp_path / "nowhere"), "--data", train], "--run: no such directory"),
+        (["ngram", "eval", "--run", str(tmp_path), "--data", train], "not a run directory of 'rnnkit ngram train'"),
+        (["ngram", "sample", "--run", str(lm_run)], "(ngram.safetensors is missing)"),
+        (["ngram", "sample", "--run", str(broken)], "ngram.safetensors: header length field says"),
+        (["ngram", "sample", "--run", str(word_model), "--top-p", "1.5"], "top_p must be in (0, 1]"),
+        (["ngram", "sample", "--run", str(word_model), "--length", "0"], "length must be >= 1"),
+        (["ngram", "sample", "--run", str(word_model), "--temperature", "0"], "temperature must be"),
+        (["ngram", "eval", "--run", str(word_model)], "the following arguments are required: --data"),
         (["ngram"], "a command is required"),
     ]
     for argv, message in cases:
@@ -210,7 +213,7 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
 
 
 def test_generate_helper_round_trip(word_model):
-    lm, level = cli_ngram.load_model(word_model)
-    a = cli_ngram.generate(lm, level, "the", length=10, seed=0)
-    assert a == cli_ngram.generate(lm, level, "the", length=10, seed=0)
+    lm, level = ngram_run.load_run(word_model)
+    a = ngram_run.generate(lm, level, "the", length=10, seed=0)
+    assert a == ngram_run.generate(lm, level, "the", length=10, seed=0)
     assert math.isfinite(lm.perplexity(word_sentences(a)))

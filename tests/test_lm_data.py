@@ -5,7 +5,7 @@ import doctest
 import numpy as np
 import pytest
 
-import rnnkit.lm.data as data_module
+import rnnkit.text.data as data_module
 from rnnkit.lm import (
     batchify,
     bptt_batches,

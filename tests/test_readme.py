@@ -37,7 +37,7 @@ def test_readme_usage_example_runs_as_written():
 
 
 def test_demo_loss_falls_below_the_baseline():
-    from rnnkit.cli.demo import run
+    from rnnkit.runs.demo import run
 
     lines = []
     result = run(length=20, steps=500, seed=0, log=lines.append)

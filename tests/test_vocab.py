@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-import rnnkit.lm.vocab as vocab_module
+import rnnkit.text.vocab as vocab_module
 from rnnkit.lm import Vocabulary, char_tokens, word_tokens
 
 TEXT = "the cat sat on the mat\nthe dog sat\n"

@@ -2,7 +2,10 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a
-function ``(args) -> int``. Errors a user can act on (bad flag values,
+function ``(args) -> int``. A sub-command module only parses flags (built from
+the run's config dataclass, :mod:`rnnkit.cli.common`) and calls the run layer
+(:mod:`rnnkit.runs`) or the library; it imports :mod:`rnnkit.cli.common`,
+never this package, so there is no import cycle. Errors a user can act on (bad flag values,
 missing or unreadable files, bad checkpoints) are printed as one line,
 ``rnnkit: error: ...``, with exit status 2; set ``RNNKIT_DEBUG=1`` to see the
 traceback instead.
@@ -11,39 +14,33 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
-COMMANDS = ["demo", "lm", "ngram", "analyze", "longrange"]  # modules of rnnkit.cli, each adding one sub-command
+from rnnkit import __version__
+from rnnkit.cli import analyze, demo, lm, longrange, ngram
+from rnnkit.cli.common import Parser, UsageError
 
+__all__ = ["main", "build_parser", "UsageError", "COMMANDS"]
 
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's default prints the whole usage first
-        raise UsageError(f"{self.prog}: {message}")
+# the modules of rnnkit.cli, each adding one sub-command
+COMMANDS = {"demo": demo, "lm": lm, "ngram": ngram, "analyze": analyze, "longrange": longrange}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rnnkit", description="Recurrent sequence models with hand-derived BPTT.")
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        importlib.import_module(f"rnnkit.cli.{name}").register(sub)
+    """The ``rnnkit`` parser with every sub-command."""
+    parser = Parser(prog="rnnkit", description="Recurrent sequence models with hand-derived BPTT.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMANDS.values():
+        module.register(sub)
     return parser
 
 
-def _version() -> str:
-    from rnnkit import __version__
-
-    return f"rnnkit {__version__}"
-
-
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     debug = os.environ.get("RNNKIT_DEBUG") == "1"
     try:

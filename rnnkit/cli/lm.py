@@ -1,101 +1,83 @@
 """``rnnkit lm train|sample|eval``: recurrent language models on text.
 
-``train``'s flags are generated from :class:`rnnkit.lm.train.LMTrainConfig`
-(one flag per field, ``--hidden-size`` for ``hidden_size``), so the CLI and
-the library cannot drift; the resolved config is saved as run.json.
+``train``'s flags are generated from :class:`rnnkit.runs.lm.LMTrainConfig`
+(one flag per field, spelled like it: ``--num-layers`` for ``num_layers``), so
+the CLI and the library cannot drift; the resolved config is saved as run.json.
+``sample`` and ``eval`` read the run directory named by ``--run``. Everything
+else happens in :mod:`rnnkit.runs.lm`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import typing
 
-from rnnkit.lm import train as lmtrain
+from rnnkit.cli.common import UsageError, add_aliases, add_config_flags, config_from_args, require
+from rnnkit.runs import lm as lmrun
 
-_HELP = {
-    "data": "plain UTF-8 text to train on (default: the built-in corpus, this Python's standard-library sources)",
-    "valid": "validation text (default: the last --valid-fraction of the training lines)",
-    "level": "char or word tokens",
-    "cell": "rnn, gru, lstm or mgu",
-    "minutes": "time budget (0: none)",
-    "clip": "global gradient-norm clipping (0: none)",
-    "tie": "tie input and output embeddings",
-    "variational": "one dropout mask per sequence (Gal and Ghahramani)",
-    "lr_decay": "multiply the learning rate by this each epoch after --decay-start",
-}
+# Spellings of earlier versions, accepted but not shown in --help.
+TRAIN_ALIASES = {"--layers": "num_layers", "--tie": "tie_weights", "--clip": "clip_norm", "--minutes": "max_minutes"}
+RUN_ALIASES = {"--checkpoint": "run"}
 
 
-def _flag_type(field):
-    hint = typing.get_type_hints(lmtrain.LMTrainConfig)[field.name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    if base is bool:
-        return None
-    if type(None) in typing.get_args(hint):
-        return lambda s, b=base: None if s.lower() == "none" else b(s)
-    return base
-
-
-def register(sub) -> None:
+def register(sub: typing.Any) -> None:
+    """Add ``rnnkit lm`` and its sub-commands to ``sub``."""
     lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval")
     cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval}", parser_class=type(lm))
 
     t = cmds.add_parser("train", help="train a language model (default: on the built-in corpus)")
-    for f in dataclasses.fields(lmtrain.LMTrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = _flag_type(f)
-        helptext = _HELP.get(f.name, f.name.replace("_", " ")) + f" (default {f.default})"
-        if kind is None:
-            t.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=helptext)
-        else:
-            t.add_argument(flag, type=kind, default=f.default, help=helptext)
-    t.add_argument("--out", default="runs/lm", help="run directory (default runs/lm)")
-    t.add_argument("--prompt", default=None, help="start of the sample printed at the end")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(t, lmrun.LMTrainConfig)
+    add_aliases(t, TRAIN_ALIASES, typing.get_type_hints(lmrun.LMTrainConfig))
+    t.add_argument("--out", default="runs/lm", metavar="DIR", help="Run directory to create. (default: runs/lm)")
+    t.add_argument("--overwrite", action="store_true", help="Replace the run already in --out, if any.")
+    t.add_argument("--prompt", default=None, help="Start of the sample printed at the end.")
+    t.add_argument("--no-progress", action="store_true", help="Show no progress bar.")
     t.set_defaults(func=_train)
 
     s = cmds.add_parser("sample", help="continue a prompt with a trained model")
-    s.add_argument("--checkpoint", required=True, help="run directory of 'rnnkit lm train'")
-    s.add_argument("--prompt", default="", help="text to continue")
-    s.add_argument("--length", type=int, default=300, help="tokens to generate (default 300)")
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-k", type=int, default=None)
-    s.add_argument("--top-p", type=float, default=None)
-    s.add_argument("--beam", type=int, default=0, help="beam search with this beam size instead of sampling")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--run", metavar="DIR", help="Run directory of 'rnnkit lm train'. (required)")
+    s.add_argument("--prompt", default="", help="Text to continue. (default: none)")
+    s.add_argument("--length", type=int, default=300, metavar="N", help="Tokens to generate. (default: 300)")
+    s.add_argument("--temperature", type=float, default=0.8, metavar="X", help="Softmax temperature. (default: 0.8)")
+    s.add_argument("--top-k", type=int, default=None, metavar="N", help="Sample among the k likeliest tokens only.")
+    s.add_argument("--top-p", type=float, default=None, metavar="X", help="Sample from the smallest top-p mass only.")
+    s.add_argument(
+        "--beam", type=int, default=0, metavar="N", help="Beam search with this beam size. (default: 0, off)"
+    )
+    s.add_argument("--seed", type=int, default=0, help="Seed of the sampling. (default: 0)")
+    add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
 
     e = cmds.add_parser("eval", help="perplexity (words) or bits per character of a text")
-    e.add_argument("--checkpoint", required=True, help="run directory of 'rnnkit lm train'")
-    e.add_argument("--data", required=True, help="UTF-8 text to score")
+    e.add_argument("--run", metavar="DIR", help="Run directory of 'rnnkit lm train'. (required)")
+    e.add_argument("--data", required=True, help="UTF-8 text to score.")
+    add_aliases(e, RUN_ALIASES, {"run": str})
     e.set_defaults(func=_eval)
-    lm.set_defaults(func=lambda args: _missing(lm))
+    lm.set_defaults(func=_missing)
 
 
-def _missing(parser):
-    from rnnkit.cli import UsageError
-
+def _missing(args: argparse.Namespace) -> int:
     raise UsageError("rnnkit lm: a command is required (train, sample or eval)")
 
 
-def _train(args) -> int:
-    names = {f.name for f in dataclasses.fields(lmtrain.LMTrainConfig)}
-    cfg = lmtrain.LMTrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    summary = lmtrain.train(cfg, args.out, progress=not args.no_progress and sys.stderr.isatty())
-    model, vocab, _ = lmtrain.load_run(args.out)
+def _train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(lmrun.LMTrainConfig, args)
+    summary = lmrun.train(
+        cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress and sys.stderr.isatty()
+    )
+    model, vocab, _ = lmrun.load_run(args.out)
     prompt = args.prompt if args.prompt is not None else ("def " if cfg.level == "char" and not cfg.data else "")
     print("--- sample ---")
-    print(lmtrain.generate(model, vocab, prompt, cfg.level, length=400 if cfg.level == "char" else 60))
+    print(lmrun.generate(model, vocab, prompt, cfg.level, length=400 if cfg.level == "char" else 60))
     print(f"--- run directory: {args.out} ---")
     return 0 if summary else 1
 
 
-def _sample(args) -> int:
-    model, vocab, cfg = lmtrain.load_run(args.checkpoint)
+def _sample(args: argparse.Namespace) -> int:
+    model, vocab, cfg = lmrun.load_run(require(args, "run", "rnnkit lm sample"))
     print(
-        lmtrain.generate(
+        lmrun.generate(
             model,
             vocab,
             args.prompt,
@@ -111,9 +93,9 @@ def _sample(args) -> int:
     return 0
 
 
-def _eval(args) -> int:
-    model, vocab, cfg = lmtrain.load_run(args.checkpoint)
-    result = lmtrain.evaluate_text(model, vocab, lmtrain.read_text(args.data), cfg.level, cfg.bptt)
+def _eval(args: argparse.Namespace) -> int:
+    model, vocab, cfg = lmrun.load_run(require(args, "run", "rnnkit lm eval"))
+    result = lmrun.evaluate_text(model, vocab, lmrun.read_text(args.data), cfg.level, cfg.bptt)
     name = "bpc" if cfg.level == "char" else "ppl"
     print(f"{name} {result[name]:.4f} over {result['tokens']:,} tokens (mean loss {result['loss']:.4f} nats)")
     return 0

@@ -11,49 +11,65 @@ whole command takes a few minutes on two cores.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import typing
 
-from rnnkit.cli import UsageError
+from rnnkit.cli.common import UsageError, add_aliases
 
 CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
 TASK_NAMES = ("adding", "copy", "parity")
 
+# Spellings of earlier versions, accepted but not shown in --help.
+ALIASES = {"--hidden": "hidden_size", "--batch": "batch_size", "--clip": "clip_norm"}
 
-def register(sub) -> None:
+
+def register(sub: typing.Any) -> None:
+    """Add ``rnnkit longrange`` to ``sub``."""
     p = sub.add_parser("longrange", help="train every cell on a long-range task at several lengths")
-    p.add_argument("--task", default="adding", help="adding | copy | parity (default adding)")
-    p.add_argument("--lengths", default="50,100", help="comma-separated sequence lengths T (default 50,100)")
-    p.add_argument("--cells", default="rnn,gru,lstm,mgu", help="comma-separated cells (default rnn,gru,lstm,mgu)")
-    p.add_argument("--steps", type=int, default=800, help="updates per run (default 800)")
-    p.add_argument("--batch", type=int, default=32, help="sequences per update (default 32)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden size (default 32)")
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
-    p.add_argument("--clip", type=float, default=1.0, help="global-norm clipping threshold; 0 for none (default 1)")
+    p.add_argument("--task", default="adding", help="Task: adding, copy or parity. (default: adding)")
+    p.add_argument("--lengths", default="50,100", help="Comma-separated sequence lengths T. (default: 50,100)")
+    p.add_argument(
+        "--cells", default="rnn,gru,lstm,mgu", help="Comma-separated cells to train. (default: rnn,gru,lstm,mgu)"
+    )
+    p.add_argument("--steps", type=int, default=800, metavar="N", help="Updates per run. (default: 800)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Sequences per update. (default: 32)")
+    p.add_argument("--hidden-size", type=int, default=32, metavar="N", help="Hidden units H. (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-2, metavar="X", help="Adam learning rate. (default: 0.01)")
+    p.add_argument(
+        "--clip-norm",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="Clip the global gradient norm to this (0: no clipping). (default: 1.0)",
+    )
     p.add_argument(
         "--remember-bias",
         type=float,
         default=0.0,
-        help="initial bias of the gate that keeps the state: LSTM f, GRU z, MGU -f (default 0)",
+        metavar="X",
+        help="Initial bias of the gate that keeps the state: LSTM f, GRU z, MGU -f. (default: 0.0)",
     )
-    p.add_argument("--test-size", type=int, default=1000, help="test sequences (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, training and test data (default 0)")
+    p.add_argument("--test-size", type=int, default=1000, metavar="N", help="Test sequences. (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="Seed of weights, training and test data. (default: 0)")
     p.add_argument(
         "--out",
         default=None,
         metavar="FILE.png",
-        help="plot of the score against T (default longrange-TASK.png; needs matplotlib)",
+        help="Plot of the score against T; needs matplotlib. (default: longrange-TASK.png)",
     )
     p.add_argument(
         "--save",
         default=None,
         metavar="DIR",
-        help="keep each run's log and checkpoint in DIR/TASK-CELL-TLENGTH (for rnnkit analyze)",
+        help="Keep each run's log and checkpoint in DIR/TASK-CELL-TLENGTH, for rnnkit analyze --run.",
     )
-    p.add_argument("--progress", action="store_true", help="show a progress bar per run")
+    p.add_argument("--progress", action="store_true", help="Show a progress bar per run.")
+    add_aliases(p, ALIASES, {"hidden_size": int, "batch_size": int, "clip_norm": float})
     p.set_defaults(func=_main)
 
 
-def _list(flag: str, text: str, allowed=None, kind=str) -> list:
+def _list(flag: str, text: str, allowed: typing.Any = None, kind: typing.Any = str) -> list:
     items = [t.strip().lower() for t in text.split(",") if t.strip()]
     try:
         values = [kind(t) for t in items]
@@ -66,7 +82,7 @@ def _list(flag: str, text: str, allowed=None, kind=str) -> list:
     return values
 
 
-def _main(args) -> int:
+def _main(args: argparse.Namespace) -> int:
     from rnnkit.analysis.experiments import format_table, length_sweep
 
     task = args.task.strip().lower()
@@ -77,13 +93,13 @@ def _main(args) -> int:
     if min(lengths) < low:
         raise UsageError(f"rnnkit longrange: --lengths must all be >= {low}, got {args.lengths!r}")
     cells = _list("cells", args.cells, CELL_NAMES)
-    for flag in ("steps", "batch", "hidden", "test_size"):
+    for flag in ("steps", "batch_size", "hidden_size", "test_size"):
         if getattr(args, flag) < 1:
             raise UsageError(f"rnnkit longrange: --{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if not args.lr > 0:
         raise UsageError(f"rnnkit longrange: --lr must be > 0, got {args.lr}")
-    if args.clip < 0:
-        raise UsageError(f"rnnkit longrange: --clip must be >= 0, got {args.clip}")
+    if args.clip_norm < 0:
+        raise UsageError(f"rnnkit longrange: --clip-norm must be >= 0, got {args.clip_norm}")
     out = args.out
     plots = None
     try:
@@ -101,7 +117,7 @@ def _main(args) -> int:
     logging.getLogger("rnnkit.analysis.experiments").setLevel(logging.INFO)
     print(
         f"{task}: cells {', '.join(cells)} at T = {', '.join(map(str, lengths))}; {args.steps} updates of "
-        f"{args.batch} sequences each, hidden {args.hidden}, Adam lr {args.lr:g}, clip {args.clip:g}"
+        f"{args.batch_size} sequences each, hidden {args.hidden_size}, Adam lr {args.lr:g}, clip {args.clip_norm:g}"
     )
     rows = length_sweep(
         task,
@@ -109,11 +125,11 @@ def _main(args) -> int:
         lengths,
         out_dir=args.save,
         progress=args.progress,
-        hidden_size=args.hidden,
+        hidden_size=args.hidden_size,
         steps=args.steps,
-        batch_size=args.batch,
+        batch_size=args.batch_size,
         lr=args.lr,
-        clip_norm=args.clip or None,
+        clip_norm=args.clip_norm or None,
         remember_bias=args.remember_bias,
         test_size=args.test_size,
         seed=args.seed,

@@ -1,9 +1,15 @@
-"""Language models: vocabularies, batching of token streams, n-gram and recurrent models.
+"""Language models: n-gram (:mod:`rnnkit.lm.ngram`), window (:mod:`rnnkit.lm.nnlm`), recurrent (:mod:`rnnkit.lm.rnnlm`).
 
-Decoding (sampling, greedy, beam search) for every model lives in :mod:`rnnkit.decoding`.
+Text (vocabularies, corpora, tokens and batching) lives in :mod:`rnnkit.text`;
+its public names are re-exported here so older imports keep working. Training
+runs (``rnnkit lm train``) live in :mod:`rnnkit.runs`. Decoding (sampling,
+greedy, beam search) for every model lives in :mod:`rnnkit.decoding`.
 """
 
-from rnnkit.lm.data import (
+from rnnkit.lm.ngram import SMOOTHINGS, NGramLM, kn_discounts
+from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
+from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
+from rnnkit.text.data import (
     batchify,
     bptt_batches,
     char_sentences,
@@ -12,10 +18,7 @@ from rnnkit.lm.data import (
     word_sentences,
     word_tokens,
 )
-from rnnkit.lm.ngram import SMOOTHINGS, NGramLM, kn_discounts
-from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
-from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
-from rnnkit.lm.vocab import Vocabulary
+from rnnkit.text.vocab import Vocabulary
 
 __all__ = [
     "Vocabulary",

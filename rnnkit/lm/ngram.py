@@ -119,7 +119,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int
 from rnnkit.io import CheckpointError, load_bytes, save_file
-from rnnkit.lm.vocab import Vocabulary
+from rnnkit.text.vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -544,6 +544,16 @@ class NGramLM:
         lv = self._levels[m]
         idx = _find(lv.codes, np.array([cid * len(self.vocab) + self._word_id(where, ngram[-1])]))[0]
         return int(lv.raw[idx]) if idx >= 0 else 0
+
+    def ngram_counts(self) -> tuple[int, ...]:
+        """How many distinct m-grams the model holds for m = 1 .. order (``<s>`` padding included).
+
+        >>> lm = NGramLM(2, "mle").fit([["a", "b"], ["a"]])
+        >>> lm.ngram_counts()  # unigrams a, b, </s>; bigrams <s> a, a b, b </s>, a </s>
+        (3, 4)
+        """
+        self._require_fitted("NGramLM.ngram_counts")
+        return tuple(int(lv.codes.size) for lv in self._levels)
 
     def total_logprob(self, sentences: Iterable[Sequence[str]]) -> tuple[float, int]:
         """(sum of log P over every word and one ``</s>`` per sentence, the number M of those predictions)."""

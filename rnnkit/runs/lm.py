@@ -1,10 +1,10 @@
 """Train, evaluate and sample recurrent language models on text: what ``rnnkit lm`` runs.
 
-A *run directory* holds everything a trained model needs::
+A run directory (:class:`rnnkit.runs.RunDir`) holds everything a trained model needs::
 
-    OUT/
+    RUN/
         run.json              the resolved LMTrainConfig of the run
-        vocab.json            the vocabulary (rnnkit.lm.Vocabulary)
+        vocab.json            the vocabulary (rnnkit.text.Vocabulary)
         checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
         log.jsonl             one record per log interval and per evaluation
         learning_curve.png    train and validation loss against updates (with matplotlib)
@@ -16,15 +16,18 @@ validation file, the last ``valid_fraction`` of the lines is held out. The
 model is :class:`rnnkit.lm.rnnlm.RNNLM`, trained by :class:`rnnkit.trainer.Trainer`
 with truncated BPTT over ``batch_size`` parallel streams. Word models report
 perplexity, character models bits per character.
+
+The fields of :class:`LMTrainConfig` are the flags of ``rnnkit lm train``
+(``num_layers`` is ``--num-layers``); their help is the field's metadata.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,51 +35,81 @@ from rnnkit._validate import check_choice, check_positive_int, check_probability
 from rnnkit.batches import StreamBatches
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.decoding import beam_search, sample
-from rnnkit.io import CheckpointError, atomic_write
-from rnnkit.lm.corpus import builtin_corpus
-from rnnkit.lm.data import batchify, char_tokens, word_tokens
-from rnnkit.lm.rnnlm import CELLS, RNNLM, RNNLMConfig
-from rnnkit.lm.vocab import Vocabulary
-from rnnkit.optim import SGD, Adam
+from rnnkit.io import CheckpointError
+from rnnkit.lm.rnnlm import CELLS, OBJECTIVES, RNNLM, RNNLMConfig
+from rnnkit.runs.directory import CONFIG_FILE, VOCAB_FILE, RunDir
+from rnnkit.runs.fit import OPTIMIZERS, fit_run, make_optimizer
 from rnnkit.schedules import StepDecay
+from rnnkit.text.corpus import builtin_corpus, read_text
+from rnnkit.text.data import LEVELS, batchify, tokenize
+from rnnkit.text.vocab import Vocabulary
 from rnnkit.trainer import Trainer, TrainerConfig
+
+__all__ = [
+    "LMTrainConfig",
+    "RENAMED_FIELDS",
+    "train",
+    "load_run",
+    "evaluate_text",
+    "generate",
+    "metric",
+    "split_text",
+    "make_vocab",
+    "stream_source",
+    "read_text",
+    "tokenize",
+]
 
 log = logging.getLogger(__name__)
 
-RUN_FILE, VOCAB_FILE, CKPT_DIR = "run.json", "vocab.json", "checkpoints"
+# Fields renamed so that each flag is spelled like the field it sets; run.json files with the old names still load.
+RENAMED_FIELDS = {"layers": "num_layers", "tie": "tie_weights", "clip": "clip_norm", "minutes": "max_minutes"}
+
+
+def _f(default: Any, help: str, choices: Any = None, default_text: str | None = None) -> Any:
+    meta: dict = {"help": help}
+    if choices is not None:
+        meta["choices"] = choices
+    if default_text is not None:
+        meta["default_text"] = default_text
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class LMTrainConfig:
     """Everything ``rnnkit lm train`` can be told; saved as run.json. Defaults suit the built-in corpus."""
 
-    data: str | None = None  # plain UTF-8 text; None: the built-in corpus (stdlib sources)
-    valid: str | None = None  # validation text; None: hold out the last valid_fraction of the lines
-    valid_fraction: float = 0.05
-    level: str = "char"  # char | word
-    builtin_chars: int = 2_000_000  # size of the built-in corpus
-    min_count: int = 1  # rarer tokens become <unk>
-    max_vocab: int | None = None
-    cell: str = "lstm"  # rnn | gru | lstm | mgu
-    embedding_size: int = 64
-    hidden_size: int = 256
-    layers: int = 2
-    dropout: float = 0.1
-    recurrent_dropout: float = 0.0
-    variational: bool = False
-    tie: bool = False
-    init_range: float | None = None
-    objective: str = "token_mean"  # token_mean | batch_mean (Zaremba et al.) | sum
-    batch_size: int = 32
-    bptt: int = 64
-    optimizer: str = "adam"  # adam | sgd
-    lr: float = 3e-3
-    lr_decay: float = 1.0  # multiply lr by this every epoch after decay_start (Zaremba et al.)
-    decay_start: int = 0
-    clip: float = 1.0  # global gradient-norm clipping (0: none)
-    epochs: int = 1
-    minutes: float = 3.0  # wall-clock budget (0: none)
-    seed: int = 0
+    data: str | None = _f(
+        None,
+        "Plain UTF-8 text to train on.",
+        default_text="the built-in corpus, this Python's standard-library sources",
+    )
+    valid: str | None = _f(None, "Validation text.", default_text="the last --valid-fraction of the training lines")
+    valid_fraction: float = _f(0.05, "Fraction of the lines held out for validation when --valid is not given.")
+    level: str = _f("char", "Tokens: characters or whitespace-separated words.", LEVELS)
+    builtin_chars: int = _f(2_000_000, "Characters of the built-in corpus to use.")
+    min_count: int = _f(1, "Tokens seen fewer times become <unk>.")
+    max_vocab: int | None = _f(None, "Largest vocabulary, special tokens included (none: no limit).")
+    cell: str = _f("lstm", "Recurrent cell.", tuple(CELLS))
+    embedding_size: int = _f(64, "Size E of the token embeddings.")
+    hidden_size: int = _f(256, "Hidden units H per recurrent layer.")
+    num_layers: int = _f(2, "Stacked recurrent layers.")
+    dropout: float = _f(0.1, "Dropout probability on the embeddings and between layers.")
+    recurrent_dropout: float = _f(0.0, "Dropout probability on the recurrent state.")
+    variational: bool = _f(False, "One dropout mask per sequence (Gal and Ghahramani 2016).")
+    tie_weights: bool = _f(False, "Tie the input and output embeddings (needs --embedding-size == --hidden-size).")
+    init_range: float | None = _f(None, "Uniform initialisation range of every weight (none: each layer's own).")
+    objective: str = _f("token_mean", "Loss: mean per token, per sequence (Zaremba et al. 2014) or summed.", OBJECTIVES)
+    batch_size: int = _f(32, "Parallel token streams per update.")
+    bptt: int = _f(64, "Steps of truncated backpropagation through time.")
+    optimizer: str = _f("adam", "Optimiser.", OPTIMIZERS)
+    lr: float = _f(3e-3, "Learning rate.")
+    lr_decay: float = _f(1.0, "Multiply the learning rate by this every epoch after --decay-start (Zaremba et al.).")
+    decay_start: int = _f(0, "Epochs before the learning rate starts to decay.")
+    clip_norm: float = _f(1.0, "Clip the global gradient norm to this (0: no clipping).")
+    epochs: int = _f(1, "Passes over the training text.")
+    max_minutes: float = _f(3.0, "Wall-clock budget in minutes (0: none).")
+    seed: int = _f(0, "Seed of the weights, dropout and batching.")
 
     def __post_init__(self):
         w = "LMTrainConfig"
@@ -88,7 +121,7 @@ class LMTrainConfig:
             "min_count",
             "embedding_size",
             "hidden_size",
-            "layers",
+            "num_layers",
             "batch_size",
             "bptt",
             "epochs",
@@ -100,7 +133,7 @@ class LMTrainConfig:
             check_positive_int(w, "max_vocab", self.max_vocab, minimum=3)
         for name in ("dropout", "recurrent_dropout", "valid_fraction"):
             check_probability(w, name, getattr(self, name))
-        for name, low in (("lr", 0.0), ("clip", 0.0), ("minutes", 0.0)):
+        for name, low in (("lr", 0.0), ("clip_norm", 0.0), ("max_minutes", 0.0)):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= low):
                 raise ValueError(f"{w}: {name} must be a number >= {low}, got {v!r}")
@@ -108,33 +141,17 @@ class LMTrainConfig:
             raise ValueError(f"{w}: lr must be > 0, got {self.lr}")
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise ValueError(f"{w}: lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if self.tie and self.embedding_size != self.hidden_size:
+        check_choice(w, "objective", self.objective, OBJECTIVES)
+        if self.tie_weights and self.embedding_size != self.hidden_size:
             raise ValueError(
-                f"{w}: tie needs embedding_size == hidden_size, got {self.embedding_size} and {self.hidden_size}"
+                f"{w}: tie_weights needs embedding_size == hidden_size, "
+                f"got {self.embedding_size} and {self.hidden_size}"
             )
 
 
 # -- text ----------------------------------------------------------------------------------------------
-def read_text(path, what: str = "data") -> str:
-    """Read a UTF-8 text file; clear errors for a missing, empty or non-UTF-8 file."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"--{what}: no such file: {p}")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"--{what}: {p} is not UTF-8 text (byte {e.start} is {raw[e.start]:#04x})") from None
-    if not text.strip():
-        raise ValueError(f"--{what}: {p} is empty")
-    return text
-
-
-def tokenize(text: str, level: str) -> list[str]:
-    return char_tokens(text, eos="\n") if level == "char" else word_tokens(text)
-
-
-def make_vocab(tokens, cfg: LMTrainConfig) -> Vocabulary:
+def make_vocab(tokens: list[str], cfg: LMTrainConfig) -> Vocabulary:
+    """The vocabulary of the training tokens, as ``cfg`` bounds it (the end token fits the level)."""
     eos = "\n" if cfg.level == "char" else "<eos>"
     return Vocabulary.from_tokens(tokens, min_count=cfg.min_count, max_size=cfg.max_vocab, eos_token=eos)
 
@@ -159,6 +176,7 @@ def metric(mean_nll: float, level: str) -> tuple[str, float]:
 
 
 def stream_source(ids: np.ndarray, batch_size: int, bptt: int, what: str) -> StreamBatches:
+    """``ids`` as parallel streams cut into BPTT windows; fewer streams when the text is short."""
     B = min(batch_size, max(1, len(ids) // (bptt + 1)))
     data = batchify(ids, B)
     if data.shape[0] < 2:
@@ -167,36 +185,48 @@ def stream_source(ids: np.ndarray, batch_size: int, bptt: int, what: str) -> Str
 
 
 # -- train ---------------------------------------------------------------------------------------------
-def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -> dict:
-    """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    train_text, valid_text = split_text(cfg)
-    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
-    train_ids = vocab.encode(tokenize(train_text, cfg.level))
-    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
-    atomic_write(out / RUN_FILE, [json.dumps(asdict(cfg), indent=2).encode()])
-    atomic_write(out / VOCAB_FILE, [vocab.to_json().encode()])
-    model = RNNLM(
+def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
+    """The fresh RNNLM that ``cfg`` describes, for a vocabulary of ``vocab_size`` tokens."""
+    return RNNLM(
         RNNLMConfig(
-            vocab_size=len(vocab),
+            vocab_size=vocab_size,
             cell=cfg.cell,
             embedding_size=cfg.embedding_size,
             hidden_size=cfg.hidden_size,
-            num_layers=cfg.layers,
+            num_layers=cfg.num_layers,
             dropout=cfg.dropout,
             recurrent_dropout=cfg.recurrent_dropout,
             variational=cfg.variational,
-            tie_weights=cfg.tie,
+            tie_weights=cfg.tie_weights,
             init_range=cfg.init_range,
             objective=cfg.objective,
             seed=cfg.seed,
         )
     )
-    if cfg.optimizer == "adam":
-        opt = Adam(model.params, model.grads, lr=cfg.lr)
-    else:
-        opt = SGD(model.params, model.grads, lr=cfg.lr)
+
+
+def train(
+    cfg: LMTrainConfig,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    log_fn: Any = print,
+) -> dict:
+    """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict.
+
+    ``out_dir`` must not hold a run already unless ``overwrite`` (see
+    :meth:`RunDir.create`); bad input fails before anything is written.
+    """
+    train_text, valid_text = split_text(cfg)
+    run = RunDir.create(out_dir, overwrite=overwrite)
+    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
+    train_ids = vocab.encode(tokenize(train_text, cfg.level))
+    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
+    run.write_config(cfg)
+    run.write_vocab(vocab)
+    model = build_model(cfg, len(vocab))
+    opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     schedule = (
         StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
     )
@@ -208,69 +238,30 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
     )
     tcfg = TrainerConfig(
         epochs=cfg.epochs,
-        max_minutes=cfg.minutes or None,
-        clip_norm=cfg.clip or None,
+        max_minutes=cfg.max_minutes or None,
+        clip_norm=cfg.clip_norm or None,
         log_every=max(1, min(100, len(train_src) // 10)),
         eval_every=max(25, len(train_src) // 5),
         progress=progress,
     )
-    trainer = Trainer(model, opt, tcfg, schedule=schedule, out_dir=out)
-    result = trainer.fit(train_src, valid_src if len(valid_src) else None)
-    final = trainer.evaluate(valid_src)
-    name, value = metric(final["loss"], cfg.level)
-    summary = {"steps": result.steps, "valid_loss": final["loss"], name: value, "vocab_size": len(vocab)}
-    log_fn(f"validation {name}: {value:.3f} after {result.steps} updates")
-    history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
-    plot = plot_learning_curve(history, out / "learning_curve.png", cfg.level)
-    if plot:
-        log_fn(f"learning curve: {plot}")
+    fit = fit_run(
+        run, model, opt, tcfg, train_src, valid_src, schedule=schedule, title=f"{cfg.level}-level language model"
+    )
+    name, value = metric(fit.final["loss"], cfg.level)
+    summary = {"steps": fit.result.steps, "valid_loss": fit.final["loss"], name: value, "vocab_size": len(vocab)}
+    log_fn(f"validation {name}: {value:.3f} after {fit.result.steps} updates")
+    if fit.plot:
+        log_fn(f"learning curve: {fit.plot}")
     return summary
 
 
-def plot_learning_curve(history: list, path: Path, level: str) -> Path | None:
-    """Write train/valid loss against updates as a PNG; None (and a log line) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed (pip install 'rnnkit[cli]'): no learning-curve plot")
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, style in (("train", "-"), ("eval", "o-")):
-        pts = [(r["step"], r["loss"]) for r in history if r["kind"] == kind]
-        if pts:
-            ax.plot(*zip(*pts), style, label="validation" if kind == "eval" else kind)
-    ax.set_xlabel("updates")
-    ax.set_ylabel("loss (nats per token)")
-    ax.set_title(f"{level}-level language model")
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
 # -- load, evaluate, sample ----------------------------------------------------------------------------
-def load_run(run_dir):
-    """(model, vocab, cfg) of a run directory written by :func:`train`."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise FileNotFoundError(f"--checkpoint: no such directory: {run}")
-    for name in (RUN_FILE, VOCAB_FILE):
-        if not (run / name).is_file():
-            raise CheckpointError(f"{run}: not a run directory of 'rnnkit lm train' ({name} is missing)")
-    try:
-        raw = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
-        known = {f.name for f in fields(LMTrainConfig)}
-        cfg = LMTrainConfig(**{k: v for k, v in raw.items() if k in known})
-        vocab = Vocabulary.from_json((run / VOCAB_FILE).read_text(encoding="utf-8"))
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{run}: unreadable run files: {e}") from None
-    ckpt = load_checkpoint(run / CKPT_DIR)
+def load_run(run_dir: str | Path) -> tuple[RNNLM, Vocabulary, LMTrainConfig]:
+    """(model in eval mode, vocab, cfg) of a run directory written by :func:`train`."""
+    run = RunDir.open(run_dir, needs=(CONFIG_FILE, VOCAB_FILE), what="'rnnkit lm train'")
+    cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
+    vocab = run.read_vocab()
+    ckpt = load_checkpoint(run.checkpoint_dir)
     if ckpt.config.get("kind") != "rnnlm":
         raise CheckpointError(f"{ckpt.path}: holds a {ckpt.config.get('kind')!r} model, not an rnnlm")
     try:
@@ -278,17 +269,16 @@ def load_run(run_dir):
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{ckpt.path}: config does not describe a model of this rnnkit version: {e}") from None
     if model.cfg.vocab_size != len(vocab):
-        raise CheckpointError(f"{ckpt.path}: model has {model.cfg.vocab_size} tokens, {run / VOCAB_FILE} {len(vocab)}")
+        raise CheckpointError(f"{ckpt.path}: model has {model.cfg.vocab_size} tokens, {run.vocab_path} {len(vocab)}")
     ckpt.load_into(model)
     return model.eval(), vocab, cfg
 
 
 def evaluate_text(model: RNNLM, vocab: Vocabulary, text: str, level: str, bptt: int = 64) -> dict:
+    """{"loss": mean nats per token, "ppl" or "bpc": the level's metric, "tokens": how many were scored}."""
     ids = vocab.encode(tokenize(text, level))
     src = stream_source(ids, 10, bptt, "data")
-    from rnnkit.trainer import Trainer as _T  # evaluation needs no optimiser
-
-    result = _T(model, None, TrainerConfig(progress=False)).evaluate(src)
+    result = Trainer(model, None, TrainerConfig(progress=False)).evaluate(src)  # evaluation needs no optimiser
     name, value = metric(result["loss"], level)
     return {"loss": result["loss"], name: value, "tokens": result["count"]}
 
@@ -301,10 +291,10 @@ def generate(
     *,
     length: int = 300,
     temperature: float = 0.8,
-    top_k=None,
-    top_p=None,
+    top_k: int | None = None,
+    top_p: float | None = None,
     beam: int = 0,
-    seed=0,
+    seed: int | np.random.Generator = 0,
 ) -> str:
     """Continue ``prompt``: sampling (temperature, top-k, top-p) or, with beam > 0, beam search."""
     tokens = list(prompt) if level == "char" else prompt.split()

@@ -1,0 +1,62 @@
+"""The run layer: one place that trains, evaluates and samples a model into a run directory.
+
+The command line (:mod:`rnnkit.cli`) only parses flags and calls this layer;
+the models (:mod:`rnnkit.lm`, :mod:`rnnkit.tasks`, :mod:`rnnkit.seq2seq`) never
+import it. Modules:
+
+- :mod:`rnnkit.runs.directory`: :class:`RunDir`, a run directory (create /
+  refuse / overwrite, run.json, vocab.json, checkpoints, logs, the learning-curve
+  plot; every write atomic).
+- :mod:`rnnkit.runs.fit`: :func:`fit_run`, training any Trainer-protocol model
+  into a run (Trainer, final evaluation, plot), and :func:`make_optimizer`.
+- :mod:`rnnkit.runs.lm`: recurrent language models on text (``rnnkit lm``).
+- :mod:`rnnkit.runs.ngram`: n-gram language models on text (``rnnkit ngram``).
+- :mod:`rnnkit.runs.models`: trained models read back for analysis (``rnnkit analyze``).
+- :mod:`rnnkit.runs.demo`: the adding-problem demo (``rnnkit demo``).
+
+Adding a kind of run (seq2seq, say)
+-----------------------------------
+A kind of run is one module ``rnnkit/runs/<kind>.py`` with the same four parts
+as :mod:`rnnkit.runs.lm`:
+
+1. a frozen config dataclass (``Seq2SeqTrainConfig``) whose fields are the
+   flags of ``rnnkit <kind> train``: give each field
+   ``metadata={"help": "A sentence.", "choices": (...)}`` and the CLI builds
+   the flag (:func:`rnnkit.cli.common.add_config_flags`); validate in
+   ``__post_init__``; keep renamed fields loadable with
+   ``RunDir.read_config(cls, renamed={...})``;
+2. ``train(cfg, out_dir, *, overwrite=False, progress=True, log_fn=print) -> dict``:
+   read and check the data first, then ``RunDir.create(out_dir, overwrite=...)``,
+   ``run.write_config(cfg)`` (and ``run.write_vocab`` for models over tokens),
+   build the model (a :class:`rnnkit.protocols.TrainableModel`: ``train_step`` /
+   ``eval_step`` returning :class:`rnnkit.protocols.StepResult`) and its
+   :class:`rnnkit.protocols.BatchSource` objects, and call
+   :func:`rnnkit.runs.fit.fit_run`, which writes the log, the checkpoints and
+   the plot; return a summary dict;
+3. ``load_run(run_dir)``: ``RunDir.open(run_dir, needs=(...))``, the config,
+   the vocabulary, the model from ``rnnkit.checkpoint.load_checkpoint(run.checkpoint_dir)``;
+4. ``evaluate_text`` / ``generate`` (or their equivalents), the latter through
+   :mod:`rnnkit.decoding` with the model's ``as_step_model()``.
+
+Then ``rnnkit/cli/<kind>.py`` registers the sub-command: flags from the
+config, ``--out DIR`` and ``--overwrite`` for ``train``, ``--run DIR`` for
+everything that reads a run, and one call into the run module per
+sub-command. To resume a killed run, ``fit_run`` is the one place to pass
+``resume=True`` to the Trainer.
+
+Example
+-------
+>>> import tempfile, os
+>>> from rnnkit.runs import ngram
+>>> data = os.path.join(tempfile.mkdtemp(), "t.txt")
+>>> _ = open(data, "w").write("the cat sat\\nthe dog sat\\n" * 20)
+>>> out = os.path.join(os.path.dirname(data), "run")
+>>> lm = ngram.train(ngram.NGramTrainConfig(data=data, order=2), out, log_fn=lambda line: None)
+>>> model, level = ngram.load_run(out)
+>>> model.order, level, sorted(os.listdir(out))
+(2, 'word', ['ngram.safetensors', 'run.json'])
+"""
+
+from rnnkit.runs.directory import RunDir
+
+__all__ = ["RunDir"]

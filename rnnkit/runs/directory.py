@@ -1,0 +1,182 @@
+"""A run directory: where one training run keeps everything needed to evaluate, sample or continue it.
+
+Layout (every kind of run uses the names it needs)::
+
+    RUN/
+        run.json              the resolved config of the run (a frozen dataclass, as JSON)
+        vocab.json            the vocabulary (rnnkit.text.Vocabulary), for models over text
+        checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
+        log.jsonl             one record per log interval and per evaluation (rnnkit.trainer)
+        learning_curve.png    train and validation loss against updates (with matplotlib)
+        <model file>          what a model saves by itself (ngram.safetensors)
+
+Every file is written atomically (:mod:`rnnkit.io.atomic`). :meth:`RunDir.create`
+refuses a directory that already holds a run unless told to overwrite it, and
+checks that the place is writable before any work starts; :meth:`RunDir.open`
+checks that the files a kind of run needs are there, with errors naming the flag
+the path came from.
+
+Example
+-------
+>>> import tempfile, os
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Cfg:
+...     order: int = 3
+>>> path = os.path.join(tempfile.mkdtemp(), "run")
+>>> run = RunDir.create(path)
+>>> run.write_config(Cfg(order=5)); run.read_config(Cfg)
+Cfg(order=5)
+>>> RunDir.create(path)
+Traceback (most recent call last):
+...
+FileExistsError: --out: ... already holds a run (run.json); pass --overwrite to replace it
+>>> RunDir.open(path, needs=("run.json",)).read_config(Cfg).order
+5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.text.vocab import Vocabulary
+
+__all__ = ["RunDir", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
+
+CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
+# Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
+RUN_ENTRIES = (CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE, "log.jsonl", "log.csv", "ngram.safetensors")
+
+
+class RunDir:
+    """One run directory (see the module docstring). ``flag`` names where its path came from, for messages."""
+
+    def __init__(self, path: str | os.PathLike, *, flag: str = "--run") -> None:
+        self.path = Path(path)
+        self.flag = flag
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # -- the files --------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def vocab_path(self) -> Path:
+        return self.path / VOCAB_FILE
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def plot_path(self) -> Path:
+        return self.path / PLOT_FILE
+
+    def holds_run(self) -> bool:
+        """Whether the directory already holds any file or folder a run writes."""
+        return self.path.is_dir() and any((self.path / name).exists() for name in RUN_ENTRIES)
+
+    # -- create and open ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--out") -> RunDir:
+        """A new run directory at ``path``: created if absent; refused if it holds a run, unless ``overwrite``.
+
+        With ``overwrite`` the entries of the old run (:data:`RUN_ENTRIES`) are
+        removed first. Raises FileExistsError (a run is there), NotADirectoryError
+        (a file is there) or PermissionError (the place is not writable) before
+        any work is done.
+        """
+        run = cls(path, flag=flag)
+        if run.path.exists() and not run.path.is_dir():
+            raise NotADirectoryError(f"{flag}: {run.path} is a file, not a directory")
+        if run.holds_run():
+            found = next(name for name in RUN_ENTRIES if (run.path / name).exists())
+            if not overwrite:
+                raise FileExistsError(
+                    f"{flag}: {run.path} already holds a run ({found}); pass --overwrite to replace it"
+                )
+            for name in RUN_ENTRIES:
+                p = run.path / name
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                elif p.exists() or p.is_symlink():
+                    p.unlink()
+        run.path.mkdir(parents=True, exist_ok=True)
+        if not os.access(run.path, os.W_OK | os.X_OK):
+            raise PermissionError(f"{flag}: {run.path} is not writable")
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, needs: Iterable[str] = (), flag: str = "--run", what: str = "") -> RunDir:
+        """An existing run directory; CheckpointError if one of the files ``needs`` is missing.
+
+        ``what`` names the command that writes such runs, for the message
+        (``not a run directory of 'rnnkit lm train' (vocab.json is missing)``).
+        """
+        run = cls(path, flag=flag)
+        if not run.path.is_dir():
+            raise FileNotFoundError(f"{flag}: no such directory: {run.path}")
+        for name in needs:
+            if not (run.path / name).exists():
+                kind = f" of {what}" if what else ""
+                raise CheckpointError(f"{run.path}: not a run directory{kind} ({name} is missing)")
+        return run
+
+    # -- config -------------------------------------------------------------------------------------
+    def write_config(self, config: Any) -> None:
+        """Save the frozen config dataclass ``config`` as run.json, atomically."""
+        atomic_write(self.config_path, [json.dumps(dataclasses.asdict(config), indent=2).encode("utf-8")])
+
+    def read_raw_config(self) -> dict:
+        """run.json as a dict; CheckpointError if it is not a JSON object."""
+        try:
+            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{self.config_path}: unreadable run file: {e}") from None
+        if not isinstance(raw, dict):
+            raise CheckpointError(f"{self.config_path}: unreadable run file: expected a JSON object")
+        return raw
+
+    def read_config(self, config_cls: type, *, renamed: Mapping[str, str] | None = None) -> Any:
+        """run.json as a ``config_cls``; fields it does not know are ignored, ``renamed`` maps old names to new."""
+        raw = self.read_raw_config()
+        for old, new in (renamed or {}).items():
+            if old in raw and new not in raw:
+                raw[new] = raw.pop(old)
+        known = {f.name for f in dataclasses.fields(config_cls)}
+        try:
+            return config_cls(**{k: v for k, v in raw.items() if k in known})
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{self.path}: unreadable run files: {e}") from None
+
+    # -- vocabulary ---------------------------------------------------------------------------------
+    def write_vocab(self, vocab: Vocabulary) -> None:
+        """Save the vocabulary as vocab.json, atomically."""
+        atomic_write(self.vocab_path, [vocab.to_json().encode("utf-8")])
+
+    def read_vocab(self) -> Vocabulary:
+        """vocab.json; CheckpointError if it is not a vocabulary."""
+        try:
+            return Vocabulary.from_json(self.vocab_path.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{self.path}: unreadable run files: {e}") from None
+
+    # -- plots --------------------------------------------------------------------------------------
+    def write_figure(self, fig: Any, name: str = PLOT_FILE) -> Path:
+        """Save a matplotlib figure as PNG under the run, atomically; return its path."""
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        path = self.path / name
+        atomic_write(path, [buf.getvalue()])
+        return path

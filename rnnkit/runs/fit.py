@@ -1,0 +1,90 @@
+"""Training any Trainer-protocol model into a run directory: optimiser, Trainer, final evaluation, plot.
+
+Every kind of run that trains a :class:`rnnkit.protocols.TrainableModel`
+(recurrent language models today, encoder-decoder models next) calls
+:func:`fit_run` with the model, its batch sources and the run directory; what
+differs between kinds (data, model, metric) stays in the kind's own module.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnkit.optim import SGD, Adam, Optimizer
+from rnnkit.protocols import BatchSource, TrainableModel
+from rnnkit.runs.directory import RunDir
+from rnnkit.trainer import Trainer, TrainerConfig, TrainResult
+
+__all__ = ["OPTIMIZERS", "make_optimizer", "FitResult", "fit_run", "plot_learning_curve"]
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def make_optimizer(name: str, model: Any, lr: float) -> Optimizer:
+    """The optimiser ``name`` ("adam" or "sgd") over ``model.params`` / ``model.grads``."""
+    if name == "adam":
+        return Adam(model.params, model.grads, lr=lr)
+    if name == "sgd":
+        return SGD(model.params, model.grads, lr=lr)
+    raise ValueError(f"make_optimizer: name must be one of {OPTIMIZERS}, got {name!r}")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_run` returns: the Trainer's result, the final evaluation and the full history."""
+
+    result: TrainResult
+    final: dict  # Trainer.evaluate on the validation source: {"loss", "ppl", "count"}
+    history: list  # the Trainer's records plus the final evaluation
+    plot: Path | None  # the learning-curve PNG, None without matplotlib
+
+
+def fit_run(
+    run: RunDir,
+    model: TrainableModel,
+    optimizer: Optimizer,
+    config: TrainerConfig,
+    train: BatchSource,
+    valid: BatchSource,
+    *,
+    schedule: Any = None,
+    title: str = "",
+) -> FitResult:
+    """Train ``model`` with the Trainer into ``run`` (log, checkpoints), evaluate on ``valid``, plot the curve."""
+    trainer = Trainer(model, optimizer, config, schedule=schedule, out_dir=run.path)
+    result = trainer.fit(train, valid if len(valid) else None)
+    final = trainer.evaluate(valid)
+    history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
+    plot = plot_learning_curve(history, run, title)
+    return FitResult(result, final, history, plot)
+
+
+def plot_learning_curve(history: list, run: RunDir, title: str) -> Path | None:
+    """Write train/valid loss against updates as the run's PNG; None (and a log line) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed (pip install 'rnnkit[cli]'): no learning-curve plot")
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, style in (("train", "-"), ("eval", "o-")):
+        pts = [(r["step"], r["loss"]) for r in history if r["kind"] == kind]
+        if pts:
+            ax.plot(*zip(*pts), style, label="validation" if kind == "eval" else kind)
+    ax.set_xlabel("updates")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        return run.write_figure(fig)
+    finally:
+        plt.close(fig)

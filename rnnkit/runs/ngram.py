@@ -1,0 +1,179 @@
+"""Count, evaluate and sample n-gram language models on text: what ``rnnkit ngram`` runs.
+
+A run directory (:class:`rnnkit.runs.RunDir`) holds::
+
+    RUN/
+        run.json             the resolved NGramTrainConfig (level, order, smoothing, data, ...)
+        ngram.safetensors    the counts, config and vocabulary (rnnkit.lm.NGramLM.save)
+
+Text is split into lines; a line is a sentence of whitespace-separated words
+(``--level word``) or of characters (``--level char``), and the model adds
+``<s>`` padding and one ``</s>`` per line. ``eval`` reports the perplexity in
+SRILM's convention: exp of the mean negative log-probability over every word
+(or character) and one ``</s>`` per line. ``sample`` draws sentences one
+after another (each starts after ``<s>``) until ``--length`` tokens, or, with
+``--beam``, returns the best single sentence of a beam search.
+
+The fields of :class:`NGramTrainConfig` are the flags of ``rnnkit ngram train``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit._validate import check_choice, check_positive_int
+from rnnkit.decoding import beam_search, sample
+from rnnkit.io import CheckpointError
+from rnnkit.lm.ngram import MODEL_FILE, SMOOTHINGS, NGramLM
+from rnnkit.runs.directory import CONFIG_FILE, RunDir
+from rnnkit.text.corpus import builtin_corpus, read_text
+from rnnkit.text.data import sentences
+
+__all__ = ["NGramTrainConfig", "LEVELS", "train", "load_run", "evaluate_text", "format_score", "generate"]
+
+LEVELS = ("word", "char")
+
+
+@dataclass(frozen=True)
+class NGramTrainConfig:
+    """Everything ``rnnkit ngram train`` can be told; saved as run.json beside the model."""
+
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "Plain UTF-8 text to count, one sentence per line.",
+            "default_text": "the built-in corpus, this Python's standard-library sources",
+        },
+    )
+    valid: str | None = field(default=None, metadata={"help": "UTF-8 text to report the perplexity on after training."})
+    level: str = field(default="word", metadata={"help": "Tokens: words or characters.", "choices": LEVELS})
+    order: int = field(default=5, metadata={"help": "N: each token is predicted from the N-1 tokens before it."})
+    smoothing: str = field(
+        default="kneser-ney",
+        metadata={"help": "Smoothing (kneser-ney is interpolated modified Kneser-Ney).", "choices": SMOOTHINGS},
+    )
+    delta: float | None = field(
+        default=None, metadata={"help": "Lidstone's added count, or absolute discounting's fixed discount D."}
+    )
+    min_count: int = field(default=1, metadata={"help": "Training tokens seen fewer times become <unk>."})
+    builtin_chars: int = field(default=2_000_000, metadata={"help": "Characters of the built-in corpus to use."})
+
+    def __post_init__(self):
+        w = "NGramTrainConfig"
+        check_choice(w, "level", self.level, LEVELS)
+        check_positive_int(w, "builtin_chars", self.builtin_chars)
+        # the model's own checks: order >= 1, a known smoothing, a delta that fits it, min_count >= 1
+        NGramLM(self.order, self.smoothing, self.delta, min_count=self.min_count)
+
+
+def train(cfg: NGramTrainConfig, out_dir: str | Path, *, overwrite: bool = False, log_fn: Any = print) -> NGramLM:
+    """Count the model ``cfg`` describes and write the run directory ``out_dir``; return the model.
+
+    ``out_dir`` must not hold a run already unless ``overwrite``; bad input
+    fails before anything is written.
+    """
+    text = read_text(cfg.data) if cfg.data else builtin_corpus(cfg.builtin_chars)
+    valid_text = read_text(cfg.valid, "valid") if cfg.valid else None
+    sents = sentences(text, cfg.level)
+    run = RunDir.create(out_dir, overwrite=overwrite)
+    t0 = time.perf_counter()
+    lm = NGramLM(cfg.order, cfg.smoothing, cfg.delta, min_count=cfg.min_count).fit(sents)
+    seconds = time.perf_counter() - t0
+    lm.save(run.path)
+    run.write_config(cfg)
+    kinds = ", ".join(f"{n:,} {m + 1}-grams" for m, n in enumerate(lm.ngram_counts()))
+    log_fn(
+        f"{cfg.level}-level {cfg.order}-gram {cfg.smoothing}: vocabulary {len(lm.vocab):,}, "
+        f"{sum(len(s) + 1 for s in sents):,} training tokens in {len(sents):,} lines; {kinds}; "
+        f"counted in {seconds:.2f} s"
+    )
+    if valid_text is not None:
+        log_fn(format_score(evaluate_text(lm, valid_text, cfg.level), cfg.level))
+    return lm
+
+
+def load_run(run_dir: str | Path) -> tuple[NGramLM, str]:
+    """(model, level) of a run directory written by :func:`train`."""
+    run = RunDir.open(run_dir, needs=(CONFIG_FILE, MODEL_FILE), what="'rnnkit ngram train'")
+    raw = run.read_raw_config()
+    try:
+        level = raw["level"]
+        check_choice(str(run.config_path), "level", level, LEVELS)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{run.config_path}: unreadable run file: {e}") from None
+    return NGramLM.load(run.path), level
+
+
+def evaluate_text(lm: NGramLM, text: str, level: str) -> dict:
+    """Perplexity of ``text`` in SRILM's convention, and what it was computed over.
+
+    Returns {"ppl", "bits", "predictions", "lines", "unk"}: ``ppl`` is exp of
+    the mean negative log-probability over every token and one ``</s>`` per
+    line (``predictions`` in all), ``unk`` the tokens scored as ``<unk>``.
+    """
+    sents = sentences(text, level)
+    total, m = lm.total_logprob(sents)
+    ppl = math.exp(-total / m) if math.isfinite(total) else math.inf
+    unk = sum(1 for s in sents for w in s if w not in lm.vocab or w == lm.vocab.unk_token)
+    return {"ppl": ppl, "bits": -total / m / math.log(2), "predictions": m, "lines": len(sents), "unk": unk}
+
+
+def format_score(score: dict, level: str) -> str:
+    """One line for :func:`evaluate_text`'s result, as ``rnnkit ngram eval`` prints it."""
+    unit = "character" if level == "char" else "word"
+    ppl, m, lines = score["ppl"], score["predictions"], score["lines"]
+    note = "" if math.isfinite(ppl) else " (a token has probability 0 under this smoothing)"
+    return (
+        f"ppl {ppl:.4f}{note} over {m:,} predictions ({m - lines:,} {unit}s + one </s> for each of "
+        f"{lines:,} lines; {score['unk']:,} scored as <unk>); {score['bits']:.4f} bits per token"
+    )
+
+
+def generate(
+    lm: NGramLM,
+    level: str,
+    prompt: str = "",
+    *,
+    length: int | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    beam: int = 0,
+    seed: int | np.random.Generator = 0,
+) -> str:
+    """Continue ``prompt``: sentences drawn one after another up to ``length`` tokens, or with
+    ``beam`` > 0 the best single sentence of a beam search."""
+    length = (300 if level == "char" else 50) if length is None else length
+    check_positive_int("rnnkit ngram sample", "length", length)
+    check_positive_int("rnnkit ngram sample", "beam", beam, minimum=0)
+    v = lm.vocab
+    start = [v.bos_id] * max(lm.order - 1, 1)
+    first = [v.index(t) for t in (list(prompt) if level == "char" else prompt.split())]
+    if beam:
+        ids = beam_search(lm, start + first, length, beam_size=beam, stop_ids=(v.eos_id,))
+        lines = [first + [i for i in ids.tolist() if i != v.eos_id]]
+    else:
+        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        lines, left, head = [], length, first
+        while left > 0:
+            ids = sample(
+                lm,
+                start + head,
+                left,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                seed=rng,
+                stop_ids=(v.eos_id,),
+            ).tolist()
+            left -= len(ids)
+            lines.append(head + [i for i in ids if i != v.eos_id])
+            head = []
+    sep = "" if level == "char" else " "
+    return "\n".join(sep.join(v.decode(line)) for line in lines)
