@@ -1,0 +1,60 @@
+"""The run directory: refused when it holds a run, replaced with overwrite, config and vocab round trips."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from rnnkit.io import CheckpointError
+from rnnkit.runs import RunDir
+from rnnkit.runs.directory import RUN_ENTRIES
+from rnnkit.runs.lm import RENAMED_FIELDS, LMTrainConfig
+from rnnkit.text import Vocabulary
+
+
+@dataclass(frozen=True)
+class Cfg:
+    order: int = 3
+    level: str = "word"
+
+
+def test_create_refuses_a_run_and_overwrite_removes_only_run_entries(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    run.write_config(Cfg(order=4))
+    (run.checkpoint_dir / "ckpt-00000001").mkdir(parents=True)
+    (run.path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"already holds a run \(run.json\); pass --overwrite"):
+        RunDir.create(run.path)
+    again = RunDir.create(run.path, overwrite=True)
+    assert sorted(p.name for p in again.path.iterdir()) == ["notes.txt"]
+    assert "notes.txt" not in RUN_ENTRIES
+
+
+def test_create_refuses_a_file_and_creates_parents(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="--out: .* is a file"):
+        RunDir.create(tmp_path / "f")
+    assert RunDir.create(tmp_path / "a" / "b").path.is_dir()
+
+
+def test_open_names_the_flag_and_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--run: no such directory"):
+        RunDir.open(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match=r"not a run directory of 'x' \(vocab.json is missing\)"):
+        RunDir.open(tmp_path, needs=("vocab.json",), what="'x'")
+
+
+def test_config_and_vocab_round_trip_and_renamed_fields_load(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    run.write_config(Cfg(order=7, level="char"))
+    assert run.read_config(Cfg) == Cfg(order=7, level="char")
+    vocab = Vocabulary.from_tokens("a b a <eos>".split())
+    run.write_vocab(vocab)
+    assert run.read_vocab() == vocab
+    old = {"layers": 3, "tie": True, "embedding_size": 8, "hidden_size": 8, "clip": 0.5, "minutes": 0}
+    run.config_path.write_text(json.dumps(old))
+    cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
+    assert (cfg.num_layers, cfg.tie_weights, cfg.clip_norm, cfg.max_minutes) == (3, True, 0.5, 0)
+    run.config_path.write_text("[]")
+    with pytest.raises(CheckpointError, match="expected a JSON object"):
+        run.read_config(Cfg)
