@@ -1,5 +1,10 @@
 """rnnkit: recurrent sequence models in NumPy with hand-derived backpropagation through time."""
 
+# The one place the version is written: pyproject.toml reads it (setuptools dynamic version).
+__version__ = "0.1.0"
+
+# ruff: noqa: E402  (the version comes first so modules imported below can read it)
+
 from rnnkit import init
 from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import is_grad_enabled, no_grad
@@ -23,8 +28,6 @@ from rnnkit.losses import bits_per_char, cross_entropy, perplexity
 from rnnkit.module import Module
 from rnnkit.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from rnnkit.schedules import CosineAnnealing, ReduceLROnPlateau, StepDecay
-
-__version__ = "0.1.0"
 
 __all__ = [
     "RNN",
