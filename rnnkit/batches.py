@@ -29,6 +29,7 @@ case) windows do not overlap and the carried state is the final one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +69,7 @@ class StreamBatches:
 
     stateful = True
 
-    def __init__(self, data: np.ndarray, k1: int, k2: int | None = None):
+    def __init__(self, data: np.ndarray, k1: int, k2: int | None = None) -> None:
         data = np.asarray(data)
         if data.ndim != 2 or data.dtype.kind not in "iu":
             raise ValueError(
@@ -124,8 +125,14 @@ class ArrayBatches:
     stateful = False
 
     def __init__(
-        self, *arrays, batch_size: int, axes=None, shuffle: bool = True, seed: int = 0, drop_last: bool = False
-    ):
+        self,
+        *arrays: np.ndarray,
+        batch_size: int,
+        axes: int | Sequence[int] | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
         if not arrays:
             raise ValueError("ArrayBatches: at least one array is required")
         self.arrays = [np.asarray(a) for a in arrays]
@@ -153,7 +160,7 @@ class ArrayBatches:
             return np.arange(self.n)
         return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n)
 
-    def batch(self, epoch: int, index: int):
+    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, ...]:
         if not 0 <= index < len(self):
             raise IndexError(f"ArrayBatches.batch: index must be in [0, {len(self)}), got {index}")
         idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]

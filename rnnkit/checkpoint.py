@@ -107,7 +107,7 @@ class Checkpoint:
     rnnkit_version: str = ""
     arrays: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
 
-    def load_into(self, model, *, strict: bool = True) -> None:
+    def load_into(self, model: Any, *, strict: bool = True) -> None:
         """Copy the weights into ``model`` (a :class:`rnnkit.Module`), naming this file if they do not fit."""
         try:
             model.load_state_dict(self.model_state, strict=strict)
@@ -117,7 +117,7 @@ class Checkpoint:
                 f"{self.path / MODEL_FILE}: weights do not fit {type(model).__name__}: {detail}"
             ) from e
 
-    def load_optimizer(self, optimizer) -> None:
+    def load_optimizer(self, optimizer: Any) -> None:
         """Give the saved optimiser state to ``optimizer.load_state_dict``, naming this file on failure."""
         if self.optimizer_state is None:
             raise CheckpointError(
@@ -228,7 +228,7 @@ def _checkpoint_dirs(directory: Path) -> list[tuple[int, Path]]:
 
 
 def save_checkpoint(
-    directory,
+    directory: str | os.PathLike,
     *,
     model_state: Mapping[str, np.ndarray],
     config: Mapping | Any,
@@ -388,7 +388,7 @@ def _read_pointer(directory: Path) -> tuple[Path, str] | None:
     return directory / name, sha
 
 
-def latest_checkpoint(directory) -> Path | None:
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint under ``directory`` (what `latest` names), or None if there is none.
 
     Raises :class:`CheckpointError` if the pointer exists but is damaged or
@@ -473,7 +473,9 @@ def _verified_files(path: Path, expected_manifest_sha: str | None) -> tuple[dict
     return manifest, contents
 
 
-def load_checkpoint(directory, *, expected_config: Mapping | None = None, ignore: Iterable[str] = ()) -> Checkpoint:
+def load_checkpoint(
+    directory: str | os.PathLike, *, expected_config: Mapping | None = None, ignore: Iterable[str] = ()
+) -> Checkpoint:
     """Load the checkpoint `latest` names under ``directory`` (or ``directory`` itself if it is a ``ckpt-<n>``).
 
     Every file is checked against the manifest before it is parsed. With

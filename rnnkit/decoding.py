@@ -86,6 +86,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_positive_int
 from rnnkit.protocols import DecodingModel, StepModel, select_state
@@ -210,7 +211,7 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def filter_logprobs(logprobs, *, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+def filter_logprobs(logprobs: ArrayLike, *, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
     """Top-k then top-p filtering of log-probabilities (K, V) or (V,); returns renormalised
     log-probabilities with -inf outside the kept set (see the module docstring)."""
     where = "filter_logprobs"
@@ -244,8 +245,8 @@ def _filter(lp: np.ndarray, top_k: int | None, top_p: float | None) -> np.ndarra
 
 # -- sampling and greedy -----------------------------------------------------------------------
 def sample(
-    model,
-    prompt_ids,
+    model: DecodingModel,
+    prompt_ids: ArrayLike,
     max_len: int,
     *,
     temperature: float = 1.0,
@@ -280,7 +281,7 @@ def sample(
     return np.array(out, dtype=np.int64)
 
 
-def greedy(model, prompt_ids, max_len: int, *, stop_ids: Iterable[int] = ()) -> np.ndarray:
+def greedy(model: DecodingModel, prompt_ids: ArrayLike, max_len: int, *, stop_ids: Iterable[int] = ()) -> np.ndarray:
     """Take the most probable token at each step (ties: lower id); returns the generated ids (n,)."""
     where = "greedy"
     _check_model(where, model)
@@ -317,8 +318,8 @@ def _banned_tokens(seq: list[int], n: int) -> set[int]:
 
 
 def beam_search(
-    model,
-    prompt_ids,
+    model: DecodingModel,
+    prompt_ids: ArrayLike,
     max_len: int,
     *,
     beam_size: int = 5,
@@ -326,7 +327,7 @@ def beam_search(
     no_repeat_ngram_size: int = 0,
     stop_ids: Iterable[int] = (),
     return_all: bool = False,
-):
+) -> np.ndarray | list[Hypothesis]:
     """Beam search; returns the best hypothesis' generated ids (n,), or with ``return_all`` the
     (up to) ``beam_size`` best :class:`Hypothesis` objects, best first."""
     where = "beam_search"

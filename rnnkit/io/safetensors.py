@@ -149,7 +149,9 @@ def _prepare(where: str, tensors: Mapping, metadata) -> tuple[bytes, list]:
     return struct.pack("<Q", len(raw)) + raw, chunks
 
 
-def save_file(tensors: Mapping[str, np.ndarray], path, metadata: Mapping[str, str] | None = None) -> str:
+def save_file(
+    tensors: Mapping[str, np.ndarray], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> str:
     """Write ``tensors`` (and string ``metadata``) to a safetensors file at ``path``, atomically.
 
     Any array layout is accepted (transposed, sliced, big-endian): it is
@@ -314,7 +316,7 @@ def load_bytes(data: bytes | bytearray, *, source: str = "<bytes>") -> tuple[dic
     return tensors, metadata
 
 
-def load_file(path) -> dict[str, np.ndarray]:
+def load_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load every tensor of the safetensors file at ``path`` (drop-in for ``safetensors.numpy.load_file``).
 
     The file is validated completely (see the module docstring); anything
@@ -339,7 +341,7 @@ def load_file(path) -> dict[str, np.ndarray]:
     return load_bytes(buf, source=source)[0]
 
 
-def load_metadata(path) -> dict[str, str]:
+def load_metadata(path: str | os.PathLike) -> dict[str, str]:
     """Return the ``__metadata__`` map of the safetensors file at ``path`` ({} when it has none).
 
     Reads only the header, but still checks all of it against the file's size.

@@ -116,6 +116,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_choice, check_positive_int
 from rnnkit.io import CheckpointError, load_bytes, save_file
@@ -575,7 +576,7 @@ class NGramLM:
         return math.exp(-total / m) if math.isfinite(total) else math.inf
 
     # -- the decoding protocol ----------------------------------------------------------------
-    def initial_state(self, prompt_ids) -> np.ndarray:
+    def initial_state(self, prompt_ids: ArrayLike) -> np.ndarray:
         """The last N-1 prompt ids as a (1, N-1) state, -1 where the prompt is shorter."""
         self._require_fitted("NGramLM.initial_state")
         ids = np.asarray(prompt_ids, dtype=np.int64).reshape(-1)
@@ -583,7 +584,7 @@ class NGramLM:
         ids = ids[max(0, ids.size - n) :] if n else ids[:0]
         return np.concatenate([np.full(n - ids.size, -1, dtype=np.int64), ids]).reshape(1, n)
 
-    def step(self, state: np.ndarray, token_ids) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, state: np.ndarray, token_ids: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Feed one token per hypothesis: state (K, N-1), token_ids (K,) -> (logprobs (K, V), state (K, N-1))."""
         where = "NGramLM.step"
         self._require_fitted(where)
@@ -596,7 +597,7 @@ class NGramLM:
         with np.errstate(divide="ignore"):
             return np.log(self._dense_probs(hist)), hist
 
-    def select(self, state: np.ndarray, indices) -> np.ndarray:
+    def select(self, state: np.ndarray, indices: ArrayLike) -> np.ndarray:
         """Rows ``indices`` of the state (beam search reordering)."""
         return state[np.asarray(indices, dtype=np.int64)]
 

@@ -66,8 +66,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_positive_int, check_probability, fmt_shape, resolve_dtype
 from rnnkit.activations import log_softmax
@@ -76,7 +78,7 @@ from rnnkit.layers.embedding import Embedding, embedding_backward
 from rnnkit.layers.linear import Linear, linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
-from rnnkit.protocols import StepResult
+from rnnkit.protocols import StepModel, StepResult
 
 __all__ = ["NNLMConfig", "NNLM", "ngram_windows", "nnlm_forward", "nnlm_backward"]
 
@@ -116,7 +118,7 @@ class NNLMConfig:
             raise ValueError(f"{w}: kind must be 'nnlm', got {self.kind!r}")
 
 
-def ngram_windows(ids, n: int, bos_id: int) -> tuple[np.ndarray, np.ndarray]:
+def ngram_windows(ids: ArrayLike, n: int, bos_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Every position of the stream ``ids`` (L,) as a training example: contexts (L, n-1), targets (L,).
 
     contexts[i] = ids[i-n+1 .. i-1] (oldest first), with ``bos_id`` where the
@@ -142,7 +144,7 @@ def ngram_windows(ids, n: int, bos_id: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the maths: plain functions with explicit caches ------------------------------------------------
-def nnlm_forward(params: dict, contexts: np.ndarray, masks=None):
+def nnlm_forward(params: dict, contexts: np.ndarray, masks: Any = None) -> tuple[np.ndarray, tuple]:
     """Logits z (B, V) for contexts (B, n-1); returns ``(z, cache)``. No input checks.
 
     ``params`` holds the arrays named in the module docstring (``direct.weight``
@@ -166,7 +168,7 @@ def nnlm_forward(params: dict, contexts: np.ndarray, masks=None):
     return z, (contexts, C.shape, masks, h, cache_a, cache_z, cache_d)
 
 
-def nnlm_backward(cache, dz: np.ndarray) -> dict:
+def nnlm_backward(cache: tuple, dz: np.ndarray) -> dict:
     """Gradients of :func:`nnlm_forward` for dz (B, V): a dict of the parameter names to arrays."""
     contexts, c_shape, masks, h, cache_a, cache_z, cache_d = cache
     grads = {}
@@ -201,7 +203,7 @@ class NNLM(Module):
     :mod:`rnnkit.decoding` through :meth:`as_step_model`.
     """
 
-    def __init__(self, config: NNLMConfig):
+    def __init__(self, config: NNLMConfig) -> None:
         super().__init__()
         if not isinstance(config, NNLMConfig):
             raise TypeError(f"NNLM: config must be an NNLMConfig, got {type(config).__name__}")
@@ -258,7 +260,7 @@ class NNLM(Module):
         width = self.cfg.context * self.cfg.embedding_size
         return tuple((self.rng.random((B, k)) < keep).astype(self.dtype) * scale for k in (width, self.cfg.hidden_size))
 
-    def forward(self, contexts) -> np.ndarray:
+    def forward(self, contexts: ArrayLike) -> np.ndarray:
         """Logits z (B, V) for contexts (B, n-1) of token ids; dropout masks in training mode."""
         ctx = self._check_contexts("NNLM.forward", contexts).copy()  # cached: the caller may refill its buffer
         z, cache = nnlm_forward(self.params, ctx, self._masks(ctx.shape[0]))
@@ -280,10 +282,10 @@ class NNLM(Module):
             own[name] += g
 
     # -- the Trainer's protocol -----------------------------------------------------------------------
-    def initial_state(self, batch):
+    def initial_state(self, batch: Any) -> None:
         return None
 
-    def train_step(self, batch, state) -> StepResult:
+    def train_step(self, batch: tuple, state: Any) -> StepResult:
         """Forward and backward on (contexts (B, n-1), targets (B,)); the gradient is of the mean over
         the B tokens, the returned loss their sum."""
         contexts, targets = batch
@@ -294,7 +296,7 @@ class NNLM(Module):
         self.backward(dz)
         return StepResult(loss, count, None)
 
-    def eval_step(self, batch, state) -> StepResult:
+    def eval_step(self, batch: tuple, state: Any) -> StepResult:
         contexts, targets = batch
         with no_grad():
             z = self.forward(contexts)
@@ -302,7 +304,7 @@ class NNLM(Module):
         return StepResult(loss, int(np.shape(targets)[0]), None)
 
     # -- probabilities and decoding -------------------------------------------------------------------
-    def logprobs(self, contexts) -> np.ndarray:
+    def logprobs(self, contexts: ArrayLike) -> np.ndarray:
         """log P(w | context) for every row of contexts (B, n-1): (B, V) float64, never with dropout."""
         ctx = self._check_contexts("NNLM.logprobs", contexts)
         with no_grad():
@@ -315,17 +317,16 @@ class NNLM(Module):
         ids = ids[max(0, ids.size - n1) :]
         return np.concatenate([np.full(n1 - ids.size, self.cfg.bos_id, dtype=np.int64), ids])
 
-    def next_logprobs(self, context_ids=()) -> np.ndarray:
+    def next_logprobs(self, context_ids: ArrayLike = ()) -> np.ndarray:
         """log P(w | context) (V,) after the id sequence ``context_ids`` (its last n-1 ids, ``bos_id``-padded)."""
         return self.logprobs(self._pad(context_ids)[None, :])[0]
 
-    def as_step_model(self):
+    def as_step_model(self) -> StepModel:
         """This model in :mod:`rnnkit.decoding`'s protocol: the state of K hypotheses is their last n-1
         ids (K, n-1), ``bos_id`` where the prompt is shorter; no dropout, no caches kept.
 
         (A separate object because the Trainer's ``initial_state(batch)`` already has the name.)
         """
-        from rnnkit.protocols import StepModel
 
         def initial_state(prompt_ids):
             return self._pad(prompt_ids)[None, :]  # (1, n-1)

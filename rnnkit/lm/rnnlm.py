@@ -29,6 +29,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ from rnnkit.layers.dropout import Dropout
 from rnnkit.layers.linear import linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
-from rnnkit.protocols import StepResult
+from rnnkit.protocols import StepModel, StepResult
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
 OBJECTIVES = ("token_mean", "batch_mean", "sum")
@@ -112,7 +113,7 @@ class _TiedDecoder(Module):
 class RNNLM(Module):
     """Recurrent language model; see the module docstring. ``forward(x (T, B), state) -> (logits, state)``."""
 
-    def __init__(self, config: RNNLMConfig):
+    def __init__(self, config: RNNLMConfig) -> None:
         super().__init__()
         if not isinstance(config, RNNLMConfig):
             raise TypeError(f"RNNLM: config must be an RNNLMConfig, got {type(config).__name__}")
@@ -154,7 +155,7 @@ class RNNLM(Module):
         return asdict(self.cfg)
 
     # -- the model --------------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, state=None):
+    def forward(self, x: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any]:
         """Logits (T, B, V) for token ids x (T, B), from ``state`` (None: zeros). Returns (logits, state_T)."""
         x = np.asarray(x)
         if x.ndim != 2:
@@ -177,14 +178,13 @@ class RNNLM(Module):
         return loss, dlogits, window.num_targets
 
     # -- decoding ---------------------------------------------------------------------------------
-    def as_step_model(self):
+    def as_step_model(self) -> StepModel:
         """This model in :mod:`rnnkit.decoding`'s protocol (evaluation mode, no caches kept).
 
         The state of K hypotheses is what ``rnn.forward`` returns for batch K,
         batched along axis 1 (PyTorch's (layers, B, H)); ``select`` reorders it there.
         """
         from rnnkit.activations import log_softmax
-        from rnnkit.protocols import StepModel
 
         self.eval()
 
@@ -217,10 +217,10 @@ class RNNLM(Module):
         return StepModel(initial_state, step, select)
 
     # -- the Trainer's protocol -------------------------------------------------------------------
-    def initial_state(self, batch):
+    def initial_state(self, batch: Any) -> None:
         return None
 
-    def train_step(self, window: Window, state) -> StepResult:
+    def train_step(self, window: Window, state: Any) -> StepResult:
         """Forward and backward on one window; the returned loss is always the sum over its targets.
 
         The gradient is that of the configured ``objective``: the mean over
@@ -238,7 +238,7 @@ class RNNLM(Module):
         carry = final if window.carry == window.x.shape[0] else self.rnn.state_at(window.carry)
         return StepResult(loss, count, carry)
 
-    def eval_step(self, window: Window, state) -> StepResult:
+    def eval_step(self, window: Window, state: Any) -> StepResult:
         with no_grad():
             logits, final = self.forward(window.x, state)
             loss, _, count = self._loss(window, logits)

@@ -35,8 +35,10 @@ Example
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import as_float_array, check_choice, check_positive_int, fmt_shape, resolve_dtype
 from rnnkit.grad_mode import no_grad
@@ -165,7 +167,7 @@ class SequenceRegressor(_TaskModel):
 
     _kind = "sequence_regressor"
 
-    def forward(self, x) -> np.ndarray:
+    def forward(self, x: ArrayLike) -> np.ndarray:
         """Predictions (B, O) for x (T, B, D)."""
         out = self._features(x)
         self._T = out.shape[0]
@@ -186,14 +188,14 @@ class SequenceRegressor(_TaskModel):
             raise ValueError(f"{where}: y must have shape ({B}, {O}){also}, got {fmt_shape(shape)}")
         return y
 
-    def last_step_loss(self, h_last: np.ndarray, y):
+    def last_step_loss(self, h_last: np.ndarray, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Each sequence's squared error from h_T (B, H): (losses (B,), d losses / d h_T (B, H))."""
         W, b = self.head.weight, self.head.bias
         r = h_last @ W.T + b - self._targets(y, h_last.shape[0])  # (B, O)
         O = r.shape[1]
         return (r * r).mean(axis=1), (2.0 / O) * r @ W
 
-    def train_step(self, batch, state) -> StepResult:
+    def train_step(self, batch: tuple, state: Any) -> StepResult:
         x, y = batch
         pred = self.forward(x)
         r = pred - self._targets(y, pred.shape[0])
@@ -201,13 +203,13 @@ class SequenceRegressor(_TaskModel):
         self.backward((2.0 / (B * O)) * r)  # gradient of the batch mean
         return StepResult(float((r * r).sum()) / O, B)
 
-    def eval_step(self, batch, state) -> StepResult:
+    def eval_step(self, batch: tuple, state: Any) -> StepResult:
         x, y = batch
         with no_grad():
             r = self.forward(x) - self._targets(y, x.shape[1])
         return StepResult(float((r * r).sum()) / r.shape[1], r.shape[0])
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> np.ndarray:
         with no_grad():
             return self.forward(x)
 
@@ -217,7 +219,7 @@ class SequenceClassifier(_TaskModel):
 
     _kind = "sequence_classifier"
 
-    def forward(self, x) -> np.ndarray:
+    def forward(self, x: ArrayLike) -> np.ndarray:
         """Logits (B, C), or (T, B, C) with per_step, for x (T, B, D)."""
         out = self._features(x)
         self._T = out.shape[0]
@@ -232,7 +234,7 @@ class SequenceClassifier(_TaskModel):
         count = int((y != IGNORE_INDEX).sum())
         return loss, dlogits, count
 
-    def last_step_loss(self, h_last: np.ndarray, y):
+    def last_step_loss(self, h_last: np.ndarray, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Each sequence's cross-entropy from h_T (B, H): (losses (B,), d losses / d h_T (B, H))."""
         if self.cfg.per_step:
             raise ValueError(
@@ -243,26 +245,26 @@ class SequenceClassifier(_TaskModel):
         losses, dlogits = cross_entropy(logits, np.asarray(y), reduction="none", ignore_index=None)
         return losses, dlogits @ self.head.weight
 
-    def train_step(self, batch, state) -> StepResult:
+    def train_step(self, batch: tuple, state: Any) -> StepResult:
         x, y = batch
         logits = self.forward(x)
         loss, dlogits, count = self._loss(logits, y)
         self.backward(dlogits / max(count, 1))  # gradient of the mean
         return StepResult(loss, count)
 
-    def eval_step(self, batch, state) -> StepResult:
+    def eval_step(self, batch: tuple, state: Any) -> StepResult:
         x, y = batch
         with no_grad():
             loss, _, count = self._loss(self.forward(x), y)
         return StepResult(loss, count)
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """Class ids: (B,), or (T, B) with per_step."""
         with no_grad():
             return self.forward(x).argmax(axis=-1)
 
 
-def task_model_from_config(config: dict, expect=None):
+def task_model_from_config(config: dict, expect: type | None = None) -> SequenceRegressor | SequenceClassifier:
     """Build the task model a saved config describes (its ``kind`` picks the class)."""
     kinds = {"sequence_regressor": SequenceRegressor, "sequence_classifier": SequenceClassifier}
     if not isinstance(config, dict) or config.get("kind") not in kinds:

@@ -54,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_positive_int
 
@@ -111,7 +112,7 @@ def _as_id_array(where: str, name: str, ids, ndim: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def batchify(ids, batch_size: int) -> np.ndarray:
+def batchify(ids: ArrayLike, batch_size: int) -> np.ndarray:
     """Cut the stream ``ids`` (L,) into ``batch_size`` contiguous pieces, as the columns of (N, B)."""
     where = "batchify"
     ids = _as_id_array(where, "ids", ids, 1)
@@ -122,7 +123,7 @@ def batchify(ids, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(ids[: N * B].reshape(B, N).T)  # (N, B)
 
 
-def bptt_batches(data, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def bptt_batches(data: ArrayLike, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (x, y), each (T, B), T = seq_len except the last window; y is x shifted by one step.
 
     ``x`` and ``y`` are views of ``data`` (no copy): copy them before writing to them.

@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_positive_int
 
@@ -247,7 +248,7 @@ class Vocabulary:
                     ids[i] = self.unk_id
         return np.asarray(ids, dtype=np.int64)
 
-    def decode(self, ids) -> list[str]:
+    def decode(self, ids: ArrayLike) -> list[str]:
         """Ids (any int sequence or 1-D int array) -> list of token strings."""
         arr = np.asarray(ids)
         if arr.size == 0:
