@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.cli.common import UsageError, add_aliases, positive, require
+from rnnkit.runs.directory import save_figure
 from rnnkit.runs.models import load_trained_model, task_inputs, text_inputs
 
 CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
@@ -99,10 +100,9 @@ def load_model(path: str) -> tuple:
     return load_trained_model(path, "--run")
 
 
-def _save(fig, out: str | None) -> None:
+def _save(fig: typing.Any, out: str | None) -> None:
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
+        save_figure(fig, out)
         print(f"wrote {out}")
 
 

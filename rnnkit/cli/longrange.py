@@ -16,6 +16,7 @@ import logging
 import typing
 
 from rnnkit.cli.common import UsageError, add_aliases
+from rnnkit.runs.directory import save_figure
 
 CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
 TASK_NAMES = ("adding", "copy", "parity")
@@ -136,8 +137,6 @@ def _main(args: argparse.Namespace) -> int:
     )
     print(format_table(rows))
     if plots is not None:
-        from pathlib import Path
-
         r0 = rows[0]
         fig = plots.plot_length_sweep(
             rows,
@@ -146,7 +145,6 @@ def _main(args: argparse.Namespace) -> int:
             title=f"{task}: {args.steps} updates per run",
             log=task == "adding",
         )
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
+        save_figure(fig, out)
         print(f"wrote {out}")
     return 0

@@ -49,7 +49,7 @@ from typing import Any
 from rnnkit.io import CheckpointError, atomic_write
 from rnnkit.text.vocab import Vocabulary
 
-__all__ = ["RunDir", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
+__all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
 
 CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
 # Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
@@ -175,8 +175,17 @@ class RunDir:
     # -- plots --------------------------------------------------------------------------------------
     def write_figure(self, fig: Any, name: str = PLOT_FILE) -> Path:
         """Save a matplotlib figure as PNG under the run, atomically; return its path."""
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        path = self.path / name
-        atomic_write(path, [buf.getvalue()])
-        return path
+        return save_figure(fig, self.path / name)
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure at ``path`` atomically (parent folders created); return the path.
+
+    The format follows the file's extension (PNG when it has none), as ``fig.savefig(path)`` would.
+    """
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix[1:].lower() or "png", dpi=100)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, [buf.getvalue()])
+    return path
