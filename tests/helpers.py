@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
+
+# The checkout's root (this file is tests/helpers.py); tests at any depth use it instead of counting parents.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under the shared data sets (read in place, never copied into the repository).
+
+    The root is $RNNKIT_SHARED_DATA when set, else ``shared/data`` beside the
+    checkout (``../shared/data`` from its root). Tests skip when the file is absent.
+    """
+    root = os.environ.get("RNNKIT_SHARED_DATA")
+    return (Path(root) if root else REPO_ROOT.parent / "shared" / "data").joinpath(*parts)
+
 
 # (rnnkit class name, constructor kwargs, torch class name or None)
 VARIANTS = [

@@ -12,6 +12,8 @@ from rnnkit.analysis._common import StateLayout
 from rnnkit.grad_mode import no_grad
 from rnnkit.gradcheck import numerical_gradient
 
+from helpers import REPO_ROOT
+
 T, B, D, H = 6, 3, 2, 3
 
 
@@ -430,9 +432,8 @@ def test_docs_page_examples_run_and_its_figures_exist():
     import contextlib
     import io
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     text = (root / "docs" / "analysis.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 4

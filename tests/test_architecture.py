@@ -24,8 +24,10 @@ import pytest
 
 import rnnkit
 
+from helpers import REPO_ROOT
+
 PACKAGE = Path(rnnkit.__file__).resolve().parent
-DESIGN = Path(__file__).resolve().parents[1] / "docs" / "design.md"
+DESIGN = REPO_ROOT / "docs" / "design.md"
 
 MODELS = ("rnnkit.lm", "rnnkit.seq2seq", "rnnkit.tasks")
 TRAINING = ("rnnkit.trainer", "rnnkit.runs")

@@ -1,11 +1,12 @@
 """benchmarks/bench_ptb.py runs end to end (both frameworks) on a tiny generated corpus, so it cannot rot."""
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def _load():

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_layers.py"
+from helpers import REPO_ROOT
+
+BENCH = REPO_ROOT / "benchmarks" / "bench_layers.py"
 
 
 def _load():

@@ -4,7 +4,6 @@ import contextlib
 import io
 import runpy
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
 from rnnkit.text.data import char_tokens
 from rnnkit.text.vocab import Vocabulary
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

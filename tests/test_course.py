@@ -16,10 +16,12 @@ import rnnkit
 from rnnkit import course
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 
+from helpers import REPO_ROOT, shared_data
+
 TOL = 1e-12
 N_X, N_A, N_Y, M, T_X = 3, 4, 2, 5, 4
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "course.md"
-DINOS = Path(os.environ.get("RNNKIT_DINOS", Path(__file__).resolve().parents[2] / "shared/data/dinos/dinos.txt"))
+DOCS = REPO_ROOT / "docs" / "course.md"
+DINOS = Path(os.environ.get("RNNKIT_DINOS", shared_data("dinos", "dinos.txt")))
 
 
 def close(actual, expected, what):

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ import rnnkit  # noqa: E402
 from rnnkit.interop import keras as interop  # noqa: E402
 from rnnkit.interop.keras import from_keras_weights, keras_layer, to_keras_weights  # noqa: E402
 
-from helpers import assert_close  # noqa: E402
+from helpers import REPO_ROOT, assert_close  # noqa: E402
 
 # Keras' own variables hand torch tensors to np.array without the copy keyword (NumPy 2 notice)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
@@ -336,7 +335,7 @@ def test_no_keras_import_at_module_import():
 
 
 def test_docs_example_runs():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "docs" / "interop.md").read_text(encoding="utf-8")
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "interop.keras" in b]
     scope = {}
     exec(compile(block, "docs/interop.md", "exec"), scope)  # asserts equal outputs itself

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from rnnkit.interop.torch import (
 )
 from rnnkit.io import load_metadata
 
-from helpers import assert_close
+from helpers import REPO_ROOT, assert_close
 
 torch = pytest.importorskip("torch")
 
@@ -366,7 +365,7 @@ def test_no_torch_import_at_module_import():
 
 
 def test_docs_example_runs(tmp_path, monkeypatch):
-    text = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "docs" / "interop.md").read_text(encoding="utf-8")
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "interop.torch" in b]
     monkeypatch.chdir(tmp_path)
     scope = {}

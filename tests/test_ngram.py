@@ -6,7 +6,6 @@ import importlib.util
 import itertools
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,10 @@ import rnnkit.lm.ngram as ngram_module
 from rnnkit.decoding import beam_search, greedy
 from rnnkit.lm import NGramLM, Vocabulary, kn_discounts, word_sentences
 
-ROOT = Path(__file__).resolve().parent.parent
-PTB_TRAIN = ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
+from helpers import REPO_ROOT, shared_data
+
+ROOT = REPO_ROOT
+PTB_TRAIN = shared_data("ptb", "ptb.train.txt")
 
 CORPUS = [
     s.split()

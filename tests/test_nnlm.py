@@ -7,7 +7,6 @@ import importlib.util
 import math
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +24,9 @@ from rnnkit.losses import cross_entropy
 from rnnkit.optim import Adam
 from rnnkit.trainer import Trainer, TrainerConfig
 
-from helpers import assert_close
+from helpers import REPO_ROOT, assert_close
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 V, N1, E, H = 11, 3, 4, 5
 
 

@@ -3,13 +3,14 @@
 import contextlib
 import io
 import re
-from pathlib import Path
 
 import pytest
 
 from rnnkit.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

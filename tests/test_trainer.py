@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,9 @@ from rnnkit.io import CheckpointError
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
 from rnnkit.trainer import StepResult, Trainer, TrainerConfig, TrainingError
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def corpus(n=2000, V=11, seed=0):
