@@ -3,8 +3,9 @@
 Flags are spelled like the fields they set (``--num-layers`` sets
 ``num_layers``). :func:`add_config_flags` builds one flag per field of a
 frozen config dataclass: the help sentence and the choices come from the
-field's ``metadata`` (``{"help": ..., "choices": ...}``), the default is the
-field's default and is shown once; a bool field becomes ``--name/--no-name``.
+field's ``metadata`` (``{"help": ..., "choices": ..., "metavar": ...,
+"default_text": ...}``), the default is the field's default and is shown
+once; a bool field becomes ``--name/--no-name``.
 :func:`config_from_args` builds the config back from the parsed arguments, so
 the CLI and the library cannot drift apart.
 
@@ -88,7 +89,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, *, skip:
         if f.name in skip:
             continue
         text = f.metadata.get("help", f.name.replace("_", " ").capitalize() + ".")
-        shown = f.metadata.get("default_text", f.default)
+        shown = f.metadata.get("default_text", "none" if f.default is None else f.default)
         helptext = f"{text} (default: {shown})"
         kind = _converter(hints[f.name])
         if kind is None:
@@ -102,7 +103,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, *, skip:
             type=kind,
             default=f.default,
             choices=tuple(choices) if choices is not None else None,
-            metavar=None if choices is not None else _metavar(f, hints[f.name]),
+            metavar=None if choices is not None else f.metadata.get("metavar", _metavar(f, hints[f.name])),
             help=helptext,
         )
 

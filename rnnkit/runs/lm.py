@@ -66,8 +66,11 @@ log = logging.getLogger(__name__)
 RENAMED_FIELDS = {"layers": "num_layers", "tie": "tie_weights", "clip": "clip_norm", "minutes": "max_minutes"}
 
 
-def _f(default: Any, help: str, choices: Any = None, default_text: str | None = None) -> Any:
+def _f(default: Any, help: str, choices: Any = None, default_text: str | None = None, metavar: str = "") -> Any:
+    """A config field with its flag's help sentence (and choices, shown default, metavar) as metadata."""
     meta: dict = {"help": help}
+    if metavar:
+        meta["metavar"] = metavar
     if choices is not None:
         meta["choices"] = choices
     if default_text is not None:
@@ -83,8 +86,11 @@ class LMTrainConfig:
         None,
         "Plain UTF-8 text to train on.",
         default_text="the built-in corpus, this Python's standard-library sources",
+        metavar="FILE",
     )
-    valid: str | None = _f(None, "Validation text.", default_text="the last --valid-fraction of the training lines")
+    valid: str | None = _f(
+        None, "Validation text.", default_text="the last --valid-fraction of the training lines", metavar="FILE"
+    )
     valid_fraction: float = _f(0.05, "Fraction of the lines held out for validation when --valid is not given.")
     level: str = _f("char", "Tokens: characters or whitespace-separated words.", LEVELS)
     builtin_chars: int = _f(2_000_000, "Characters of the built-in corpus to use.")

@@ -49,9 +49,17 @@ class NGramTrainConfig:
         metadata={
             "help": "Plain UTF-8 text to count, one sentence per line.",
             "default_text": "the built-in corpus, this Python's standard-library sources",
+            "metavar": "FILE",
         },
     )
-    valid: str | None = field(default=None, metadata={"help": "UTF-8 text to report the perplexity on after training."})
+    valid: str | None = field(
+        default=None,
+        metadata={
+            "help": "UTF-8 text to report the perplexity on after training.",
+            "default_text": "none",
+            "metavar": "FILE",
+        },
+    )
     level: str = field(default="word", metadata={"help": "Tokens: words or characters.", "choices": LEVELS})
     order: int = field(default=5, metadata={"help": "N: each token is predicted from the N-1 tokens before it."})
     smoothing: str = field(
