@@ -41,8 +41,8 @@ as :mod:`rnnkit.runs.lm`:
 Then ``rnnkit/cli/<kind>.py`` registers the sub-command: flags from the
 config, ``--out DIR`` and ``--overwrite`` for ``train``, ``--run DIR`` for
 everything that reads a run, and one call into the run module per
-sub-command. To resume a killed run, ``fit_run`` is the one place to pass
-``resume=True`` to the Trainer.
+sub-command. To resume a killed run, open it with ``RunDir.open`` and call
+``fit_run(..., resume=True)``, which passes it to the Trainer.
 
 Example
 -------

@@ -54,10 +54,14 @@ def fit_run(
     *,
     schedule: Any = None,
     title: str = "",
+    resume: bool = False,
 ) -> FitResult:
-    """Train ``model`` with the Trainer into ``run`` (log, checkpoints), evaluate on ``valid``, plot the curve."""
+    """Train ``model`` with the Trainer into ``run`` (log, checkpoints), evaluate on ``valid``, plot the curve.
+
+    ``resume`` continues from the run's last checkpoint (:meth:`rnnkit.trainer.Trainer.fit`).
+    """
     trainer = Trainer(model, optimizer, config, schedule=schedule, out_dir=run.path)
-    result = trainer.fit(train, valid if len(valid) else None)
+    result = trainer.fit(train, valid if len(valid) else None, resume=resume)
     final = trainer.evaluate(valid)
     history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
     plot = plot_learning_curve(history, run, title)
