@@ -6,9 +6,12 @@ runs (``rnnkit lm train``) live in :mod:`rnnkit.runs`. Decoding (sampling,
 greedy, beam search) for every model lives in :mod:`rnnkit.decoding`.
 """
 
+import sys
+
 from rnnkit.lm.ngram import SMOOTHINGS, NGramLM, kn_discounts
 from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
+from rnnkit.text import corpus, data, vocab
 from rnnkit.text.data import (
     batchify,
     bptt_batches,
@@ -38,3 +41,8 @@ __all__ = [
     "NNLMConfig",
     "ngram_windows",
 ]
+
+# rnnkit.lm.vocab, rnnkit.lm.data and rnnkit.lm.corpus moved to rnnkit.text; their old import paths
+# name the same module objects, so `from rnnkit.lm.vocab import Vocabulary` keeps working.
+for _module in (corpus, data, vocab):
+    sys.modules[f"{__name__}.{_module.__name__.rpartition('.')[2]}"] = _module
