@@ -10,7 +10,8 @@ module is imported), so a new module is covered the day it is added:
 - no private name (``_x``, a module or an object) is imported from outside the package that owns it.
 
 Run as a script, it prints the Mermaid diagram of the layers that docs/design.md
-shows (``python tests/test_architecture.py``); a test checks the two agree.
+shows (``python tests/test_architecture.py``; with ``--write`` it puts it into
+docs/design.md); a test checks the two agree.
 """
 
 from __future__ import annotations
@@ -264,9 +265,16 @@ def mermaid() -> str:
 def test_design_doc_shows_the_current_import_graph():
     text = DESIGN.read_text(encoding="utf-8")
     assert f"```mermaid\n{mermaid()}\n```" in text, (
-        "docs/design.md's diagram is out of date; regenerate it with: python tests/test_architecture.py"
+        "docs/design.md's diagram is out of date; regenerate it with: python tests/test_architecture.py --write"
     )
 
 
 if __name__ == "__main__":
-    print(mermaid())
+    if "--write" in sys.argv[1:]:
+        text = DESIGN.read_text(encoding="utf-8")
+        start = text.index("```mermaid\n") + len("```mermaid\n")
+        end = text.index("\n```", start)
+        DESIGN.write_text(text[:start] + mermaid() + text[end:], encoding="utf-8")
+        print(f"wrote the import graph into {DESIGN}")
+    else:
+        print(mermaid())
