@@ -230,7 +230,7 @@ def test_csv_log(tmp_path):
 SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{here!r}, {tests!r}]  # this test's folder, and tests/ for helpers
     import rnnkit
     from test_trainer import lm, corpus, streams
     from rnnkit.batches import StreamBatches
@@ -251,7 +251,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     script = tmp_path / "train.py"
-    script.write_text(SCRIPT.format(tests=str(ROOT / "tests")))
+    script.write_text(SCRIPT.format(here=os.path.dirname(os.path.abspath(__file__)), tests=str(ROOT / "tests")))
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__))))
     run = lambda out, pause, mode: subprocess.Popen([sys.executable, str(script), str(out), pause, mode], env=env)
     assert run(tmp_path / "straight", "0", "fresh").wait(timeout=120) == 0
