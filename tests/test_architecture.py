@@ -98,7 +98,7 @@ def _violations(importers: tuple[str, ...], forbidden: tuple[str, ...]) -> list[
     return sorted(set(out))
 
 
-# Known violations owned by the cell-contract work; each is xfail(strict=True), so the test turns red
+# Known violations, left for the cell-contract restructuring; each is xfail(strict=True), so the test turns red
 # (XPASS) the day the import is gone, and the marker must then be removed.
 KNOWN = {
     "rnnkit.cells.ln_lstm imports rnnkit.layers.layernorm": "LN-LSTM maths uses the layer-norm layer's functions",
