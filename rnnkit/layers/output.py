@@ -71,8 +71,9 @@ def softmax_cross_entropy_(
     """Per-row loss (N,) of logits z (N, V); with ``grad_scale`` not None, z is overwritten by dz.
 
     z must be C-contiguous float32/float64; targets (N,) ints (read only on real rows); real (N,)
-    bool or None (all rows). Excluded rows get loss 0 and, with a gradient, dz = 0. Without a
-    gradient (``grad_scale=None``) z is still used as scratch and holds exp(z - m) afterwards.
+    bool or None (all rows); grad_scale a number or (N,) weights, one per row. Excluded rows get
+    loss 0 and, with a gradient, dz = 0. Without a gradient (``grad_scale=None``) z is still used
+    as scratch and holds exp(z - m) afterwards.
     No input checks: the callers check at their public boundary.
     """
     N, V = z.shape
@@ -80,7 +81,12 @@ def softmax_cross_entropy_(
     dtype = z.dtype
     per = np.empty(N, dtype=dtype)
     step = chunk_rows or max(N, 1)
-    scale = None if grad_scale is None else dtype.type(grad_scale)
+    if grad_scale is None:
+        scale = None
+    elif np.ndim(grad_scale):
+        scale = np.asarray(grad_scale, dtype=dtype)  # (N,) a weight per row
+    else:
+        scale = np.asarray(dtype.type(grad_scale))
     for i in range(0, N, step):
         c = z[i : i + step]  # (n, V) view: rows i .. i+n-1
         n = c.shape[0]
@@ -106,7 +112,9 @@ def softmax_cross_entropy_(
             c -= eps / V
         if r is not None:
             c[~r] = 0.0
-        if scale != 1:
+        if scale.ndim:
+            c *= scale[i : i + n, None]  # one weight per row
+        elif scale != 1:
             c *= scale
     return per
 

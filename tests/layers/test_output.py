@@ -151,3 +151,12 @@ def test_extreme_logits_stay_finite():
     loss, _, cache = output_forward(x, W, b, y)
     dx, dW, db = output_backward(cache)
     assert np.isfinite(loss) and all(np.isfinite(a).all() for a in (dx, dW, db))
+
+
+def test_the_module_example_runs():
+    import doctest
+
+    import rnnkit.layers.output as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
