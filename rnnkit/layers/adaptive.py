@@ -62,17 +62,16 @@ __all__ = [
 ]
 
 
-def check_cutoffs(where: str, cutoffs, n_classes: int) -> tuple[int, ...]:
+def check_cutoffs(where: str, cutoffs, n_classes: int, name: str = "cutoffs") -> tuple[int, ...]:
     """The cutoffs as a tuple of ints, strictly increasing, in [1, n_classes - 1] (PyTorch's rule)."""
     if isinstance(cutoffs, (str, bytes)) or not isinstance(cutoffs, (list, tuple)):
-        raise TypeError(f"{where}: cutoffs must be a list or tuple of ints, got {type(cutoffs).__name__} {cutoffs!r}")
+        raise TypeError(f"{where}: {name} must be a list or tuple of ints, got {type(cutoffs).__name__} {cutoffs!r}")
     if not cutoffs or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) for c in cutoffs):
-        raise ValueError(f"{where}: cutoffs must be a non-empty sequence of ints, got {list(cutoffs)!r}")
+        raise ValueError(f"{where}: {name} must be a non-empty sequence of ints, got {list(cutoffs)!r}")
     cut = tuple(int(c) for c in cutoffs)
     if any(b <= a for a, b in zip(cut, cut[1:])) or cut[0] < 1 or cut[-1] > n_classes - 1:
         raise ValueError(
-            f"{where}: cutoffs must be strictly increasing ints in [1, {n_classes - 1}] "
-            f"(n_classes - 1), got {list(cut)}"
+            f"{where}: {name} must be strictly increasing ints in [1, {n_classes - 1}] (n_classes - 1), got {list(cut)}"
         )
     return cut
 
