@@ -49,6 +49,39 @@ def test_fused_and_reference_paths_are_bit_identical(objective, tie, dropout, dt
         assert e1.loss_sum == e2.loss_sum and e1.count == e2.count
 
 
+class TorchLM(torch.nn.Module):
+    def __init__(self, V, E, H, L, tie):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(V, E)
+        self.rnn = torch.nn.GRU(E, H, L)
+        self.decoder = torch.nn.Linear(H, V)
+        if tie:
+            self.decoder.weight = self.embedding.weight
+
+    def forward(self, x):
+        out, _ = self.rnn(self.embedding(x))
+        return self.decoder(out)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_a_fused_training_step_equals_the_same_model_in_torch(tie):
+    ours = small(cell="gru", tie_weights=tie, objective="token_mean")
+    theirs = TorchLM(13, 6, 6, 2, tie).double()
+    state = {k: torch.from_numpy(v) for k, v in ours.state_dict().items()}
+    if tie:
+        state["decoder.weight"] = state["embedding.weight"]
+    theirs.load_state_dict(state)
+    _, later = windows(seed=13)
+    res = ours.train_step(later, None)
+    logits = theirs(torch.from_numpy(later.x))[later.loss_from :]
+    y = torch.from_numpy(later.y[later.loss_from :])
+    tsum = torch.nn.functional.cross_entropy(logits.reshape(-1, 13), y.reshape(-1), reduction="sum")
+    (tsum / y.numel()).backward()
+    assert res.count == y.numel() and abs(res.loss_sum - tsum.item()) < 1e-10
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(ours.grads[name], p.grad.numpy(), rtol=0, atol=1e-10, err_msg=name)
+
+
 def test_the_fused_path_holds_one_logits_buffer_across_steps():
     lm = small()
     first, later = windows()
