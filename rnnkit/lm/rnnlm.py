@@ -203,7 +203,12 @@ class RNNLM(Module):
         return cls(RNNLMConfig(**config))
 
     def config(self) -> dict:
-        return asdict(self.cfg)
+        cfg = asdict(self.cfg)
+        if cfg["adaptive_cutoffs"] is not None:
+            cfg["adaptive_cutoffs"] = list(
+                cfg["adaptive_cutoffs"]
+            )  # as JSON gives it back: a saved config compares equal
+        return cfg
 
     # -- the model --------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, state=None):

@@ -173,6 +173,18 @@ def test_adaptive_lm_decodes_and_learns():
     assert losses[0] > 0.8 * math.log(13) and losses[-1] < 0.2 * math.log(13)
 
 
+def test_an_adaptive_lm_checkpoint_resumes(tmp_path):
+    from rnnkit.checkpoint import load_checkpoint, save_checkpoint
+
+    lm = small(adaptive_cutoffs=(4, 9), div_value=2.0)
+    save_checkpoint(tmp_path, model_state=lm.state_dict(), config=lm.config())
+    ckpt = load_checkpoint(tmp_path, expected_config=lm.config())  # what Trainer's resume checks
+    again = RNNLM.from_config(ckpt.config)
+    ckpt.load_into(again)
+    x = np.random.default_rng(0).integers(0, 13, size=(4, 2))
+    np.testing.assert_array_equal(again.forward(x)[0], lm.forward(x)[0])
+
+
 def test_adaptive_config_is_validated_and_round_trips():
     lm = small(adaptive_cutoffs=[4, 9], div_value=2.0)
     assert lm.cfg.adaptive_cutoffs == (4, 9)
