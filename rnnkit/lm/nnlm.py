@@ -75,7 +75,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rnnkit._validate import check_positive_int, check_probability, fmt_shape, resolve_dtype
+from rnnkit._validate import check_choice, check_positive_int, check_probability, fmt_shape, resolve_dtype
 from rnnkit.activations import log_softmax
 from rnnkit.grad_mode import is_grad_enabled, no_grad
 from rnnkit.layers.embedding import Embedding, embedding_backward
@@ -236,8 +236,19 @@ class NNLM(Module):
         self.rng = np.random.default_rng(int(seeds[4]))  # dropout masks
         self.dtype = dtype
         self._cache = None
-        self.output_path = "fused"  # fused | reference: the same numbers (rnnkit.layers.output)
+        self.output_path = "fused"
         self._logits_buffer = None  # (B, V), kept between training steps by the fused path
+
+    @property
+    def output_path(self) -> str:
+        """Which implementation of the softmax cross-entropy trains and evaluates: "fused" or "reference".
+
+        Both give the same numbers to the last bit (rnnkit.layers.output)."""
+        return self._output_path
+
+    @output_path.setter
+    def output_path(self, value: str) -> None:
+        object.__setattr__(self, "_output_path", check_choice("NNLM", "output_path", value, ("fused", "reference")))
 
     @classmethod
     def from_config(cls, config: dict) -> NNLM:

@@ -108,7 +108,7 @@ class RNNLMConfig:
             object.__setattr__(
                 self,
                 "adaptive_cutoffs",
-                _check_cutoffs(w, list(cut) if isinstance(cut, tuple) else cut, self.vocab_size, "adaptive_cutoffs"),
+                _check_cutoffs(w, cut, self.vocab_size, "adaptive_cutoffs"),
             )
             if self.tie_weights:
                 raise ValueError(
@@ -191,9 +191,19 @@ class RNNLM(Module):
             for p in self.params.values():
                 p[...] = rng.uniform(-c.init_range, c.init_range, size=p.shape)
         self._T = None
-        # -- output layer (fused | reference: the same numbers, see rnnkit.layers.output) ------------
         self.output_path = "fused"
         self._logits_buffer = None  # (T*B, V) kept between training steps by the fused path
+
+    @property
+    def output_path(self) -> str:
+        """Which implementation of the full softmax output trains and evaluates: "fused" or "reference".
+
+        Both give the same numbers to the last bit (rnnkit.layers.output); the adaptive softmax has one path."""
+        return self._output_path
+
+    @output_path.setter
+    def output_path(self, value: str) -> None:
+        object.__setattr__(self, "_output_path", check_choice("RNNLM", "output_path", value, ("fused", "reference")))
 
     @classmethod
     def from_config(cls, config: dict) -> RNNLM:
@@ -205,9 +215,8 @@ class RNNLM(Module):
     def config(self) -> dict:
         cfg = asdict(self.cfg)
         if cfg["adaptive_cutoffs"] is not None:
-            cfg["adaptive_cutoffs"] = list(
-                cfg["adaptive_cutoffs"]
-            )  # as JSON gives it back: a saved config compares equal
+            # a list, as JSON gives it back: a saved config compares equal to this one
+            cfg["adaptive_cutoffs"] = list(cfg["adaptive_cutoffs"])
         return cfg
 
     # -- the model --------------------------------------------------------------------------------

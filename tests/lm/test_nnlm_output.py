@@ -38,3 +38,10 @@ def test_fused_path_names_bad_targets():
         lm.train_step((ctx, np.array([0, 1, 31, 2])), None)
     with pytest.raises(ValueError, match=r"NNLM.eval_step: targets must be int token ids of shape \(4,\), got shape"):
         lm.eval_step((ctx, np.array([0, 1])), None)
+
+
+def test_output_path_is_checked():
+    lm = model()
+    with pytest.raises(ValueError, match="NNLM: output_path must be one of 'fused', 'reference', got 'fast'"):
+        lm.output_path = "fast"
+    assert lm.output_path == "fused"

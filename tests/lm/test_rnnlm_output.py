@@ -200,3 +200,10 @@ def test_adaptive_config_is_validated_and_round_trips():
         RNNLMConfig(vocab_size=13, hidden_size=6, adaptive_cutoffs=(4, 9), div_value=3.0)
     with pytest.raises(RuntimeError, match="RNNLM.backward: an adaptive-softmax model has no logits"):
         lm.backward(np.zeros((2, 2, 13)))
+
+
+def test_output_path_is_checked():
+    lm = small()
+    with pytest.raises(ValueError, match="RNNLM: output_path must be one of 'fused', 'reference', got 'fast'"):
+        lm.output_path = "fast"
+    assert lm.output_path == "fused"
