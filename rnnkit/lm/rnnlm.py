@@ -9,7 +9,8 @@ The output layer runs as one fused path by default (:mod:`rnnkit.layers.output`:
 softmax and cross-entropy gradient in one (T*B, V) buffer), bit-identical to the unfused
 reference (``model.output_path = "reference"``). With ``adaptive_cutoffs`` the softmax is
 adaptive (Grave et al. 2017, :mod:`rnnkit.layers.adaptive`; word ids must be sorted by
-frequency, most frequent first): ``forward`` then returns log-probabilities, which serve as
+frequency, most frequent first, as :class:`rnnkit.lm.vocab.Vocabulary` numbers them after
+its special tokens): ``forward`` then returns log-probabilities, which serve as
 logits everywhere (decoding, ``cross_entropy``).
 
 Perplexity is exp(mean loss per token) and bits per character mean loss / ln 2.
@@ -374,12 +375,11 @@ class RNNLM(Module):
             return loss, dh2.reshape(T, B, H)
         W = self.embedding.params["weight"] if self.cfg.tie_weights else dec.params["weight"]
         V = W.shape[0]
-        out = None
-        if grad:  # keep the (T*B, V) buffer between training steps
-            buf = self._logits_buffer
-            if buf is None or buf.shape != (T * B, V):
-                buf = self._logits_buffer = np.empty((T * B, V), dtype=W.dtype)
-            out = buf
+        out = self._logits_buffer  # the (T*B, V) buffer kept between steps
+        if out is None or out.shape != (T * B, V):
+            out = np.empty((T * B, V), dtype=W.dtype)
+            if grad:  # training shapes repeat; an evaluation of another shape does not replace them
+                self._logits_buffer = out
         loss, _, cache = output_forward(h2, W, dec.params["bias"], y, real=real, grad_scale=scale or 1.0, out=out)
         if not grad:
             return loss, None
