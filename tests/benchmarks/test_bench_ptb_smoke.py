@@ -1,6 +1,7 @@
 """benchmarks/bench_ptb.py runs end to end (both frameworks) on a tiny generated corpus, so it cannot rot."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
