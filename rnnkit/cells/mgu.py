@@ -53,7 +53,6 @@ from rnnkit.cells._common import (
 )
 
 GATES = 2
-ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 GATE_BLOCKS = {"f": 0}  # gates that clamp_gates may fix, and their row block
 
 
