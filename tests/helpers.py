@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.cells import registry
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
+from rnnkit.layers import recurrent_layer
 
-# (rnnkit class name, constructor kwargs, torch class name or None)
-VARIANTS = [
-    ("RNN", {"nonlinearity": "tanh"}, "RNN"),
-    ("RNN", {"nonlinearity": "relu"}, "RNN"),
-    ("GRU", {}, "GRU"),
-    ("GRU", {"reset_after": False}, None),
-    ("GRU", {"reset_gate": False}, None),
-    ("LSTM", {}, "LSTM"),
-    ("MGU", {}, None),
-]
+
+def family_variants(families=None) -> list[tuple[str, dict]]:
+    """(family name, variant options) for every registered family: its defaults, then each option
+    set in turn to each other value it offers (a bool's other value, each other choice)."""
+    out = []
+    for fam in families if families is not None else registry.families():
+        out.append((fam.name, {}))
+        for o in fam.options:
+            values = o.choices or ((False, True) if isinstance(o.default, bool) else ())
+            out += [(fam.name, {o.name: v}) for v in values if v != o.default]
+    return out
+
+
+def _layer_variants() -> list[tuple[str, dict, str | None]]:
+    """(rnnkit class name, constructor kwargs, torch class name or None) of the families a model offers."""
+    out = []
+    for name, kw in family_variants([f for f in registry.families() if f.model_choice]):
+        fam = registry.get(name)
+        gap = fam.torch_gap(fam.resolve("VARIANTS", kw)) if fam.torch_gap else None
+        out.append((type(recurrent_layer(name, 1, 2)).__name__, kw, None if gap else fam.torch_twin))
+    return out
+
+
+VARIANTS = _layer_variants()
 
 
 def variant_id(v) -> str:
@@ -27,7 +43,7 @@ def random_state(layer, B, rng, unbatched=False):
     L = layer.num_layers * layer.num_directions
     lead = (L,) if unbatched else (L, B)
     h = rng.normal(size=lead + (layer.output_size,)).astype(layer.dtype)
-    if type(layer).__name__ == "LSTM":
+    if layer.family.state_arity == 2:  # (h, c)
         return (h, rng.normal(size=lead + (layer.hidden_size,)).astype(layer.dtype))
     return h
 

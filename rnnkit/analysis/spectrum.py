@@ -42,40 +42,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.analysis._common import find_layer
-from rnnkit.layers.recurrent import GRU, LSTM, MGU, RNN
 
 MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}  # max over a of |f'(a)|
 
 
 def gate_names(layer) -> tuple[str, ...]:
-    """The gate blocks of the layer's weights, in row order."""
-    if isinstance(layer, RNN):
-        return ("h",)
-    if isinstance(layer, GRU):
-        return ("r", "z", "n") if layer.variant["reset_gate"] else ("z", "n")
-    if isinstance(layer, LSTM):
-        return ("i", "f", "g", "o")
-    if isinstance(layer, MGU):
-        return ("f", "n")
-    raise TypeError(f"gate_names: unknown recurrent layer {type(layer).__name__}")
+    """The gate blocks of the layer's weights, in row order (its family's registry entry)."""
+    return layer.family.gates(layer.variant)
 
 
 def _activations(layer) -> dict[str, str]:
-    if isinstance(layer, RNN):
-        return {"h": layer.nonlinearity}
-    return {g: ("tanh" if g in ("n", "g") else "sigmoid") for g in gate_names(layer)}
+    return layer.family.gate_activations(layer.variant)
 
 
 def _plain_rnn_block(layer) -> str | None:
     """The block whose weights drive h_{t-1} -> h_t when the layer is (or is clamped to) a plain RNN."""
-    clamp = layer.clamped_gates
-    if isinstance(layer, RNN):
-        return "h"
-    if isinstance(layer, GRU) and clamp.get("z") == 0.0 and (not layer.variant["reset_gate"] or clamp.get("r") == 1.0):
-        return "n"
-    if isinstance(layer, MGU) and clamp.get("f") == 1.0:
-        return "n"
-    return None
+    return layer.family.plain_rnn_block(layer.clamped_gates, layer.variant)
 
 
 @dataclass

@@ -130,8 +130,14 @@ class CellFamily:
     - ``adds_into_grads``: whether ``backward(..., grads_out=)`` adds into the caller's arrays.
     - ``parameters``: the parameter layout (``standard_parameters`` or ``layer_norm_parameters(...)``).
     - ``gates_cache``: the cache field holding the activated gates (T, B, G*H), for analysis; or None.
+    - ``remember``: (gate, sign): the gate whose activation keeps the old state, and the sign of a
+      bias on it that keeps more (LSTM's f: +1; GRU's z: +1; MGU's f: -1); None without one.
+    - ``plain_rnn_clamp``: gate values that make it a plain RNN h' = tanh(...) on its one tanh block
+      (GRU r=1, z=0; MGU f=1), for analysis; None if no clamping does (an LSTM keeps the pair (h, c)).
     - ``torch_twin``, ``keras_twin``: class names of the equivalent ``torch.nn`` / ``keras.layers``
       layer for the default variant (their cells append "Cell"), or None.
+    - ``torch_gap``: for a variant the torch twin does not compute, why (text after the layer's
+      description; ``{twin}`` stands for the torch class), else None.
     - ``model_choice``: offered where a model or command picks its cell by name (``--cell``).
     - ``summary``: one line for listings and docs.
     """
@@ -148,7 +154,10 @@ class CellFamily:
     adds_into_grads: bool = False
     parameters: Callable[..., ParamSpec] = standard_parameters
     gates_cache: str | None = None
+    remember: tuple[str, float] | None = None
+    plain_rnn_clamp: Mapping[str, float] | None = None
     torch_twin: str | None = None
+    torch_gap: Callable[[Mapping[str, Any]], str | None] | None = None
     keras_twin: str | None = None
     model_choice: bool = True
     summary: str = ""
@@ -198,6 +207,19 @@ class CellFamily:
     def gate_blocks(self, variant: Mapping[str, Any] | None = None) -> dict[str, int]:
         """Clampable gate -> its row block, for these variant options."""
         return {g: k for k, g in enumerate(self.gates(variant)) if g in self.clampable}
+
+    def plain_rnn_block(self, clamp: Mapping[str, float], variant: Mapping[str, Any] | None = None) -> str | None:
+        """The block whose weights drive h_{t-1} -> h_t when the family is (or, with these clamped gate
+        values, is reduced to) a plain RNN; None otherwise."""
+        gates = self.gates(variant)
+        if len(gates) == 1:
+            return gates[0]
+        if self.plain_rnn_clamp is None:
+            return None
+        if any(clamp.get(g) != v for g, v in self.plain_rnn_clamp.items() if g in gates):
+            return None
+        acts = self.gate_activations(variant)
+        return next(g for g in gates if acts[g] != "sigmoid")
 
     def gate_activations(self, variant: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Gate -> the activation applied to its pre-activation."""
@@ -281,6 +303,17 @@ def _activations_of(gates: tuple[str, ...]) -> dict[str, str]:
     return {g: _SIGMOID_TANH[g] for g in gates}
 
 
+def _gru_torch_gap(variant: Mapping[str, Any]) -> str | None:
+    if not variant["reset_gate"]:
+        return "has 2 gate blocks (z, n) and no torch.nn equivalent; {twin} has 3"
+    if not variant["reset_after"]:
+        return (
+            "applies r before W_hn, (r * h) W_hn^T + b_hn; {twin} computes r * (h W_hn^T + b_hn) "
+            "and would load these weights (same names and shapes) yet give other outputs"
+        )
+    return None
+
+
 def _gru_gates(variant: Mapping[str, Any]) -> tuple[str, ...]:
     return ("r", "z", "n") if variant["reset_gate"] else ("z", "n")
 
@@ -310,7 +343,10 @@ register(
         options=(Option("reset_after", True), Option("reset_gate", True)),
         adds_into_grads=True,
         gates_cache="act",
+        remember=("z", 1.0),
+        plain_rnn_clamp={"r": 1.0, "z": 0.0},
         torch_twin="GRU",
+        torch_gap=_gru_torch_gap,
         keras_twin="GRU",
         summary="gated recurrent unit, PyTorch's form or Cho et al. 2014's, or update gate only",
     )
@@ -327,6 +363,7 @@ register(
         features=frozenset({"proj_size", "peephole"}),
         adds_into_grads=True,
         gates_cache="gates",
+        remember=("f", 1.0),
         torch_twin="LSTM",
         keras_twin="LSTM",
         summary="long short-term memory (Hochreiter and Schmidhuber 1997; forget gate of Gers et al. 2000)",
@@ -342,6 +379,8 @@ register(
         activations=_activations_of(("f", "n")),
         adds_into_grads=True,
         gates_cache="act",
+        remember=("f", -1.0),
+        plain_rnn_clamp={"f": 1.0},
         summary="minimal gated unit, one forget gate (Zhou et al. 2016)",
     )
 )
@@ -357,6 +396,7 @@ register(
         options=(Option("eps", 1e-5, check=check_eps),),
         parameters=layer_norm_parameters("ln_ih", "ln_hh", "ln_c"),
         gates_cache="gates",
+        remember=("f", 1.0),
         model_choice=False,
         summary="layer-normalised LSTM (Ba, Kiros and Hinton 2016)",
     )
@@ -372,6 +412,8 @@ register(
         options=(Option("eps", 1e-5, check=check_eps),),
         parameters=layer_norm_parameters("ln_ih", "ln_hh"),
         gates_cache="act",
+        remember=("z", 1.0),
+        plain_rnn_clamp={"r": 1.0, "z": 0.0},
         model_choice=False,
         summary="layer-normalised GRU, PyTorch's reset-after form (after Ba et al. 2016)",
     )

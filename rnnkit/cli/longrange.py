@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 
+from rnnkit.cells import registry
 from rnnkit.cli import UsageError
 
-CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
+_ALL_CELLS = ",".join(registry.names(model_choice=True))
+
 TASK_NAMES = ("adding", "copy", "parity")
 
 
@@ -23,7 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser("longrange", help="train every cell on a long-range task at several lengths")
     p.add_argument("--task", default="adding", help="adding | copy | parity (default adding)")
     p.add_argument("--lengths", default="50,100", help="comma-separated sequence lengths T (default 50,100)")
-    p.add_argument("--cells", default="rnn,gru,lstm,mgu", help="comma-separated cells (default rnn,gru,lstm,mgu)")
+    p.add_argument("--cells", default=_ALL_CELLS, help=f"comma-separated cells (default {_ALL_CELLS})")
     p.add_argument("--steps", type=int, default=800, help="updates per run (default 800)")
     p.add_argument("--batch", type=int, default=32, help="sequences per update (default 32)")
     p.add_argument("--hidden", type=int, default=32, help="hidden size (default 32)")
@@ -76,7 +78,7 @@ def _main(args) -> int:
     low = 2 if task == "adding" else 1
     if min(lengths) < low:
         raise UsageError(f"rnnkit longrange: --lengths must all be >= {low}, got {args.lengths!r}")
-    cells = _list("cells", args.cells, CELL_NAMES)
+    cells = _list("cells", args.cells, registry.names(model_choice=True))
     for flag in ("steps", "batch", "hidden", "test_size"):
         if getattr(args, flag) < 1:
             raise UsageError(f"rnnkit longrange: --{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

@@ -34,15 +34,16 @@ import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability, fmt_shape, resolve_dtype
 from rnnkit.batches import Window
+from rnnkit.cells import registry
 from rnnkit.grad_mode import no_grad
-from rnnkit.layers import GRU, LSTM, MGU, RNN, Embedding, Linear
+from rnnkit.layers import Embedding, Linear, recurrent_layer
 from rnnkit.layers.dropout import Dropout
 from rnnkit.layers.linear import linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.trainer import StepResult
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
+CELLS = registry.names(model_choice=True)  # the families offered by name, read from the registry
 OBJECTIVES = ("token_mean", "batch_mean", "sum")
 
 
@@ -69,7 +70,7 @@ class RNNLMConfig:
     def __post_init__(self):
         w = "RNNLMConfig"
         check_positive_int(w, "vocab_size", self.vocab_size)
-        check_choice(w, "cell", self.cell, tuple(CELLS))
+        check_choice(w, "cell", self.cell, registry.names(model_choice=True))
         check_choice(w, "objective", self.objective, OBJECTIVES)
         check_positive_int(w, "embedding_size", self.embedding_size)
         check_positive_int(w, "hidden_size", self.hidden_size)
@@ -121,10 +122,11 @@ class RNNLM(Module):
         seeds = np.random.SeedSequence(c.seed).generate_state(5)
         self.embedding = Embedding(c.vocab_size, c.embedding_size, dtype=dtype, seed=int(seeds[0]))
         self.drop_in = Dropout(c.dropout, c.variational, seed=int(seeds[1]))
-        self.rnn = CELLS[c.cell](
+        self.rnn = recurrent_layer(
+            c.cell,
             c.embedding_size,
             c.hidden_size,
-            c.num_layers,
+            num_layers=c.num_layers,
             dropout=c.dropout,
             recurrent_dropout=c.recurrent_dropout,
             variational=c.variational,
