@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
 from rnnkit.cells._common import (
     StepMasks,
     add_into,
@@ -56,6 +55,7 @@ from rnnkit.cells._common import (
     weight_grads,
     zero_clamped,
 )
+from rnnkit.functional import sigmoid
 
 
 def gates(reset_gate: bool = True) -> int:

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
 from rnnkit.cells._common import (
     StepMasks,
     add_into,
@@ -63,6 +62,7 @@ from rnnkit.cells._common import (
     weight_grads,
     zero_clamped,
 )
+from rnnkit.functional import sigmoid
 
 GATES = 4
 GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
 from rnnkit.cells._common import (
     StepMasks,
     add_into,
@@ -51,6 +50,7 @@ from rnnkit.cells._common import (
     weight_grads,
     zero_clamped,
 )
+from rnnkit.functional import sigmoid
 
 GATES = 2
 GATE_BLOCKS = {"f": 0}  # gates that clamp_gates may fix, and their row block
