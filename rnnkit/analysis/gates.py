@@ -1,6 +1,6 @@
 """How gates behave on real data: mean activation per gate and unit, and how often they are shut or open.
 
-The notes' third simplification (seeds/001) treats every sigmoid gate as a
+A common simplification of gated cells treats every sigmoid gate as a
 switch in {0, 1}: an LSTM with i=1, f=0, o=1 or a GRU with r=1, z=0 is then a
 plain RNN, and a forget gate at 1 (LSTM) or an update gate at 1 (GRU) copies
 the state unchanged. :func:`gate_statistics` measures how far a trained

@@ -1,6 +1,7 @@
 """Singular values of the recurrent weights, and the bound they put on products of Jacobians.
 
-The notes' SVD argument (seeds/001; Pascanu et al. 2013): for a plain RNN
+The singular-value argument of Pascanu, Mikolov and Bengio 2013 ("On the difficulty of training
+recurrent neural networks"): for a plain RNN
 h_t = f(W_hh h_{t-1} + ...), the one-step Jacobian is
 J_t = diag(f'(a_t)) W_hh, so for any k consecutive steps
 
@@ -16,7 +17,7 @@ Gated cells stack one block of rows per gate (PyTorch's order: GRU r, z, n;
 LSTM i, f, g, o; MGU f, n); :func:`recurrent_spectrum` gives the singular
 values of each block. Their state Jacobian is not diag(f') W (a GRU's holds
 the identity-like term diag(z), an LSTM's c path diag(f)), so no such bound
-applies, which is the point of gating. The exception is the notes' "binary
+applies, which is the point of gating. The exception is the "binary
 gates" view: a GRU clamped to r=1, z=0 (``clamp_gates``) or an MGU clamped to
 f=1 *is* a plain tanh RNN with the candidate's weights W_hn, and its rate is
 reported. (An LSTM clamped to i=1, f=0, o=1 carries the pair (h, c), so it

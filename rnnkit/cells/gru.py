@@ -9,12 +9,13 @@ Gate rows are stacked r, z, n (PyTorch's order); ``a`` are pre-activations.
     n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
     h' = (1 - z) * n + z * h
 
-``reset_after=False`` (Cho et al. 2014 and the CS224N notes, seeds/003): the
-reset gate acts on h *before* the recurrent product,
+``reset_after=False`` (Cho et al. 2014, "Learning phrase representations using
+RNN encoder-decoder for statistical machine translation", and the CS224N
+lecture notes): the reset gate acts on h *before* the recurrent product,
 
     n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
 
-``reset_gate=False``: the simplified GRU of the course notes (seeds/000),
+``reset_gate=False``: the simplified GRU of the Sequence Models course (Andrew Ng, deeplearning.ai),
 update gate only; two gate blocks stacked z, n,
 
     z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)

@@ -6,8 +6,8 @@ Gate rows are stacked f, n; ``a`` are pre-activations.
     n  = tanh(x W_in^T + b_in + (f * h) W_hn^T + b_hn)      the candidate h~
     h' = (1 - f) * h + f * n
 
-It is a GRU whose reset and update gates are one gate (r = f, z = 1 - f):
-the notes' "can we use fewer gates?" exercise (seeds/001).
+It is a GRU whose reset and update gates are one gate (r = f, z = 1 - f).
+Reference: G.-B. Zhou, J. Wu, C.-L. Zhang, Z.-H. Zhou, "Minimal gated unit for recurrent neural networks", 2016.
 
 Backward, with dh the gradient arriving at h':
 

@@ -13,7 +13,8 @@ Backward, for dh_t = dL/dh_t (from the output at t and from step t+1):
     dx_t     = da_t @ W_ih
 
 Shapes: x (T, B, D), h (T, B, H), W_ih (H, D), W_hh (H, H); G = 1 gate block.
-Reference: Elman 1990; notation of PyTorch and of the course notes (seeds/000).
+Reference: J. L. Elman, "Finding structure in time", 1990; notation of PyTorch and of the Sequence Models
+course (Andrew Ng, deeplearning.ai).
 
 Example
 -------

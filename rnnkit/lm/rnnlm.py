@@ -3,7 +3,7 @@
     e_t   = Embedding(x_t)                          (T, B, E)
     h_t   = Cell(dropout(e_t), h_{t-1})             (T, B, H)   RNN, GRU, LSTM or MGU, num_layers deep
     z_t   = dropout(h_t) @ W_out^T + b_out          (T, B, V)   W_out = the embedding matrix if tied
-    loss  = -sum_t log softmax(z_t)[x_{t+1}]        per-step softmax cross-entropy (seeds/003)
+    loss  = -sum_t log softmax(z_t)[x_{t+1}]        per-step softmax cross-entropy (CS224N lecture notes)
 
 Perplexity is exp(mean loss per token) and bits per character mean loss / ln 2.
 The same ``dropout`` p is applied to the embeddings, between recurrent layers
