@@ -9,15 +9,21 @@ from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers import recurrent_layer
 
 
-def family_variants(families=None) -> list[tuple[str, dict]]:
-    """(family name, variant options) for every registered family: its defaults, then each option
-    set in turn to each other value it offers (a bool's other value, each other choice)."""
+def family_variants(families=None, *, features: bool = False) -> list[tuple[str, dict]]:
+    """(family name, keywords) for every registered family: its defaults, then each option set in
+    turn to each other value it offers (a bool's other value, each other choice), and, with
+    ``features``, each layer feature it supports switched on (proj_size=2, peephole=True)."""
     out = []
     for fam in families if families is not None else registry.families():
         out.append((fam.name, {}))
         for o in fam.options:
             values = o.choices or ((False, True) if isinstance(o.default, bool) else ())
             out += [(fam.name, {o.name: v}) for v in values if v != o.default]
+        if features:
+            if "proj_size" in fam.features:
+                out.append((fam.name, {"proj_size": 2}))
+            if "peephole" in fam.features:
+                out.append((fam.name, {"peephole": True}))
     return out
 
 
