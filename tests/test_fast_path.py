@@ -1,6 +1,7 @@
 """The compiled loops (rnnkit._kernels) against the NumPy reference, and the switch between them.
 
-Every case runs the same cell function on both paths and compares outputs, final
+Every case runs the same family through the one dispatch (``rnnkit._kernels.forward`` /
+``backward``, what the layers call) on both paths and compares outputs, final
 states, caches and gradients: float64 to 1e-12, float32 to 1e-5. At the end, the
 finite-difference checks and the PyTorch parity tests of test_gradcheck.py and
 test_torch_parity.py run again on the path the default does not take, so both
