@@ -61,7 +61,7 @@ import numpy as np
 from rnnkit import activations
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape
 from rnnkit.cells import gru, lstm, rnn
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells.common import StepMasks
 
 __all__ = [
     "softmax",

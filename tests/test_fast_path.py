@@ -18,7 +18,7 @@ import pytest
 import rnnkit
 from rnnkit import _kernels
 from rnnkit.cells import registry
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells.common import StepMasks
 
 # Subprocesses import the same rnnkit as this process (the installed one, or the source tree).
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))

@@ -20,7 +20,7 @@ family name. An adapter has four methods:
   (``kw`` are the keyword arguments of the family's forward: lengths, masks,
   need_cache, the variant options, clamp); when False the NumPy maths runs.
 - ``forward(params, x, state, **kw) -> (out, state_T, cache)``: the family's
-  forward contract (``rnnkit.cells._common``), returning the *same cache type*
+  forward contract (``rnnkit.cells.common``), returning the *same cache type*
   with the same quantities, so either path's backward can take it.
 - ``accepts_backward(params, cache) -> bool`` and
   ``backward(params, cache, dout, dstate_T, *, grads_out=None)``: likewise.

@@ -20,7 +20,7 @@ import numpy as np
 
 from rnnkit import _kernels
 from rnnkit.cells import gru, lstm, rnn
-from rnnkit.cells._common import StepMasks, add_into, masked_output, recurrent_inputs, resolve_masks, weight_grads
+from rnnkit.cells.common import StepMasks, add_into, masked_output, recurrent_inputs, resolve_masks, weight_grads
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -49,7 +49,7 @@ def can_add_in_place(grads_out: dict | None, dtype) -> bool:
 def weight_grads_compiled(
     ck, params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray, grads_out: dict | None
 ):
-    """``rnnkit.cells._common.weight_grads`` for the compiled loops: with ``grads_out``, every product
+    """``rnnkit.cells.common.weight_grads`` for the compiled loops: with ``grads_out``, every product
     is added into the gradient it belongs to, with no temporary. Returns (grads, dx)."""
     if not can_add_in_place(grads_out, x.dtype):
         grads, dx = weight_grads(params, x, dxw, h_in, dhw)

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     apply_clamp,
     masked_output,

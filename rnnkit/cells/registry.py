@@ -1,7 +1,7 @@
 """The one registry of recurrent cell families: what a cell *is*, written down once.
 
 A cell family is its maths module (``forward``/``backward`` over whole
-sequences, the contract of ``rnnkit.cells._common``) plus one
+sequences, the contract of ``rnnkit.cells.common``) plus one
 :class:`CellFamily` entry here. Layers, single-step cells, models, the CLI,
 analysis, interop and the tests all read this registry; none of them keeps a
 list of families of its own. docs/adding-a-cell.md walks through adding one.
@@ -119,7 +119,7 @@ class CellFamily:
     Fields:
 
     - ``name``: the registry key, lower case (``"lstm"``).
-    - ``forward``, ``backward``: the NumPy maths, ``rnnkit.cells._common``'s contract.
+    - ``forward``, ``backward``: the NumPy maths, ``rnnkit.cells.common``'s contract.
     - ``gate_names``: the gate blocks of ``weight_ih``/``weight_hh`` in row order, or a function of
       the resolved variant options giving them (a GRU without reset gate has 2); G is their number.
     - ``state_arity``: 1 (state h) or 2 (state (h, c), the LSTMs').

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     add_into,
     input_projection,

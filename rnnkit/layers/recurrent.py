@@ -54,7 +54,7 @@ from rnnkit._validate import (
     resolve_dtype,
 )
 from rnnkit.cells import registry
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells.common import StepMasks
 from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module

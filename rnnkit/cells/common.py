@@ -1,4 +1,4 @@
-"""Pieces shared by the cell modules: the step masks, the input projection, the weight gradients.
+"""The cell contract and the pieces every cell module shares: step masks, input projection, weight gradients.
 
 Every cell module exposes two plain functions over whole sequences,
 
