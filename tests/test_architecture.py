@@ -100,14 +100,7 @@ def _violations(importers: tuple[str, ...], forbidden: tuple[str, ...]) -> list[
 
 # Known violations, left for the cell-contract restructuring; each is xfail(strict=True), so the test turns red
 # (XPASS) the day the import is gone, and the marker must then be removed.
-KNOWN = {
-    "rnnkit.cells.ln_lstm imports rnnkit.layers.layernorm": "LN-LSTM maths uses the layer-norm layer's functions",
-    "rnnkit.cells.ln_gru imports rnnkit.layers.layernorm": "LN-GRU maths uses the layer-norm layer's functions",
-    "rnnkit.interop.torch imports private rnnkit.layers.cell._Cell": "interop type-checks against the cell base",
-    "rnnkit.interop.keras imports private rnnkit.layers.cell._Cell": "interop type-checks against the cell base",
-    "rnnkit.layers.recurrent imports private rnnkit.cells._common": "StepMasks lives in a private cells module",
-    "rnnkit.course imports private rnnkit.cells._common": "StepMasks lives in a private cells module",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _check(found: list[str], rule: str) -> None:

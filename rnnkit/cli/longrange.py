@@ -15,10 +15,12 @@ import argparse
 import logging
 import typing
 
+from rnnkit.cells import registry
 from rnnkit.cli.common import UsageError, add_aliases
 from rnnkit.runs.directory import save_figure
 
-CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
+_ALL_CELLS = ",".join(registry.names(model_choice=True))
+
 TASK_NAMES = ("adding", "copy", "parity")
 
 # Spellings of earlier versions, accepted but not shown in --help.
@@ -30,9 +32,7 @@ def register(sub: typing.Any) -> None:
     p = sub.add_parser("longrange", help="train every cell on a long-range task at several lengths")
     p.add_argument("--task", default="adding", help="Task: adding, copy or parity. (default: adding)")
     p.add_argument("--lengths", default="50,100", help="Comma-separated sequence lengths T. (default: 50,100)")
-    p.add_argument(
-        "--cells", default="rnn,gru,lstm,mgu", help="Comma-separated cells to train. (default: rnn,gru,lstm,mgu)"
-    )
+    p.add_argument("--cells", default=_ALL_CELLS, help=f"Comma-separated cells to train. (default: {_ALL_CELLS})")
     p.add_argument("--steps", type=int, default=800, metavar="N", help="Updates per run. (default: 800)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Sequences per update. (default: 32)")
     p.add_argument("--hidden-size", type=int, default=32, metavar="N", help="Hidden units H. (default: 32)")
@@ -93,7 +93,7 @@ def _main(args: argparse.Namespace) -> int:
     low = 2 if task == "adding" else 1
     if min(lengths) < low:
         raise UsageError(f"rnnkit longrange: --lengths must all be >= {low}, got {args.lengths!r}")
-    cells = _list("cells", args.cells, CELL_NAMES)
+    cells = _list("cells", args.cells, registry.names(model_choice=True))
     for flag in ("steps", "batch_size", "hidden_size", "test_size"):
         if getattr(args, flag) < 1:
             raise UsageError(f"rnnkit longrange: --{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

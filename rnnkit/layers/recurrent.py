@@ -45,16 +45,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnkit import _kernels
 from rnnkit._validate import (
     as_float_array,
-    check_choice,
     check_positive_int,
     check_probability,
     fmt_shape,
     resolve_dtype,
 )
-from rnnkit.cells import gru, lstm, mgu, rnn
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells import registry
+from rnnkit.cells.common import StepMasks
+from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -87,17 +88,27 @@ class _LayerCache:
     out_shape: tuple = ()
 
 
-def _check_bool(where, name, val) -> bool:
-    if not isinstance(val, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be a bool, got {type(val).__name__} {val!r}")
-    return bool(val)
+_check_bool = registry.check_bool
+
+# family name -> the named layer class bound to it (filled by the class statements below, not by hand)
+_NAMED_LAYERS: dict[str, type] = {}
 
 
 class RecurrentLayer(Module):
-    """Common machinery of the four sequence layers; use RNN, GRU, LSTM or MGU."""
+    """Sequence layer of any registered cell family; RNN, GRU, LSTM, MGU, ... are it bound to their family.
 
-    _family = None  # the cell module
-    _has_cell_state = False
+    ``family`` (a name in ``rnnkit.cells.registry`` or a ``CellFamily``) is needed only when
+    building this class directly, as ``recurrent_layer`` does for a family without a named class;
+    ``variant`` holds the family's own options (``CellFamily.options``).
+    """
+
+    _family_name: str | None = None  # set by ``class X(RecurrentLayer, family="...")``
+
+    def __init_subclass__(cls, family: str | None = None, **kw):
+        super().__init_subclass__(**kw)
+        if family is not None:
+            cls._family_name = family
+            _NAMED_LAYERS.setdefault(family, cls)
 
     def __init__(
         self,
@@ -119,9 +130,15 @@ class RecurrentLayer(Module):
         dtype=np.float32,
         seed=None,
         variant: dict | None = None,
+        family: str | CellFamily | None = None,
     ):
         super().__init__()
         name = type(self).__name__
+        if family is None and self._family_name is None:
+            raise TypeError(f"{name}: family must name a registered cell family, got None")
+        self._family: CellFamily = registry.get(self._family_name if family is None else family)
+        self._has_cell_state = self._family.state_arity == 2
+        self.variant = self._family.resolve(name, variant)  # the cell family's own options
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
         self.num_layers = check_positive_int(name, "num_layers", num_layers)
@@ -146,9 +163,11 @@ class RecurrentLayer(Module):
             raise ValueError(
                 f"{name}: proj_size must be smaller than hidden_size = {self.hidden_size}, got {self.proj_size}"
             )
+        for feature, value in (("proj_size", self.proj_size), ("peephole", self.peephole)):
+            if value and feature not in self._family.features:
+                raise ValueError(f"{name}: {feature} is not supported by cell {self._family.name!r}, got {value!r}")
         self.dtype = resolve_dtype(name, dtype)
-        self.variant = dict(variant or {})  # the cell family's own options
-        self.gates = self._num_gates()
+        self.gates = self._family.num_gates(self.variant)
         self.num_directions = 2 if self.bidirectional else 1
         self.output_size = self.proj_size or self.hidden_size  # H_out: size of h and of each output
         self._clamp: dict = {}
@@ -158,30 +177,44 @@ class RecurrentLayer(Module):
         self._init_params()
 
     # -- parameters -----------------------------------------------------------------------------
+    @property
+    def family(self) -> CellFamily:
+        """The cell family this layer runs (its registry entry)."""
+        return self._family
+
     def _num_gates(self) -> int:
-        return self._family.GATES
+        return self.gates
 
     def _suffixes(self):
         return ("", "_reverse")[: self.num_directions]
 
+    def _param_spec(self, layer: int) -> dict:
+        """name -> (shape, initialiser) of one direction of layer ``layer``, from the family's layout."""
+        d_in = self.input_size if layer == 0 else self.output_size * self.num_directions
+        return self._family.parameter_spec(
+            d_in,
+            self.hidden_size,
+            bias=self.bias,
+            proj_size=self.proj_size,
+            peephole=self.peephole,
+            variant=self.variant,
+        )
+
     def _param_shapes(self, layer: int) -> dict:
-        H, G, Ho = self.hidden_size, self.gates, self.output_size
-        d_in = self.input_size if layer == 0 else Ho * self.num_directions
-        shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, Ho)}
-        if self.bias:
-            shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-        if self.proj_size:
-            shapes["weight_hr"] = (self.proj_size, H)
-        if self.peephole:
-            shapes.update(weight_ci=(H,), weight_cf=(H,), weight_co=(H,))
-        return shapes
+        return {n: shape for n, (shape, _) in self._param_spec(layer).items()}
 
     def _init_params(self) -> None:
+        """Weights uniform in +/- 1/sqrt(hidden_size), PyTorch's default; LN gains 1 and shifts 0."""
         k = 1.0 / np.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
             for s in self._suffixes():
-                for base, shape in self._param_shapes(layer).items():
-                    w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
+                for base, (shape, init) in self._param_spec(layer).items():
+                    if init == "ones":
+                        w = np.ones(shape, dtype=self.dtype)
+                    elif init == "zeros":
+                        w = np.zeros(shape, dtype=self.dtype)
+                    else:
+                        w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
                     self.register_parameter(f"{base}_l{layer}{s}", w)
 
     def _cell_params(self, layer: int, suffix: str) -> dict:
@@ -218,7 +251,7 @@ class RecurrentLayer(Module):
         return self
 
     def _gate_blocks(self) -> dict:
-        return getattr(self._family, "GATE_BLOCKS", {})
+        return self._family.gate_blocks(self.variant)
 
     @property
     def rng(self) -> np.random.Generator:
@@ -384,7 +417,8 @@ class RecurrentLayer(Module):
                     params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
-                out, state_T, cc = self._family.forward(
+                out, state_T, cc = _kernels.forward(
+                    self._family,
                     params,
                     np.ascontiguousarray(xin),
                     state,
@@ -462,13 +496,15 @@ class RecurrentLayer(Module):
                     dstate = None if dh_T is None else dh_T[idx]
                 params = self._cell_params(layer, suffix)
                 wmask = cache.weight_masks[layer][d]
-                if wmask is None and getattr(self._family, "ADDS_INTO_GRADS", False):
+                if wmask is None and self._family.adds_into_grads:
                     into = {name: grads[f"{name}_l{layer}{suffix}"] for name in params}  # added in place
-                    _, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate, grads_out=into)
+                    _, dx, ds0 = _kernels.backward(
+                        self._family, params, cache.cells[layer][d], dpart, dstate, grads_out=into
+                    )
                 else:
                     if wmask is not None:
                         params = dict(params, weight_hh=params["weight_hh"] * wmask)
-                    g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
+                    g, dx, ds0 = _kernels.backward(self._family, params, cache.cells[layer][d], dpart, dstate)
                     if wmask is not None:  # W_eff = W_hh * mask
                         g["weight_hh"] *= wmask
                     for name, val in g.items():
@@ -548,7 +584,7 @@ class RecurrentLayer(Module):
         return s
 
 
-class RNN(RecurrentLayer):
+class RNN(RecurrentLayer, family="rnn"):
     """Elman RNN layer, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
     Constructor and parameters as ``torch.nn.RNN``; the keyword-only
@@ -563,8 +599,6 @@ class RNN(RecurrentLayer):
     >>> out.shape, h_n.shape
     ((5, 3, 16), (1, 3, 16))
     """
-
-    _family = rnn
 
     def __init__(
         self,
@@ -585,7 +619,6 @@ class RNN(RecurrentLayer):
         dtype=np.float32,
         seed=None,
     ):
-        check_choice("RNN", "nonlinearity", nonlinearity, rnn.NONLINEARITIES)
         super().__init__(
             input_size,
             hidden_size,
@@ -609,7 +642,7 @@ class RNN(RecurrentLayer):
         return self.variant["nonlinearity"]
 
 
-class GRU(RecurrentLayer):
+class GRU(RecurrentLayer, family="gru"):
     """Gated recurrent unit layer; ``torch.nn.GRU`` by default, with the classic variants as options.
 
     ``reset_after=True``: r multiplies (h W_hn^T + b_hn), PyTorch's and cuDNN's
@@ -626,8 +659,6 @@ class GRU(RecurrentLayer):
     >>> layer.params["weight_hh_l0"].shape
     (48, 16)
     """
-
-    _family = gru
 
     def __init__(
         self,
@@ -649,10 +680,7 @@ class GRU(RecurrentLayer):
         dtype=np.float32,
         seed=None,
     ):
-        variant = {
-            "reset_after": _check_bool("GRU", "reset_after", reset_after),
-            "reset_gate": _check_bool("GRU", "reset_gate", reset_gate),
-        }
+        variant = {"reset_after": reset_after, "reset_gate": reset_gate}
         super().__init__(
             input_size,
             hidden_size,
@@ -671,14 +699,8 @@ class GRU(RecurrentLayer):
             variant=variant,
         )
 
-    def _num_gates(self) -> int:
-        return gru.gates(self.variant["reset_gate"])
 
-    def _gate_blocks(self) -> dict:
-        return gru.gate_blocks(self.variant["reset_gate"])
-
-
-class LSTM(RecurrentLayer):
+class LSTM(RecurrentLayer, family="lstm"):
     """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o), ``proj_size`` included.
 
     ``hx`` and the returned state are tuples (h, c). ``peephole=True`` adds
@@ -694,9 +716,6 @@ class LSTM(RecurrentLayer):
     >>> out.shape, h_n.shape, c_n.shape
     ((5, 3, 4), (2, 3, 4), (2, 3, 16))
     """
-
-    _family = lstm
-    _has_cell_state = True
 
     def __init__(
         self,
@@ -738,7 +757,7 @@ class LSTM(RecurrentLayer):
         )
 
 
-class MGU(RecurrentLayer):
+class MGU(RecurrentLayer, family="mgu"):
     """Minimal gated unit layer (Zhou et al. 2016): one forget gate f; rows stacked f, n.
 
     f = sigmoid(x W_if^T + b_if + h W_hf^T + b_hf), n = tanh(x W_in^T + b_in + (f h) W_hn^T + b_hn),
@@ -751,8 +770,6 @@ class MGU(RecurrentLayer):
     >>> out.shape
     (5, 3, 16)
     """
-
-    _family = mgu
 
     def __init__(
         self,
@@ -788,3 +805,24 @@ class MGU(RecurrentLayer):
             dtype=dtype,
             seed=seed,
         )
+
+
+def recurrent_layer(name: str | CellFamily, input_size: int, hidden_size: int, **kw) -> RecurrentLayer:
+    """The sequence layer of the registered cell family ``name``, e.g. ``recurrent_layer("gru", 8, 16)``.
+
+    A family with a named class (RNN, GRU, LSTM, MGU, LayerNormLSTM, LayerNormGRU) gets an
+    instance of it; any other registered family a ``RecurrentLayer`` bound to it. ``kw`` are the
+    layer's keyword arguments (num_layers, bidirectional, dropout, ...) and the family's own
+    options (``CellFamily.options``, e.g. nonlinearity="relu").
+
+    >>> import numpy as np
+    >>> layer = recurrent_layer("gru", 3, 4, num_layers=2, reset_after=False, seed=0)
+    >>> type(layer).__name__, layer.gates, layer.forward(np.ones((5, 2, 3), np.float32))[0].shape
+    ('GRU', 3, (5, 2, 4))
+    """
+    family = registry.get(name)
+    cls = _NAMED_LAYERS.get(family.name)
+    if cls is not None:
+        return cls(input_size, hidden_size, **kw)
+    variant = {o.name: kw.pop(o.name) for o in family.options if o.name in kw}
+    return RecurrentLayer(input_size, hidden_size, family=family, variant=variant, **kw)

@@ -1,6 +1,7 @@
 """The window-based neural language model of Bengio et al. (2003), forward and backward by hand.
 
-The next word is predicted from the n-1 words before it (seeds/003, "window-based neural LM"):
+The next word is predicted from the n-1 words before it (the "window-based neural LM" of the
+CS224N lecture notes, Stanford):
 
     x     = [C[w_{t-n+1}]; ...; C[w_{t-1}]]          (B, (n-1)E)   the context's embeddings, oldest first
     a     = W1 x + b1                                (B, H)

@@ -3,7 +3,7 @@
     e_t   = Embedding(x_t)                          (T, B, E)
     h_t   = Cell(dropout(e_t), h_{t-1})             (T, B, H)   RNN, GRU, LSTM or MGU, num_layers deep
     z_t   = dropout(h_t) @ W_out^T + b_out          (T, B, V)   W_out = the embedding matrix if tied
-    loss  = -sum_t log softmax(z_t)[x_{t+1}]        per-step softmax cross-entropy (seeds/003)
+    loss  = -sum_t log softmax(z_t)[x_{t+1}]        per-step softmax cross-entropy (CS224N lecture notes)
 
 The output layer runs as one fused path by default (:mod:`rnnkit.layers.output`: the logits,
 softmax and cross-entropy gradient in one (T*B, V) buffer), bit-identical to the unfused
@@ -50,8 +50,9 @@ from rnnkit._validate import (
     resolve_dtype,
 )
 from rnnkit.batches import Window
+from rnnkit.cells import registry
 from rnnkit.grad_mode import is_grad_enabled, no_grad
-from rnnkit.layers import GRU, LSTM, MGU, RNN, Embedding, Linear
+from rnnkit.layers import Embedding, Linear, recurrent_layer
 from rnnkit.layers.adaptive import AdaptiveLogSoftmaxWithLoss, adaptive_backward, adaptive_forward, adaptive_log_prob
 from rnnkit.layers.adaptive import check_cutoffs as _check_cutoffs
 from rnnkit.layers.dropout import Dropout
@@ -61,7 +62,7 @@ from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.protocols import StepModel, StepResult
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
+CELLS = registry.names(model_choice=True)  # the families offered by name, read from the registry
 OBJECTIVES = ("token_mean", "batch_mean", "sum")
 
 
@@ -92,7 +93,7 @@ class RNNLMConfig:
     def __post_init__(self):
         w = "RNNLMConfig"
         check_positive_int(w, "vocab_size", self.vocab_size)
-        check_choice(w, "cell", self.cell, tuple(CELLS))
+        check_choice(w, "cell", self.cell, registry.names(model_choice=True))
         check_choice(w, "objective", self.objective, OBJECTIVES)
         check_positive_int(w, "embedding_size", self.embedding_size)
         check_positive_int(w, "hidden_size", self.hidden_size)
@@ -162,10 +163,11 @@ class RNNLM(Module):
         seeds = np.random.SeedSequence(c.seed).generate_state(5)
         self.embedding = Embedding(c.vocab_size, c.embedding_size, dtype=dtype, seed=int(seeds[0]))
         self.drop_in = Dropout(c.dropout, c.variational, seed=int(seeds[1]))
-        self.rnn = CELLS[c.cell](
+        self.rnn = recurrent_layer(
+            c.cell,
             c.embedding_size,
             c.hidden_size,
-            c.num_layers,
+            num_layers=c.num_layers,
             dropout=c.dropout,
             recurrent_dropout=c.recurrent_dropout,
             variational=c.variational,
