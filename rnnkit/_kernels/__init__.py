@@ -202,6 +202,13 @@ def register_backend(backend: LoopBackend) -> None:
     _BACKENDS[backend.name] = backend
 
 
+def get_backend(name: str) -> LoopBackend:
+    """The registered backend ``name`` (its adapters, and why it cannot run here, if it cannot)."""
+    if name not in _BACKENDS:
+        raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(_BACKENDS)}, got {name!r}")
+    return _BACKENDS[name]
+
+
 def backends() -> tuple[str, ...]:
     """The names ``set_backend`` accepts: "auto" and every registered backend."""
     return ("auto",) + tuple(_BACKENDS)
@@ -310,8 +317,8 @@ def _from_environment() -> None:
 
 
 ck = _ckernels
-from rnnkit._kernels import adapters as _c_adapters  # noqa: E402  (the adapters read ``ck`` at each call)
+from rnnkit._kernels.adapters import make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
 
 register_backend(LoopBackend("numpy", None))
-register_backend(LoopBackend("c", _unavailable, _c_adapters.ADAPTERS))
+register_backend(LoopBackend("c", _unavailable, make_adapters(lambda: ck)))
 _from_environment()

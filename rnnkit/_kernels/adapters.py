@@ -16,9 +16,11 @@ docs/performance.md has the measurements behind each choice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from rnnkit import _kernels
 from rnnkit.cells import gru, lstm, rnn
 from rnnkit.cells.common import StepMasks, add_into, masked_output, recurrent_inputs, resolve_masks, weight_grads
 
@@ -126,10 +128,13 @@ def initial_grad(d: np.ndarray | None, like: np.ndarray) -> np.ndarray:
 
 
 class _Loops:
+    def __init__(self, extension: Callable[[], Any]):
+        self._extension = extension
+
     @property
     def ck(self):
         """The extension module, read at each call (so it can be swapped, e.g. to count calls)."""
-        return _kernels.ck
+        return self._extension()
 
 
 class RNNLoops(_Loops):
@@ -324,4 +329,6 @@ class LSTMLoops(_Loops):
         return grads, dx, (dh, dc)
 
 
-ADAPTERS = {"rnn": RNNLoops(), "gru": GRULoops(), "lstm": LSTMLoops()}  # the C backend's, by family name
+def make_adapters(extension: Callable[[], Any]) -> dict:
+    """The C backend's adapters, by family name; ``extension()`` returns the loaded extension module."""
+    return {"rnn": RNNLoops(extension), "gru": GRULoops(extension), "lstm": LSTMLoops(extension)}
