@@ -614,7 +614,7 @@ class NGramLM:
         def level(m):
             lv = self._levels[m]
             ok = cids[:, m] >= 0
-            cid = np.where(ok, cids[:, m], lv.total.size - 1)  # rows without this context read the sentinel
+            cid = np.where(ok, cids[:, m], lv.ctx_codes.size)  # rows without this context read the sentinel
             return lv, ok, cid, counts_at(m, cid, ok)
 
         if sm == "arpa":  # log10 domain: a listed n-gram's own value, else the context's backoff plus P(w|h')
@@ -772,6 +772,8 @@ class NGramLM:
         """How often the last word of ``ngram`` was predicted after the words before it (raw count)."""
         where = "NGramLM.count"
         self._require_fitted(where)
+        if self.smoothing == "arpa":
+            raise RuntimeError(f"{where}: a model read from an ARPA file holds probabilities, not counts")
         if isinstance(ngram, str) or not isinstance(ngram, Sequence) or not 1 <= len(ngram) <= self.order:
             raise ValueError(f"{where}: ngram must be a sequence of 1 to {self.order} words, got {ngram!r}")
         ngram = list(ngram)
@@ -917,6 +919,21 @@ class NGramLM:
         return self.vocab.decode(ids)
 
     # -- files --------------------------------------------------------------------------------
+    def to_arpa(self, path: str | os.PathLike) -> Path:
+        """Write the model as an ARPA backoff file (interpolated models converted exactly), atomically;
+        returns the path. See :mod:`rnnkit.lm.arpa`."""
+        from rnnkit.lm.arpa import write_arpa
+
+        return write_arpa(self, path)
+
+    @classmethod
+    def from_arpa(cls, path: str | os.PathLike, *, unk: str = "<unk>", bos: str = "<s>", eos: str = "</s>") -> NGramLM:
+        """A model that scores as the ARPA file at ``path`` defines (``smoothing == "arpa"``); it can be
+        queried, decoded from, saved and written back, but not fitted. See :mod:`rnnkit.lm.arpa`."""
+        from rnnkit.lm.arpa import read_arpa
+
+        return read_arpa(path, unk=unk, bos=bos, eos=eos)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to ``path`` (a ``.safetensors`` file, or a directory that receives
         ``ngram.safetensors``) atomically; returns the file written. See the module docstring."""
