@@ -350,7 +350,7 @@ class NGramLM:
     def _pad(self, where: str, sents: list, get, unk: int, bos: int, eos: int) -> tuple[np.ndarray, np.ndarray]:
         """The padded sentences concatenated, and the start offset of each: [<s>]*(N-1) + ids + [</s>]
         (convention "nltk": N-1 </s>, as ``padded_everygram_pipeline``)."""
-        n_end = max(self.order - 1, 1) if self.convention == "nltk" else 1
+        n_end = self.order - 1 if self.convention == "nltk" else 1
         pad, end = [bos] * (self.order - 1), [eos] * n_end
         flat: list[int] = []
         starts = []
@@ -608,7 +608,8 @@ class NGramLM:
         nltk = self.convention == "nltk"
         if nltk:
             is_bos = np.zeros_like(is_bos)
-        Vp = len(self.vocab) - (0 if nltk else 1)
+        # V': the entries a distribution covers. nltk's vocabulary holds <s> and </s> only when it pads (N > 1)
+        Vp = len(self.vocab) - ((2 if N == 1 else 0) if nltk else 1)
         col = (lambda a: a) if is_bos.ndim == 1 else (lambda a: a[:, None])  # (n,) -> broadcast over words
 
         def level(m):
