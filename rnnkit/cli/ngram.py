@@ -1,4 +1,4 @@
-"""``rnnkit ngram train|eval|sample``: count-based n-gram language models on text.
+"""``rnnkit ngram train|eval|sample|export|import``: count-based n-gram language models on text.
 
 A model directory holds::
 
@@ -13,6 +13,11 @@ SRILM's convention: exp of the mean negative log-probability over every word
 (or character) and one ``</s>`` per line. ``sample`` draws sentences one
 after another (each starts after ``<s>``) until ``--length`` tokens, or, with
 ``--beam``, returns the best single sentence of a beam search.
+
+``export`` writes a model directory's model as an ARPA file (the exchange format of SRILM, KenLM
+and speech decoders; interpolated models become exact backoff models); ``import`` reads an ARPA
+file into a model directory that ``eval`` and ``sample`` use like a trained one. See
+:mod:`rnnkit.lm.arpa`.
 
 ``train``'s flags are generated from :class:`NGramTrainConfig`, one per field.
 """
@@ -83,8 +88,8 @@ def _flag_type(name: str):
 
 
 def register(sub) -> None:
-    ng = sub.add_parser("ngram", help="n-gram language models: train, eval, sample")
-    cmds = ng.add_subparsers(dest="ngram_command", metavar="{train,eval,sample}", parser_class=type(ng))
+    ng = sub.add_parser("ngram", help="n-gram language models: train, eval, sample, export, import")
+    cmds = ng.add_subparsers(dest="ngram_command", metavar="{train,eval,sample,export,import}", parser_class=type(ng))
 
     t = cmds.add_parser("train", help="count an n-gram model (default: on the built-in corpus)")
     for f in dataclasses.fields(NGramTrainConfig):
@@ -108,13 +113,27 @@ def register(sub) -> None:
     s.add_argument("--beam", type=int, default=0, help="beam search with this beam size: one best sentence")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_sample)
+    register_arpa(cmds)
     ng.set_defaults(func=_missing)
+
+
+def register_arpa(cmds) -> None:
+    """The ``export`` and ``import`` subcommands (ARPA files)."""
+    x = cmds.add_parser("export", help="write a model directory's model as an ARPA file")
+    x.add_argument("--model", required=True, help="model directory of 'rnnkit ngram train' or 'import'")
+    x.add_argument("--out", required=True, help="the ARPA file to write (atomically)")
+    x.set_defaults(func=_export)
+    i = cmds.add_parser("import", help="read an ARPA file into a model directory")
+    i.add_argument("--arpa", required=True, help="the ARPA file (SRILM, KenLM, rnnkit ngram export)")
+    i.add_argument("--out", required=True, help="model directory to write")
+    i.add_argument("--level", default="word", help="word or char tokens (default word)")
+    i.set_defaults(func=_import)
 
 
 def _missing(args):
     from rnnkit.cli import UsageError
 
-    raise UsageError("rnnkit ngram: a command is required (train, eval or sample)")
+    raise UsageError("rnnkit ngram: a command is required (train, eval, sample, export or import)")
 
 
 # -- text and model directories ------------------------------------------------------------------
@@ -264,6 +283,40 @@ def _sample(args) -> int:
             seed=args.seed,
         )
     )
+    return 0
+
+
+def export_arpa(model_dir, out) -> Path:
+    """Write the model of ``model_dir`` to the ARPA file ``out``; returns the path."""
+    lm, _ = load_model(model_dir)
+    return lm.to_arpa(out)
+
+
+def import_arpa(arpa_path, out_dir, level: str = "word"):
+    """Read the ARPA file into the model directory ``out_dir`` (run.json + ngram.safetensors); return the model."""
+    from rnnkit.lm.ngram import NGramLM
+
+    check_choice("rnnkit ngram import", "level", level, LEVELS)
+    lm = NGramLM.from_arpa(arpa_path)  # ValueError "FILE:LINE: expected ..." for a malformed file
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lm.save(out)
+    run = {"level": level, "order": lm.order, "smoothing": "arpa", "arpa": str(arpa_path)}
+    atomic_write(out / RUN_FILE, [json.dumps(run, indent=2).encode("utf-8")])
+    return lm
+
+
+def _export(args) -> int:
+    path = export_arpa(args.model, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _import(args) -> int:
+    lm = import_arpa(args.arpa, args.out, args.level)
+    sizes = ", ".join(f"{lv.codes.size:,} {m + 1}-grams" for m, lv in enumerate(lm._levels))
+    print(f"{args.arpa}: order {lm.order}, vocabulary {len(lm.vocab):,}; {sizes}")
+    print(f"--- model directory: {args.out} ---")
     return 0
 
 

@@ -946,6 +946,10 @@ class NGramLM:
         for m, lv in enumerate(self._levels):
             tensors[f"level{m}.contexts"] = lv.ctx_codes
             tensors[f"level{m}.ngrams"] = lv.codes
+            if self.smoothing == "arpa":  # a model read from an ARPA file: its probabilities and backoffs
+                tensors[f"level{m}.logprobs"] = lv.counts[:-1]
+                tensors[f"level{m}.backoffs"] = lv.bow[:-1]
+                continue
             tensors[f"level{m}.counts"] = lv.raw
             if self.smoothing == "kneser-ney":
                 tensors[f"level{m}.kn_counts"] = lv.adj
@@ -1008,9 +1012,10 @@ class NGramLM:
         try:
             cfg = json.loads(meta["config"])
             vocab = Vocabulary.from_json(meta["vocab"])
+            arpa = cfg["smoothing"] == "arpa"
             lm = cls(
                 cfg["order"],
-                cfg["smoothing"],
+                "witten-bell" if arpa else cfg["smoothing"],
                 cfg["delta"],
                 min_count=cfg["min_count"],
                 vocab=vocab if cfg["fixed_vocab"] else None,
@@ -1032,7 +1037,11 @@ class NGramLM:
                 f"{(cfg['unk'], cfg['bos'], cfg['eos'])}"
             )
         lm.vocab = vocab
-        lm._levels = _read_levels(src, tensors, lm.order, len(vocab), lm.smoothing == "kneser-ney")
+        if arpa:
+            lm.smoothing = "arpa"
+            lm._levels = _read_levels(src, tensors, lm.order, len(vocab), "arpa")
+            return lm
+        lm._levels = _read_levels(src, tensors, lm.order, len(vocab), lm.smoothing)
         quiet = _Quiet()
         logger.addFilter(quiet)  # the fallback warnings were logged when the model was fitted
         try:
@@ -1072,9 +1081,13 @@ def _content_digest(tensors: dict, meta: dict) -> str:
     return h.hexdigest()
 
 
-def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[_Level]:
+def _read_levels(src: str, tensors: dict, order: int, V: int, smoothing: str) -> list[_Level]:
     """Rebuild the count levels from the saved arrays, checking everything the lookups rely on."""
-    kinds = ("contexts", "ngrams", "counts") + (("kn_counts",) if kn else ())
+    kn, arpa = smoothing == "kneser-ney", smoothing == "arpa"
+    if arpa:
+        kinds = ("contexts", "ngrams", "logprobs", "backoffs")
+    else:
+        kinds = ("contexts", "ngrams", "counts") + (("kn_counts",) if kn else ())
     expected = {f"level{m}.{k}" for m in range(order) for k in kinds}
     if set(tensors) != expected:
         missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
@@ -1105,6 +1118,20 @@ def _read_levels(src: str, tensors: dict, order: int, V: int, kn: bool) -> list[
         increasing(f"level{m}.contexts", lv.ctx_codes, n_prev)
         lv.codes = get(f"level{m}.ngrams", "i")
         increasing(f"level{m}.ngrams", lv.codes, lv.ctx_codes.size)
+        if arpa:
+            logp, bow = get(f"level{m}.logprobs", "f"), get(f"level{m}.backoffs", "f")
+            if logp.shape != lv.codes.shape or bow.shape != lv.ctx_codes.shape:
+                raise CheckpointError(
+                    f"{src}: level {m} must hold one log10 probability per n-gram ({lv.codes.size}) and one backoff "
+                    f"per context ({lv.ctx_codes.size}), got {logp.size} and {bow.size}"
+                )
+            if (logp > 0).any() or np.isnan(logp).any() or not np.isfinite(bow).all():
+                raise CheckpointError(f"{src}: level {m} holds a log10 probability > 0 or a non-finite backoff")
+            lv.counts, lv.bow = np.append(logp, np.nan), np.append(bow, 0.0)
+            lv.keep, lv.raw = np.ones(lv.codes.size, dtype=bool), None
+            levels.append(lv)
+            n_prev = lv.ctx_codes.size
+            continue
         lv.raw = get(f"level{m}.counts", "i")
         counts = get(f"level{m}.kn_counts", "f") if kn else lv.raw.astype(np.float64)
         for name, a in ((f"level{m}.counts", lv.raw), (f"level{m}.kn_counts", counts)):

@@ -316,3 +316,28 @@ def test_models_without_a_backoff_form_are_refused(tmp_path):
     with pytest.raises(RuntimeError, match="not fitted"):
         NGramLM(2).to_arpa(tmp_path / "x.arpa")
     assert not (tmp_path / "x.arpa").exists()
+
+
+def test_a_model_read_from_a_file_saves_and_loads(tmp_path, hand_file):
+    from rnnkit.io import CheckpointError
+
+    lm = NGramLM.from_arpa(hand_file)
+    back = NGramLM.load(lm.save(tmp_path / "m"))
+    assert back.smoothing == "arpa" and back.vocab == lm.vocab
+    for sentence in HAND_SCORES:
+        assert list(back.full_scores(sentence)) == list(lm.full_scores(sentence))
+    with pytest.raises(RuntimeError, match="holds probabilities, not counts"):
+        back.count(["a"])
+    import json
+
+    import rnnkit.lm.ngram as ngram_module
+    from rnnkit.io import load_bytes, save_file
+
+    path = tmp_path / "m" / "ngram.safetensors"
+    tensors, meta = load_bytes(path.read_bytes())
+    tensors["level1.logprobs"] = -tensors["level1.logprobs"]  # log10 probabilities > 0
+    meta["sha256"] = ngram_module._content_digest(tensors, meta)
+    save_file(tensors, path, meta)
+    assert json.loads(meta["config"])["smoothing"] == "arpa"
+    with pytest.raises(CheckpointError, match="log10 probability > 0"):
+        NGramLM.load(path)
