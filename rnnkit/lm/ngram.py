@@ -1,4 +1,4 @@
-"""Count-based n-gram language models: MLE, add-delta, Witten-Bell, absolute discounting, modified Kneser-Ney.
+"""Count-based n-gram language models: MLE, add-delta, Witten-Bell, absolute discounting, Kneser-Ney, stupid backoff.
 
 An order-N model predicts a word from the N-1 words before it (the Markov
 assumption): P(w_1 .. w_T) ~ prod_t P(w_t | w_{t-N+1} .. w_{t-1}).
@@ -54,13 +54,75 @@ Smoothing (delta is ``delta``; D a discount)
                  a is the raw count c at the highest order and for k-grams that begin with <s>
                  (nothing precedes them but <s>), and the continuation count
                  a(g) = N1+(. g) = #{v : c(v g) > 0} for the other lower-order k-grams.
-                 On tiny corpora a formula can fail (a zero n_r, or D_r outside [0, r]); that D_r
-                 then falls back to (0.5, 1.0, 1.5)[r-1] and a warning is logged. ``discounts`` holds
-                 the values used.
+                 With ``delta`` = D: one fixed discount D1 = D2 = D3+ = D at every order (interpolated
+                 Kneser-Ney as Kneser and Ney 1995 and nltk's KneserNeyInterpolated(discount=D)).
+    stupid-backoff  S(w|h) = c(h w) / c(h) if c(h w) > 0, else alpha S(w|h'), ending at c(w) / c(),
+                 alpha = ``delta`` (default 0.4); Brants, Popat, Xu, Och and Dean, "Large language
+                 models in machine translation" (2007). These are SCORES, not probabilities: they do
+                 not sum to one, so ``perplexity`` and ``total_logprob`` refuse the model; ``prob``,
+                 ``full_scores`` and decoding return the scores. Like the paper (and nltk), an unseen
+                 h backs off with alpha too.
+
+KenLM's discount fallback (modified Kneser-Ney). On tiny or artificial corpora the formulas
+can fail: a zero n1, n2 or n3 (a division by zero, or a discount equal to its own count, e.g.
+n3 = 0 gives D2 = 2), or a discount outside [0, r]. Then the whole order takes the fallback
+discounts ``discount_fallback`` (default 0.5, 1, 1.5), as KenLM's ``lmplz --discount_fallback``
+does, and a warning is logged; ``discounts`` holds the values used. Example: on the three
+sentences "he has a motorcycle", "she rode a motorcycle", "they walk" the bigram counts of counts
+are n1..n4 = 9, 2, 0, 0. Keeping D2 = 2 (the formula's value) would give "a motorcycle" (count 2)
+nothing and the whole context "a" to the backoff, so P(motorcycle | a) = P(motorcycle); with the
+fallback, P(motorcycle | a) = (2 - 1 + 1 P(motorcycle)) / 2. n4 = 0 alone is allowed (D3+ = 3).
+
+Pruning (``prune``, lmplz's ``--prune``): one count threshold per order (the last one repeats;
+non-decreasing; 0 for the unigrams, which are never pruned). An n-gram of order >= 2 whose raw
+count is at most its order's threshold is dropped after the statistics are taken (the counts
+of counts, so the discounts, and the continuation counts are those of the unpruned model). Its
+context keeps its denominator and its backoff mass takes what the dropped n-gram held:
+gamma(h) += c(h w) - D(c(h w)) (witten-bell: += c(h w)), so every distribution still sums to
+one and a dropped w gets gamma(h) / denominator(h) P(w|h'), as in lmplz. ``count`` still
+reports the raw counts.
+
+Counting in parts: ``fit`` adds to what earlier calls counted, so a corpus counted in parts gives
+the same model as counted at once (the vocabulary, with ``min_count``, is rebuilt from the counts
+of all parts; ``fit`` keeps what it counted, one row per predicted position). A loaded model goes
+on counting from its saved counts; the words its vocabulary had already folded into ``<unk>``
+stay there.
+
+The nltk convention (``convention="nltk"``) reproduces ``nltk.lm`` fitted after
+``padded_everygram_pipeline`` (MLE, Lidstone, Laplace, WittenBellInterpolated,
+AbsoluteDiscountingInterpolated, KneserNeyInterpolated, StupidBackoff), to 1e-12 for orders >= 2.
+Where rnnkit's own convention differs, with the sentence "a b" (bigrams):
+
+1. Whether ``<s>`` is predicted. nltk pads N-1 ``<s>`` and N-1 ``</s>`` and counts every k-gram
+   of the padded sentence, so ``<s>`` is a predicted word: its unigram counts are <s> a b </s>,
+   P(<s>) = 1/4. rnnkit never predicts ``<s>`` (P(<s>) = 0) and counts one ``</s>``: P(a) = 1/3.
+2. The vocabulary size of add-delta. nltk divides by len(vocab) = 5 (<unk>, <s>, </s>, a, b),
+   rnnkit by V' = 4, leaving out ``<s>``: in an unseen context Laplace gives 1/5 against 1/4.
+3. The base of absolute discounting. nltk ends at the unigram MLE, so an unseen word gets 0;
+   rnnkit ends at the uniform 1/V': P(<unk>) = 0.5 * 3 * (1/4) / 3 = 0.125 with D = 0.5.
+4. Kneser-Ney. nltk uses continuation counts at every lower order (rnnkit: raw counts for k-grams
+   that begin with ``<s>``), discounts the word types after h by their raw counts in gamma, and
+   ends at the continuation unigram (an unseen word gets 0) rather than at 1/V'.
+5. MLE in an unseen context: nltk gives every word 0; rnnkit's own convention backs off.
+
+>>> [NGramLM(2, "mle", convention=c).fit([["a", "b"]]).prob("<s>") for c in ("nltk", "rnnkit")]
+[0.25, 0.0]
+>>> [NGramLM(2, "laplace", convention=c).fit([["a", "b"]]).prob("a", ["zebra"]) for c in ("nltk", "rnnkit")]
+[0.2, 0.25]
+>>> [NGramLM(2, "absolute", 0.5, convention=c).fit([["a", "b"]]).prob("zebra") for c in ("nltk", "rnnkit")]
+[0.0, 0.125]
+
+(At order 1 nltk pads nothing and scores ``<s>`` and ``</s>`` as ``<unk>`` when they are not in
+its vocabulary; that corner is not reproduced.)
 
 In an unseen context the interpolated models (witten-bell, absolute,
 kneser-ney) use P(w|h'), so every distribution sums to one over the V'
 predicted entries in every context.
+
+Queries as KenLM's: ``full_scores(sentence)`` yields, for every word and the final ``</s>``,
+(log10 P(w | h), the length of the longest n-gram (h w) counted and not pruned, whether w is
+out of vocabulary), as ``kenlm.Model.full_scores``. ARPA files (``to_arpa`` / ``from_arpa``):
+see :mod:`rnnkit.lm.arpa`.
 
 Perplexity (the SRILM convention): exp(-(1/M) sum log P(w_i | h_i)), summed
 over every word and one ``</s>`` per sentence, not the ``<s>`` padding; M is
@@ -75,7 +137,8 @@ in ``.safetensors``, otherwise ``path/ngram.safetensors`` in a directory made
 for it), atomically. It holds, per order k = m + 1, the sorted context codes
 ``level{m}.contexts``, the sorted k-gram codes ``level{m}.ngrams`` and their raw
 counts ``level{m}.counts`` (int64), plus, for kneser-ney, the counts a(g) it
-discounts as ``level{m}.kn_counts`` (float64); the metadata holds the
+discounts as ``level{m}.kn_counts`` (float64) (a model read from an ARPA file holds
+``level{m}.logprobs`` per n-gram and ``level{m}.backoffs`` per context instead); the metadata holds the
 constructor arguments and the discounts as JSON (``config``), the vocabulary
 as :meth:`Vocabulary.to_json` (``vocab``), and a SHA-256 of all of it
 (``sha256``). ``NGramLM.load(path)`` checks the digest, the structure of every

@@ -341,3 +341,12 @@ def test_a_model_read_from_a_file_saves_and_loads(tmp_path, hand_file):
     assert json.loads(meta["config"])["smoothing"] == "arpa"
     with pytest.raises(CheckpointError, match="log10 probability > 0"):
         NGramLM.load(path)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import rnnkit.lm.arpa as arpa_module
+
+    result = doctest.testmod(arpa_module)
+    assert result.attempted > 0 and result.failed == 0
