@@ -102,7 +102,9 @@ Where rnnkit's own convention differs, with the sentence "a b" (bigrams):
    rnnkit ends at the uniform 1/V': P(<unk>) = 0.5 * 3 * (1/4) / 3 = 0.125 with D = 0.5.
 4. Kneser-Ney. nltk uses continuation counts at every lower order (rnnkit: raw counts for k-grams
    that begin with ``<s>``), discounts the word types after h by their raw counts in gamma, and
-   ends at the continuation unigram (an unseen word gets 0) rather than at 1/V'.
+   ends at the continuation unigram (an unseen word gets 0) rather than at 1/V'. Its gamma and
+   alpha disagree where a k-gram has no continuation ("<s> <s>"), so after "<s>" nltk's
+   trigram distribution sums to more than one; the nltk convention reproduces that too.
 5. MLE in an unseen context: nltk gives every word 0; rnnkit's own convention backs off.
 
 >>> [NGramLM(2, "mle", convention=c).fit([["a", "b"]]).prob("<s>") for c in ("nltk", "rnnkit")]
@@ -410,9 +412,11 @@ class NGramLM:
             raise ValueError(f"{where}: sentences must hold at least one sentence, got none")
         return out
 
-    def _pad(self, where: str, sents: list, get, unk: int, bos: int, eos: int) -> tuple[np.ndarray, np.ndarray]:
-        """The padded sentences concatenated, and the start offset of each: [<s>]*(N-1) + ids + [</s>]
-        (convention "nltk": N-1 </s>, as ``padded_everygram_pipeline``)."""
+    def _pad(
+        self, where: str, sents: list, get, unk: int, bos: int, eos: int, bos_name: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The padded sentences concatenated, the start offset of each, and which positions are padding:
+        [<s>]*(N-1) + ids + [</s>] (convention "nltk": N-1 </s>, as ``padded_everygram_pipeline``)."""
         n_end = self.order - 1 if self.convention == "nltk" else 1
         pad, end = [bos] * (self.order - 1), [eos] * n_end
         flat: list[int] = []
@@ -424,12 +428,15 @@ class NGramLM:
             flat.extend(end)
         arr = np.array(flat, dtype=np.int64)
         if np.count_nonzero(arr == bos) != len(pad) * len(sents):
-            i = next(i for i, s in enumerate(sents) if self._names["bos"] in s)
+            i = next(i for i, s in enumerate(sents) if bos_name in s)
             raise ValueError(
-                f"{where}: sentences[{i}] must not contain the start symbol {self._names['bos']!r} "
-                "(it is added as padding)"
+                f"{where}: sentences[{i}] must not contain the start symbol {bos_name!r} (it is added as padding)"
             )
-        return arr, np.array(starts, dtype=np.int64)
+        begin = np.array(starts, dtype=np.int64)
+        is_pad = np.zeros(arr.size, dtype=bool)
+        is_pad[(begin[:, None] + np.arange(len(pad))).reshape(-1)] = True
+        is_pad[(np.append(begin[1:], arr.size)[:, None] - 1 - np.arange(n_end)).reshape(-1)] = True
+        return arr, begin, is_pad
 
     def _rows_of(self, flat: np.ndarray, starts: np.ndarray, bos: int) -> tuple[np.ndarray, np.ndarray]:
         """(hist (P, N-1), words (P,)): every predicted position and the N-1 tokens before it (-1 where
@@ -465,7 +472,7 @@ class NGramLM:
         n = self._names
         if self._given_vocab is not None:
             v = self._given_vocab
-            flat, starts = self._pad(where, sents, v._stoi.get, v.unk_id, v.bos_id, v.eos_id)
+            flat, starts, _ = self._pad(where, sents, v._stoi.get, v.unk_id, v.bos_id, v.eos_id, v.bos_token)
             hist, words = self._rows_of(flat, starts, v.bos_id)
         else:
             raw = self._raw
@@ -475,9 +482,9 @@ class NGramLM:
             def get(w, _unk, raw=raw):
                 return raw.setdefault(w, len(raw))
 
-            flat, starts = self._pad(where, sents, get, 0, 1, 2)
+            flat, starts, is_pad = self._pad(where, sents, get, 0, 1, 2, n["bos"])
             hist, words = self._rows_of(flat, starts, 1)
-            inner = flat[(flat != 1) & (flat != 2)]  # the sentences' own tokens
+            inner = flat[~is_pad]  # the sentences' own tokens
             freq = np.bincount(inner, minlength=len(raw))
             freq[: self._raw_freq.size] += self._raw_freq
             self._raw_freq = freq

@@ -295,3 +295,44 @@ def test_save_and_load_keep_the_new_options(tmp_path):
     back = NGramLM.load(nl.save(tmp_path / "n"))
     assert back.convention == "nltk"
     np.testing.assert_array_equal(back.next_logprobs(["the"]), nl.next_logprobs(["the"]))
+
+
+@pytest.mark.parametrize(
+    "name,delta,kw",
+    [
+        ("kneser-ney", 0.1, {}),
+        ("absolute", 0.75, {"convention": "nltk"}),
+        ("witten-bell", None, {"convention": "nltk"}),
+        ("lidstone", 0.1, {"convention": "nltk"}),
+        ("kneser-ney", None, {"discount_fallback": (0.2, 0.4, 0.6)}),
+    ],
+)
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_new_modes_give_distributions_in_every_seen_context(name, delta, kw, order):
+    lm = NGramLM(order, name, delta, **kw).fit(CORPUS)
+    for ctx in [(), ("the",), ("<s>",), ("<s>", "the"), ("the", "cat"), ("on", "the"), ("<s>", "<s>", "a")]:
+        p = np.exp(lm.next_logprobs(list(ctx)))
+        assert abs(p.sum() - 1) < 1e-12, (ctx, p.sum())
+        if kw.get("convention") != "nltk":
+            assert p[lm.vocab.bos_id] == 0  # rnnkit never predicts <s>
+    if kw.get("convention") == "nltk":
+        assert lm.prob("<s>") > 0  # nltk's pipeline counts <s> as a unigram
+
+
+def test_nltk_kneser_ney_is_reproduced_including_where_it_does_not_sum_to_one():
+    # nltk's KneserNeyInterpolated counts the raw word types after h in gamma but continuation counts in
+    # alpha: after "<s>" in a trigram model, "<s> <s>" is a type with continuation count 0, so the mass
+    # exceeds one. The nltk convention reproduces nltk's numbers, this included (compared above to 1e-12).
+    lm = NGramLM(3, "kneser-ney", 0.1, convention="nltk").fit(CORPUS)
+    assert np.exp(lm.next_logprobs(["<s>"])).sum() > 1.01
+    assert abs(np.exp(lm.next_logprobs(["the", "cat"])).sum() - 1) < 1e-12
+
+
+def test_a_given_vocabulary_with_other_special_names():
+    vocab = Vocabulary.from_tokens("a b".split(), bos_token="<bos>", eos_token="<eos>", unk_token="<oov>")
+    lm = NGramLM(2, "kneser-ney", vocab=vocab).fit([["a", "b"], ["b"]])
+    assert lm.prob("b", ["<bos>"]) > 0 and abs(np.exp(lm.next_logprobs(["a"])).sum() - 1) < 1e-12
+    with pytest.raises(ValueError, match=r"sentences\[1\] must not contain the start symbol '<bos>'"):
+        NGramLM(2, vocab=vocab).fit([["a"], ["<bos>", "b"]])
+    counted = NGramLM(2, "mle").fit([["x", "</s>", "<unk>"]])  # literal specials inside a sentence are words
+    assert counted.vocab.counts[counted.vocab.eos_id] == 1 and counted.vocab.counts[counted.vocab.unk_id] == 1
