@@ -50,8 +50,8 @@ class NGramTrainConfig:
     valid: str | None = None  # text to report the perplexity on after counting (optional)
     level: str = "word"  # word | char
     order: int = 5  # N: predict from the N-1 previous tokens
-    smoothing: str = "kneser-ney"  # mle | lidstone | laplace | witten-bell | kneser-ney | absolute
-    delta: float | None = None  # lidstone's added count, or absolute's fixed discount
+    smoothing: str = "kneser-ney"  # mle | lidstone | laplace | witten-bell | kneser-ney | absolute | stupid-backoff
+    delta: float | None = None  # lidstone's added count, the fixed discount of absolute / kneser-ney, or alpha
     min_count: int = 1  # rarer training tokens become <unk>
     builtin_chars: int = 2_000_000  # size of the built-in corpus (stdlib sources)
 
@@ -70,8 +70,9 @@ _HELP = {
     "standard-library sources)",
     "valid": "UTF-8 text to report the perplexity on after training",
     "level": "word or char tokens",
-    "smoothing": "mle, lidstone, laplace, witten-bell, kneser-ney (interpolated modified) or absolute",
-    "delta": "lidstone's added count or absolute's discount D",
+    "smoothing": "mle, lidstone, laplace, witten-bell, kneser-ney (interpolated modified), absolute or "
+    "stupid-backoff (scores, not probabilities: no perplexity)",
+    "delta": "lidstone's added count, the one discount D of absolute or kneser-ney, or stupid-backoff's alpha",
     "min_count": "training tokens seen fewer times become <unk>",
     "order": "n: each token is predicted from the n-1 before it",
     "builtin_chars": "characters of the built-in corpus to use",
