@@ -350,3 +350,32 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(arpa_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("smoothing,prune", [("kneser-ney", None), ("witten-bell", None), ("absolute", (0, 1, 1))])
+def test_backoff_weights_are_the_left_over_mass_of_the_standard_conversion(tmp_path, smoothing, prune):
+    # bow(h) = (1 - sum_{w listed after h} P(w|h)) / (1 - sum_{w listed after h} P(w|h')), from lm.prob alone
+    lm = NGramLM(3, smoothing, prune=prune).fit(CORPUS)
+    lines = lm.to_arpa(tmp_path / "lm.arpa").read_text(encoding="utf-8").splitlines()
+    listed, bows = {}, {}
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) >= 2 and not fields[0].startswith("ngram"):
+            words = tuple(fields[1].split())
+            listed[words] = float(fields[0])
+            if len(fields) == 3:
+                bows[words] = float(fields[2])
+    checked = 0
+    for h, bow in bows.items():
+        after = [g[-1] for g in listed if len(g) == len(h) + 1 and g[:-1] == h]
+        num = 1 - sum(lm.prob(w, list(h)) for w in after)
+        den = 1 - sum(lm.prob(w, list(h[1:])) for w in after)
+        assert bow == pytest.approx(math.log10(num / den), abs=1e-9), h
+        checked += 1
+    for g, lp in listed.items():  # a listed n-gram's probability is the model's interpolated one
+        p = lm.prob(g[-1], list(g[:-1]))
+        if lp == -99:  # <s>, and witten-bell's unseen <unk>: probability 0
+            assert p == 0, g
+        else:
+            assert lp == pytest.approx(math.log10(p), abs=1e-12), g
+    assert checked > 10
