@@ -488,6 +488,7 @@ class NGramLM:
             freq = np.bincount(inner, minlength=len(raw))
             freq[: self._raw_freq.size] += self._raw_freq
             self._raw_freq = freq
+        hist, words = hist.astype(np.int32), words.astype(np.int32)  # kept for later fits: half the memory
         weights = np.ones(words.size, dtype=np.int64)
         if self._rows is not None:
             old_h, old_w, old_c = self._rows
