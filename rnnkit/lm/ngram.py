@@ -1120,6 +1120,12 @@ class NGramLM:
                 lm._level_stats(m, lv, len(vocab))
         finally:
             logger.removeFilter(quiet)
+        if lm.discounts != saved_discounts and "discount_fallback" not in cfg:
+            raise CheckpointError(
+                f"{src}: saved by an earlier rnnkit, which replaced only the failing Kneser-Ney discount of an "
+                f"order (it recorded {saved_discounts}); this one replaces the whole order (KenLM's rule: "
+                f"{lm.discounts}). Fit the model again to use it"
+            )
         if lm.discounts != saved_discounts:
             raise CheckpointError(
                 f"{src}: the counts give the discounts {lm.discounts}, but the file records "
