@@ -135,8 +135,9 @@ class RunDir:
 
     # -- config -------------------------------------------------------------------------------------
     def write_config(self, config: Any) -> None:
-        """Save the frozen config dataclass ``config`` as run.json, atomically."""
-        atomic_write(self.config_path, [json.dumps(dataclasses.asdict(config), indent=2).encode("utf-8")])
+        """Save ``config`` (a frozen config dataclass, or a plain dict) as run.json, atomically."""
+        fields = config if isinstance(config, dict) else dataclasses.asdict(config)
+        atomic_write(self.config_path, [json.dumps(fields, indent=2).encode("utf-8")])
 
     def read_raw_config(self) -> dict:
         """run.json as a dict; CheckpointError if it is not a JSON object."""
