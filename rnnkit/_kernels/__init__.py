@@ -189,7 +189,7 @@ def active(*arrays) -> bool:
     if dt != _F32 and dt != _F64:
         return False
     for a in arrays:
-        if a.dtype != dt:
+        if a.dtype != dt or a.size == 0:  # an empty batch takes the NumPy loops, which handle B = 0
             return False
     return True
 
