@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._validate import as_float_array, check_choice, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit._validate import as_float_array, check_choice, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.cells import gru, lstm, mgu, rnn
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
@@ -50,7 +50,7 @@ class _Cell(Module):
         self.dtype = resolve_dtype(name, dtype)
         self.variant = variant
         G, H = self._num_gates(), self.hidden_size
-        rng = np.random.default_rng(seed)
+        rng = make_rng(name, seed)
         k = 1.0 / np.sqrt(H)
         shapes = {"weight_ih": (G * H, self.input_size), "weight_hh": (G * H, H)}
         if self.bias:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._validate import FLOAT_DTYPES, as_float_array, check_probability, fmt_shape
+from rnnkit._validate import FLOAT_DTYPES, as_float_array, check_probability, fmt_shape, make_rng
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -34,7 +34,7 @@ class Dropout(Module):
         if not isinstance(variational, (bool, np.bool_)):
             raise TypeError(f"Dropout: variational must be a bool, got {type(variational).__name__} {variational!r}")
         self.variational = bool(variational)
-        self.rng = np.random.default_rng(seed)
+        self.rng = make_rng("Dropout", seed)
         self._mask = None
         self._shape = None
         self._ran = False

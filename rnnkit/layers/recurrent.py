@@ -51,6 +51,7 @@ from rnnkit._validate import (
     check_positive_int,
     check_probability,
     fmt_shape,
+    make_rng,
     resolve_dtype,
 )
 from rnnkit.cells import gru, lstm, mgu, rnn
@@ -147,7 +148,7 @@ class RecurrentLayer(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.output_size = self.proj_size or self.hidden_size  # H_out: size of h and of each output
         self._clamp: dict = {}
-        self._rng = np.random.default_rng(seed)
+        self._rng = make_rng(name, seed)
         self._cache: _LayerCache | None = None
         self._forward_ran = False
         self._init_params()
