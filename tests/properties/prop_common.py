@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 # Deterministic in CI (derandomize), no example database written into the tree, no timing flakiness.
 PROPERTY = settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     derandomize=True,
     database=None,
