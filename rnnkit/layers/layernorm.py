@@ -95,9 +95,13 @@ def _scaled_statistics(x: np.ndarray, axes: tuple, eps: float):
     xs = x64 / s
     xc = xs - xs.mean(axis=axes, keepdims=True)
     denom = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps / s / s)  # sqrt(var + eps) / s
+    constant = denom == 0  # var = 0 and eps / s^2 below the smallest float: xc = 0 there, rstd = 1 / sqrt(eps)
+    denom[constant] = 1.0
     xhat = (xc / denom).astype(x.dtype)
     with np.errstate(under="ignore"):  # rstd of an input near 1e38 is a float32 subnormal
-        rstd = (1.0 / (s * denom)).astype(x.dtype)
+        rstd = 1.0 / (s * denom)
+        rstd[constant] = 1.0 / np.sqrt(eps)
+        rstd = rstd.astype(x.dtype)
     return xhat, rstd
 
 

@@ -41,3 +41,14 @@ def test_layernorm_lstm_at_1e20_is_finite():
     layer = LayerNormLSTM(3, 4, seed=0)
     out, (h, c) = layer.forward(np.full((3, 2, 3), 1e20, np.float32) * np.array([1, -1, 0.5], np.float32))
     assert np.isfinite(out).all() and np.isfinite(c).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_constant_input_at_the_top_of_the_range_normalises_to_zero(dtype):
+    top = np.finfo(dtype).max
+    ln = LayerNorm(4, dtype=dtype)
+    x = np.array([[top, top, top, top], [-top, -top, -top, -top]], dtype)  # the sum overflows; var(x) = 0
+    y = ln.forward(x)
+    np.testing.assert_array_equal(y, np.zeros_like(x))
+    dx = ln.backward(np.ones_like(x))
+    assert np.isfinite(dx).all()

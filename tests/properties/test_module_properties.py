@@ -229,7 +229,8 @@ def _layer_norm_reference(x, k, eps):
     s = 2.0 ** np.floor(np.log2(np.where(m > 0, m, 1.0)))
     xs = x / s
     xc = xs - xs.mean(axis=axes, keepdims=True)
-    return xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps / s / s)
+    denom = np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps / s / s)
+    return xc / np.where(denom > 0, denom, 1.0)  # denom = 0 only where xc = 0 (a constant input beyond 1e154)
 
 
 @PROPERTY
