@@ -5,7 +5,9 @@ and the survivors are scaled by 1 / (1 - p), so evaluation uses the input
 unchanged. ``variational=True`` draws one mask per sequence and reuses it
 at every time step (Gal and Ghahramani 2016): for x (T, B, F) the mask is
 (1, B, F) instead of (T, B, F). Masks come from the layer's own generator
-(``seed``); backward multiplies by the same mask.
+(``seed``); backward multiplies by the same mask. The layer has no dtype of
+its own: x must be a finite float32 or float64 array, and y keeps its dtype.
+``p`` may be reassigned later, validated as in the constructor.
 
 Example
 -------

@@ -37,6 +37,11 @@ layer's own generator (``seed``); backward reuses the forward's masks.
   (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
 
 All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
+Each of the five may be reassigned after construction (``layer.dropout = 0.3``); an
+assignment is validated exactly as the constructor's argument is.
+
+A batch of size B = 0 gives empty outputs and states and adds nothing to the
+gradients, as PyTorch does; T must be at least 1.
 """
 
 from __future__ import annotations
