@@ -175,15 +175,43 @@ def layer_norm_forward(
     else:
         k = 1 if normalized_ndim is None else normalized_ndim
     axes = tuple(range(x.ndim - k, x.ndim))
-    mu = x.mean(axis=axes, keepdims=True)  # (..., 1)
-    xc = x - mu
-    var = np.mean(xc * xc, axis=axes, keepdims=True)  # (..., 1)
-    rstd = 1.0 / np.sqrt(var + eps)
-    xhat = xc * rstd  # (..., H)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below and redone safely
+        mu = x.mean(axis=axes, keepdims=True)  # (..., 1)
+        xc = x - mu
+        var = np.mean(xc * xc, axis=axes, keepdims=True)  # (..., 1)
+    if not np.isfinite(var).all():
+        xhat, rstd = _scaled_statistics(x, axes, eps)
+    else:
+        rstd = 1.0 / np.sqrt(var + eps)
+        xhat = xc * rstd  # (..., H)
     y = xhat * gamma if gamma is not None else xhat.copy()
     if beta is not None:
         y += beta
     return y, (xhat, rstd, gamma, beta is not None, k)
+
+
+def _scaled_statistics(x: np.ndarray, axes: tuple, eps: float):
+    """(xhat, rstd) of finite x whose squares (or sums) overflow its dtype: |x| near the float32 range.
+
+    The statistics are taken in float64 of x / s with s = max|x| per position,
+    then scaled back: var(x) = s^2 var(x / s), so
+    xhat = (x/s - mean(x/s)) / sqrt(var(x/s) + eps / s^2) and rstd = 1 / (s sqrt(...)).
+    Nothing overflows, for any finite x in either dtype; the results are cast to x's dtype.
+    """
+    x64 = x.astype(np.float64)
+    s = np.max(np.abs(x64), axis=axes, keepdims=True)  # (..., 1)
+    s[s == 0] = 1.0
+    xs = x64 / s
+    xc = xs - xs.mean(axis=axes, keepdims=True)
+    denom = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps / s / s)  # sqrt(var + eps) / s
+    constant = denom == 0  # var = 0 and eps / s^2 below the smallest float: xc = 0 there, rstd = 1 / sqrt(eps)
+    denom[constant] = 1.0
+    xhat = (xc / denom).astype(x.dtype)
+    with np.errstate(under="ignore"):  # rstd of an input near 1e38 is a float32 subnormal
+        rstd = 1.0 / (s * denom)
+        rstd[constant] = 1.0 / np.sqrt(eps)
+        rstd = rstd.astype(x.dtype)
+    return xhat, rstd
 
 
 def layer_norm_backward(dy: np.ndarray, cache):

@@ -29,10 +29,17 @@ data the final weights are bit-identical to those of a run never interrupted.
 
 One update is: ``zero_grad``, ``train_step``, a finiteness check of the loss
 and of every gradient, global-norm clipping (the norm *before* clipping is
-logged as ``grad_norm``) and/or clipping by value, ``optimizer.step()``.
-A non-finite loss or gradient raises :class:`TrainingError` naming the step
-and the parameter, unless ``on_nonfinite="skip"``, which drops that update
-and counts it.
+logged as ``grad_norm``) and/or clipping by value, ``optimizer.step()``, and a
+check of every weight after it (finite, and its sum of squares finite in its
+dtype, see ``_nonfinite_after_update``) and of the optimiser's buffers. A
+failed check raises :class:`TrainingError`, one line naming the step and the
+parameter (``on_nonfinite="raise"``, or its synonym ``"stop"``), unless
+``on_nonfinite="skip"``, which drops that update and counts it: a bad loss or
+gradient is never applied, and a bad update is undone (weights and optimiser
+state restored to what they were before it).
+
+A log whose last line was torn by a kill during an append (no newline, not
+parsable) does not block ``resume``: that line is dropped with a warning.
 
 Logs are one JSON object per line (``log.jsonl``) or CSV rows (``log.csv``)
 in ``out_dir``: ``{"kind": "train"|"eval", "epoch", "step", "loss", "ppl",
@@ -89,7 +96,7 @@ class TrainerConfig:
     checkpoint_every: int | None = None  # updates between checkpoints; None: at each epoch's end
     patience: int | None = None  # early stopping: evaluations without improvement
     min_delta: float = 0.0  # improvement smaller than this does not count
-    on_nonfinite: str = "raise"  # "raise" or "skip" the update
+    on_nonfinite: str = "raise"  # "raise" (or its synonym "stop": TrainingError) or "skip" the update
     log_format: str = "jsonl"  # "jsonl" or "csv"
     progress: bool = True  # progress bar on stderr
     keep_checkpoints: int = 2
@@ -119,7 +126,7 @@ class TrainerConfig:
                 raise ValueError(f"{where}: {name} must be a positive number or None, got {v!r}")
         if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) or self.min_delta < 0:
             raise ValueError(f"{where}: min_delta must be >= 0, got {self.min_delta!r}")
-        check_choice(where, "on_nonfinite", self.on_nonfinite, ("raise", "skip"))
+        check_choice(where, "on_nonfinite", self.on_nonfinite, ("raise", "stop", "skip"))
         check_choice(where, "log_format", self.log_format, ("jsonl", "csv"))
 
 
@@ -305,7 +312,8 @@ class Trainer:
                     ok, norm = self._check_and_clip(res, grads, pos["step"] + 1)
                     pos["index"] = index + 1
                     if ok:
-                        self.optimizer.step()
+                        ok = self._update(pos["step"] + 1)
+                    if ok:
                         pos["step"] += 1
                         window.add(res, norm)
                     else:
@@ -375,6 +383,22 @@ class Trainer:
         if cfg.clip_value:
             clip_grad_value(grads, cfg.clip_value)
         return True, norm
+
+    def _update(self, step: int) -> bool:
+        """``optimizer.step()``, then the weights checked; False if the update was undone (on_nonfinite="skip")."""
+        skip = self.config.on_nonfinite == "skip"
+        before = _snapshot(self.model, self.optimizer) if skip else None
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found and named just below
+            self.optimizer.step()
+        problem = _nonfinite_after_update(self.model.params, self.optimizer)
+        if problem is None:
+            return True
+        problem = f"step {step}: {problem}"
+        if not skip:
+            raise TrainingError(problem + " (TrainerConfig(on_nonfinite='skip') drops such updates)")
+        _restore_snapshot(self.model, self.optimizer, before)
+        log.warning("%s; update undone and skipped", problem)
+        return False
 
     def _evaluate_and_track(self, valid, pos, history, logger, epoch, per_epoch):
         cfg = self.config
@@ -448,6 +472,46 @@ class Trainer:
         return _unflatten_state(state.get("carried_state"), ckpt.arrays or {})
 
 
+# -- weights after an update ------------------------------------------------------------------------------
+def _nonfinite_after_update(params: dict, optimizer) -> str | None:
+    """What is wrong with the weights (or the optimiser's buffers) after an update, or None if nothing is.
+
+    A weight must be finite, and so must its sum of squares in its own dtype:
+    weights whose squares overflow (|w| beyond about 1e19 in float32, where an
+    Adam step of lr 1e20 lands) have diverged even while finite, and the next
+    forward pass, norm or weight decay turns them into inf. One BLAS dot per
+    parameter checks both at once.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, p in params.items():
+            flat = p.reshape(-1)
+            if math.isfinite(float(np.vdot(flat, flat))):
+                continue
+            if not np.isfinite(p).all():
+                return f"after the update, {name} is not finite"
+            big = float(np.max(np.abs(p)))
+            return f"after the update, {name} has diverged (|w| up to {big:.3g}, whose square overflows {p.dtype})"
+        state = getattr(optimizer, "state", None)
+        if isinstance(state, dict):
+            for name, buffers in state.items():
+                for buf, a in buffers.items() if isinstance(buffers, dict) else ():
+                    if isinstance(a, np.ndarray) and not np.isfinite(a).all():
+                        return f"after the update, the optimizer's {buf} of {name} is not finite"
+    return None
+
+
+def _snapshot(model, optimizer) -> tuple[dict, dict]:
+    """Copies of the weights and of the optimiser state, to undo an update."""
+    return {k: p.copy() for k, p in model.params.items()}, optimizer.state_dict()
+
+
+def _restore_snapshot(model, optimizer, snapshot) -> None:
+    weights, opt_state = snapshot
+    for k, p in model.params.items():
+        np.copyto(p, weights[k])
+    optimizer.load_state_dict(opt_state)
+
+
 def _is_plateau(schedule) -> bool:
     return type(schedule).__name__ == "ReduceLROnPlateau"
 
@@ -493,6 +557,14 @@ class _Window:
         }
 
 
+def _parses_as_step(value) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 class _Log:
     """Append-only JSONL/CSV log; on resume, records past the checkpoint's step are dropped first."""
 
@@ -514,10 +586,37 @@ class _Log:
             self.file.write(",".join(self.FIELDS) + "\n")
 
     def _read(self, path):
-        with open(path, encoding="utf-8", newline="") as f:
-            if self.fmt == "jsonl":
-                return [json.loads(line) for line in f if line.strip()]
-            return list(csv.DictReader(f))
+        """The records of the log; a last line torn by an interrupted append is dropped, other damage raised."""
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            lines = f.read().splitlines()
+        first = 1 if self.fmt == "csv" else 0  # the CSV header
+        numbered = [(n, line) for n, line in enumerate(lines[first:], start=first + 1) if line.strip()]
+        records, bad = [], []
+        for n, line in numbered:
+            record = self._parse(line)
+            if record is None:
+                bad.append(n)
+            else:
+                records.append(record)
+        if bad and bad != [numbered[-1][0]]:
+            raise CheckpointError(f"{path}: line {bad[0]} is not a log record; the log is damaged")
+        if bad:
+            log.warning("%s: dropping line %d, torn by an interrupted write", path, bad[0])
+        return records
+
+    def _parse(self, line: str) -> dict | None:
+        """One log line as a record, or None if it is not one (a torn line)."""
+        if self.fmt == "jsonl":
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return None
+        else:
+            fields = next(csv.reader([line]))
+            record = dict(zip(self.FIELDS, fields)) if len(fields) == len(self.FIELDS) else None
+        if not isinstance(record, dict) or not _parses_as_step(record.get("step")):
+            return None
+        return record
 
     def _encode_all(self, records) -> str:
         if self.fmt == "jsonl":

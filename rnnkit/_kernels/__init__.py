@@ -263,7 +263,10 @@ def active(*arrays) -> bool:
     dt = arrays[0].dtype
     if dt != _F32 and dt != _F64:
         return False
-    return all(a.dtype == dt for a in arrays)
+    for a in arrays:
+        if a.dtype != dt or a.size == 0:  # an empty batch takes the NumPy loops, which handle B = 0
+            return False
+    return True
 
 
 def forward(family, params: dict, x, state, **kw):

@@ -28,12 +28,13 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def same_float_dtype(*arrays) -> bool:
-    """Whether the arrays share one float dtype the loops compile for (float32 or float64)."""
+    """Whether the arrays share one float dtype the loops compile for (float32 or float64) and none is
+    empty (an empty batch takes the NumPy loops, which return empty results as PyTorch does)."""
     dt = arrays[0].dtype
     if dt != _F32 and dt != _F64:
         return False
     for a in arrays:
-        if a.dtype != dt:
+        if a.dtype != dt or a.size == 0:
             return False
     return True
 

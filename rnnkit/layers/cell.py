@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit import _kernels
-from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.cells import registry
 from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
@@ -80,7 +80,7 @@ class StepCell(Module):
         self.dtype = resolve_dtype(name, dtype)
         self.variant = self._family.resolve(name, variant)
         H = self.hidden_size
-        rng = np.random.default_rng(seed)
+        rng = make_rng(name, seed)
         k = 1.0 / np.sqrt(H)
         spec = self._family.parameter_spec(self.input_size, H, bias=self.bias, variant=self.variant)
         for n, (shape, init) in spec.items():
@@ -147,8 +147,11 @@ class StepCell(Module):
     def backward(self, dh_next, dc_next=None, *, cache=None):
         """Gradients of one step. Returns (dx, dh_prev); LSTMCell: (dx, (dh_prev, dc_prev)).
 
-        Adds the parameter gradients into ``self.grads``. ``cache`` defaults to
-        the last ``forward``'s; pass the one ``step`` returned to go back further.
+        LSTMCell takes the gradient in the structure ``forward`` returned,
+        ``backward((dh_next, dc_next))`` (either part may be None), or as two
+        arguments ``backward(dh_next, dc_next)``. Adds the parameter gradients
+        into ``self.grads``. ``cache`` defaults to the last ``forward``'s; pass
+        the one ``step`` returned to go back further.
         """
         where = f"{type(self).__name__}.backward"
         if cache is None:
@@ -158,7 +161,20 @@ class StepCell(Module):
         inner, unbatched = cache
         B = None if unbatched else inner.x.shape[1]
         H = self.hidden_size
-        dh = self._parse(where, "dh_next", dh_next, H, B)
+        if self._has_cell_state and _is_state_pair(dh_next):
+            if len(dh_next) != 2:
+                raise TypeError(
+                    f"{where}: dh_next must be an array or the pair (dh_next, dc_next), got a tuple of {len(dh_next)}"
+                )
+            if dc_next is not None:
+                raise TypeError(
+                    f"{where}: dc_next must be None when dh_next is the pair (dh_next, dc_next), got an array"
+                )
+            dh_next, dc_next = dh_next
+        if dh_next is None and self._has_cell_state:
+            dh = np.zeros((B, H) if not unbatched else (H,), dtype=self.dtype)
+        else:
+            dh = self._parse(where, "dh_next", dh_next, H, B)
         dh = dh[None] if unbatched else dh
         if self._has_cell_state:
             dc = None if dc_next is None else self._parse(where, "dc_next", dc_next, H, B)
@@ -177,6 +193,13 @@ class StepCell(Module):
             dx = dx[0]
             ds0 = tuple(s[0] for s in ds0) if self._has_cell_state else ds0[0]
         return dx, ds0
+
+
+def _is_state_pair(value) -> bool:
+    """A tuple (dh, dc), or a list of two arrays (or None), as the LSTM layers' states are passed."""
+    if isinstance(value, tuple):
+        return True
+    return isinstance(value, list) and len(value) == 2 and all(v is None or isinstance(v, np.ndarray) for v in value)
 
 
 _Cell = StepCell  # the name the interop modules knew

@@ -18,6 +18,12 @@ and the backward pass, with dxhat = dy * gamma,
 (means over the normalised axes). With ``normalized_shape`` of k axes the
 statistics run over the last k axes of x and gamma, beta have those k axes.
 
+Range: the statistics are computed in x's dtype; where that overflows (float32
+values beyond about 1e19, whose squares exceed the float32 range) they are
+recomputed for those inputs in float64 on x scaled by its largest magnitude
+per position, so LayerNorm stays finite for every finite input of either
+dtype, up to the dtype's largest value.
+
 The plain functions ``layer_norm_forward`` / ``layer_norm_backward`` (no
 checks, for the cells' time loops) are in ``rnnkit.functional``; ``LayerNorm``
 is the layer that owns ``weight`` (gamma) and ``bias`` (beta).

@@ -37,6 +37,11 @@ layer's own generator (``seed``); backward reuses the forward's masks.
   (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
 
 All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
+Each of the five may be reassigned after construction (``layer.dropout = 0.3``); an
+assignment is validated exactly as the constructor's argument is.
+
+A batch of size B = 0 gives empty outputs and states and adds nothing to the
+gradients, as PyTorch does; T must be at least 1.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from rnnkit._validate import (
     check_positive_int,
     check_probability,
     fmt_shape,
+    make_rng,
     resolve_dtype,
 )
 from rnnkit.cells import registry
@@ -147,17 +153,12 @@ class RecurrentLayer(Module):
         self.bidirectional = _check_bool(name, "bidirectional", bidirectional)
         self.variational = _check_bool(name, "variational", variational)
         self.peephole = _check_bool(name, "peephole", peephole)
-        self.dropout = check_probability(name, "dropout", dropout)
-        self.input_dropout = check_probability(name, "input_dropout", input_dropout)
-        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout)
-        self.weight_drop = check_probability(name, "weight_drop", weight_drop)
-        if self._has_cell_state and isinstance(zoneout, (tuple, list)):
-            if len(zoneout) != 2:
-                raise ValueError(f"{name}: zoneout must be a float or a pair (z_h, z_c), got {zoneout!r}")
-            self.zoneout = tuple(check_probability(name, "zoneout", z) for z in zoneout)
-        else:
-            z = check_probability(name, "zoneout", zoneout)
-            self.zoneout = (z, z) if self._has_cell_state else (z, 0.0)
+        # The regularisers are properties: assigning one later is validated exactly as here.
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.weight_drop = weight_drop
+        self.zoneout = zoneout
         self.proj_size = check_positive_int(name, "proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
@@ -171,10 +172,65 @@ class RecurrentLayer(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.output_size = self.proj_size or self.hidden_size  # H_out: size of h and of each output
         self._clamp: dict = {}
-        self._rng = np.random.default_rng(seed)
+        self._rng = make_rng(name, seed)
         self._cache: _LayerCache | None = None
         self._forward_ran = False
         self._init_params()
+
+    # -- regularisers: validated on every assignment, not only in the constructor ------------------
+    @property
+    def dropout(self) -> float:
+        """Dropout probability on the outputs of every layer but the last, in [0, 1)."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, p) -> None:
+        self._dropout = check_probability(type(self).__name__, "dropout", p)
+
+    @property
+    def input_dropout(self) -> float:
+        """Dropout probability on the first layer's input, in [0, 1)."""
+        return self._input_dropout
+
+    @input_dropout.setter
+    def input_dropout(self, p) -> None:
+        self._input_dropout = check_probability(type(self).__name__, "input_dropout", p)
+
+    @property
+    def recurrent_dropout(self) -> float:
+        """Dropout probability on h_{t-1} where it enters the recurrent product, in [0, 1)."""
+        return self._recurrent_dropout
+
+    @recurrent_dropout.setter
+    def recurrent_dropout(self, p) -> None:
+        self._recurrent_dropout = check_probability(type(self).__name__, "recurrent_dropout", p)
+
+    @property
+    def weight_drop(self) -> float:
+        """DropConnect probability on every W_hh, in [0, 1)."""
+        return self._weight_drop
+
+    @weight_drop.setter
+    def weight_drop(self, p) -> None:
+        self._weight_drop = check_probability(type(self).__name__, "weight_drop", p)
+
+    @property
+    def zoneout(self) -> tuple[float, float]:
+        """Zoneout probabilities (z_h, z_c); assign a float, or for LSTM-like layers a pair (z_h, z_c).
+
+        A layer without a cell state reads (z, 0.0)."""
+        return self._zoneout
+
+    @zoneout.setter
+    def zoneout(self, zoneout) -> None:
+        name = type(self).__name__
+        if self._has_cell_state and isinstance(zoneout, (tuple, list)):
+            if len(zoneout) != 2:
+                raise ValueError(f"{name}: zoneout must be a float or a pair (z_h, z_c), got {zoneout!r}")
+            self._zoneout = tuple(check_probability(name, "zoneout", z) for z in zoneout)
+        else:
+            z = check_probability(name, "zoneout", zoneout)
+            self._zoneout = (z, z) if self._has_cell_state else (z, 0.0)
 
     # -- parameters -----------------------------------------------------------------------------
     @property
@@ -290,8 +346,9 @@ class RecurrentLayer(Module):
         if x.ndim != 3 or x.shape[2] != D:
             want = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
             raise ValueError(f"{where}: x must have shape {want}, got {fmt_shape(x.shape)}")
-        if 0 in x.shape:
-            raise ValueError(f"{where}: x must have T >= 1 and B >= 1, got shape {fmt_shape(x.shape)}")
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        if T == 0:  # B = 0 is allowed, as in PyTorch: empty outputs, no gradient contributions
+            raise ValueError(f"{where}: x must have T >= 1, got shape {fmt_shape(x.shape)}")
         if self.batch_first:
             x = np.ascontiguousarray(x.transpose(1, 0, 2))
         return x, False
