@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--overlap", action="store_true")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--on-nonfinite", default="raise")
+    p.add_argument("--max-minutes", type=float, default=None)
     for what in ("kill", "raise", "perturb", "nan"):
         p.add_argument(f"--{what}-rank", type=int, default=None)
         p.add_argument(f"--{what}-at-step", type=int, default=None)
@@ -91,11 +92,13 @@ def main(argv=None) -> int:
         checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every,
         on_nonfinite=args.on_nonfinite,
+        max_minutes=args.max_minutes,
         log_every=2,
         progress=False,
     )
-    extra = {} if comm is None else {"masks": args.masks, "bucket_bytes": args.bucket_bytes, "overlap": args.overlap}
-    extra.update(check_every=1) if comm is not None else None
+    extra = {}
+    if comm is not None:
+        extra = {"masks": args.masks, "bucket_bytes": args.bucket_bytes, "overlap": args.overlap, "check_every": 1}
     trainer = distributed.make_trainer(model, opt, cfg, comm=comm, out_dir=args.out, **extra)
 
     calls = {"n": 0}
