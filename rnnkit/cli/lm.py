@@ -39,8 +39,8 @@ def _flag_type(field):
 
 
 def register(sub) -> None:
-    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval")
-    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval}", parser_class=type(lm))
+    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval, prepare")
+    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval,prepare}", parser_class=type(lm))
 
     t = cmds.add_parser("train", help="train a language model (default: on the built-in corpus)")
     for f in dataclasses.fields(lmtrain.LMTrainConfig):
@@ -71,6 +71,7 @@ def register(sub) -> None:
     e.add_argument("--checkpoint", required=True, help="run directory of 'rnnkit lm train'")
     e.add_argument("--data", required=True, help="UTF-8 text to score")
     e.set_defaults(func=_eval)
+    _register_prepare(cmds)
     lm.set_defaults(func=lambda args: _missing(lm))
 
 
@@ -116,4 +117,27 @@ def _eval(args) -> int:
     result = lmtrain.evaluate_text(model, vocab, lmtrain.read_text(args.data), cfg.level, cfg.bptt)
     name = "bpc" if cfg.level == "char" else "ppl"
     print(f"{name} {result[name]:.4f} over {result['tokens']:,} tokens (mean loss {result['loss']:.4f} nats)")
+    return 0
+
+
+# -- rnnkit lm prepare: a corpus larger than memory, tokenised once into memory-mapped ids ----------------
+def _register_prepare(cmds) -> None:
+    p = cmds.add_parser("prepare", help="tokenise a large text once into memory-mapped ids (train with --data DIR)")
+    p.add_argument("--data", required=True, help="plain UTF-8 training text, read line by line")
+    p.add_argument("--valid", default=None, help="validation text, encoded with the training vocabulary")
+    p.add_argument("--out", required=True, help="directory for vocab.json, train.npy, valid.npy, corpus.json")
+    p.add_argument("--level", default="word", choices=("char", "word"), help="char or word tokens (default word)")
+    p.add_argument("--min-count", type=int, default=1, help="rarer tokens become <unk> (default 1)")
+    p.add_argument("--max-vocab", type=int, default=None, help="cap on the vocabulary size, specials included")
+    p.set_defaults(func=_prepare)
+
+
+def _prepare(args) -> int:
+    from rnnkit.lm.mmap_corpus import prepare
+
+    meta = prepare(
+        args.data, args.out, valid=args.valid, level=args.level, min_count=args.min_count, max_vocab=args.max_vocab
+    )
+    counts = ", ".join(f"{n:,} {split}" for split, n in meta["tokens"].items())
+    print(f"{args.out}: {meta['level']}-level corpus, vocabulary {meta['vocab_size']:,}, tokens: {counts}")
     return 0
