@@ -85,6 +85,8 @@ def _train(args) -> int:
     names = {f.name for f in dataclasses.fields(lmtrain.LMTrainConfig)}
     cfg = lmtrain.LMTrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     summary = lmtrain.train(cfg, args.out, progress=not args.no_progress and sys.stderr.isatty())
+    if summary.get("rank", 0) != 0:  # a data-parallel run: rank 0 prints the sample
+        return 0
     model, vocab, _ = lmtrain.load_run(args.out)
     prompt = args.prompt if args.prompt is not None else ("def " if cfg.level == "char" and not cfg.data else "")
     print("--- sample ---")

@@ -35,11 +35,12 @@ from rnnkit.decoding import beam_search, sample
 from rnnkit.io import CheckpointError, atomic_write
 from rnnkit.lm.corpus import builtin_corpus
 from rnnkit.lm.data import batchify, char_tokens, word_tokens
+from rnnkit.lm.mmap_corpus import is_prepared, load_meta, stream_from_prepared
 from rnnkit.lm.rnnlm import CELLS, RNNLM, RNNLMConfig
 from rnnkit.lm.vocab import Vocabulary
 from rnnkit.optim import SGD, Adam
 from rnnkit.schedules import StepDecay
-from rnnkit.trainer import Trainer, TrainerConfig
+from rnnkit.trainer import TrainerConfig
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +169,35 @@ def stream_source(ids: np.ndarray, batch_size: int, bptt: int, what: str) -> Str
 
 # -- train ---------------------------------------------------------------------------------------------
 def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -> dict:
-    """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict."""
+    """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict.
+
+    ``cfg.data`` may be a directory written by ``rnnkit lm prepare`` (the
+    corpus is then streamed from its memory-mapped ids). Under an MPI launcher
+    with several processes the run is data-parallel (:mod:`rnnkit.distributed`):
+    each rank trains on its shard of every batch and only rank 0 writes files.
+    """
+    from rnnkit import distributed  # imports no MPI code on one process
+
+    comm = distributed.init()
+    is_main = comm is None or comm.rank == 0
+    if not is_main:
+        log_fn = lambda *a, **k: None  # noqa: E731  (one process reports)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_text, valid_text = split_text(cfg)
-    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
-    train_ids = vocab.encode(tokenize(train_text, cfg.level))
-    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
-    atomic_write(out / RUN_FILE, [json.dumps(asdict(cfg), indent=2).encode()])
-    atomic_write(out / VOCAB_FILE, [vocab.to_json().encode()])
+    if cfg.data and is_prepared(cfg.data):
+        vocab, train_src, valid_src = _prepared_sources(cfg)
+        train_tokens, valid_tokens = len(train_src.token_ids), len(valid_src.token_ids)
+    else:
+        train_text, valid_text = split_text(cfg)
+        vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
+        train_ids = vocab.encode(tokenize(train_text, cfg.level))
+        valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
+        train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
+        valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
+        train_tokens, valid_tokens = len(train_ids), len(valid_ids)
+    if is_main:
+        atomic_write(out / RUN_FILE, [json.dumps(asdict(cfg), indent=2).encode()])
+        atomic_write(out / VOCAB_FILE, [vocab.to_json().encode()])
     model = RNNLM(
         RNNLMConfig(
             vocab_size=len(vocab),
@@ -200,11 +221,10 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
     schedule = (
         StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
     )
-    train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
-    valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
     log_fn(
-        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {len(train_ids):,} training and "
-        f"{len(valid_ids):,} validation tokens, {model.num_parameters():,} parameters"
+        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {train_tokens:,} training and "
+        f"{valid_tokens:,} validation tokens, {model.num_parameters():,} parameters"
+        + (f", {comm.size} processes" if comm is not None else "")
     )
     tcfg = TrainerConfig(
         epochs=cfg.epochs,
@@ -214,17 +234,37 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
         eval_every=max(25, len(train_src) // 5),
         progress=progress,
     )
-    trainer = Trainer(model, opt, tcfg, schedule=schedule, out_dir=out)
+    trainer = distributed.make_trainer(
+        model, opt, tcfg, comm=comm, schedule=schedule, out_dir=out, average=cfg.objective != "sum", seed=cfg.seed
+    )
+    train_src, valid_src = distributed.shard_source(trainer, train_src), distributed.shard_source(trainer, valid_src)
     result = trainer.fit(train_src, valid_src if len(valid_src) else None)
     final = trainer.evaluate(valid_src)
     name, value = metric(final["loss"], cfg.level)
     summary = {"steps": result.steps, "valid_loss": final["loss"], name: value, "vocab_size": len(vocab)}
+    summary["rank"] = 0 if comm is None else comm.rank
     log_fn(f"validation {name}: {value:.3f} after {result.steps} updates")
+    if not is_main:
+        return summary
     history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
     plot = plot_learning_curve(history, out / "learning_curve.png", cfg.level)
     if plot:
         log_fn(f"learning curve: {plot}")
     return summary
+
+
+def _prepared_sources(cfg: LMTrainConfig):
+    """(vocabulary, train source, valid source) from a directory of ``rnnkit lm prepare``."""
+    meta, vocab = load_meta(cfg.data)
+    if meta["level"] != cfg.level:
+        raise ValueError(
+            f"--level: the corpus in {cfg.data} was prepared at level {meta['level']!r}, got {cfg.level!r}"
+        )
+    if "valid" not in meta["tokens"]:
+        raise ValueError(f"--data: {cfg.data} has no validation split; prepare it with --valid FILE")
+    train_src = stream_from_prepared(cfg.data, "train", cfg.batch_size, cfg.bptt)
+    valid_src = stream_from_prepared(cfg.data, "valid", cfg.batch_size, cfg.bptt)
+    return vocab, train_src, valid_src
 
 
 def plot_learning_curve(history: list, path: Path, level: str) -> Path | None:
