@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 
 # environment variables through which launchers announce the job's size, in the order checked
-SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
 
 _COMM = None
 

@@ -4,8 +4,9 @@ Layout. Every gradient gets a fixed slice of one contiguous buffer ``flat``
 (allocated once, in the gradients' dtype), in *reverse* registration order:
 a model registers its layers input-first, so its backward pass finishes
 them last-first, and the buffer's first slices are the first to be final.
-The buffer is cut at parameter boundaries into buckets of about
-``bucket_bytes``; each bucket is one in-place ``MPI_Iallreduce``.
+Buckets are filled in that order, whole parameters at a time, and closed
+once they hold at least ``bucket_bytes`` (so a small bias never travels
+alone); each bucket is one in-place ``MPI_Iallreduce``.
 
     flat[slice(name)] = grads[name].ravel()      copy in, bucket by bucket
     flat <- sum over ranks (per bucket, nonblocking)
@@ -50,10 +51,10 @@ class GradientBuckets:
         self.buckets: list[list[str]] = [[]]
         offset, in_bucket = 0, 0
         for name in self.names:
-            n = grads[name].size
-            if in_bucket and (in_bucket + n) * self.dtype.itemsize > bucket_bytes:
+            if in_bucket * self.dtype.itemsize >= bucket_bytes:  # the current bucket is full: close it
                 self.buckets.append([])
                 in_bucket = 0
+            n = grads[name].size
             self.slices[name] = slice(offset, offset + n)
             self.buckets[-1].append(name)
             offset += n
