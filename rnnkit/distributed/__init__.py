@@ -93,6 +93,17 @@ def make_trainer(model, optimizer, config=None, *, comm=None, **kwargs):
     return DistributedTrainer(model, optimizer, config, comm=comm, **kwargs)
 
 
+def guard(comm):
+    """A context in which an exception on one rank aborts the job (nothing at all when ``comm`` is None)."""
+    if comm is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from rnnkit.distributed.comm import abort_on_error
+
+    return abort_on_error(comm)
+
+
 def shard_source(trainer, source):
     """``source`` itself for a plain Trainer; this rank's shard of it for a DistributedTrainer."""
     if source is None or not hasattr(trainer, "shard_source"):

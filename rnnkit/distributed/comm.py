@@ -114,9 +114,12 @@ class abort_on_error:
     def __exit__(self, kind, value, tb):
         if kind is None or issubclass(kind, GeneratorExit):
             return False
+        import os
         import traceback
 
-        traceback.print_exception(kind, value, tb)
+        # what a user can act on (a bad flag, a missing file) is one line, as the CLI prints it; the rest a traceback
+        if os.environ.get("RNNKIT_DEBUG") == "1" or not issubclass(kind, (ValueError, TypeError, KeyError, OSError)):
+            traceback.print_exception(kind, value, tb)
         _report_and_abort(self.comm, kind, value)
         return False  # not reached: Abort ends the process
 

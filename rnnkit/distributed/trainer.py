@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
+from rnnkit.checkpoint import latest_checkpoint
 from rnnkit.distributed.buckets import GradientBuckets, weights_checksum
 from rnnkit.distributed.comm import abort_on_error
 from rnnkit.distributed.shard import ShardedGenerator, ShardedSource, ShardInfo
@@ -135,9 +137,21 @@ class DistributedTrainer(Trainer):
             raise TypeError("DistributedTrainer.fit: valid must come from trainer.shard_source(source)")
         with abort_on_error(self.comm):
             self.buckets.begin()
-            if not resume:
+            if resume:
+                self._check_same_checkpoint()
+            else:
                 self._check_weights(0)  # every rank starts from the same weights
             return super().fit(train, valid, resume=resume)
+
+    def _check_same_checkpoint(self) -> None:
+        """Every rank must resume from the same checkpoint (a directory all of them see)."""
+        found = None if self.checkpoint_dir is None else latest_checkpoint(self.checkpoint_dir)
+        names = self.comm.allgather_json(None if found is None else Path(found).name)
+        if len(set(names)) > 1:
+            raise ValueError(
+                f"DistributedTrainer.fit: every rank must see the same checkpoints in {self.checkpoint_dir} "
+                f"(a file system shared by all nodes), got {names} by rank"
+            )
 
     def evaluate(self, data) -> dict:
         if not isinstance(data, ShardedSource):

@@ -179,6 +179,13 @@ def train(cfg: LMTrainConfig, out_dir, *, progress: bool = True, log_fn=print) -
     from rnnkit import distributed  # imports no MPI code on one process
 
     comm = distributed.init()
+    with distributed.guard(comm):  # an error on one rank (a bad file, say) ends every rank, none waits
+        return _train(cfg, out_dir, comm, progress=progress, log_fn=log_fn)
+
+
+def _train(cfg: LMTrainConfig, out_dir, comm, *, progress: bool, log_fn) -> dict:
+    from rnnkit import distributed
+
     is_main = comm is None or comm.rank == 0
     if not is_main:
         log_fn = lambda *a, **k: None  # noqa: E731  (one process reports)
