@@ -133,6 +133,8 @@ def main(argv=None) -> int:
             "valid_count": final["count"],
             "history": result.history,
             "mpi4py_imported": "mpi4py" in sys.modules,
+            "overlap_on": getattr(trainer, "_overlap_on", None),
+            "buckets": len(trainer.buckets.buckets) if comm is not None else 0,
         }
         atomic_write(out / "summary.json", [json.dumps(summary).encode()])
     return 0
