@@ -13,7 +13,10 @@ time-major mask shape) draws the *combined* batch's (T, B, F) and keeps rows
 [lo, hi). The masks a rank applies are therefore exactly the rows of the
 masks one process would draw for the combined batch, and every generator
 advances identically on every rank. Draws of any other shape (the
-DropConnect mask of a weight matrix) are taken whole, the same on every rank.
+DropConnect mask of a weight matrix) are taken whole, the same on every rank;
+so a model that draws activation masks of shape (B, F) (one time step at a
+time, or no time axis) keeps its ranks in step but loses the exact
+equivalence with one process: give it ``masks="local"``.
 The price is p times the random numbers per mask, small beside the matrix
 products they multiply; ``masks="local"`` in the trainer gives each rank
 its own streams instead (no extra draws, and no equivalence with one process).
