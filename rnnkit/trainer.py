@@ -348,8 +348,9 @@ class Trainer:
                     if (
                         pos["stopped_early"]
                         or (cfg.max_steps is not None and step >= cfg.max_steps)
-                        or self.agree(
-                            cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes
+                        or (
+                            cfg.max_minutes is not None
+                            and self.agree(time.perf_counter() - start_time > 60 * cfg.max_minutes)
                         )
                     ):
                         done = True
