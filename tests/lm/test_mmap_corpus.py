@@ -142,3 +142,20 @@ def test_cli_prepare(tmp_path, capsys):
     assert main(["lm", "prepare", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.txt" in err[0]
+
+
+def test_lm_train_from_a_prepared_corpus_equals_training_from_text(tmp_path):
+    rng = np.random.default_rng(0)
+    words = np.array("the cat sat on a mat and dog ran far".split())
+    for name, n in (("t.txt", 150), ("v.txt", 30)):
+        (tmp_path / name).write_text("".join(" ".join(rng.choice(words, 8)) + "\n" for _ in range(n)))
+    prepare(tmp_path / "t.txt", tmp_path / "prep", valid=tmp_path / "v.txt", level="word")
+    flags = "--level word --epochs 1 --minutes 0 --hidden-size 8 --embedding-size 8 --layers 1 --batch-size 4 --bptt 5"
+    flags += " --no-progress"
+    assert main(["lm", "train", "--data", str(tmp_path / "t.txt"), "--valid", str(tmp_path / "v.txt")]
+                + flags.split() + ["--out", str(tmp_path / "a")]) == 0  # fmt: skip
+    assert main(["lm", "train", "--data", str(tmp_path / "prep")] + flags.split() + ["--out", str(tmp_path / "b")]) == 0
+    (a, vocab_a, _), (b, vocab_b, _) = lmtrain.load_run(tmp_path / "a"), lmtrain.load_run(tmp_path / "b")
+    assert vocab_a == vocab_b
+    for k, v in a.params.items():
+        assert np.array_equal(v, b.params[k]), k
