@@ -46,10 +46,15 @@ in ``out_dir``: ``{"kind": "train"|"eval", "epoch", "step", "loss", "ppl",
 "lr", "grad_norm", "tokens_per_s", "seconds"}``. A progress bar (tqdm, when
 installed) shows loss, perplexity and tokens per second.
 
-Extension points for later work: a data-parallel run averages gradients
-between ``train_step`` and clipping (``Trainer.reduce_gradients``, a hook that
-does nothing on one process) and saves checkpoints from rank 0 only
-(``Trainer.is_main``).
+Hooks for data-parallel training (:mod:`rnnkit.distributed` overrides them;
+on one process each does nothing): ``reduce_step`` averages the gradients and
+sums the loss between ``train_step`` and the finiteness check, so every rank
+sees the same numbers and makes the same skip decision; ``agree`` turns a
+rank's decision (the time budget) into rank 0's; ``reduce_sums`` adds the
+evaluation's loss sum and count over the ranks' shards; ``after_update``
+runs after each update (weight checksums); ``checkpoint_extras`` and
+``restore_extras`` put each rank's own state (random generators, carried
+recurrent state) into the checkpoint that only rank 0 (``is_main``) writes.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._validate import check_choice
-from rnnkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rnnkit.checkpoint import flatten_state, latest_checkpoint, load_checkpoint, save_checkpoint, unflatten_state
 from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import no_grad
 from rnnkit.io import CheckpointError, atomic_write
@@ -138,31 +143,6 @@ class TrainResult:
     stopped_early: bool
     skipped_steps: int
     history: list = field(default_factory=list)  # the log records of this call
-
-
-# -- carried state <-> named arrays, for checkpoints ------------------------------------------------------
-def _flatten_state(state, prefix="state") -> tuple[Any, dict]:
-    """(structure, arrays): structure is JSON (nested lists of names / None)."""
-    if state is None:
-        return None, {}
-    if isinstance(state, np.ndarray):
-        return prefix, {prefix: state}
-    if isinstance(state, (tuple, list)):
-        parts, arrays = [], {}
-        for i, s in enumerate(state):
-            p, a = _flatten_state(s, f"{prefix}.{i}")
-            parts.append(p)
-            arrays.update(a)
-        return parts, arrays
-    raise TypeError(f"Trainer: a carried state must be None, an array or a tuple of them, got {type(state).__name__}")
-
-
-def _unflatten_state(structure, arrays):
-    if structure is None:
-        return None
-    if isinstance(structure, str):
-        return arrays[structure]
-    return tuple(_unflatten_state(s, arrays) for s in structure)
 
 
 class _NoBar:
@@ -241,7 +221,31 @@ class Trainer:
 
     # -- hooks for data-parallel training -------------------------------------------------------------
     def reduce_gradients(self, grads: dict) -> None:
-        """Average gradients across processes; on one process, nothing to do."""
+        """Average gradients across processes; on one process, nothing to do (the default ``reduce_step`` calls it)."""
+
+    def reduce_step(self, res: StepResult, grads: dict) -> StepResult:
+        """Average ``grads`` in place and return the step's result summed over processes."""
+        self.reduce_gradients(grads)
+        return res
+
+    def agree(self, flag: bool) -> bool:
+        """A decision every process takes together (rank 0's); on one process, ``flag``."""
+        return flag
+
+    def reduce_sums(self, total: float, count: int) -> tuple[float, int]:
+        """An evaluation's loss sum and count, added over processes; on one process, unchanged."""
+        return total, count
+
+    def after_update(self, step: int) -> None:
+        """Called after every update (data-parallel runs compare weight checksums here)."""
+
+    def checkpoint_extras(self, carried) -> tuple[dict, dict]:
+        """(trainer_state entries, arrays) to save besides the main process's own; a collective call."""
+        return {}, {}
+
+    def restore_extras(self, state: dict, arrays: dict, carried):
+        """Restore what ``checkpoint_extras`` saved; returns the carried state to continue with."""
+        return carried
 
     # -- paths ----------------------------------------------------------------------------------------
     @property
@@ -270,6 +274,7 @@ class Trainer:
                     state = res.state
         finally:
             self.model.train(was_training)
+        total, count = self.reduce_sums(total, count)
         mean = total / max(count, 1)
         return {"loss": mean, "ppl": _ppl(mean), "count": count}
 
@@ -308,13 +313,14 @@ class Trainer:
                     self.model.zero_grad()
                     res = self.model.train_step(batch, carried)
                     grads = self.model.grads
-                    self.reduce_gradients(grads)
+                    res = self.reduce_step(res, grads)
                     ok, norm = self._check_and_clip(res, grads, pos["step"] + 1)
                     pos["index"] = index + 1
                     if ok:
                         ok = self._update(pos["step"] + 1)
                     if ok:
                         pos["step"] += 1
+                        self.after_update(pos["step"])
                         window.add(res, norm)
                     else:
                         pos["skipped"] += 1
@@ -333,7 +339,10 @@ class Trainer:
                     if (
                         pos["stopped_early"]
                         or (cfg.max_steps is not None and step >= cfg.max_steps)
-                        or (cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes)
+                        or (
+                            cfg.max_minutes is not None
+                            and self.agree(time.perf_counter() - start_time > 60 * cfg.max_minutes)
+                        )
                     ):
                         done = True
                         break
@@ -427,14 +436,18 @@ class Trainer:
                 log.info("early stopping: no improvement in %d evaluations", pos["bad_evals"])
 
     def _save(self, pos, carried) -> None:
-        if self.checkpoint_dir is None or not self.is_main:
+        if self.checkpoint_dir is None:
             return
         where = (pos["epoch"], pos["index"], pos["step"])
         if where == getattr(self, "_saved_at", None):
             return  # this position is saved already
         self._saved_at = where
-        structure, arrays = _flatten_state(carried)
-        trainer_state = dict(pos, carried_state=structure, trainer_config=asdict(self.config))
+        extra_state, extra_arrays = self.checkpoint_extras(carried)  # every process takes part
+        if not self.is_main:
+            return
+        structure, arrays = flatten_state(carried)
+        arrays.update(extra_arrays)
+        trainer_state = dict(pos, carried_state=structure, trainer_config=asdict(self.config), **extra_state)
         if self.schedule is not None:
             trainer_state["schedule"] = self.schedule.state_dict()
         save_checkpoint(
@@ -469,7 +482,8 @@ class Trainer:
             if k in state:
                 pos[k] = state[k]
         log.info("resumed from %s at epoch %d, batch %d, step %d", ckpt.path, pos["epoch"], pos["index"], pos["step"])
-        return _unflatten_state(state.get("carried_state"), ckpt.arrays or {})
+        carried = unflatten_state(state.get("carried_state"), ckpt.arrays or {})
+        return self.restore_extras(state, ckpt.arrays or {}, carried)
 
 
 # -- weights after an update ------------------------------------------------------------------------------

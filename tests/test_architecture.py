@@ -4,8 +4,11 @@ Every rule is checked over the source of ``rnnkit/**/*.py`` with ``ast`` (no
 module is imported), so a new module is covered the day it is added:
 
 - no module under rnnkit/cells imports layers, models, training, runs or the CLI;
-- no model (rnnkit/lm, rnnkit/seq2seq, rnnkit/tasks) imports the Trainer, the run layer or the CLI;
+- no model (rnnkit/lm, rnnkit/seq2seq, rnnkit/tasks) imports the Trainer, distributed training, the run
+  layer or the CLI;
 - layers never import models, training, runs or the CLI; the run layer never imports the CLI;
+- training (rnnkit.trainer, and rnnkit.distributed beside it, which extends the Trainer) imports no run
+  layer or CLI, and the Trainer knows nothing of rnnkit.distributed;
 - no import cycle among rnnkit's modules (module-level imports);
 - no private name (``_x``, a module or an object) is imported from outside the package that owns it.
 
@@ -31,7 +34,7 @@ PACKAGE = Path(rnnkit.__file__).resolve().parent
 DESIGN = REPO_ROOT / "docs" / "design.md"
 
 MODELS = ("rnnkit.lm", "rnnkit.seq2seq", "rnnkit.tasks")
-TRAINING = ("rnnkit.trainer", "rnnkit.runs")
+TRAINING = ("rnnkit.trainer", "rnnkit.distributed", "rnnkit.runs")
 LAYERS = ("rnnkit.layers",)
 CLI = ("rnnkit.cli",)
 
@@ -115,6 +118,8 @@ def _check(found: list[str], rule: str) -> None:
         ("models import no Trainer, run layer or CLI", MODELS, TRAINING + CLI),
         ("layers import no model, training, run or CLI", LAYERS, MODELS + TRAINING + CLI),
         ("the run layer imports no CLI", ("rnnkit.runs",), CLI),
+        ("training imports no run layer or CLI", ("rnnkit.trainer", "rnnkit.distributed"), ("rnnkit.runs",) + CLI),
+        ("the Trainer imports no distributed training", ("rnnkit.trainer",), ("rnnkit.distributed",)),
         ("the protocols import nothing above them", ("rnnkit.protocols",), LAYERS + MODELS + TRAINING + CLI),
     ],
 )
@@ -224,6 +229,7 @@ SHOWN = [
     "rnnkit.tasks",
     "rnnkit.seq2seq",
     "rnnkit.trainer",
+    "rnnkit.distributed",
     "rnnkit.decoding",
     "rnnkit.runs",
     "rnnkit.analysis",

@@ -1,20 +1,25 @@
-"""``rnnkit lm train|sample|eval``: recurrent language models on text.
+"""``rnnkit lm train|sample|eval|prepare``: recurrent language models on text.
 
 ``train``'s flags are generated from :class:`rnnkit.runs.lm.LMTrainConfig`
 (one flag per field, spelled like it: ``--num-layers`` for ``num_layers``), so
 the CLI and the library cannot drift; the resolved config is saved as run.json.
-``sample`` and ``eval`` read the run directory named by ``--run``. Everything
-else happens in :mod:`rnnkit.runs.lm`.
+``sample`` and ``eval`` read the run directory named by ``--run``.
+``prepare``'s flags come from :class:`rnnkit.runs.prepare.PrepareConfig`; it
+writes a memory-mapped corpus that ``train --data DIR`` reads. Under an MPI
+launcher ``train`` is data-parallel and rank 0 alone prints. Everything else
+happens in :mod:`rnnkit.runs.lm` and :mod:`rnnkit.runs.prepare`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import typing
 
 from rnnkit.cli.common import UsageError, add_aliases, add_config_flags, config_from_args, require
 from rnnkit.runs import lm as lmrun
+from rnnkit.runs import prepare as preprun
 
 # Spellings of earlier versions, accepted but not shown in --help.
 TRAIN_ALIASES = {"--layers": "num_layers", "--tie": "tie_weights", "--clip": "clip_norm", "--minutes": "max_minutes"}
@@ -23,8 +28,8 @@ RUN_ALIASES = {"--checkpoint": "run"}
 
 def register(sub: typing.Any) -> None:
     """Add ``rnnkit lm`` and its sub-commands to ``sub``."""
-    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval")
-    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval}", parser_class=type(lm))
+    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval, prepare")
+    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval,prepare}", parser_class=type(lm))
 
     t = cmds.add_parser("train", help="train a language model (default: on the built-in corpus)")
     add_config_flags(t, lmrun.LMTrainConfig)
@@ -54,11 +59,19 @@ def register(sub: typing.Any) -> None:
     e.add_argument("--data", required=True, help="UTF-8 text to score.")
     add_aliases(e, RUN_ALIASES, {"run": str})
     e.set_defaults(func=_eval)
+
+    p = cmds.add_parser("prepare", help="tokenise a large text once into memory-mapped ids (train with --data DIR)")
+    data_help = next(f for f in dataclasses.fields(preprun.PrepareConfig) if f.name == "data").metadata["help"]
+    p.add_argument("--data", required=True, metavar="FILE", help=data_help)
+    add_config_flags(p, preprun.PrepareConfig, skip=("data",))
+    p.add_argument("--out", required=True, metavar="DIR", help="Corpus directory to create.")
+    p.add_argument("--overwrite", action="store_true", help="Replace the prepared corpus already in --out, if any.")
+    p.set_defaults(func=_prepare)
     lm.set_defaults(func=_missing)
 
 
 def _missing(args: argparse.Namespace) -> int:
-    raise UsageError("rnnkit lm: a command is required (train, sample or eval)")
+    raise UsageError("rnnkit lm: a command is required (train, sample, eval or prepare)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -66,6 +79,8 @@ def _train(args: argparse.Namespace) -> int:
     summary = lmrun.train(
         cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress and sys.stderr.isatty()
     )
+    if summary.get("rank", 0) != 0:  # a data-parallel run: rank 0 alone prints the sample
+        return 0
     model, vocab, _ = lmrun.load_run(args.out)
     prompt = args.prompt if args.prompt is not None else ("def " if cfg.level == "char" and not cfg.data else "")
     print("--- sample ---")
@@ -98,4 +113,9 @@ def _eval(args: argparse.Namespace) -> int:
     result = lmrun.evaluate_text(model, vocab, lmrun.read_text(args.data), cfg.level, cfg.bptt)
     name = "bpc" if cfg.level == "char" else "ppl"
     print(f"{name} {result[name]:.4f} over {result['tokens']:,} tokens (mean loss {result['loss']:.4f} nats)")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    preprun.prepare(config_from_args(preprun.PrepareConfig, args), args.out, overwrite=args.overwrite)
     return 0

@@ -17,6 +17,11 @@ model is :class:`rnnkit.lm.rnnlm.RNNLM`, trained by :class:`rnnkit.trainer.Train
 with truncated BPTT over ``batch_size`` parallel streams. Word models report
 perplexity, character models bits per character.
 
+A corpus larger than memory is tokenised once by ``rnnkit lm prepare``
+(:mod:`rnnkit.runs.prepare`) and named by ``--data``: its windows are then
+read from memory-mapped token ids. Under an MPI launcher (``mpirun -n 4
+rnnkit lm train ...``) the run is data-parallel (:mod:`rnnkit.distributed`).
+
 The fields of :class:`LMTrainConfig` are the flags of ``rnnkit lm train``
 (``num_layers`` is ``--num-layers``); their help is the field's metadata.
 """
@@ -27,10 +32,11 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnkit import distributed
 from rnnkit._validate import check_choice, check_positive_int, check_probability
 from rnnkit.batches import StreamBatches
 from rnnkit.checkpoint import load_checkpoint
@@ -42,6 +48,7 @@ from rnnkit.runs.fit import OPTIMIZERS, fit_run, make_optimizer
 from rnnkit.schedules import StepDecay
 from rnnkit.text.corpus import builtin_corpus, read_text
 from rnnkit.text.data import LEVELS, batchify, tokenize
+from rnnkit.text.mmap_corpus import is_prepared, load_meta, stream_from_prepared
 from rnnkit.text.vocab import Vocabulary
 from rnnkit.trainer import Trainer, TrainerConfig
 
@@ -49,6 +56,9 @@ __all__ = [
     "LMTrainConfig",
     "RENAMED_FIELDS",
     "train",
+    "build_model",
+    "LMData",
+    "load_sources",
     "load_run",
     "evaluate_text",
     "generate",
@@ -84,9 +94,9 @@ class LMTrainConfig:
 
     data: str | None = _f(
         None,
-        "Plain UTF-8 text to train on.",
+        "Plain UTF-8 text to train on, or a corpus directory of 'rnnkit lm prepare'.",
         default_text="the built-in corpus, this Python's standard-library sources",
-        metavar="FILE",
+        metavar="PATH",
     )
     valid: str | None = _f(
         None, "Validation text.", default_text="the last --valid-fraction of the training lines", metavar="FILE"
@@ -211,6 +221,46 @@ def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
     )
 
 
+class LMData(NamedTuple):
+    """The vocabulary and batch sources of a run (:func:`load_sources`)."""
+
+    vocab: Vocabulary
+    train: StreamBatches
+    valid: StreamBatches
+    tokens: tuple[int, int]  # (training, validation) tokens, before they are cut into streams
+
+
+def load_sources(cfg: LMTrainConfig) -> LMData:
+    """The vocabulary and sources of ``cfg.data``: a text file, a corpus prepared by ``rnnkit lm prepare``, or none.
+
+    A directory written by ``rnnkit lm prepare`` (:mod:`rnnkit.runs.prepare`)
+    gives the same vocabulary and windows as its text, streamed from the
+    memory-mapped ids (its own validation split; ``cfg.valid`` is not read).
+    """
+    if cfg.data and is_prepared(cfg.data):
+        return _prepared_sources(cfg)
+    train_text, valid_text = split_text(cfg)
+    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
+    train_ids = vocab.encode(tokenize(train_text, cfg.level))
+    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
+    train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
+    valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
+    return LMData(vocab, train_src, valid_src, (len(train_ids), len(valid_ids)))
+
+
+def _prepared_sources(cfg: LMTrainConfig) -> LMData:
+    meta, vocab = load_meta(cfg.data)
+    if meta["level"] != cfg.level:
+        raise ValueError(
+            f"--level: the corpus in {cfg.data} was prepared at level {meta['level']!r}, got {cfg.level!r}"
+        )
+    if "valid" not in meta["tokens"]:
+        raise ValueError(f"--data: {cfg.data} has no validation split; prepare it with --valid FILE")
+    train_src = stream_from_prepared(cfg.data, "train", cfg.batch_size, cfg.bptt)
+    valid_src = stream_from_prepared(cfg.data, "valid", cfg.batch_size, cfg.bptt)
+    return LMData(vocab, train_src, valid_src, (len(train_src.token_ids), len(valid_src.token_ids)))
+
+
 def train(
     cfg: LMTrainConfig,
     out_dir: str | Path,
@@ -223,24 +273,36 @@ def train(
 
     ``out_dir`` must not hold a run already unless ``overwrite`` (see
     :meth:`RunDir.create`); bad input fails before anything is written.
+    ``cfg.data`` may be a corpus prepared by ``rnnkit lm prepare``
+    (:func:`load_sources`). Under an MPI launcher with several processes the
+    run is data-parallel (:mod:`rnnkit.distributed`): each rank trains on its
+    shard of every batch, rank 0 alone creates the run directory, writes into
+    it and reports, and an error on any rank ends every rank. The summary's
+    ``"rank"`` says which process returned it (0 on one process).
     """
-    train_text, valid_text = split_text(cfg)
-    run = RunDir.create(out_dir, overwrite=overwrite)
-    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
-    train_ids = vocab.encode(tokenize(train_text, cfg.level))
-    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
-    run.write_config(cfg)
-    run.write_vocab(vocab)
+    comm = distributed.init()  # None on one process; imports no MPI code then
+    with distributed.guard(comm):  # an error on one rank (a bad file, say) ends every rank, none waits
+        return _train(cfg, out_dir, comm, overwrite=overwrite, progress=progress, log_fn=log_fn)
+
+
+def _train(cfg: LMTrainConfig, out_dir, comm, *, overwrite: bool, progress: bool, log_fn: Any) -> dict:
+    rank = 0 if comm is None else comm.rank
+    if rank != 0:
+        log_fn = _quiet  # one process reports
+    vocab, train_src, valid_src, (n_train, n_valid) = load_sources(cfg)
+    run = RunDir.create(out_dir, overwrite=overwrite) if rank == 0 else RunDir(out_dir, flag="--out")
+    if rank == 0:
+        run.write_config(cfg)
+        run.write_vocab(vocab)
     model = build_model(cfg, len(vocab))
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     schedule = (
         StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
     )
-    train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
-    valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
     log_fn(
-        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {len(train_ids):,} training and "
-        f"{len(valid_ids):,} validation tokens, {model.num_parameters():,} parameters"
+        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {n_train:,} training and "
+        f"{n_valid:,} validation tokens, {model.num_parameters():,} parameters"
+        + (f", {comm.size} processes" if comm is not None else "")
     )
     tcfg = TrainerConfig(
         epochs=cfg.epochs,
@@ -251,14 +313,29 @@ def train(
         progress=progress,
     )
     fit = fit_run(
-        run, model, opt, tcfg, train_src, valid_src, schedule=schedule, title=f"{cfg.level}-level language model"
+        run,
+        model,
+        opt,
+        tcfg,
+        train_src,
+        valid_src,
+        schedule=schedule,
+        title=f"{cfg.level}-level language model",
+        comm=comm,
+        average=cfg.objective != "sum",
+        seed=cfg.seed,
     )
     name, value = metric(fit.final["loss"], cfg.level)
     summary = {"steps": fit.result.steps, "valid_loss": fit.final["loss"], name: value, "vocab_size": len(vocab)}
+    summary["rank"] = rank
     log_fn(f"validation {name}: {value:.3f} after {fit.result.steps} updates")
     if fit.plot:
         log_fn(f"learning curve: {fit.plot}")
     return summary
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """The log function of every rank but 0."""
 
 
 # -- load, evaluate, sample ----------------------------------------------------------------------------
