@@ -16,7 +16,14 @@ import logging
 import os
 import sys
 
-COMMANDS = ["demo", "lm", "ngram", "analyze", "longrange"]  # modules of rnnkit.cli, each adding one sub-command
+COMMANDS = [
+    "demo",
+    "lm",
+    "ngram",
+    "analyze",
+    "longrange",
+    "seq2seq",
+]  # modules of rnnkit.cli, each adding one sub-command
 
 
 class UsageError(Exception):

@@ -1,0 +1,432 @@
+"""Train, evaluate and use encoder-decoders: what ``rnnkit seq2seq train|translate|eval`` runs.
+
+A *run directory* holds everything a trained model needs::
+
+    OUT/
+        run.json              {"run": "rnnkit.seq2seq", "version": 1, "config": the Seq2SeqRunConfig}
+        source_vocab.json     the source vocabulary (rnnkit.lm.vocab.Vocabulary, <pad> <unk> <s> </s> first)
+        target_vocab.json     the target vocabulary
+        checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
+        log.jsonl             one record per log interval and per evaluation (the Trainer's)
+        metrics.json          exact match, token accuracy and BLEU on the validation pairs, after training
+
+Data is a built-in task (:mod:`rnnkit.tasks.seq2seq_data`: ``train_size``
+pairs drawn with ``seed``, ``valid_size`` validation pairs with ``seed + 1``,
+so validation formats and names are drawn apart from training) or a TSV file
+(:mod:`rnnkit.tasks.tsv`) with an optional validation file; without one, the
+last ``valid_fraction`` of the lines is held out. The model is trained by
+:class:`rnnkit.trainer.Trainer` (progress bar, checkpoints every
+``checkpoint_every`` updates, ``resume``), then the validation pairs are
+decoded greedily and scored with :mod:`rnnkit.metrics`.
+
+Scores: exact match and token accuracy compare the detokenised output with the
+reference (characters for a char-level run, words for a word-level one); BLEU
+is corpus BLEU-4 as sacrebleu defines it, on the detokenised strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from rnnkit._validate import check_choice, check_positive_int, check_probability
+from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.lm.vocab import Vocabulary
+from rnnkit.metrics import corpus_bleu, exact_match, token_accuracy
+from rnnkit.tasks.seq2seq_data import (
+    LEVELS,
+    TASKS,
+    PairBatches,
+    build_vocabularies,
+    detokenize,
+    get_task,
+    make_batch,
+    tokenize,
+)
+from rnnkit.tasks.tsv import read_tsv
+
+log = logging.getLogger(__name__)
+
+RUN_NAME, RUN_VERSION = "rnnkit.seq2seq", 1
+RUN_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE, METRICS_FILE, CKPT_DIR = (
+    "run.json",
+    "source_vocab.json",
+    "target_vocab.json",
+    "metrics.json",
+    "checkpoints",
+)
+CELLS = ("rnn", "gru", "lstm", "mgu")
+ENCODERS = ("rnn", "hierarchical")
+ATTENTIONS = ("none", "additive", "dot", "general", "concat")
+# fields that may change when a run is resumed (they say how long and how often, not what is trained)
+RESUMABLE_CHANGES = ("epochs", "minutes", "checkpoint_every", "eval_every", "log_every")
+
+
+@dataclass(frozen=True)
+class Seq2SeqRunConfig:
+    """Everything ``rnnkit seq2seq train`` can be told; saved in run.json. Defaults suit the dates task."""
+
+    # -- data
+    task: str | None = "dates"  # a built-in task; None: read data
+    data: str | None = None  # TSV of source<TAB>target lines (replaces the task)
+    valid: str | None = None  # validation TSV; None: hold out the last valid_fraction of data
+    valid_fraction: float = 0.05
+    level: str = "char"  # tokens of a TSV run: char | word (a task sets its own)
+    train_size: int = 20_000  # pairs drawn for a task's training set
+    valid_size: int = 1_000  # pairs drawn (with seed + 1) for a task's validation set
+    max_source_length: int = 400  # longer TSV lines are refused (tokens)
+    max_target_length: int = 400
+    min_count: int = 1  # rarer tokens become <unk>
+    max_vocab: int | None = None
+    # -- model
+    cell: str = "lstm"
+    embedding_size: int = 32
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False  # a bidirectional encoder
+    encoder: str = "rnn"  # rnn | hierarchical (a word-level RNN per sentence, a sentence-level RNN over them)
+    attention: str = "additive"  # none (a fixed context vector) | additive | dot | general | concat
+    input_feeding: bool = False  # feed the last attentional vector to the next decoder step (Luong et al.)
+    copy: bool = False  # pointer-generator over source tokens (See et al. 2017)
+    coverage: bool = False  # coverage vector in the attention scores and the coverage loss (See et al. 2017)
+    coverage_weight: float = 1.0  # weight of the coverage loss
+    dropout: float = 0.0  # between stacked layers, encoder and decoder
+    scheduled_sampling: float = 0.0  # probability of feeding the model's own sample (Bengio et al. 2015)
+    # -- training
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 2e-3
+    clip: float = 1.0  # global gradient-norm clipping (0: none)
+    epochs: int = 10
+    minutes: float = 0.0  # wall-clock budget (0: none)
+    checkpoint_every: int = 200  # updates between checkpoints
+    eval_every: int = 200  # updates between validation losses
+    log_every: int = 50  # updates between log records
+    max_output_length: int = 100  # tokens a decoded output may have
+    seed: int = 0
+
+    def __post_init__(self):
+        w = "Seq2SeqRunConfig"
+        if (self.task is None) == (self.data is None):
+            raise ValueError(f"{w}: give exactly one of task and data, got task={self.task!r} data={self.data!r}")
+        if self.task is not None:
+            check_choice(w, "task", self.task, tuple(TASKS))
+        if self.valid is not None and self.data is None:
+            raise ValueError(f"{w}: valid needs data (a task draws its own validation pairs), got valid={self.valid!r}")
+        check_choice(w, "level", self.level, LEVELS)
+        check_choice(w, "cell", self.cell, CELLS)
+        check_choice(w, "encoder", self.encoder, ENCODERS)
+        check_choice(w, "attention", self.attention, ATTENTIONS)
+        check_choice(w, "optimizer", self.optimizer, ("adam", "sgd"))
+        for name in (
+            "train_size",
+            "valid_size",
+            "max_source_length",
+            "max_target_length",
+            "min_count",
+            "embedding_size",
+            "hidden_size",
+            "num_layers",
+            "batch_size",
+            "epochs",
+            "checkpoint_every",
+            "eval_every",
+            "log_every",
+            "max_output_length",
+        ):
+            check_positive_int(w, name, getattr(self, name))
+        check_positive_int(w, "seed", self.seed, minimum=0)
+        if self.max_vocab is not None:
+            check_positive_int(w, "max_vocab", self.max_vocab, minimum=5)
+        for name in ("valid_fraction", "dropout", "scheduled_sampling"):
+            check_probability(w, name, getattr(self, name))
+        for name, low_open in (("lr", True), ("clip", False), ("minutes", False), ("coverage_weight", False)):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or (v <= 0 if low_open else v < 0):
+                raise ValueError(f"{w}: {name} must be a number {'>' if low_open else '>='} 0, got {v!r}")
+        if self.coverage and self.attention == "none":
+            raise ValueError(f"{w}: coverage needs attention, got attention='none'")
+        if self.copy and self.attention == "none":
+            raise ValueError(f"{w}: copy needs attention (it copies through the attention weights), got 'none'")
+        if self.input_feeding and self.attention == "none":
+            raise ValueError(f"{w}: input_feeding needs attention, got attention='none'")
+
+    @property
+    def token_level(self) -> str:
+        return get_task(self.task).level if self.task else self.level
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def load_pairs(cfg: Seq2SeqRunConfig) -> tuple[list, list]:
+    """(training pairs, validation pairs) as the config asks; TSV problems raise one-line ValueErrors."""
+    if cfg.task is not None:
+        task = get_task(cfg.task)
+        return task.pairs(cfg.train_size, cfg.seed), task.pairs(cfg.valid_size, cfg.seed + 1)
+    kw = {"level": cfg.level, "max_source_length": cfg.max_source_length, "max_target_length": cfg.max_target_length}
+    pairs = read_tsv(cfg.data, **kw)
+    if cfg.valid is not None:
+        return pairs, read_tsv(cfg.valid, **kw)
+    n_valid = max(1, int(round(len(pairs) * cfg.valid_fraction)))
+    if len(pairs) - n_valid < 1:
+        raise ValueError(f"{cfg.data}: needs at least 2 lines to hold out a validation part, got {len(pairs)}")
+    return pairs[:-n_valid], pairs[-n_valid:]
+
+
+def _sentence_ends(cfg: Seq2SeqRunConfig):
+    if cfg.encoder != "hierarchical":
+        return None
+    task = get_task(cfg.task) if cfg.task else None
+    return (task.sentence_ends if task and task.sentence_ends else None) or (".", "?", "!")
+
+
+# -- the run directory -----------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """A trained run loaded from its directory."""
+
+    path: Path
+    config: Seq2SeqRunConfig
+    source_vocab: Vocabulary
+    target_vocab: Vocabulary
+    model: object  # rnnkit.seq2seq.Seq2Seq
+
+
+def _write_run_files(out: Path, cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> None:
+    doc = {"run": RUN_NAME, "version": RUN_VERSION, "config": asdict(cfg)}
+    atomic_write(out / RUN_FILE, [json.dumps(doc, indent=2).encode()])
+    src_vocab.save(out / SRC_VOCAB_FILE)
+    tgt_vocab.save(out / TGT_VOCAB_FILE)
+
+
+def read_run_files(run_dir) -> tuple[Seq2SeqRunConfig, Vocabulary, Vocabulary]:
+    """(config, source vocabulary, target vocabulary) of a run directory; CheckpointError for a foreign one."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run directory")
+    for name in (RUN_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE):
+        if not (run / name).is_file():
+            raise CheckpointError(f"{run}: not a run directory of 'rnnkit seq2seq train' ({name} is missing)")
+    try:
+        doc = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{run / RUN_FILE}: not JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("run") != RUN_NAME:
+        got = doc.get("run") if isinstance(doc, dict) else type(doc).__name__
+        raise CheckpointError(f"{run / RUN_FILE}: not a seq2seq run (run is {got!r}, expected {RUN_NAME!r})")
+    if doc.get("version") != RUN_VERSION:
+        raise CheckpointError(f"{run / RUN_FILE}: version must be {RUN_VERSION}, got {doc.get('version')!r}")
+    try:
+        known = {f.name for f in fields(Seq2SeqRunConfig)}
+        raw = doc.get("config")
+        if not isinstance(raw, dict) or set(raw) - known:
+            extra = sorted(set(raw) - known) if isinstance(raw, dict) else raw
+            raise ValueError(f"config has fields this rnnkit does not know: {extra}")
+        cfg = Seq2SeqRunConfig(**raw)
+        src_vocab = Vocabulary.load(run / SRC_VOCAB_FILE)
+        tgt_vocab = Vocabulary.load(run / TGT_VOCAB_FILE)
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{run}: unreadable run files: {e}") from None
+    return cfg, src_vocab, tgt_vocab
+
+
+# -- the model (rnnkit.seq2seq) ---------------------------------------------------------------------------
+def model_config(cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> dict:
+    """The model's own config, from the run's (the fields named as in rnnkit.seq2seq.Seq2SeqConfig)."""
+    return {
+        "source_vocab_size": len(src_vocab),
+        "target_vocab_size": len(tgt_vocab),
+        "cell": cfg.cell,
+        "embedding_size": cfg.embedding_size,
+        "hidden_size": cfg.hidden_size,
+        "num_layers": cfg.num_layers,
+        "bidirectional": cfg.bidirectional,
+        "encoder": cfg.encoder,
+        "attention": cfg.attention,
+        "input_feeding": cfg.input_feeding,
+        "copy": cfg.copy,
+        "coverage": cfg.coverage,
+        "coverage_weight": cfg.coverage_weight,
+        "dropout": cfg.dropout,
+        "scheduled_sampling": cfg.scheduled_sampling,
+        "pad_id": tgt_vocab.pad_id,
+        "bos_id": tgt_vocab.bos_id,
+        "eos_id": tgt_vocab.eos_id,
+        "unk_id": tgt_vocab.unk_id,
+        "seed": cfg.seed,
+    }
+
+
+def build_model(cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabulary):
+    from rnnkit.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    return Seq2Seq(Seq2SeqConfig(**model_config(cfg, src_vocab, tgt_vocab)))
+
+
+def _model_from_checkpoint(run: Path, cfg, src_vocab, tgt_vocab):
+    from rnnkit.checkpoint import load_checkpoint
+
+    model = build_model(cfg, src_vocab, tgt_vocab)
+    ckpt = load_checkpoint(run / CKPT_DIR, expected_config=model.config())
+    ckpt.load_into(model)
+    return model.eval()
+
+
+def decode_batch(model, batch, *, beam: int = 1, nbest: int = 1, max_length: int = 100) -> list:
+    """Per example, up to ``nbest`` hypotheses (tokens over the extended vocabulary, log-probability, attention)."""
+    return model.translate(batch, beam_size=beam, nbest=nbest, max_len=max_length)
+
+
+# -- train -------------------------------------------------------------------------------------------------
+def train(cfg: Seq2SeqRunConfig, out_dir, *, resume: bool = False, progress: bool = True, log_fn=print) -> dict:
+    """Train as ``cfg`` says into the run directory ``out_dir``; return the validation scores.
+
+    ``resume`` continues the run in ``out_dir`` from its last checkpoint; its
+    config must equal ``cfg`` apart from :data:`RESUMABLE_CHANGES`.
+    """
+    from rnnkit.optim import SGD, Adam
+    from rnnkit.trainer import Trainer, TrainerConfig
+
+    out = Path(out_dir)
+    train_pairs, valid_pairs = load_pairs(cfg)  # data problems surface before anything is written
+    level = cfg.token_level
+    if resume:
+        saved, src_vocab, tgt_vocab = read_run_files(out)
+        diff = [
+            f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(cfg, f.name)!r}"
+            for f in fields(cfg)
+            if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(cfg, f.name)
+        ]
+        if diff:
+            raise ValueError(f"--resume: {out} was trained with another config ({'; '.join(diff)})")
+    else:
+        target_tokens = get_task(cfg.task).target_tokens if cfg.task else None
+        src_vocab, tgt_vocab = build_vocabularies(
+            train_pairs, level, min_count=cfg.min_count, max_size=cfg.max_vocab, target_tokens=target_tokens
+        )
+        out.mkdir(parents=True, exist_ok=True)
+    model = build_model(cfg, src_vocab, tgt_vocab)
+    if not resume:
+        _write_run_files(out, cfg, src_vocab, tgt_vocab)
+    opt = (Adam if cfg.optimizer == "adam" else SGD)(model.params, model.grads, lr=cfg.lr)
+    ends = _sentence_ends(cfg)
+    train_src = PairBatches(
+        train_pairs, src_vocab, tgt_vocab, level, batch_size=cfg.batch_size, seed=cfg.seed, sentence_ends=ends
+    )
+    valid_src = PairBatches(
+        valid_pairs, src_vocab, tgt_vocab, level, batch_size=cfg.batch_size, shuffle=False, sentence_ends=ends
+    )
+    log_fn(
+        f"{cfg.task or cfg.data}: {len(train_pairs):,} training and {len(valid_pairs):,} validation pairs, "
+        f"vocabularies {len(src_vocab)} -> {len(tgt_vocab)}, {model.num_parameters():,} parameters"
+    )
+    tcfg = TrainerConfig(
+        epochs=cfg.epochs,
+        max_minutes=cfg.minutes or None,
+        clip_norm=cfg.clip or None,
+        log_every=cfg.log_every,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        progress=progress,
+    )
+    result = Trainer(model, opt, tcfg, out_dir=out).fit(train_src, valid_src, resume=resume)
+    model.eval()
+    scores = evaluate_pairs(model, src_vocab, tgt_vocab, cfg, valid_pairs)
+    scores["steps"] = result.steps
+    atomic_write(out / METRICS_FILE, [json.dumps(scores, indent=2).encode()])
+    log_fn(
+        f"validation after {result.steps} updates: exact match {scores['exact_match']:.4f}, "
+        f"token accuracy {scores['token_accuracy']:.4f}, BLEU {scores['bleu']:.2f}"
+    )
+    return scores
+
+
+# -- use a trained model --------------------------------------------------------------------------------
+def load_run(run_dir) -> Run:
+    """A run directory written by :func:`train`, with its model."""
+    run = Path(run_dir)
+    cfg, src_vocab, tgt_vocab = read_run_files(run)
+    return Run(run, cfg, src_vocab, tgt_vocab, _model_from_checkpoint(run, cfg, src_vocab, tgt_vocab))
+
+
+@dataclass
+class Translation:
+    """One output for one source: its text, tokens, log-probability and attention (T_out, S)."""
+
+    source_tokens: list
+    tokens: list
+    text: str
+    score: float
+    attention: object  # (T_out, S) array, or None without attention
+
+
+def _words(ids, tgt_vocab: Vocabulary, oov: list) -> list[str]:
+    V, out = len(tgt_vocab), []
+    for i in ids:
+        i = int(i)
+        if i == tgt_vocab.eos_id:
+            break
+        out.append(oov[i - V] if i >= V else tgt_vocab.tokens[i])
+    return out
+
+
+def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=1, batch_size=64) -> list:
+    """Per source string, ``nbest`` :class:`Translation` objects, best first."""
+    level = cfg.token_level
+    for i, s in enumerate(sources):
+        if not s.strip():
+            raise ValueError(f"translate: source {i + 1} is empty")
+    out = []
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start : start + batch_size]
+        batch = make_batch([(s, s) for s in chunk], src_vocab, tgt_vocab, level, sentence_ends=_sentence_ends(cfg))
+        hyps = decode_batch(model, batch, beam=beam, nbest=nbest, max_length=cfg.max_output_length)
+        for b, (s, per) in enumerate(zip(chunk, hyps)):
+            row = []
+            for h in per:
+                words = _words(h.tokens, tgt_vocab, batch.oov_tokens[b])
+                att = None if h.attention is None else h.attention[: len(words) + 1, : int(batch.src_lengths[b])]
+                row.append(Translation(tokenize(s, level), words, detokenize(words, level), float(h.score), att))
+            out.append(row)
+    return out
+
+
+def score_outputs(hypotheses: list[str], references: list[str], level: str) -> dict:
+    """Exact match, token accuracy (at the run's token level) and corpus BLEU of output strings."""
+    return {
+        "exact_match": exact_match(hypotheses, references),
+        "token_accuracy": token_accuracy(
+            [tokenize(h, level) for h in hypotheses], [tokenize(r, level) for r in references]
+        ),
+        "bleu": corpus_bleu(hypotheses, references),
+        "count": len(references),
+    }
+
+
+def evaluate_pairs(model, src_vocab, tgt_vocab, cfg, pairs, *, beam: int = 1) -> dict:
+    """Decode the sources of ``pairs`` and score the outputs against their targets."""
+    outputs = translate_pairs(model, src_vocab, tgt_vocab, cfg, [s for s, _ in pairs], beam=beam)
+    return score_outputs([o[0].text for o in outputs], [t for _, t in pairs], cfg.token_level)
+
+
+def translate(run: Run, sources, *, beam: int = 1, nbest: int = 1) -> list:
+    """Translate source strings with a loaded run (see :func:`translate_pairs`)."""
+    check_positive_int("translate", "beam", beam)
+    check_positive_int("translate", "nbest", nbest)
+    if nbest > beam:
+        raise ValueError(f"translate: nbest must be <= beam = {beam}, got {nbest}")
+    return translate_pairs(
+        run.model, run.source_vocab, run.target_vocab, run.config, list(sources), beam=beam, nbest=nbest
+    )
+
+
+def evaluate(run: Run, data, *, beam: int = 1) -> dict:
+    """Exact match, token accuracy and BLEU of a loaded run on a TSV file."""
+    cfg = run.config
+    pairs = read_tsv(
+        data, level=cfg.token_level, max_source_length=cfg.max_source_length, max_target_length=cfg.max_target_length
+    )
+    return evaluate_pairs(run.model, run.source_vocab, run.target_vocab, cfg, pairs, beam=beam)
