@@ -59,8 +59,31 @@ RUN_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE, METRICS_FILE, CKPT_DIR = (
     "checkpoints",
 )
 CELLS = ("rnn", "gru", "lstm", "mgu")
-ENCODERS = ("rnn", "hierarchical")
+ENCODERS = ("flat", "hierarchical")
+BRIDGES = ("projection", "concat", "zeros")
 ATTENTIONS = ("none", "additive", "dot", "general", "concat")
+MODEL_FIELDS = (
+    "cell",
+    "embedding_size",
+    "hidden_size",
+    "encoder_layers",
+    "bidirectional",
+    "encoder",
+    "decoder_hidden_size",
+    "decoder_layers",
+    "bridge",
+    "attention",
+    "attention_size",
+    "input_feeding",
+    "copy",
+    "coverage",
+    "dropout",
+    "recurrent_dropout",
+    "variational",
+    "zoneout",
+    "scheduled_sampling",
+    "seed",
+)
 # fields that may change when a run is resumed (they say how long and how often, not what is trained)
 RESUMABLE_CHANGES = ("epochs", "minutes", "checkpoint_every", "eval_every", "log_every")
 
@@ -81,19 +104,26 @@ class Seq2SeqRunConfig:
     max_target_length: int = 400
     min_count: int = 1  # rarer tokens become <unk>
     max_vocab: int | None = None
-    # -- model
-    cell: str = "lstm"
+    # -- model (the fields of rnnkit.seq2seq.Seq2SeqConfig of the same names)
+    cell: str = "lstm"  # encoder and decoder cell
     embedding_size: int = 32
-    hidden_size: int = 128
-    num_layers: int = 1
+    hidden_size: int = 128  # encoder units per direction
+    encoder_layers: int = 1
     bidirectional: bool = False  # a bidirectional encoder
-    encoder: str = "rnn"  # rnn | hierarchical (a word-level RNN per sentence, a sentence-level RNN over them)
+    encoder: str = "flat"  # flat | hierarchical (a word-level RNN per sentence, a sentence-level RNN over them)
+    decoder_hidden_size: int | None = None  # None: hidden_size * directions
+    decoder_layers: int = 1
+    bridge: str = "projection"  # the decoder's initial state: projection | concat | zeros
     attention: str = "additive"  # none (a fixed context vector) | additive | dot | general | concat
+    attention_size: int | None = None  # None: the decoder's hidden size
     input_feeding: bool = False  # feed the last attentional vector to the next decoder step (Luong et al.)
     copy: bool = False  # pointer-generator over source tokens (See et al. 2017)
-    coverage: bool = False  # coverage vector in the attention scores and the coverage loss (See et al. 2017)
-    coverage_weight: float = 1.0  # weight of the coverage loss
+    coverage: bool = False  # coverage vector in the attention scores (See et al. 2017)
+    coverage_loss_weight: float | None = None  # None: 1 with coverage (See et al.), 0 without
     dropout: float = 0.0  # between stacked layers, encoder and decoder
+    recurrent_dropout: float = 0.0  # decoder, on the previous state in the recurrent product
+    variational: bool = False  # decoder dropouts: one mask per sequence
+    zoneout: float = 0.0  # decoder: probability of keeping each unit's previous value
     scheduled_sampling: float = 0.0  # probability of feeding the model's own sample (Bengio et al. 2015)
     # -- training
     batch_size: int = 64
@@ -119,6 +149,7 @@ class Seq2SeqRunConfig:
         check_choice(w, "level", self.level, LEVELS)
         check_choice(w, "cell", self.cell, CELLS)
         check_choice(w, "encoder", self.encoder, ENCODERS)
+        check_choice(w, "bridge", self.bridge, BRIDGES)
         check_choice(w, "attention", self.attention, ATTENTIONS)
         check_choice(w, "optimizer", self.optimizer, ("adam", "sgd"))
         for name in (
@@ -129,7 +160,8 @@ class Seq2SeqRunConfig:
             "min_count",
             "embedding_size",
             "hidden_size",
-            "num_layers",
+            "encoder_layers",
+            "decoder_layers",
             "batch_size",
             "epochs",
             "checkpoint_every",
@@ -141,19 +173,33 @@ class Seq2SeqRunConfig:
         check_positive_int(w, "seed", self.seed, minimum=0)
         if self.max_vocab is not None:
             check_positive_int(w, "max_vocab", self.max_vocab, minimum=5)
-        for name in ("valid_fraction", "dropout", "scheduled_sampling"):
+        for name in ("decoder_hidden_size", "attention_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(w, name, getattr(self, name))
+        for name in ("valid_fraction", "dropout", "recurrent_dropout", "zoneout", "scheduled_sampling"):
             check_probability(w, name, getattr(self, name))
-        for name, low_open in (("lr", True), ("clip", False), ("minutes", False), ("coverage_weight", False)):
+        for name, low_open in (("lr", True), ("clip", False), ("minutes", False), ("coverage_loss_weight", False)):
             v = getattr(self, name)
+            if v is None and name == "coverage_loss_weight":
+                continue
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             if not ok or (v <= 0 if low_open else v < 0):
                 raise ValueError(f"{w}: {name} must be a number {'>' if low_open else '>='} 0, got {v!r}")
-        if self.coverage and self.attention == "none":
-            raise ValueError(f"{w}: coverage needs attention, got attention='none'")
+        if self.coverage and self.attention not in ("additive", "concat"):
+            raise ValueError(f"{w}: coverage needs attention 'additive' or 'concat', got {self.attention!r}")
+        if self.coverage_loss_weight and not self.coverage:
+            raise ValueError(f"{w}: coverage_loss_weight needs coverage, got {self.coverage_loss_weight} without it")
         if self.copy and self.attention == "none":
             raise ValueError(f"{w}: copy needs attention (it copies through the attention weights), got 'none'")
         if self.input_feeding and self.attention == "none":
             raise ValueError(f"{w}: input_feeding needs attention, got attention='none'")
+
+    @property
+    def coverage_weight(self) -> float:
+        """The coverage loss weight the model gets."""
+        if not self.coverage:
+            return 0.0
+        return 1.0 if self.coverage_loss_weight is None else float(self.coverage_loss_weight)
 
     @property
     def token_level(self) -> str:
@@ -177,7 +223,7 @@ def load_pairs(cfg: Seq2SeqRunConfig) -> tuple[list, list]:
 
 
 def _sentence_ends(cfg: Seq2SeqRunConfig):
-    if cfg.encoder != "hierarchical":
+    if cfg.encoder == "flat":
         return None
     task = get_task(cfg.task) if cfg.task else None
     return (task.sentence_ends if task and task.sentence_ends else None) or (".", "?", "!")
@@ -235,29 +281,18 @@ def read_run_files(run_dir) -> tuple[Seq2SeqRunConfig, Vocabulary, Vocabulary]:
 
 # -- the model (rnnkit.seq2seq) ---------------------------------------------------------------------------
 def model_config(cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> dict:
-    """The model's own config, from the run's (the fields named as in rnnkit.seq2seq.Seq2SeqConfig)."""
-    return {
-        "source_vocab_size": len(src_vocab),
-        "target_vocab_size": len(tgt_vocab),
-        "cell": cfg.cell,
-        "embedding_size": cfg.embedding_size,
-        "hidden_size": cfg.hidden_size,
-        "num_layers": cfg.num_layers,
-        "bidirectional": cfg.bidirectional,
-        "encoder": cfg.encoder,
-        "attention": cfg.attention,
-        "input_feeding": cfg.input_feeding,
-        "copy": cfg.copy,
-        "coverage": cfg.coverage,
-        "coverage_weight": cfg.coverage_weight,
-        "dropout": cfg.dropout,
-        "scheduled_sampling": cfg.scheduled_sampling,
-        "pad_id": tgt_vocab.pad_id,
-        "bos_id": tgt_vocab.bos_id,
-        "eos_id": tgt_vocab.eos_id,
-        "unk_id": tgt_vocab.unk_id,
-        "seed": cfg.seed,
-    }
+    """The model's own config (rnnkit.seq2seq.Seq2SeqConfig's fields), from the run's and its vocabularies."""
+    out = {name: getattr(cfg, name) for name in MODEL_FIELDS}
+    out.update(
+        src_vocab_size=len(src_vocab),
+        tgt_vocab_size=len(tgt_vocab),
+        coverage_loss_weight=cfg.coverage_weight,
+        pad_id=tgt_vocab.pad_id,
+        bos_id=tgt_vocab.bos_id,
+        eos_id=tgt_vocab.eos_id,
+        unk_id=tgt_vocab.unk_id,
+    )
+    return out
 
 
 def build_model(cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabulary):

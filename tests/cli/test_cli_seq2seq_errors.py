@@ -35,7 +35,12 @@ def test_train_flags_follow_the_config_fields(capsys):
         entry = " ".join(entries[0].split())
         assert entry.count("(default:") == 1, entry  # the default, once
     assert "{none,additive,dot,general,concat}" in text and "{dates,reverse,sort,copy,multi}" in text
-    assert "--copy, --no-copy" in text and "--hidden-size" in text and "--num-layers" in text
+    assert (
+        "--copy, --no-copy" in text
+        and "--hidden-size" in text
+        and "--encoder-layers" in text
+        and "--bridge {projection,concat,zeros}" in text
+    )
 
 
 def test_bad_flags(capsys):

@@ -75,3 +75,24 @@ def test_score_outputs():
     assert 0 < s["bleu"] < 100
     w = score_outputs(["kilo , rama"], ["kilo , rama"], "word")
     assert w["exact_match"] == 1.0 and w["token_accuracy"] == 1.0 and w["bleu"] == pytest.approx(0.0)  # 3 tokens
+
+
+def test_coverage_loss_weight_is_never_silently_ignored():
+    assert Seq2SeqRunConfig(coverage=True).coverage_weight == 1.0  # See et al.'s lambda
+    assert Seq2SeqRunConfig(coverage=True, coverage_loss_weight=0.25).coverage_weight == 0.25
+    assert Seq2SeqRunConfig().coverage_weight == 0.0
+    with pytest.raises(ValueError, match="coverage_loss_weight needs coverage"):
+        Seq2SeqRunConfig(coverage_loss_weight=0.5)
+    with pytest.raises(ValueError, match="coverage needs attention 'additive' or 'concat', got 'dot'"):
+        Seq2SeqRunConfig(coverage=True, attention="dot")
+
+
+def test_model_config_takes_every_model_field_by_name():
+    from rnnkit.runs.seq2seq import MODEL_FIELDS, model_config
+
+    cfg = Seq2SeqRunConfig(task="copy", copy=True, encoder_layers=2, decoder_layers=3, zoneout=0.1)
+    sv, tv = build_vocabularies([("a b", "b")], "word")
+    m = model_config(cfg, sv, tv)
+    assert all(m[name] == getattr(cfg, name) for name in MODEL_FIELDS)
+    assert (m["src_vocab_size"], m["tgt_vocab_size"]) == (len(sv), len(tv))
+    assert (m["pad_id"], m["unk_id"], m["bos_id"], m["eos_id"]) == (0, 1, 2, 3)
