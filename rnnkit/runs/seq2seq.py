@@ -51,6 +51,7 @@ from rnnkit.tasks.tsv import read_tsv
 log = logging.getLogger(__name__)
 
 RUN_NAME, RUN_VERSION = "rnnkit.seq2seq", 1
+_PAD_ID = 0  # <pad> is id 0 in every vocabulary of rnnkit.tasks.seq2seq_data
 RUN_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE, METRICS_FILE, CKPT_DIR = (
     "run.json",
     "source_vocab.json",
@@ -301,6 +302,68 @@ def build_model(cfg: Seq2SeqRunConfig, src_vocab: Vocabulary, tgt_vocab: Vocabul
     return Seq2Seq(Seq2SeqConfig(**model_config(cfg, src_vocab, tgt_vocab)))
 
 
+def to_model_batch(batch, cfg: Seq2SeqRunConfig):
+    """The model's batch (rnnkit.seq2seq.Seq2SeqBatch) from a data batch (rnnkit.tasks.seq2seq_data).
+
+    With copy, the targets are over the extended vocabulary (a copied word is its
+    extended id) and the decoder is fed ``<unk>`` for it; a hierarchical encoder
+    gets the source as (N, W, B) sentences of words with ``word_lengths`` (N, B)
+    and ``src_lengths`` counting sentences.
+    """
+    import numpy as np
+
+    from rnnkit.seq2seq import Seq2SeqBatch
+
+    src, src_lengths, word_lengths = batch.src, batch.src_lengths, None
+    if cfg.encoder == "hierarchical":
+        sl = batch.sentence_lengths  # (B, N)
+        B, N = sl.shape
+        W = int(sl.max())
+        src = np.full((N, W, B), _PAD_ID, dtype=np.int64)
+        for b in range(B):
+            start = 0
+            for n in range(N):
+                k = int(sl[b, n])
+                src[n, :k, b] = batch.src[start : start + k, b]
+                start += k
+        word_lengths = sl.T.copy()
+        src_lengths = (sl > 0).sum(axis=1).astype(np.int64)
+    if cfg.copy:
+        return Seq2SeqBatch(
+            src=src,
+            src_lengths=src_lengths,
+            tgt_in=batch.tgt_in,
+            tgt_out=batch.tgt_out_ext,
+            tgt_lengths=batch.tgt_lengths,
+            word_lengths=word_lengths,
+            src_ext=batch.src_ext,
+            n_oov=batch.max_oov,
+        )
+    return Seq2SeqBatch(
+        src=src,
+        src_lengths=src_lengths,
+        tgt_in=batch.tgt_in,
+        tgt_out=batch.tgt_out,
+        tgt_lengths=batch.tgt_lengths,
+        word_lengths=word_lengths,
+    )
+
+
+class ModelBatches:
+    """A batch source of model batches: a :class:`PairBatches` seen through :func:`to_model_batch`."""
+
+    stateful = False
+
+    def __init__(self, pairs: PairBatches, cfg: Seq2SeqRunConfig):
+        self.pairs, self.cfg = pairs, cfg
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, epoch: int, index: int):
+        return to_model_batch(self.pairs.batch(epoch, index), self.cfg)
+
+
 def _model_from_checkpoint(run: Path, cfg, src_vocab, tgt_vocab):
     from rnnkit.checkpoint import load_checkpoint
 
@@ -367,7 +430,8 @@ def train(cfg: Seq2SeqRunConfig, out_dir, *, resume: bool = False, progress: boo
         checkpoint_every=cfg.checkpoint_every,
         progress=progress,
     )
-    result = Trainer(model, opt, tcfg, out_dir=out).fit(train_src, valid_src, resume=resume)
+    trainer = Trainer(model, opt, tcfg, out_dir=out)
+    result = trainer.fit(ModelBatches(train_src, cfg), ModelBatches(valid_src, cfg), resume=resume)
     model.eval()
     scores = evaluate_pairs(model, src_vocab, tgt_vocab, cfg, valid_pairs)
     scores["steps"] = result.steps
