@@ -29,5 +29,16 @@ Example
 """
 
 from rnnkit.seq2seq.model import Seq2Seq, Seq2SeqBatch, Seq2SeqConfig, Seq2SeqLoss, Seq2SeqOutput
+from rnnkit.seq2seq.search import Seq2SeqStepModel, Translation, force, translate
 
-__all__ = ["Seq2Seq", "Seq2SeqConfig", "Seq2SeqBatch", "Seq2SeqOutput", "Seq2SeqLoss"]
+__all__ = [
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "Seq2SeqBatch",
+    "Seq2SeqOutput",
+    "Seq2SeqLoss",
+    "Seq2SeqStepModel",
+    "Translation",
+    "translate",
+    "force",
+]

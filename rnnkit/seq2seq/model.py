@@ -187,6 +187,13 @@ class Seq2SeqBatch:
             n_oov=int(n_oov),
         )
 
+    @classmethod
+    def from_sources(cls, src, *, pad_id=0, src_ext=None, n_oov=0):
+        """A batch of sources only, for decoding (its targets are one padding step, never read)."""
+        tgt = [[] for _ in src]
+        b = cls.from_sequences(src, tgt, bos_id=pad_id, eos_id=pad_id, pad_id=pad_id, src_ext=src_ext, n_oov=n_oov)
+        return b
+
 
 @dataclass
 class Seq2SeqOutput:
