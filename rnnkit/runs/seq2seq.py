@@ -373,9 +373,43 @@ def _model_from_checkpoint(run: Path, cfg, src_vocab, tgt_vocab):
     return model.eval()
 
 
+@dataclass
+class Hypothesis:
+    """One decoded output of a source: ids over the extended vocabulary, log-probability, attention (n, S)."""
+
+    tokens: object  # (n,) int array, the stop id included when reached
+    logprob: float
+    attention: object  # (n, S) array, or None without attention
+
+
 def decode_batch(model, batch, *, beam: int = 1, nbest: int = 1, max_length: int = 100) -> list:
-    """Per example, up to ``nbest`` hypotheses (tokens over the extended vocabulary, log-probability, attention)."""
-    return model.translate(batch, beam_size=beam, nbest=nbest, max_len=max_length)
+    """Per source of the model batch ``batch``, up to ``nbest`` :class:`Hypothesis` objects, best first.
+
+    ``beam == 1`` decodes greedily (all sources side by side); otherwise beam search per source
+    (rnnkit.decoding.beam_search through rnnkit.seq2seq.search), each output rescored by forced decoding
+    for its log-probability and attention.
+    """
+    from rnnkit import decoding
+    from rnnkit.seq2seq import search
+
+    if nbest == 1:
+        method = "greedy" if beam == 1 else "beam"
+        outs = search.translate(model, batch, method=method, beam_size=beam, max_len=max_length)
+        return [[Hypothesis(o.tokens, o.logprob, o.attention)] for o in outs]
+    c = model.cfg
+    step_model = search.Seq2SeqStepModel(model, batch)
+    out = []
+    for b in range(len(batch.src_lengths)):
+        one = step_model.for_source(b)
+        found = decoding.beam_search(one, [c.bos_id], max_length, beam_size=beam, stop_ids=[c.eos_id], return_all=True)[
+            :nbest
+        ]
+        row = []
+        for h in found:
+            lp, att = search.force(one, h.tokens)
+            row.append(Hypothesis(h.tokens, lp, None if att is None else att[:, : int(batch.src_lengths[b])]))
+        out.append(row)
+    return out
 
 
 # -- train -------------------------------------------------------------------------------------------------
@@ -472,6 +506,16 @@ def _words(ids, tgt_vocab: Vocabulary, oov: list) -> list[str]:
     return out
 
 
+def _attended(source: str, cfg: Seq2SeqRunConfig) -> list[str]:
+    """What the attention ranges over: the source tokens, or its sentences for a hierarchical encoder."""
+    tokens = tokenize(source, cfg.token_level)
+    if cfg.encoder == "flat":
+        return tokens
+    from rnnkit.tasks.multi_sentence import split_sentences
+
+    return [detokenize(x, cfg.token_level) for x in split_sentences(tokens, _sentence_ends(cfg))]
+
+
 def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=1, batch_size=64) -> list:
     """Per source string, ``nbest`` :class:`Translation` objects, best first."""
     level = cfg.token_level
@@ -481,14 +525,15 @@ def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=
     out = []
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]
+        # the sources stand in as targets: decoding never reads them
         batch = make_batch([(s, s) for s in chunk], src_vocab, tgt_vocab, level, sentence_ends=_sentence_ends(cfg))
-        hyps = decode_batch(model, batch, beam=beam, nbest=nbest, max_length=cfg.max_output_length)
+        hyps = decode_batch(model, to_model_batch(batch, cfg), beam=beam, nbest=nbest, max_length=cfg.max_output_length)
         for b, (s, per) in enumerate(zip(chunk, hyps)):
             row = []
             for h in per:
                 words = _words(h.tokens, tgt_vocab, batch.oov_tokens[b])
-                att = None if h.attention is None else h.attention[: len(words) + 1, : int(batch.src_lengths[b])]
-                row.append(Translation(tokenize(s, level), words, detokenize(words, level), float(h.score), att))
+                att = None if h.attention is None else h.attention[: len(words) + 1]  # the words and </s>
+                row.append(Translation(_attended(s, cfg), words, detokenize(words, level), float(h.logprob), att))
             out.append(row)
     return out
 
