@@ -248,7 +248,8 @@ def mode_beam(args, tmp: Path) -> dict:
     greedy = _decode(run, sources, beam=1)
     beam = _decode(run, sources, beam=args.beam)
     gains = [b.score - g.score for b, g in zip(beam, greedy)]
-    below = sum(d < -1e-6 for d in gains)
+    # float32 scores of the same output differ in the last digits between the two decoders
+    below = sum(b.score - g.score < -1e-5 * max(1.0, abs(g.score)) for b, g in zip(beam, greedy))
     row = {
         "beam": args.beam,
         "below": below,

@@ -47,3 +47,28 @@ def test_bad_mode():
     bench = _load()
     with pytest.raises(SystemExit):
         bench.main(["--mode", "dates,nope"])
+
+
+def test_every_training_mode_runs_tiny(tmp_path):
+    pytest.importorskip("matplotlib")
+    bench = _load()
+    results, figure = tmp_path / "RESULTS.md", tmp_path / "reversal.png"
+    argv = ["--mode", "dates,reversal,copy,coverage,beam", "--train-size", "24", "--valid-size", "4"]
+    argv += ["--test-size", "6", "--test-per-length", "1", "--epochs", "1", "--minutes", "0", "--beam", "2"]
+    out = bench.main(argv + ["--results", str(results), "--figure", str(figure), *TINY])
+    assert len(out) == 5
+    dates = out["dates"]["rows"]
+    assert [r["model"] for r in dates] == ["attention (additive)", "plain"] and all(
+        r["steps"] == 6 for r in dates
+    )  # 24 pairs, batch 4
+    curves = out["reversal: exact match against source length"]["curves"]
+    assert list(curves) == ["no attention", "attention", "bidirectional + attention"]
+    assert all(len(c) == 12 and all(0 <= x <= 1 for x in c) for c in curves.values())
+    copy_rows = out["copy: targets with unseen words"]["rows"]
+    assert all(r["outside"] == 1.0 for r in copy_rows)  # every test target needs a copied word
+    beam = out["beam search against greedy on the model's log-probability"]["rows"][0]
+    assert beam["beam"] == 2
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    text = results.read_text()
+    for title in ("### dates", "### reversal", "### copy", "### coverage", "### beam"):
+        assert title in text
