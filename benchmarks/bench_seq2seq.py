@@ -308,6 +308,41 @@ def _torch_dates_model(torch, V_src, V_tgt, E, H):
     return Dates()
 
 
+def twin_parameter_names() -> dict:
+    """PyTorch twin parameter name -> rnnkit dates model state_dict name."""
+    names = {
+        "src_emb.weight": "encoder.embedding.weight",
+        "tgt_emb.weight": "decoder.embedding.weight",
+        "bridge_h.weight": "bridge.weight",
+        "bridge_h.bias": "bridge.bias",
+        "bridge_c.weight": "bridge.weight_c",
+        "bridge_c.bias": "bridge.bias_c",
+        "att_h.weight": "decoder.attention.weight_h",
+        "att_s.weight": "decoder.attention.weight_s",
+        "att_s.bias": "decoder.attention.bias",
+        "att_v": "decoder.attention.v",
+        "combine.weight": "decoder.combine.weight",
+        "combine.bias": "decoder.combine.bias",
+        "out.weight": "decoder.out.weight",
+        "out.bias": "decoder.out.bias",
+    }
+    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        names[f"encoder.{kind}_l0"] = f"encoder.rnn.{kind}_l0"
+        names[f"cell.{kind}"] = f"decoder.rnn.{kind}_l0"
+    return names
+
+
+def load_rnnkit_weights(torch, net, state: dict) -> None:
+    """Copy the rnnkit dates model's weights (its state_dict) into the PyTorch twin."""
+    names = twin_parameter_names()
+    own = dict(net.named_parameters())
+    if set(own) != set(names):
+        raise ValueError(f"load_rnnkit_weights: the twin's parameters changed: {sorted(set(own) ^ set(names))}")
+    with torch.no_grad():
+        for mine, theirs in names.items():
+            own[mine].copy_(torch.from_numpy(state[theirs].copy()).to(own[mine].dtype))
+
+
 def _median(fn, repeats: int, warmup: int) -> float:
     for _ in range(warmup):
         fn()
@@ -353,6 +388,7 @@ def mode_speed(args, tmp: Path) -> dict:
         torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)
         net = _torch_dates_model(torch, len(sv), len(tv), args.embedding_size, args.hidden_size)
+        load_rnnkit_weights(torch, net, model.state_dict())  # the same weights (one rnnkit step later)
         topt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         tensors = [
             torch.from_numpy(a) for a in (data.src, data.src_lengths, data.tgt_in, data.tgt_out, data.tgt_lengths)

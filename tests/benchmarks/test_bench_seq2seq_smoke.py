@@ -72,3 +72,30 @@ def test_every_training_mode_runs_tiny(tmp_path):
     text = results.read_text()
     for title in ("### dates", "### reversal", "### copy", "### coverage", "### beam"):
         assert title in text
+
+
+def test_the_pytorch_twin_is_the_dates_model():
+    """Same weights, same batch: the twin's loss and gradients equal rnnkit's (float64), so the speed
+    comparison times the same computation."""
+    torch = pytest.importorskip("torch")
+    from rnnkit.runs import seq2seq as runs
+    from rnnkit.seq2seq import Seq2Seq, Seq2SeqConfig
+    from rnnkit.tasks.seq2seq_data import PairBatches, build_vocabularies, get_task
+
+    bench = _load()
+    cfg = runs.Seq2SeqRunConfig(task="dates", embedding_size=5, hidden_size=7)
+    pairs = get_task("dates").pairs(6, seed=3)
+    sv, tv = build_vocabularies(pairs, "char")
+    data = PairBatches(pairs, sv, tv, "char", batch_size=6, shuffle=False).batch(0, 0)
+    model = Seq2Seq(Seq2SeqConfig(**runs.model_config(cfg, sv, tv), dtype="float64"))
+    model.zero_grad()
+    res = model.train_step(runs.to_model_batch(data, cfg), None)
+    net = bench._torch_dates_model(torch, len(sv), len(tv), 5, 7).double()
+    bench.load_rnnkit_weights(torch, net, model.state_dict())
+    tensors = [torch.from_numpy(a) for a in (data.src, data.src_lengths, data.tgt_in, data.tgt_out, data.tgt_lengths)]
+    loss = net(*tensors)
+    loss.backward()
+    assert abs(float(loss.detach()) - res.loss_sum / res.count) < 1e-12
+    grads = {name: p.grad.numpy() for name, p in net.named_parameters()}
+    for twin, ours in bench.twin_parameter_names().items():
+        assert np.abs(grads[twin] - model.grads[ours]).max() < 1e-12, twin
