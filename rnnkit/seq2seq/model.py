@@ -442,7 +442,11 @@ class Seq2Seq(Module):
             return None if x is None else x * scale
 
         dz, dpg, da, dcov = (scaled(x) for x in (loss.dlogits, loss.dp_gen, loss.dattention, loss.dcoverage))
-        acc = {"M": M, "keys": keys, "dM": np.zeros_like(M), "dkeys": None if keys is None else np.zeros_like(keys)}
+        acc = {"M": M, "keys": keys, "dkeys": None if keys is None else np.zeros_like(keys)}
+        S = M.shape[1]
+        acc["a"] = np.zeros((T, B, S), dtype=self.dtype)
+        acc["dc"] = np.zeros((T, B, M.shape[2]), dtype=self.dtype)
+        acc["de"] = np.zeros((T, B, dec.E), dtype=self.dtype)
         acc["dfixed"] = None if fixed is None else np.zeros_like(fixed)
         dfeed = np.zeros((B, dec.H), dtype=self.dtype) if c.input_feeding else None
         dstates = [None] * dec.L
@@ -463,12 +467,20 @@ class Seq2Seq(Module):
                 out.decoder_masks,
                 t,
             )
+        # the embedding rows of all steps at once (repeated ids add up)
+        np.add.at(
+            G["embedding.weight"],
+            np.where(out.decoder_inputs >= c.tgt_vocab_size, c.unk_id, out.decoder_inputs),
+            acc["de"],
+        )
         df_h, df_c = self.bridge.backward(dstates)
         if acc["dfixed"] is not None:
             df_h = df_h + acc["dfixed"]
         dM = None
         if c.attention != "none":
-            dM = acc["dM"] + att.keys_backward(c.attention, P["attention"], kcache, acc["dkeys"], G["attention"])
+            # dM_b = sum_t a_t,b dc_t,b^T: (B, S, T) @ (B, T, Dm)
+            dM = np.matmul(acc["a"].transpose(1, 2, 0), acc["dc"].transpose(1, 0, 2))
+            dM += att.keys_backward(c.attention, P["attention"], kcache, acc["dkeys"], G["attention"])
         self.encoder.backward(dM, (df_h, df_c))
 
     # -- the Trainer's protocol -------------------------------------------------------------------
