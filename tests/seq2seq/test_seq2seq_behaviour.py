@@ -265,3 +265,25 @@ def test_state_dict_round_trip_and_dtype():
     m2.load_state_dict(m32.state_dict())
     assert all(np.array_equal(a, b) for a, b in zip(m2.params.values(), m32.params.values()))
     assert Seq2Seq.from_config(m32.config()).cfg == m32.cfg
+
+
+def test_regularisers_act_in_training_only():
+    model = Seq2Seq(tiny_config(decoder_layers=2, dropout=0.5, recurrent_dropout=0.5, zoneout=0.3))
+    batch = random_batch(seed=8)
+    a, b = model.forward(batch), model.forward(batch)
+    assert not np.array_equal(a.logits, b.logits)  # fresh masks each forward
+    assert a.decoder_masks.dropout[0].shape == (a.logits.shape[0], 3, model.cfg.decoder_hidden)
+    model.eval()
+    c, d = model.forward(batch), model.forward(batch)
+    assert np.array_equal(c.logits, d.logits) and c.decoder_masks is None
+    varia = Seq2Seq(tiny_config(decoder_layers=2, dropout=0.5, variational=True))
+    assert varia.forward(batch).decoder_masks.dropout[0].shape[0] == 1  # one mask per sequence
+
+
+def test_decoder_inputs_are_checked():
+    model = Seq2Seq(tiny_config())
+    batch = random_batch()
+    with pytest.raises(ValueError, match="Seq2Seq.forward: decoder_inputs must have shape"):
+        model.forward(batch, decoder_inputs=batch.tgt_in[:1])
+    with pytest.raises(ValueError, match="Seq2Seq.forward: decoder_inputs must hold ids"):
+        model.forward(batch, decoder_inputs=batch.tgt_in + 50)
