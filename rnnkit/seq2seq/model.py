@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability, check_real, fmt_shape, resolve_dtype
 from rnnkit.grad_mode import is_grad_enabled, no_grad
+from rnnkit.layers.embedding import embedding_backward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.seq2seq import attention as att
@@ -468,11 +469,9 @@ class Seq2Seq(Module):
                 t,
             )
         # the embedding rows of all steps at once (repeated ids add up)
-        np.add.at(
-            G["embedding.weight"],
-            np.where(out.decoder_inputs >= c.tgt_vocab_size, c.unk_id, out.decoder_inputs),
-            acc["de"],
-        )
+        fed = np.where(out.decoder_inputs >= c.tgt_vocab_size, c.unk_id, out.decoder_inputs)
+        emb = G["embedding.weight"]
+        embedding_backward(acc["de"], (fed, emb.shape, None), out=emb)
         df_h, df_c = self.bridge.backward(dstates)
         if acc["dfixed"] is not None:
             df_h = df_h + acc["dfixed"]
