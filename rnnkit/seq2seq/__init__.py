@@ -30,7 +30,9 @@ n_oov=0)``, time-major int arrays: src (S, B) (hierarchical: (N, W, B) with word
 src_lengths counting sentences), tgt_in (T, B) from BOS, tgt_out (T, B) to EOS, lengths (B,);
 ``Seq2SeqBatch.from_sequences(src, tgt, *, bos_id, eos_id, pad_id=0, src_ext=None, tgt_ext=None,
 n_oov=0)`` pads lists of id lists; ``Seq2SeqBatch.from_sources(src, *, pad_id=0, src_ext=None,
-n_oov=0)`` for decoding. ``copy.extended_ids(src_tokens, tgt_tokens, vocab, unk_id, *, src_vocab=None,
+n_oov=0)`` for decoding; ``Seq2SeqBatch.from_documents(docs, tgt=None, *, bos_id=1, eos_id=2,
+pad_id=0)`` for the hierarchical encoder (docs[b] a list of sentences of ids).
+``copy.extended_ids(src_tokens, tgt_tokens, vocab, unk_id, *, src_vocab=None,
 src_unk_id=None) -> (src_ids, src_ext, tgt_in_ids, tgt_ext, oovs)`` builds a copying batch's ids.
 
 ``Seq2Seq(config)`` (a :class:`rnnkit.Module`; ``state_dict`` names such as

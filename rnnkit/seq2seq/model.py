@@ -189,6 +189,29 @@ class Seq2SeqBatch:
         )
 
     @classmethod
+    def from_documents(cls, docs, tgt=None, *, bos_id=1, eos_id=2, pad_id=0):
+        """Pad multi-sentence sources for the hierarchical encoder: ``docs[b]`` is a list of sentences,
+        each a non-empty list of ids -> src (N, W, B), src_lengths (sentences), word_lengths (N, B).
+        ``tgt`` (lists of ids) as in ``from_sequences``; None for decoding."""
+        where = "Seq2SeqBatch.from_documents"
+        B = len(docs)
+        if B == 0 or any(len(d) == 0 for d in docs) or any(len(s) == 0 for d in docs for s in d):
+            raise ValueError(f"{where}: docs must be non-empty lists of non-empty sentences, got {docs!r:.80}")
+        N = max(len(d) for d in docs)
+        W = max(len(s) for d in docs for s in d)
+        src = np.full((N, W, B), pad_id, dtype=np.int64)
+        wl = np.ones((N, B), dtype=np.int64)
+        for b, d in enumerate(docs):
+            for n, sent in enumerate(d):
+                src[n, : len(sent), b] = sent
+                wl[n, b] = len(sent)
+        t = cls.from_sequences(
+            [[pad_id]] * B, tgt if tgt is not None else [[] for _ in docs], bos_id=bos_id, eos_id=eos_id, pad_id=pad_id
+        )
+        t.src, t.src_lengths, t.word_lengths = src, np.array([len(d) for d in docs], dtype=np.int64), wl
+        return t
+
+    @classmethod
     def from_sources(cls, src, *, pad_id=0, src_ext=None, n_oov=0):
         """A batch of sources only, for decoding (its targets are one padding step, never read)."""
         tgt = [[] for _ in src]
