@@ -46,6 +46,9 @@ src_unk_id=None) -> (src_ids, src_ext, tgt_in_ids, tgt_ext, oovs)`` builds a cop
 - ``loss(out, batch) -> Seq2SeqLoss`` (``loss`` = ``nll`` + coverage_loss_weight * ``coverage_loss``,
   summed over ``count`` target tokens); ``backward(loss, scale=1.0)`` adds d(scale * loss) into
   ``grads``; ``log_probs(out, batch)`` (T, B, V [+ n_oov]).
+- ``sampling_probability`` (settable; starts at ``scheduled_sampling``): scheduled sampling's current
+  probability; ``scheduled_sampling_probability(step, k, schedule="inverse_sigmoid"|"exponential"|
+  "linear")`` gives Bengio et al. 2015's decays.
 - The Trainer's protocol: ``initial_state(batch) -> None``, ``train_step(batch, state) ->
   StepResult(loss_sum, count, None)`` (gradient of the mean per token), ``eval_step``, ``config()``,
   ``Seq2Seq.from_config(dict)``.
@@ -75,7 +78,14 @@ Example
 """
 
 from rnnkit.seq2seq.copy import extended_ids
-from rnnkit.seq2seq.model import Seq2Seq, Seq2SeqBatch, Seq2SeqConfig, Seq2SeqLoss, Seq2SeqOutput
+from rnnkit.seq2seq.model import (
+    Seq2Seq,
+    Seq2SeqBatch,
+    Seq2SeqConfig,
+    Seq2SeqLoss,
+    Seq2SeqOutput,
+    scheduled_sampling_probability,
+)
 from rnnkit.seq2seq.search import Seq2SeqStepModel, Translation, force, translate
 
 __all__ = [
@@ -89,4 +99,5 @@ __all__ = [
     "translate",
     "force",
     "extended_ids",
+    "scheduled_sampling_probability",
 ]

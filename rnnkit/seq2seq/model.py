@@ -37,6 +37,28 @@ CELLS = ("rnn", "gru", "lstm", "mgu")
 ENCODERS = ("flat", "hierarchical")
 
 
+def scheduled_sampling_probability(step: int, k: float, schedule: str = "inverse_sigmoid") -> float:
+    """1 - eps_i of Bengio et al. 2015, the probability of feeding the model's sample at update ``step``:
+
+    inverse_sigmoid  eps_i = k / (k + exp(i / k))          (k >= 1)
+    exponential      eps_i = k ** i                        (k < 1)
+    linear           eps_i = max(0, 1 - i / k)             (k updates to reach eps = 0)
+    """
+    where = "scheduled_sampling_probability"
+    check_choice(where, "schedule", schedule, ("inverse_sigmoid", "exponential", "linear"))
+    step = check_positive_int(where, "step", step, minimum=0)
+    if schedule == "inverse_sigmoid":
+        k = check_real(where, "k", k, low=1.0)
+        eps = k / (k + np.exp(min(step / k, 700.0)))
+    elif schedule == "exponential":
+        k = check_real(where, "k", k, low=0.0, high=1.0, high_open=True)
+        eps = k**step
+    else:
+        k = check_real(where, "k", k, low=0.0, low_open=True)
+        eps = max(0.0, 1.0 - step / k)
+    return float(1.0 - eps)
+
+
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     """Everything that defines a sequence-to-sequence model; saved with each checkpoint."""
@@ -62,7 +84,7 @@ class Seq2SeqConfig:
     recurrent_dropout: float = 0.0  # decoder: on s_{t-1} in the recurrent product
     variational: bool = False  # decoder dropouts: one mask per sequence
     zoneout: float = 0.0  # decoder: probability of keeping each unit's previous value
-    scheduled_sampling: float = 0.0  # probability of feeding the model's own sample instead of y_{t-1}
+    scheduled_sampling: float = 0.0  # initial probability of feeding the model's own sample instead of y_{t-1}
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
@@ -87,8 +109,9 @@ class Seq2SeqConfig:
         for name in ("bidirectional", "input_feeding", "copy", "coverage", "variational"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{w}: {name} must be a bool, got {getattr(self, name)!r}")
-        for name in ("dropout", "recurrent_dropout", "zoneout", "scheduled_sampling"):
+        for name in ("dropout", "recurrent_dropout", "zoneout"):
             check_probability(w, name, getattr(self, name))
+        check_probability(w, "scheduled_sampling", self.scheduled_sampling, allow_one=True)
         check_real(w, "coverage_loss_weight", self.coverage_loss_weight, low=0.0)
         for name in ("pad_id", "bos_id", "eos_id", "unk_id"):
             v = check_positive_int(w, name, getattr(self, name), minimum=0)
@@ -266,6 +289,19 @@ class Seq2Seq(Module):
         )
         self.decoder = Decoder(c, c.memory_size, dtype, seeds[2])
         self._cache = None
+        self._sampling = float(c.scheduled_sampling)
+
+    @property
+    def sampling_probability(self) -> float:
+        """Scheduled sampling's current probability of feeding a sample (starts at the config's value).
+
+        Bengio et al. 2015 raise it during training: set it before each step, for instance to
+        ``scheduled_sampling_probability(step, k)``."""
+        return self._sampling
+
+    @sampling_probability.setter
+    def sampling_probability(self, p) -> None:
+        self._sampling = check_probability("Seq2Seq.sampling_probability", "p", p, allow_one=True)
 
     @classmethod
     def from_config(cls, config: dict) -> Seq2Seq:
@@ -372,7 +408,8 @@ class Seq2Seq(Module):
         P = dec.resolved_params()
         V = c.tgt_vocab_size
         fed = batch.tgt_in.copy() if decoder_inputs is None else decoder_inputs.copy()
-        sampling = self.training and c.scheduled_sampling > 0 and decoder_inputs is None
+        p_sample = self.sampling_probability
+        sampling = self.training and p_sample > 0 and decoder_inputs is None
         logits = np.empty((T, B, V), dtype=self.dtype)
         attn = np.zeros((T, B, S), dtype=self.dtype) if c.attention != "none" else None
         pgen = np.empty((T, B), dtype=self.dtype) if c.copy else None
@@ -382,7 +419,7 @@ class Seq2Seq(Module):
         caches = []
         for t in range(T):
             if sampling and t > 0:  # scheduled sampling: feed a sample of the previous step's distribution
-                take = dec.rng.random(B) < c.scheduled_sampling
+                take = dec.rng.random(B) < p_sample
                 if take.any():
                     prev = self._distribution(
                         logits[t - 1],

@@ -287,3 +287,21 @@ def test_decoder_inputs_are_checked():
         model.forward(batch, decoder_inputs=batch.tgt_in[:1])
     with pytest.raises(ValueError, match="Seq2Seq.forward: decoder_inputs must hold ids"):
         model.forward(batch, decoder_inputs=batch.tgt_in + 50)
+
+
+def test_scheduled_sampling_schedules():
+    from rnnkit.seq2seq import scheduled_sampling_probability as ssp
+
+    assert ssp(0, 10.0) == pytest.approx(1 - 10 / 11)
+    assert ssp(100, 10.0) == pytest.approx(1 - 10 / (10 + np.exp(10)))
+    assert ssp(3, 0.5, "exponential") == pytest.approx(1 - 0.125)
+    assert ssp(5, 10, "linear") == pytest.approx(0.5) and ssp(50, 10, "linear") == 1.0
+    with pytest.raises(ValueError, match="scheduled_sampling_probability: schedule must be"):
+        ssp(1, 2.0, "cosine")
+    model = Seq2Seq(tiny_config())
+    batch = random_batch(seed=1)
+    assert (model.forward(batch).decoder_inputs == batch.tgt_in).all()  # off by default
+    model.sampling_probability = 1.0
+    assert (model.forward(batch).decoder_inputs[1:] != batch.tgt_in[1:]).any()
+    with pytest.raises(ValueError, match="Seq2Seq.sampling_probability: p must be"):
+        model.sampling_probability = 1.5
