@@ -401,6 +401,11 @@ class Seq2Seq(Module):
                 )
         (M, keys, mask, fixed, kcache), finals, states = self.encode(batch.src, batch.src_lengths, batch.word_lengths)
         S = M.shape[1]
+        if decoder_masks is not None and not isinstance(decoder_masks, DecoderMasks):
+            raise TypeError(
+                f"Seq2Seq.forward: decoder_masks must be None or a previous output's decoder_masks (DecoderMasks), "
+                f"got {type(decoder_masks).__name__}"
+            )
         masks = None
         if self.training:
             masks = decoder_masks if decoder_masks is not None else dec.draw_masks(T, B)
@@ -419,20 +424,7 @@ class Seq2Seq(Module):
         caches = []
         for t in range(T):
             if sampling and t > 0:  # scheduled sampling: feed a sample of the previous step's distribution
-                take = dec.rng.random(B) < p_sample
-                if take.any():
-                    prev = self._distribution(
-                        logits[t - 1],
-                        None if pgen is None else pgen[t - 1],
-                        None if attn is None else attn[t - 1],
-                        batch.src_ext,
-                        batch.n_oov,
-                    )
-                    u = dec.rng.random((B, 1))
-                    drawn = np.minimum(
-                        (np.cumsum(prev, axis=1) < u * prev.sum(axis=1, keepdims=True)).sum(axis=1), prev.shape[1] - 1
-                    )
-                    fed[t] = np.where(take, drawn, fed[t])
+                fed[t] = self._scheduled_sample(fed[t], logits[t - 1], pgen, attn, t, batch, p_sample)
             tokens = np.where(fed[t] >= V, c.unk_id, fed[t])  # a copied id enters as <unk>
             mem = (M, keys, mask, cov, fixed, batch.src_ext)
             z, a, pg, feed_new, states, cache = dec.step_forward(P, tokens, feed, states, mem, masks, t, need_cache)
@@ -449,6 +441,23 @@ class Seq2Seq(Module):
         out = Seq2SeqOutput(logits, attn, pgen, covs, fed, masks)
         self._cache = (batch, out, caches, (M, keys, mask, fixed, kcache), finals) if need_cache else None
         return out
+
+    def _scheduled_sample(self, fed_t, z_prev, pgen, attn, t, batch, p_sample):
+        """Each row's input at step t: y_{t-1} or, with probability p_sample, a draw from P_{t-1}."""
+        rng = self.decoder.rng
+        take = rng.random(len(fed_t)) < p_sample
+        if not take.any():
+            return fed_t
+        prev = self._distribution(
+            z_prev,
+            None if pgen is None else pgen[t - 1],
+            None if attn is None else attn[t - 1],
+            batch.src_ext,
+            batch.n_oov,
+        )  # (B, V [+ n_oov])
+        u = rng.random((len(fed_t), 1)) * prev.sum(axis=1, keepdims=True)
+        drawn = np.minimum((np.cumsum(prev, axis=1) < u).sum(axis=1), prev.shape[1] - 1)  # inverse CDF
+        return np.where(take, drawn, fed_t)
 
     @staticmethod
     def _distribution(z, pg, a, src_ext, n_oov):
