@@ -119,16 +119,16 @@ def keys_backward(kind: str, params: dict, cache, dkeys: np.ndarray, grads: dict
 def score_forward(kind: str, params: dict, keys: np.ndarray, s: np.ndarray, cov: np.ndarray | None):
     """Scores e (B, S) of the top decoder state s (B, H) against the keys. Returns (e, cache)."""
     if kind in ("dot", "general"):
-        return np.einsum("bsk,bk->bs", keys, s), (s,)
+        return np.matmul(keys, s[:, :, None])[:, :, 0], (s,)  # one batched GEMV: (B, S, K) x (B, K)
     if kind == "concat":
         H = s.shape[1]
         q = s @ params["weight"][:, :H].T  # (B, A): the s block of W [s; h_i]
     else:
         q = s @ params["weight_s"].T + params["bias"]  # (B, A)
-    pre = keys + q[:, None, :]  # (B, S, A)
+    u = keys + q[:, None, :]  # (B, S, A) the pre-activation, then tanh of it in place
     if cov is not None:
-        pre += cov[:, :, None] * params["weight_cov"]
-    u = np.tanh(pre)  # (B, S, A)
+        u += cov[:, :, None] * params["weight_cov"]
+    np.tanh(u, out=u)
     return u @ params["v"], (s, u, cov)
 
 
@@ -137,10 +137,14 @@ def score_backward(kind: str, params: dict, keys: np.ndarray, cache, de: np.ndar
     if kind in ("dot", "general"):
         (s,) = cache
         dkeys = de[:, :, None] * s[:, None, :]  # e_i = s . k_i
-        return dkeys, np.einsum("bs,bsk->bk", de, keys), None
+        return dkeys, np.matmul(de[:, None, :], keys)[:, 0], None
     s, u, cov = cache
-    grads["v"] += np.einsum("bs,bsa->a", de, u)  # dv = sum_i de_i u_i
-    dpre = de[:, :, None] * params["v"] * (1.0 - u * u)  # backprop through tanh: 1 - u^2
+    B, S, A = u.shape
+    grads["v"] += de.reshape(B * S) @ u.reshape(B * S, A)  # dv = sum_i de_i u_i
+    dpre = u * u  # backprop through tanh: dpre = de v (1 - u^2), built in place
+    np.subtract(1.0, dpre, out=dpre)
+    dpre *= params["v"]
+    dpre *= de[:, :, None]
     dq = dpre.sum(axis=1)  # (B, A): q enters every position
     if kind == "concat":
         H = s.shape[1]
@@ -152,7 +156,7 @@ def score_backward(kind: str, params: dict, keys: np.ndarray, cache, de: np.ndar
         ds = dq @ params["weight_s"]
     dcov = None
     if cov is not None:
-        grads["weight_cov"] += np.einsum("bsa,bs->a", dpre, cov)
+        grads["weight_cov"] += cov.reshape(B * S) @ dpre.reshape(B * S, A)
         dcov = dpre @ params["weight_cov"]  # (B, S)
     return dpre, ds, dcov
 
@@ -175,12 +179,12 @@ def masked_softmax_backward(a: np.ndarray, da: np.ndarray) -> np.ndarray:
 
 def context_forward(a: np.ndarray, M: np.ndarray) -> np.ndarray:
     """c = sum_i a_i h_i: (B, S) x (B, S, Dm) -> (B, Dm)."""
-    return np.einsum("bs,bsd->bd", a, M)
+    return np.matmul(a[:, None, :], M)[:, 0]  # one batched GEMV
 
 
 def context_backward(a: np.ndarray, M: np.ndarray, dc: np.ndarray):
     """Gradient of ``context_forward``: returns (da (B, S), dM (B, S, Dm))."""
-    return np.einsum("bd,bsd->bs", dc, M), a[:, :, None] * dc[:, None, :]
+    return np.matmul(M, dc[:, :, None])[:, :, 0], a[:, :, None] * dc[:, None, :]
 
 
 # -- coverage loss ------------------------------------------------------------------------------

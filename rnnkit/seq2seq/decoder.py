@@ -253,8 +253,8 @@ class Decoder(Module):
             acc["dfixed"] += dc
         else:
             M, keys = acc["M"], acc["keys"]
-            da, dM = att.context_backward(a, M, dc)  # c_t = sum_i a_i M_i
-            acc["dM"] += dM
+            da = np.matmul(M, dc[:, :, None])[:, :, 0]  # c_t = sum_i a_i M_i: da_i = dc . M_i
+            acc["a"][t], acc["dc"][t] = a, dc  # dM = sum_t a_t dc_t^T, one batched GEMM after the loop
             if da_extra is not None:
                 da += da_extra
             if gcov is not None:
@@ -280,13 +280,12 @@ class Decoder(Module):
                 dst = (dh, None if dnext is None else dnext[1])
             else:
                 dst = d_above if dnext is None else d_above + dnext
-            g, dx, dst0 = self.fam.backward(P["rnn"][layer], ccs[layer], None, dst)
-            for name, val in g.items():
-                grads["rnn"][f"{name}_l{layer}"] += val
+            into = {name: grads["rnn"][f"{name}_l{layer}"] for name in P["rnn"][layer]}
+            _, dx, dst0 = self.fam.backward(P["rnn"][layer], ccs[layer], None, dst, grads_out=into)
             dstates_prev[layer] = dst0
             d_above = dx[0]
         E = self.E
         de = d_above[:, :E] if de is None else de + d_above[:, :E]
-        np.add.at(grads["embedding.weight"], tokens, de)
+        acc["de"][t] = de  # scattered into the embedding's gradient once, after the loop
         dfeed_prev = d_above[:, E:] if self.cfg.input_feeding else None
         return dfeed_prev, dstates_prev, gcov

@@ -27,11 +27,14 @@ The bridge (``bridge_forward``) gives each decoder layer its initial state
 from the encoder's top-layer final state f = [h_fwd; h_bwd] (B, Dm) (a single
 direction: f = h_fwd), for LSTMs from its cell state likewise:
 
-    "projection"  s^l_0 = tanh(W_b f + b_b)[l*H:(l+1)*H]    W_b (L*H, Dm)   (Bahdanau et al. 2015 project
-                                                                          the backward state the same way)
-    "concat"      s^l_0 = f                                    needs H = Dm    (Luong et al. 2015 copy the
-                                                                          last state; both directions here)
+    "projection"  s^l_0 = tanh(W_b f + b_b)[l*H:(l+1)*H]    W_b (L*H, Dm)
+    "concat"      s^l_0 = f  for every layer l                 needs H = Dm
     "zeros"       s^l_0 = 0
+
+Bahdanau et al. 2015 project the backward state alone, s_0 = tanh(W_s h_1 backward);
+"projection" lets both directions in. Luong et al. 2015 (unidirectional) hand
+each encoder layer's last state to the same decoder layer; "concat" hands the
+top layer's state, both directions concatenated, to every decoder layer.
 """
 
 from __future__ import annotations

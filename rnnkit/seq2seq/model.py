@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability, check_real, fmt_shape, resolve_dtype
 from rnnkit.grad_mode import is_grad_enabled, no_grad
+from rnnkit.layers.embedding import embedding_backward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.seq2seq import attention as att
@@ -34,6 +35,28 @@ except ImportError:  # pragma: no cover - older trees keep it in the trainer mod
 
 CELLS = ("rnn", "gru", "lstm", "mgu")
 ENCODERS = ("flat", "hierarchical")
+
+
+def scheduled_sampling_probability(step: int, k: float, schedule: str = "inverse_sigmoid") -> float:
+    """1 - eps_i of Bengio et al. 2015, the probability of feeding the model's sample at update ``step``:
+
+    inverse_sigmoid  eps_i = k / (k + exp(i / k))          (k >= 1)
+    exponential      eps_i = k ** i                        (k < 1)
+    linear           eps_i = max(0, 1 - i / k)             (k updates to reach eps = 0)
+    """
+    where = "scheduled_sampling_probability"
+    check_choice(where, "schedule", schedule, ("inverse_sigmoid", "exponential", "linear"))
+    step = check_positive_int(where, "step", step, minimum=0)
+    if schedule == "inverse_sigmoid":
+        k = check_real(where, "k", k, low=1.0)
+        eps = k / (k + np.exp(min(step / k, 700.0)))
+    elif schedule == "exponential":
+        k = check_real(where, "k", k, low=0.0, high=1.0, high_open=True)
+        eps = k**step
+    else:
+        k = check_real(where, "k", k, low=0.0, low_open=True)
+        eps = max(0.0, 1.0 - step / k)
+    return float(1.0 - eps)
 
 
 @dataclass(frozen=True)
@@ -61,7 +84,7 @@ class Seq2SeqConfig:
     recurrent_dropout: float = 0.0  # decoder: on s_{t-1} in the recurrent product
     variational: bool = False  # decoder dropouts: one mask per sequence
     zoneout: float = 0.0  # decoder: probability of keeping each unit's previous value
-    scheduled_sampling: float = 0.0  # probability of feeding the model's own sample instead of y_{t-1}
+    scheduled_sampling: float = 0.0  # initial probability of feeding the model's own sample instead of y_{t-1}
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
@@ -86,8 +109,9 @@ class Seq2SeqConfig:
         for name in ("bidirectional", "input_feeding", "copy", "coverage", "variational"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{w}: {name} must be a bool, got {getattr(self, name)!r}")
-        for name in ("dropout", "recurrent_dropout", "zoneout", "scheduled_sampling"):
+        for name in ("dropout", "recurrent_dropout", "zoneout"):
             check_probability(w, name, getattr(self, name))
+        check_probability(w, "scheduled_sampling", self.scheduled_sampling, allow_one=True)
         check_real(w, "coverage_loss_weight", self.coverage_loss_weight, low=0.0)
         for name in ("pad_id", "bos_id", "eos_id", "unk_id"):
             v = check_positive_int(w, name, getattr(self, name), minimum=0)
@@ -188,6 +212,29 @@ class Seq2SeqBatch:
         )
 
     @classmethod
+    def from_documents(cls, docs, tgt=None, *, bos_id=1, eos_id=2, pad_id=0):
+        """Pad multi-sentence sources for the hierarchical encoder: ``docs[b]`` is a list of sentences,
+        each a non-empty list of ids -> src (N, W, B), src_lengths (sentences), word_lengths (N, B).
+        ``tgt`` (lists of ids) as in ``from_sequences``; None for decoding."""
+        where = "Seq2SeqBatch.from_documents"
+        B = len(docs)
+        if B == 0 or any(len(d) == 0 for d in docs) or any(len(s) == 0 for d in docs for s in d):
+            raise ValueError(f"{where}: docs must be non-empty lists of non-empty sentences, got {docs!r:.80}")
+        N = max(len(d) for d in docs)
+        W = max(len(s) for d in docs for s in d)
+        src = np.full((N, W, B), pad_id, dtype=np.int64)
+        wl = np.ones((N, B), dtype=np.int64)
+        for b, d in enumerate(docs):
+            for n, sent in enumerate(d):
+                src[n, : len(sent), b] = sent
+                wl[n, b] = len(sent)
+        t = cls.from_sequences(
+            [[pad_id]] * B, tgt if tgt is not None else [[] for _ in docs], bos_id=bos_id, eos_id=eos_id, pad_id=pad_id
+        )
+        t.src, t.src_lengths, t.word_lengths = src, np.array([len(d) for d in docs], dtype=np.int64), wl
+        return t
+
+    @classmethod
     def from_sources(cls, src, *, pad_id=0, src_ext=None, n_oov=0):
         """A batch of sources only, for decoding (its targets are one padding step, never read)."""
         tgt = [[] for _ in src]
@@ -242,6 +289,19 @@ class Seq2Seq(Module):
         )
         self.decoder = Decoder(c, c.memory_size, dtype, seeds[2])
         self._cache = None
+        self._sampling = float(c.scheduled_sampling)
+
+    @property
+    def sampling_probability(self) -> float:
+        """Scheduled sampling's current probability of feeding a sample (starts at the config's value).
+
+        Bengio et al. 2015 raise it during training: set it before each step, for instance to
+        ``scheduled_sampling_probability(step, k)``."""
+        return self._sampling
+
+    @sampling_probability.setter
+    def sampling_probability(self, p) -> None:
+        self._sampling = check_probability("Seq2Seq.sampling_probability", "p", p, allow_one=True)
 
     @classmethod
     def from_config(cls, config: dict) -> Seq2Seq:
@@ -341,6 +401,11 @@ class Seq2Seq(Module):
                 )
         (M, keys, mask, fixed, kcache), finals, states = self.encode(batch.src, batch.src_lengths, batch.word_lengths)
         S = M.shape[1]
+        if decoder_masks is not None and not isinstance(decoder_masks, DecoderMasks):
+            raise TypeError(
+                f"Seq2Seq.forward: decoder_masks must be None or a previous output's decoder_masks (DecoderMasks), "
+                f"got {type(decoder_masks).__name__}"
+            )
         masks = None
         if self.training:
             masks = decoder_masks if decoder_masks is not None else dec.draw_masks(T, B)
@@ -348,7 +413,8 @@ class Seq2Seq(Module):
         P = dec.resolved_params()
         V = c.tgt_vocab_size
         fed = batch.tgt_in.copy() if decoder_inputs is None else decoder_inputs.copy()
-        sampling = self.training and c.scheduled_sampling > 0 and decoder_inputs is None
+        p_sample = self.sampling_probability
+        sampling = self.training and p_sample > 0 and decoder_inputs is None
         logits = np.empty((T, B, V), dtype=self.dtype)
         attn = np.zeros((T, B, S), dtype=self.dtype) if c.attention != "none" else None
         pgen = np.empty((T, B), dtype=self.dtype) if c.copy else None
@@ -358,20 +424,7 @@ class Seq2Seq(Module):
         caches = []
         for t in range(T):
             if sampling and t > 0:  # scheduled sampling: feed a sample of the previous step's distribution
-                take = dec.rng.random(B) < c.scheduled_sampling
-                if take.any():
-                    prev = self._distribution(
-                        logits[t - 1],
-                        None if pgen is None else pgen[t - 1],
-                        None if attn is None else attn[t - 1],
-                        batch.src_ext,
-                        batch.n_oov,
-                    )
-                    u = dec.rng.random((B, 1))
-                    drawn = np.minimum(
-                        (np.cumsum(prev, axis=1) < u * prev.sum(axis=1, keepdims=True)).sum(axis=1), prev.shape[1] - 1
-                    )
-                    fed[t] = np.where(take, drawn, fed[t])
+                fed[t] = self._scheduled_sample(fed[t], logits[t - 1], pgen, attn, t, batch, p_sample)
             tokens = np.where(fed[t] >= V, c.unk_id, fed[t])  # a copied id enters as <unk>
             mem = (M, keys, mask, cov, fixed, batch.src_ext)
             z, a, pg, feed_new, states, cache = dec.step_forward(P, tokens, feed, states, mem, masks, t, need_cache)
@@ -388,6 +441,23 @@ class Seq2Seq(Module):
         out = Seq2SeqOutput(logits, attn, pgen, covs, fed, masks)
         self._cache = (batch, out, caches, (M, keys, mask, fixed, kcache), finals) if need_cache else None
         return out
+
+    def _scheduled_sample(self, fed_t, z_prev, pgen, attn, t, batch, p_sample):
+        """Each row's input at step t: y_{t-1} or, with probability p_sample, a draw from P_{t-1}."""
+        rng = self.decoder.rng
+        take = rng.random(len(fed_t)) < p_sample
+        if not take.any():
+            return fed_t
+        prev = self._distribution(
+            z_prev,
+            None if pgen is None else pgen[t - 1],
+            None if attn is None else attn[t - 1],
+            batch.src_ext,
+            batch.n_oov,
+        )  # (B, V [+ n_oov])
+        u = rng.random((len(fed_t), 1)) * prev.sum(axis=1, keepdims=True)
+        drawn = np.minimum((np.cumsum(prev, axis=1) < u).sum(axis=1), prev.shape[1] - 1)  # inverse CDF
+        return np.where(take, drawn, fed_t)
 
     @staticmethod
     def _distribution(z, pg, a, src_ext, n_oov):
@@ -442,7 +512,11 @@ class Seq2Seq(Module):
             return None if x is None else x * scale
 
         dz, dpg, da, dcov = (scaled(x) for x in (loss.dlogits, loss.dp_gen, loss.dattention, loss.dcoverage))
-        acc = {"M": M, "keys": keys, "dM": np.zeros_like(M), "dkeys": None if keys is None else np.zeros_like(keys)}
+        acc = {"M": M, "keys": keys, "dkeys": None if keys is None else np.zeros_like(keys)}
+        S = M.shape[1]
+        acc["a"] = np.zeros((T, B, S), dtype=self.dtype)
+        acc["dc"] = np.zeros((T, B, M.shape[2]), dtype=self.dtype)
+        acc["de"] = np.zeros((T, B, dec.E), dtype=self.dtype)
         acc["dfixed"] = None if fixed is None else np.zeros_like(fixed)
         dfeed = np.zeros((B, dec.H), dtype=self.dtype) if c.input_feeding else None
         dstates = [None] * dec.L
@@ -463,12 +537,18 @@ class Seq2Seq(Module):
                 out.decoder_masks,
                 t,
             )
+        # the embedding rows of all steps at once (repeated ids add up)
+        fed = np.where(out.decoder_inputs >= c.tgt_vocab_size, c.unk_id, out.decoder_inputs)
+        emb = G["embedding.weight"]
+        embedding_backward(acc["de"], (fed, emb.shape, None), out=emb)
         df_h, df_c = self.bridge.backward(dstates)
         if acc["dfixed"] is not None:
             df_h = df_h + acc["dfixed"]
         dM = None
         if c.attention != "none":
-            dM = acc["dM"] + att.keys_backward(c.attention, P["attention"], kcache, acc["dkeys"], G["attention"])
+            # dM_b = sum_t a_t,b dc_t,b^T: (B, S, T) @ (B, T, Dm)
+            dM = np.matmul(acc["a"].transpose(1, 2, 0), acc["dc"].transpose(1, 0, 2))
+            dM += att.keys_backward(c.attention, P["attention"], kcache, acc["dkeys"], G["attention"])
         self.encoder.backward(dM, (df_h, df_c))
 
     # -- the Trainer's protocol -------------------------------------------------------------------

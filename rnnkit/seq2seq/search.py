@@ -87,6 +87,7 @@ class Seq2SeqStepModel:
             src_ext=batch.src_ext.T if batch.src_ext is not None else np.zeros((B, 0), dtype=np.int64),
         )
         self._encoded = st
+        self._params = self.dec.resolved_params()  # live arrays (never rebound), looked up once
         self.rows = np.arange(B)
         self.V = model.cfg.tgt_vocab_size
         self.n_oov = batch.n_oov
@@ -129,9 +130,7 @@ class Seq2SeqStepModel:
             None,
         )
         with no_grad():
-            z, a, pg, ht, new, _ = dec.step_forward(
-                dec.resolved_params(), tokens, state["feed"], layers, mem, None, 0, False
-            )
+            z, a, pg, ht, new, _ = dec.step_forward(self._params, tokens, state["feed"], layers, mem, None, 0, False)
         if pg is None:
             logp = _log_softmax(z.astype(np.float64))
         else:

@@ -265,3 +265,43 @@ def test_state_dict_round_trip_and_dtype():
     m2.load_state_dict(m32.state_dict())
     assert all(np.array_equal(a, b) for a, b in zip(m2.params.values(), m32.params.values()))
     assert Seq2Seq.from_config(m32.config()).cfg == m32.cfg
+
+
+def test_regularisers_act_in_training_only():
+    model = Seq2Seq(tiny_config(decoder_layers=2, dropout=0.5, recurrent_dropout=0.5, zoneout=0.3))
+    batch = random_batch(seed=8)
+    a, b = model.forward(batch), model.forward(batch)
+    assert not np.array_equal(a.logits, b.logits)  # fresh masks each forward
+    assert a.decoder_masks.dropout[0].shape == (a.logits.shape[0], 3, model.cfg.decoder_hidden)
+    model.eval()
+    c, d = model.forward(batch), model.forward(batch)
+    assert np.array_equal(c.logits, d.logits) and c.decoder_masks is None
+    varia = Seq2Seq(tiny_config(decoder_layers=2, dropout=0.5, variational=True))
+    assert varia.forward(batch).decoder_masks.dropout[0].shape[0] == 1  # one mask per sequence
+
+
+def test_decoder_inputs_are_checked():
+    model = Seq2Seq(tiny_config())
+    batch = random_batch()
+    with pytest.raises(ValueError, match="Seq2Seq.forward: decoder_inputs must have shape"):
+        model.forward(batch, decoder_inputs=batch.tgt_in[:1])
+    with pytest.raises(ValueError, match="Seq2Seq.forward: decoder_inputs must hold ids"):
+        model.forward(batch, decoder_inputs=batch.tgt_in + 50)
+
+
+def test_scheduled_sampling_schedules():
+    from rnnkit.seq2seq import scheduled_sampling_probability as ssp
+
+    assert ssp(0, 10.0) == pytest.approx(1 - 10 / 11)
+    assert ssp(100, 10.0) == pytest.approx(1 - 10 / (10 + np.exp(10)))
+    assert ssp(3, 0.5, "exponential") == pytest.approx(1 - 0.125)
+    assert ssp(5, 10, "linear") == pytest.approx(0.5) and ssp(50, 10, "linear") == 1.0
+    with pytest.raises(ValueError, match="scheduled_sampling_probability: schedule must be"):
+        ssp(1, 2.0, "cosine")
+    model = Seq2Seq(tiny_config())
+    batch = random_batch(seed=1)
+    assert (model.forward(batch).decoder_inputs == batch.tgt_in).all()  # off by default
+    model.sampling_probability = 1.0
+    assert (model.forward(batch).decoder_inputs[1:] != batch.tgt_in[1:]).any()
+    with pytest.raises(ValueError, match="Seq2Seq.sampling_probability: p must be"):
+        model.sampling_probability = 1.5

@@ -15,11 +15,13 @@ torch = pytest.importorskip("torch")
 
 
 # -- cells (PyTorch's gate orders; MGU as Zhou et al. 2016) -------------------------------------------
-def cell_step(cell, x, state, w_ih, w_hh, b_ih, b_hh):
+def cell_step(cell, x, state, w_ih, w_hh, b_ih, b_hh, r=None):
+    """One step; ``r`` (recurrent dropout) multiplies h_{t-1} where it enters the recurrent product only."""
+    hr = (state[0] if cell == "lstm" else state) * (1.0 if r is None else r)
     if cell == "rnn":
-        return torch.tanh(x @ w_ih.T + b_ih + state @ w_hh.T + b_hh)
+        return torch.tanh(x @ w_ih.T + b_ih + hr @ w_hh.T + b_hh)
     if cell == "gru":
-        gi, gh = x @ w_ih.T + b_ih, state @ w_hh.T + b_hh
+        gi, gh = x @ w_ih.T + b_ih, hr @ w_hh.T + b_hh
         H = state.shape[1]
         r = torch.sigmoid(gi[:, :H] + gh[:, :H])
         z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
@@ -33,7 +35,7 @@ def cell_step(cell, x, state, w_ih, w_hh, b_ih, b_hh):
         return (1 - f) * state + f * n
     h, c = state
     H = h.shape[1]
-    g = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+    g = x @ w_ih.T + b_ih + hr @ w_hh.T + b_hh
     i, f, gg, o = (g[:, k * H : (k + 1) * H] for k in range(4))
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
     return torch.sigmoid(o) * torch.tanh(c), c
@@ -81,8 +83,10 @@ def cat_finals(finals, i=None):
     return torch.cat([f if i is None else f[i] for f in finals], dim=1)
 
 
-def reference(model, batch):
-    """Loss, attention (T, B, S) and gradients of every parameter, by autograd."""
+def reference(model, batch, inputs=None, masks=None):
+    """Loss, attention (T, B, S) and gradients of every parameter, by autograd.
+
+    ``inputs`` (T, B): the tokens fed (scheduled sampling's); ``masks``: the decoder's DecoderMasks."""
     c = model.cfg
     P = {k: torch.tensor(v, requires_grad=True) for k, v in model.state_dict().items()}
     lstm = c.cell == "lstm"
@@ -130,15 +134,32 @@ def reference(model, batch):
     cov_loss = 0.0
     attns = []
     for t in range(T):
-        tok = torch.tensor(np.where(batch.tgt_in[t] >= c.tgt_vocab_size, c.unk_id, batch.tgt_in[t]))
+        fed = batch.tgt_in if inputs is None else inputs
+        tok = torch.tensor(np.where(fed[t] >= c.tgt_vocab_size, c.unk_id, fed[t]))
         e = P["decoder.embedding.weight"][tok]
         inp = torch.cat([e, feed], 1) if c.input_feeding else e
         new = []
         for k in range(L):
             w = [P[f"decoder.rnn.{n}_l{k}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            st = cell_step(c.cell, inp, states[k], *w)
+            if masks is None:
+                st = cell_step(c.cell, inp, states[k], *w)
+            else:
+                rm, zm, zc = masks.recurrent[k], masks.zoneout[k], masks.zoneout_c[k]
+                r = None if rm is None else torch.tensor(rm[min(t, len(rm) - 1)])
+                st = cell_step(c.cell, inp, states[k], *w, r=r)
+                if zm is not None:  # zoneout: h_t = h_{t-1} + u (f - h_{t-1})
+                    if lstm:
+                        st = (
+                            blend(st[0], states[k][0], torch.tensor(zm[t])),
+                            blend(st[1], states[k][1], torch.tensor(zc[t])),
+                        )
+                    else:
+                        st = blend(st, states[k], torch.tensor(zm[t]))
             new.append(st)
             inp = st[0] if lstm else st
+            if masks is not None and k < L - 1 and masks.dropout[k] is not None:
+                dm = masks.dropout[k]
+                inp = inp * torch.tensor(dm[min(t, len(dm) - 1)])
         states = new
         s = inp
         if c.attention == "none":
@@ -209,6 +230,12 @@ CASES = {
     "bi-lstm-concat-bridge": dict(cell="lstm", bidirectional=True, bridge="concat", attention="general"),
     "bi-rnn-zeros": dict(cell="rnn", bidirectional=True, bridge="zeros"),
     "mgu-bi-2": dict(cell="mgu", bidirectional=True, encoder_layers=2, input_feeding=True),
+    "regularisers-gru": dict(decoder_layers=3, dropout=0.3, recurrent_dropout=0.3, zoneout=0.25, input_feeding=True),
+    "regularisers-lstm-variational": dict(
+        cell="lstm", decoder_layers=2, dropout=0.3, recurrent_dropout=0.3, zoneout=0.25, variational=True
+    ),
+    "regularisers-rnn": dict(cell="rnn", decoder_layers=2, dropout=0.4, recurrent_dropout=0.2, zoneout=0.2),
+    "scheduled-sampling": dict(scheduled_sampling=0.6, copy=True, coverage=True, coverage_loss_weight=0.2),
 }
 
 
@@ -217,7 +244,7 @@ def compare(model, batch):
     res = model.loss(out, batch)
     model.zero_grad()
     model.backward(res)
-    loss, attn, grads = reference(model, batch)
+    loss, attn, grads = reference(model, batch, out.decoder_inputs, out.decoder_masks)
     assert abs(res.loss - loss) < 1e-10, (res.loss, loss)
     if attn is not None:
         assert np.max(np.abs(out.attention - attn)) < 1e-12
@@ -237,3 +264,26 @@ def test_matches_autograd(name):
 def test_hierarchical_matches_autograd(cell):
     model = randomize(Seq2Seq(tiny_config(encoder="hierarchical", cell=cell, bidirectional=True)), scale=0.8)
     compare(model, hierarchical_batch(seed=2, B=3))
+
+
+def test_float32_model_matches_the_float64_reference():
+    """The float32 default computes the same model: loss and gradients within float32 rounding."""
+    from dataclasses import replace
+
+    from helpers import assert_close
+
+    kw = dict(cell="lstm", bidirectional=True, copy=True, coverage=True, coverage_loss_weight=0.5, input_feeding=True)
+    m64 = randomize(Seq2Seq(tiny_config(**kw)), scale=0.8)
+    m32 = Seq2Seq(replace(m64.cfg, dtype="float32"))
+    m32.load_state_dict(m64.state_dict())
+    batch = random_batch(seed=7, B=4, max_src=5, max_tgt=4, copy=True)
+    out = m32.forward(batch)
+    res = m32.loss(out, batch)
+    m32.zero_grad()
+    m32.backward(res)
+    loss, attn, grads = reference(m64, batch)
+    assert_close("loss", np.float32(res.loss), np.array(loss), 1e-5)
+    assert_close("attention", out.attention, attn, 1e-5)
+    for name, g in m32.grads.items():
+        assert g.dtype == np.float32
+        assert_close(name, g, grads[name], 1e-4)

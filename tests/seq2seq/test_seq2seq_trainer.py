@@ -57,3 +57,15 @@ def test_hierarchical_model_decodes():
         assert g.attention.shape == (len(g.tokens), batch.src_lengths[b])  # over sentences
         assert np.allclose(g.attention.sum(axis=1), 1.0, atol=1e-6)
         assert bm.logprob >= g.logprob - 1e-5
+
+
+def test_from_documents_pads_for_the_hierarchical_encoder():
+    docs = [[[4, 5], [6, 7, 8]], [[5]]]
+    batch = Seq2SeqBatch.from_documents(docs, [[4, 5], [6]], bos_id=1, eos_id=2)
+    assert batch.src.shape == (2, 3, 2) and batch.src_lengths.tolist() == [2, 1]
+    assert batch.word_lengths[:, 0].tolist() == [2, 3] and batch.word_lengths[0, 1] == 1
+    assert batch.src[1, :, 0].tolist() == [6, 7, 8] and batch.tgt_out[:, 0].tolist() == [4, 5, 2]
+    model = Seq2Seq(tiny_config(encoder="hierarchical"))
+    out = model.forward(batch)
+    assert (out.attention[:, 1, 1] == 0).all()  # the second source has one sentence
+    assert len(translate(model, Seq2SeqBatch.from_documents(docs), max_len=3)) == 2
