@@ -401,11 +401,9 @@ def decode_batch(model, batch, *, beam: int = 1, nbest: int = 1, max_length: int
     out = []
     for b in range(len(batch.src_lengths)):
         one = step_model.for_source(b)
-        found = decoding.beam_search(one, [c.bos_id], max_length, beam_size=beam, stop_ids=[c.eos_id], return_all=True)[
-            :nbest
-        ]
+        found = decoding.beam_search(one, [c.bos_id], max_length, beam_size=beam, stop_ids=[c.eos_id], return_all=True)
         row = []
-        for h in found:
+        for h in found[:nbest]:
             lp, att = search.force(one, h.tokens)
             row.append(Hypothesis(h.tokens, lp, None if att is None else att[:, : int(batch.src_lengths[b])]))
         out.append(row)
