@@ -11,6 +11,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "seq2seq.md"
 
 def test_documented_commands_parse():
     blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    blocks = [re.sub(r"\\\n\s*", " ", b) for b in blocks]  # join continued lines
     commands = [
         line[line.index("rnnkit seq2seq") :] for b in blocks for line in b.splitlines() if "rnnkit seq2seq" in line
     ]
