@@ -58,7 +58,11 @@ beam_size=5, length_penalty=0.0, coverage_penalty=0.0, no_repeat_ngram_size=0, t
 top_k=None, top_p=None, seed=None) -> list[Translation(tokens, logprob, attention (n, S_b))]``;
 ``Seq2SeqStepModel(model, batch)`` is rnnkit.decoding's step model over the batch's sources
 (``for_source(b)`` for one source, ``coverage(state)`` for the coverage penalty);
-``force(step_model, tokens) -> (logprob, attention)`` scores given tokens.
+``force(step_model, tokens) -> (logprob, attention)`` scores given tokens under one source,
+``force_batched(step_model, outputs) -> list[Translation]`` under every source at once;
+``beam_search_batched(step_model, max_len, *, beam_size=5, length_penalty=0.0, coverage_penalty=0.0,
+no_repeat_ngram_size=0, min_len=0) -> list[rnnkit.decoding.Hypothesis]`` is rnnkit.decoding's beam
+search for all sources in one step per time step.
 
 Example
 -------
@@ -86,7 +90,14 @@ from rnnkit.seq2seq.model import (
     Seq2SeqOutput,
     scheduled_sampling_probability,
 )
-from rnnkit.seq2seq.search import Seq2SeqStepModel, Translation, force, translate
+from rnnkit.seq2seq.search import (
+    Seq2SeqStepModel,
+    Translation,
+    beam_search_batched,
+    force,
+    force_batched,
+    translate,
+)
 
 __all__ = [
     "Seq2Seq",
@@ -98,6 +109,8 @@ __all__ = [
     "Translation",
     "translate",
     "force",
+    "force_batched",
+    "beam_search_batched",
     "extended_ids",
     "scheduled_sampling_probability",
 ]

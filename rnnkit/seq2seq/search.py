@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit import decoding
-from rnnkit._validate import check_choice, check_positive_int
+from rnnkit._validate import check_choice, check_positive_int, check_real
 from rnnkit.grad_mode import no_grad
 from rnnkit.seq2seq import copy as ptr
 
@@ -146,12 +146,6 @@ class Seq2SeqStepModel:
         return logp, out
 
 
-def _attention_rows(attns, lengths_of_src, b):
-    if not attns:
-        return None
-    return np.stack(attns)[:, : lengths_of_src[b]]
-
-
 def force(step_model: Seq2SeqStepModel, tokens) -> tuple[float, np.ndarray | None]:
     """Score ``tokens`` under a single-source step model: (summed log-probability, attention (n, S))."""
     c = step_model.model.cfg
@@ -164,6 +158,148 @@ def force(step_model: Seq2SeqStepModel, tokens) -> tuple[float, np.ndarray | Non
             attns.append(state["attn"][0])
         prev = int(tok)
     return total, (np.stack(attns) if attns else None)
+
+
+def force_batched(step_model: Seq2SeqStepModel, outputs) -> list[Translation]:
+    """Score ``outputs[b]`` (token ids) under source b, all sources side by side: one ``step`` per time
+    step. Returns a :class:`Translation` per source (its attention cut to the source's length)."""
+    c = step_model.model.cfg
+    B = len(step_model.rows)
+    n = max([len(o) for o in outputs] + [1])
+    toks = np.full((n, B), c.pad_id, dtype=np.int64)
+    for b, o in enumerate(outputs):
+        toks[: len(o), b] = o
+    state = step_model.initial_state([])
+    prev = np.full(B, c.bos_id, dtype=np.int64)
+    total, attns = np.zeros(B), []
+    for t in range(n):
+        lp, state = step_model.step(state, prev)
+        real = np.array([t < len(o) for o in outputs])
+        total += np.where(real, lp[np.arange(B), toks[t]], 0.0)
+        attns.append(state["attn"])
+        prev = toks[t]
+    lengths = step_model.batch.src_lengths[step_model.rows]
+    return [
+        Translation(
+            np.asarray(o, dtype=np.int64),
+            float(total[b]),
+            None if c.attention == "none" else np.stack(attns)[: len(o), b, : lengths[b]],
+        )
+        for b, o in enumerate(outputs)
+    ]
+
+
+class _SourceBeam:
+    """The beam of one source in a batched beam search: rnnkit.decoding.beam_search's bookkeeping."""
+
+    def __init__(self, beam_size, alpha, beta, ngram, prefix):
+        self.beam_size, self.alpha, self.beta, self.ngram, self.prefix = beam_size, alpha, beta, ngram, prefix
+        self.live_tokens: list = [[]]
+        self.live_scores = np.zeros(1)
+        self.finished: list = []
+
+    def add_finished(self, tokens, logprob, done, cov):
+        score = logprob / decoding._length_penalty(len(tokens), self.alpha)
+        if self.beta:  # GNMT's coverage penalty, as rnnkit.decoding.beam_search
+            score += self.beta * float(np.sum(np.log(np.maximum(np.minimum(cov, 1.0), 1e-12))))
+        self.finished.append(decoding.Hypothesis(np.array(tokens, dtype=np.int64), float(logprob), float(score), done))
+        self.finished.sort(key=lambda h: -h.score)
+        del self.finished[self.beam_size :]
+
+    def advance(self, lp, cov, t, max_len, min_len, stops, lp_max):
+        """One step from this source's rows' log-probabilities lp (K, V). Returns (row indices into lp,
+        next tokens) of the hypotheses that go on; empty when this source is done."""
+        cand = self.live_scores[:, None] + lp  # (K, V)
+        if t < min_len:
+            cand[:, sorted(stops)] = -np.inf
+        if self.ngram:
+            for k, toks in enumerate(self.live_tokens):
+                banned = decoding._banned_tokens(self.prefix + toks, self.ngram)
+                if banned:
+                    cand[k, list(banned)] = -np.inf
+        K, V = cand.shape
+        n_take = min(K * V, self.beam_size + K * len(stops))
+        flat = cand.ravel()
+        top = np.argsort(-flat, kind="stable")[:n_take]
+        beam_idx, next_tok, next_scores = [], [], []
+        for rank, f in enumerate(top):
+            sc = flat[f]
+            if sc == -np.inf:
+                break
+            k, tok = divmod(int(f), V)
+            if tok in stops:
+                if rank < self.beam_size:
+                    self.add_finished(self.live_tokens[k] + [tok], sc, True, None if cov is None else cov[k])
+            elif len(beam_idx) < self.beam_size:
+                beam_idx.append(k)
+                next_tok.append(tok)
+                next_scores.append(sc)
+        self.live_tokens = [self.live_tokens[k] + [tok] for k, tok in zip(beam_idx, next_tok)]
+        self.live_scores = np.array(next_scores)
+        if not self.live_tokens:
+            return [], []
+        if t == max_len - 1:
+            for toks, sc, k in zip(self.live_tokens, self.live_scores, beam_idx):
+                self.add_finished(toks, sc, False, None if cov is None else cov[k])
+            return [], []
+        if len(self.finished) == self.beam_size and self.live_scores.max() / lp_max <= self.finished[-1].score:
+            return [], []
+        return beam_idx, next_tok
+
+
+def beam_search_batched(
+    step_model: Seq2SeqStepModel,
+    max_len: int,
+    *,
+    beam_size: int = 5,
+    length_penalty: float = 0.0,
+    coverage_penalty: float = 0.0,
+    no_repeat_ngram_size: int = 0,
+    min_len: int = 0,
+) -> list:
+    """rnnkit.decoding.beam_search for every source of ``step_model`` at once: one ``step`` per time step
+    runs the live hypotheses of all sources together. Same rules, options and results as calling
+    ``beam_search(step_model.for_source(b), [bos], ..., stop_ids=[eos])`` per source; returns each
+    source's best :class:`rnnkit.decoding.Hypothesis`."""
+    where = "beam_search_batched"
+    max_len = check_positive_int(where, "max_len", max_len)
+    beam_size = check_positive_int(where, "beam_size", beam_size)
+    ngram = check_positive_int(where, "no_repeat_ngram_size", no_repeat_ngram_size, minimum=0)
+    min_len = check_positive_int(where, "min_len", min_len, minimum=0)
+    alpha = check_real(where, "length_penalty", length_penalty, low=0.0)
+    beta = check_real(where, "coverage_penalty", coverage_penalty, low=0.0)
+    c = step_model.model.cfg
+    stops = frozenset([c.eos_id])
+    B = len(step_model.rows)
+    beams = [_SourceBeam(beam_size, alpha, beta, ngram, [c.bos_id]) for _ in range(B)]
+    state = step_model.initial_state([])
+    lp, state = step_model.step(state, np.full(B, c.bos_id, dtype=np.int64))
+    rows = [np.array([b]) for b in range(B)]  # each source's rows of the current state
+    active = list(range(B))
+    lp_max = decoding._length_penalty(max_len, alpha)
+    for t in range(max_len):
+        cov = step_model.coverage(state).astype(np.float64) if beta else None
+        keep, tokens, still = [], [], []
+        for b in active:
+            r = rows[b]
+            idx, toks = beams[b].advance(lp[r], None if cov is None else cov[r], t, max_len, min_len, stops, lp_max)
+            if idx:
+                rows[b] = np.arange(len(keep), len(keep) + len(idx))
+                keep.extend(r[idx].tolist())
+                tokens.extend(toks)
+                still.append(b)
+        active = still
+        if not active:
+            break
+        lp, state = step_model.step(
+            step_model.select(state, np.array(keep, dtype=np.int64)), np.array(tokens, dtype=np.int64)
+        )
+    out = []
+    for b, beam in enumerate(beams):
+        if not beam.finished:
+            raise ValueError(f"{where}: every continuation of source {b} has probability 0 (or is blocked)")
+        out.append(beam.finished[0])
+    return out
 
 
 def translate(
@@ -184,9 +320,9 @@ def translate(
 ) -> list[Translation]:
     """Decode every source of ``batch`` (a :class:`Seq2SeqBatch`; its targets are not read).
 
-    ``greedy`` runs all sources side by side (one ``step`` per time step for the whole batch);
-    ``beam`` and ``sample`` call :func:`rnnkit.decoding.beam_search` / :func:`rnnkit.decoding.sample`
-    source by source, each with its hypotheses batched. Puts the model in evaluation mode."""
+    ``greedy`` and ``beam`` run all sources side by side (one ``step`` per time step for the whole
+    batch; beam search by :func:`beam_search_batched`, rnnkit.decoding.beam_search's rules);
+    ``sample`` calls :func:`rnnkit.decoding.sample` source by source. Puts the model in evaluation mode."""
     where = "translate"
     check_choice(where, "method", method, METHODS)
     max_len = check_positive_int(where, "max_len", max_len)
@@ -218,32 +354,29 @@ def translate(
             att = np.stack(attns)[:n, b, : src_len[b]] if c.attention != "none" else None
             results.append(Translation(outs[:n, b].copy(), float(lps[b]), att))
         return results
+    if method == "beam":
+        best = beam_search_batched(
+            sm,
+            max_len,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            coverage_penalty=coverage_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            min_len=min_len,
+        )
+        return force_batched(sm, [h.tokens for h in best])
     rng = decoding._as_generator(where, seed)
-    for b in range(B):
-        one = sm.for_source(b)
-        if method == "beam":
-            toks = decoding.beam_search(
-                one,
-                [c.bos_id],
-                max_len,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                no_repeat_ngram_size=no_repeat_ngram_size,
-                stop_ids=[c.eos_id],
-                min_len=min_len,
-                coverage_penalty=coverage_penalty,
-            )
-        else:
-            toks = decoding.sample(
-                one,
-                [c.bos_id],
-                max_len,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                seed=rng,
-                stop_ids=[c.eos_id],
-            )
-        lp, att = force(one, toks)
-        results.append(Translation(np.asarray(toks), lp, None if att is None else att[:, : src_len[b]]))
-    return results
+    drawn = [
+        decoding.sample(
+            sm.for_source(b),
+            [c.bos_id],
+            max_len,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=rng,
+            stop_ids=[c.eos_id],
+        )
+        for b in range(B)
+    ]
+    return force_batched(sm, drawn)

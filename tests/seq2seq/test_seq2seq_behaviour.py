@@ -305,3 +305,33 @@ def test_scheduled_sampling_schedules():
     assert (model.forward(batch).decoder_inputs[1:] != batch.tgt_in[1:]).any()
     with pytest.raises(ValueError, match="Seq2Seq.sampling_probability: p must be"):
         model.sampling_probability = 1.5
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(),
+        dict(length_penalty=0.8),
+        dict(coverage_penalty=0.4, length_penalty=0.3),
+        dict(no_repeat_ngram_size=2, min_len=3),
+        dict(beam_size=1),
+    ],
+    ids=["plain", "length", "coverage", "ngram-minlen", "beam1"],
+)
+def test_batched_beam_search_equals_rnnkit_decoding_per_source(opts):
+    from rnnkit.seq2seq import beam_search_batched, force_batched
+
+    model = randomize(Seq2Seq(tiny_config(coverage=True, input_feeding=True, bidirectional=True)), scale=1.5)
+    batch = random_batch(seed=11, B=5, max_src=6)
+    sm = Seq2SeqStepModel(model, batch)
+    kw = {"beam_size": 3, **opts}
+    best = beam_search_batched(sm, 7, **kw)
+    for b in range(5):
+        ref = decoding.beam_search(sm.for_source(b), [1], 7, stop_ids=[2], return_all=True, **kw)[0]
+        assert ref.tokens.tolist() == best[b].tokens.tolist()
+        assert abs(ref.score - best[b].score) < 1e-10 and abs(ref.logprob - best[b].logprob) < 1e-10
+    scored = force_batched(sm, [h.tokens for h in best])
+    for b in range(5):
+        lp, att = force(sm.for_source(b), best[b].tokens)
+        assert abs(scored[b].logprob - lp) < 1e-10 and abs(lp - best[b].logprob) < 1e-10
+        np.testing.assert_allclose(scored[b].attention, att[:, : batch.src_lengths[b]], atol=1e-12)
