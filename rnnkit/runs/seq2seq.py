@@ -107,8 +107,8 @@ class Seq2SeqRunConfig:
     max_vocab: int | None = None
     # -- model (the fields of rnnkit.seq2seq.Seq2SeqConfig of the same names)
     cell: str = "lstm"  # encoder and decoder cell
-    embedding_size: int = 32
-    hidden_size: int = 128  # encoder units per direction
+    embedding_size: int = 16
+    hidden_size: int = 64  # encoder units per direction
     encoder_layers: int = 1
     bidirectional: bool = False  # a bidirectional encoder
     encoder: str = "flat"  # flat | hierarchical (a word-level RNN per sentence, a sentence-level RNN over them)
@@ -127,9 +127,9 @@ class Seq2SeqRunConfig:
     zoneout: float = 0.0  # decoder: probability of keeping each unit's previous value
     scheduled_sampling: float = 0.0  # probability of feeding the model's own sample (Bengio et al. 2015)
     # -- training
-    batch_size: int = 64
+    batch_size: int = 32
     optimizer: str = "adam"  # adam | sgd
-    lr: float = 2e-3
+    lr: float = 3e-3
     clip: float = 1.0  # global gradient-norm clipping (0: none)
     epochs: int = 10
     minutes: float = 0.0  # wall-clock budget (0: none)
