@@ -34,7 +34,10 @@ def plot_attention(weights, source_tokens, output_tokens, *, title: str | None =
     except ImportError:
         raise ImportError('plot_attention needs matplotlib; install it with: pip install "rnnkit[cli]"') from None
     S, T = w.shape[1], w.shape[0]
-    fig = Figure(figsize=(max(3.0, 0.3 * S + 1.5), max(2.5, 0.3 * T + 1.2)), layout="constrained")
+    rotate = max(map(len, source_tokens), default=1) > 1  # words or sentences stand upright below the map
+    below = 0.09 * max(map(len, source_tokens), default=1) if rotate else 0.0  # inches of rotated labels
+    left = 0.09 * max(map(len, output_tokens), default=1)
+    fig = Figure(figsize=(max(3.0, 0.3 * S + 1.5 + left), max(2.5, 0.3 * T + 1.2 + below)), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     shown = lambda toks: [" " if t == " " else t for t in toks]  # a space label must still take a tick

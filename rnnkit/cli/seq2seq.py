@@ -170,8 +170,8 @@ def _translate(args) -> int:
             raise UsageError(f"rnnkit seq2seq translate: --plot needs a model with attention; {args.run} has none")
         from rnnkit.analysis.attention_plot import plot_attention
 
-        outputs = best.tokens + ["</s>"]
-        fig = plot_attention(best.attention[: len(outputs)], best.source_tokens, outputs, title=sources[0])
+        outputs = best.tokens + (["</s>"] if best.finished else [])
+        fig = plot_attention(best.attention, best.source_tokens, outputs, title=sources[0])
         import io
 
         from rnnkit.io import atomic_write

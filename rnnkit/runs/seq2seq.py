@@ -487,21 +487,23 @@ def load_run(run_dir) -> Run:
 class Translation:
     """One output for one source: its text, tokens, log-probability and attention (T_out, S)."""
 
-    source_tokens: list
-    tokens: list
+    source_tokens: list  # what the attention ranges over: source tokens, or sentences (hierarchical)
+    tokens: list  # the output tokens, without </s>
     text: str
     score: float
-    attention: object  # (T_out, S) array, or None without attention
+    attention: object  # (T_out, S) array, or None without attention; a last row for </s> when finished
+    finished: bool = True  # False: cut at max_output_length before </s>
 
 
-def _words(ids, tgt_vocab: Vocabulary, oov: list) -> list[str]:
+def _words(ids, tgt_vocab: Vocabulary, oov: list) -> tuple[list[str], bool]:
+    """(output tokens up to </s>, whether </s> was reached)."""
     V, out = len(tgt_vocab), []
     for i in ids:
         i = int(i)
         if i == tgt_vocab.eos_id:
-            break
+            return out, True
         out.append(oov[i - V] if i >= V else tgt_vocab.tokens[i])
-    return out
+    return out, False
 
 
 def _attended(source: str, cfg: Seq2SeqRunConfig) -> list[str]:
@@ -529,9 +531,10 @@ def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=
         for b, (s, per) in enumerate(zip(chunk, hyps)):
             row = []
             for h in per:
-                words = _words(h.tokens, tgt_vocab, batch.oov_tokens[b])
-                att = None if h.attention is None else h.attention[: len(words) + 1]  # the words and </s>
-                row.append(Translation(_attended(s, cfg), words, detokenize(words, level), float(h.logprob), att))
+                words, finished = _words(h.tokens, tgt_vocab, batch.oov_tokens[b])
+                att = None if h.attention is None else h.attention[: len(words) + finished]  # the words, </s>
+                text = detokenize(words, level)
+                row.append(Translation(_attended(s, cfg), words, text, float(h.logprob), att, finished))
             out.append(row)
     return out
 

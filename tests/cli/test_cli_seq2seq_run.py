@@ -108,3 +108,37 @@ def test_resume_with_another_model_is_refused(tmp_path, capsys):
     assert main(common + ["--epochs", "2", "--resume", "--hidden-size", "12"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was trained with another config (hidden_size: 24 -> 12)" in err[0]
+
+
+def _tiny_run(tmp_path, name, *flags):
+    argv = ["seq2seq", "train", *flags, "--train-size", "8", "--valid-size", "2", "--epochs", "1"]
+    assert main(argv + ["--out", str(tmp_path / name), *SMALL]) == 0
+    return tmp_path / name
+
+
+def test_heatmap_of_a_hierarchical_run_has_sentences_as_columns(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from rnnkit.runs import seq2seq as runs
+
+    run_dir = _tiny_run(tmp_path, "multi", "--task", "multi", "--encoder", "hierarchical")
+    source = "the red fox sees the hat . the blue owl eats the cake . who is in sentence two ?"
+    tr = runs.translate(runs.load_run(run_dir), [source])[0][0]
+    assert tr.source_tokens == [
+        "the red fox sees the hat .",
+        "the blue owl eats the cake .",
+        "who is in sentence two ?",
+    ]
+    assert tr.attention.shape == (len(tr.tokens) + tr.finished, 3)  # a row per output token (and </s>)
+    np.testing.assert_allclose(tr.attention.sum(axis=1), 1.0, rtol=1e-5)
+    png = tmp_path / "multi.png"
+    assert main(["seq2seq", "translate", "--run", str(run_dir), "--plot", str(png), source]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_needs_attention(tmp_path, capsys):
+    run_dir = _tiny_run(tmp_path, "plain", "--task", "reverse", "--attention", "none")
+    capsys.readouterr()
+    rc = main(["seq2seq", "translate", "--run", str(run_dir), "--plot", str(tmp_path / "x.png"), "123"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--plot needs a model with attention" in err[0]
+    assert not (tmp_path / "x.png").exists()
