@@ -96,3 +96,13 @@ def test_model_config_takes_every_model_field_by_name():
     assert all(m[name] == getattr(cfg, name) for name in MODEL_FIELDS)
     assert (m["src_vocab_size"], m["tgt_vocab_size"]) == (len(sv), len(tv))
     assert (m["pad_id"], m["unk_id"], m["bos_id"], m["eos_id"]) == (0, 1, 2, 3)
+
+
+def test_copied_ids_become_the_source_words():
+    from rnnkit.runs.seq2seq import _words
+
+    _, tv = build_vocabularies([("a", ",")], "word", target_tokens=(",",))
+    V = len(tv)
+    ids = [V + 1, tv.index(","), V, tv.eos_id, V]
+    assert _words(ids, tv, ["kemaro", "tisulan"]) == (["tisulan", ",", "kemaro"], True)
+    assert _words([V], tv, ["kemaro"]) == (["kemaro"], False)  # cut before </s>
