@@ -1,8 +1,9 @@
 """``rnnkit seq2seq train|translate|eval``: encoder-decoders on built-in tasks or TSV pairs.
 
 ``train``'s flags are generated from :class:`rnnkit.runs.seq2seq.Seq2SeqRunConfig`
-(one flag per field, ``--hidden-size`` for ``hidden_size``); this module only
-parses flags and calls :mod:`rnnkit.runs.seq2seq`.
+(one flag per field, ``--hidden-size`` for ``hidden_size``, its help sentence,
+choices and shown default in the field's metadata); this module only parses
+flags and calls :mod:`rnnkit.runs.seq2seq`.
 """
 
 from __future__ import annotations
@@ -14,86 +15,30 @@ import typing
 
 from rnnkit.runs import seq2seq as runs
 
-_HELP = {
-    "task": "built-in task to train on",
-    "data": "TSV file of source<TAB>target lines to train on, instead of a task",
-    "valid": "TSV file of validation pairs",
-    "valid_fraction": "fraction of --data held out for validation when --valid is not given",
-    "level": "tokens of a --data run: characters or whitespace-separated words",
-    "train_size": "number of training pairs drawn for a task",
-    "valid_size": "number of validation pairs drawn for a task (with seed + 1)",
-    "max_source_length": "longest source accepted, in tokens",
-    "max_target_length": "longest target accepted, in tokens",
-    "min_count": "tokens seen fewer times in training become <unk>",
-    "max_vocab": "largest vocabulary size, special tokens included",
-    "cell": "recurrent cell of the encoder and the decoder",
-    "embedding_size": "size of the token embeddings",
-    "hidden_size": "hidden units per encoder layer and direction",
-    "encoder_layers": "stacked recurrent layers in the encoder",
-    "decoder_layers": "stacked recurrent layers in the decoder",
-    "decoder_hidden_size": "hidden units per decoder layer (none: hidden size times the encoder's directions)",
-    "bridge": "how the encoder's final states start the decoder: a learned projection, concatenation, or zeros",
-    "attention_size": "size of the additive and concat attention scores (none: the decoder's hidden size)",
-    "recurrent_dropout": "dropout on the decoder's previous state in its recurrent product",
-    "variational": "one decoder dropout mask per sequence instead of one per step",
-    "zoneout": "probability that a decoder unit keeps its previous value",
-    "bidirectional": "read the source in both directions",
-    "encoder": "flat RNN over the source, or hierarchical (word-level per sentence, then sentence-level)",
-    "attention": "attention over the source: none (a fixed context vector), additive, or dot/general/concat",
-    "input_feeding": "feed the previous attentional vector into the next decoder step",
-    "copy": "pointer-generator: let the decoder copy source tokens, even ones outside the target vocabulary",
-    "coverage": "coverage vector in the attention scores, plus the coverage loss",
-    "coverage_loss_weight": "weight of the coverage loss",
-    "dropout": "dropout between stacked layers",
-    "scheduled_sampling": "probability of feeding the model's own prediction instead of the reference",
-    "batch_size": "pairs per update",
-    "optimizer": "update rule",
-    "lr": "learning rate",
-    "clip": "global gradient-norm clipping threshold (0: none)",
-    "epochs": "passes over the training pairs",
-    "minutes": "wall-clock budget for training (0: none)",
-    "checkpoint_every": "updates between checkpoints",
-    "eval_every": "updates between validation losses",
-    "log_every": "updates between log records",
-    "max_output_length": "most tokens a decoded output may have",
-    "seed": "seed of the data, the initial weights and the batch order",
-}
-_SHOWN_DEFAULT = {
-    "task": "dates, unless --data is given",
-    "valid": "the last --valid-fraction of --data",
-    "coverage_loss_weight": "1 with --coverage",
-}
-_CHOICES = {
-    "task": tuple(runs.TASKS),
-    "level": runs.LEVELS,
-    "cell": runs.CELLS,
-    "encoder": runs.ENCODERS,
-    "bridge": runs.BRIDGES,
-    "attention": runs.ATTENTIONS,
-    "optimizer": ("adam", "sgd"),
-}
 
-
-def _flag_type(field):
+def _converter(field):
+    """str -> value for a field's type (None for a bool: a --flag/--no-flag pair); optional fields take 'none'."""
     hint = typing.get_type_hints(runs.Seq2SeqRunConfig)[field.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     base = args[0] if args else hint
     if base is bool:
         return None
+    if type(None) in typing.get_args(hint):
+        return lambda s, b=base: None if s.lower() == "none" else b(s)
     return base
 
 
 def _add_config_flags(parser) -> None:
+    """One flag per config field: its help sentence, choices and shown default come from the field's metadata."""
     for f in dataclasses.fields(runs.Seq2SeqRunConfig):
         flag = "--" + f.name.replace("_", "-")
-        kind = _flag_type(f)
-        shown = _SHOWN_DEFAULT.get(f.name, "none" if f.default is None else f.default)
-        text = f"{_HELP[f.name]} (default: {shown})".replace("%", "%%")
+        shown = f.metadata.get("default_text", "none" if f.default is None else f.default)
+        text = f"{f.metadata['help']} (default: {shown})".replace("%", "%%")
+        kind = _converter(f)
         if kind is None:
             action = parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
-            default = None if f.name == "task" else f.default  # --task is resolved against --data in _config
-            action = parser.add_argument(flag, type=kind, default=default, choices=_CHOICES.get(f.name))
+            action = parser.add_argument(flag, type=kind, default=f.default, choices=f.metadata.get("choices"))
         action.help = text  # set after construction: some Pythons append the default to a boolean flag's help
 
 
@@ -131,14 +76,7 @@ def _missing():
 
 
 def _config(args) -> runs.Seq2SeqRunConfig:
-    from rnnkit.cli import UsageError
-
-    if args.task is not None and args.data is not None:
-        raise UsageError("rnnkit seq2seq train: give --task or --data, not both")
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(runs.Seq2SeqRunConfig)}
-    if values["task"] is None and values["data"] is None:
-        values["task"] = runs.Seq2SeqRunConfig.task  # the default task
-    return runs.Seq2SeqRunConfig(**values)
+    return runs.Seq2SeqRunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(runs.Seq2SeqRunConfig)})
 
 
 def _train(args) -> int:

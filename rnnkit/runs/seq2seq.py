@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability
@@ -89,60 +89,92 @@ MODEL_FIELDS = (
 RESUMABLE_CHANGES = ("epochs", "minutes", "checkpoint_every", "eval_every", "log_every")
 
 
+DEFAULT_TASK = "dates"
+TASKS_CHOICES = tuple(TASKS)
+
+
+def _field(default, help: str, choices=None, *, default_text: str | None = None):
+    """A config field whose metadata gives its flag a help sentence, choices and the default to show."""
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if default_text is not None:
+        meta["default_text"] = default_text
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Seq2SeqRunConfig:
     """Everything ``rnnkit seq2seq train`` can be told; saved in run.json. Defaults suit the dates task."""
 
     # -- data
-    task: str | None = "dates"  # a built-in task; None: read data
-    data: str | None = None  # TSV of source<TAB>target lines (replaces the task)
-    valid: str | None = None  # validation TSV; None: hold out the last valid_fraction of data
-    valid_fraction: float = 0.05
-    level: str = "char"  # tokens of a TSV run: char | word (a task sets its own)
-    train_size: int = 20_000  # pairs drawn for a task's training set
-    valid_size: int = 1_000  # pairs drawn (with seed + 1) for a task's validation set
-    max_source_length: int = 400  # longer TSV lines are refused (tokens)
-    max_target_length: int = 400
-    min_count: int = 1  # rarer tokens become <unk>
-    max_vocab: int | None = None
+    task: str | None = _field(
+        None, "Built-in task to train on.", TASKS_CHOICES, default_text="dates, unless --data is given"
+    )
+    data: str | None = _field(None, "TSV file of source<TAB>target lines to train on, instead of a task.")
+    valid: str | None = _field(
+        None, "TSV file of validation pairs.", default_text="the last --valid-fraction of --data"
+    )
+    valid_fraction: float = _field(0.05, "Fraction of --data held out for validation when --valid is not given.")
+    level: str = _field("char", "Tokens of a --data run: characters or whitespace-separated words.", LEVELS)
+    train_size: int = _field(20_000, "Number of training pairs drawn for a task.")
+    valid_size: int = _field(1_000, "Number of validation pairs drawn for a task (with the next seed).")
+    max_source_length: int = _field(400, "Longest source accepted from a TSV file, in tokens.")
+    max_target_length: int = _field(400, "Longest target accepted from a TSV file, in tokens.")
+    min_count: int = _field(1, "Tokens seen fewer times in training become <unk>.")
+    max_vocab: int | None = _field(None, "Largest vocabulary size, special tokens included.")
     # -- model (the fields of rnnkit.seq2seq.Seq2SeqConfig of the same names)
-    cell: str = "lstm"  # encoder and decoder cell
-    embedding_size: int = 16
-    hidden_size: int = 64  # encoder units per direction
-    encoder_layers: int = 1
-    bidirectional: bool = False  # a bidirectional encoder
-    encoder: str = "flat"  # flat | hierarchical (a word-level RNN per sentence, a sentence-level RNN over them)
-    decoder_hidden_size: int | None = None  # None: hidden_size * directions
-    decoder_layers: int = 1
-    bridge: str = "projection"  # the decoder's initial state: projection | concat | zeros
-    attention: str = "additive"  # none (a fixed context vector) | additive | dot | general | concat
-    attention_size: int | None = None  # None: the decoder's hidden size
-    input_feeding: bool = False  # feed the last attentional vector to the next decoder step (Luong et al.)
-    copy: bool = False  # pointer-generator over source tokens (See et al. 2017)
-    coverage: bool = False  # coverage vector in the attention scores (See et al. 2017)
-    coverage_loss_weight: float | None = None  # None: 1 with coverage (See et al.), 0 without
-    dropout: float = 0.0  # between stacked layers, encoder and decoder
-    recurrent_dropout: float = 0.0  # decoder, on the previous state in the recurrent product
-    variational: bool = False  # decoder dropouts: one mask per sequence
-    zoneout: float = 0.0  # decoder: probability of keeping each unit's previous value
-    scheduled_sampling: float = 0.0  # probability of feeding the model's own sample (Bengio et al. 2015)
+    cell: str = _field("lstm", "Recurrent cell of the encoder and the decoder.", CELLS)
+    embedding_size: int = _field(16, "Size of the token embeddings.")
+    hidden_size: int = _field(64, "Hidden units per encoder layer and direction.")
+    encoder_layers: int = _field(1, "Stacked recurrent layers in the encoder.")
+    bidirectional: bool = _field(False, "Read the source in both directions.")
+    encoder: str = _field(
+        "flat", "A flat RNN over the source, or hierarchical: an RNN per sentence, then one over sentences.", ENCODERS
+    )
+    decoder_hidden_size: int | None = _field(
+        None, "Hidden units per decoder layer.", default_text="hidden size times the encoder's directions"
+    )
+    decoder_layers: int = _field(1, "Stacked recurrent layers in the decoder.")
+    bridge: str = _field(
+        "projection", "How the encoder's final states start the decoder: projected, concatenated, or zeros.", BRIDGES
+    )
+    attention: str = _field(
+        "additive", "Attention over the source; none reads a single fixed context vector.", ATTENTIONS
+    )
+    attention_size: int | None = _field(
+        None, "Size of the additive and concat attention layers.", default_text="the decoder's hidden size"
+    )
+    input_feeding: bool = _field(False, "Feed the previous attentional vector into the next decoder step.")
+    copy: bool = _field(False, "Let the decoder copy source tokens, even ones outside the target vocabulary.")
+    coverage: bool = _field(False, "Give the attention scores the coverage vector, and add the coverage loss.")
+    coverage_loss_weight: float | None = _field(None, "Weight of the coverage loss.", default_text="1 with --coverage")
+    dropout: float = _field(0.0, "Dropout between stacked layers.")
+    recurrent_dropout: float = _field(0.0, "Dropout on the decoder's previous state in its recurrent product.")
+    variational: bool = _field(False, "Draw one decoder dropout mask per sequence instead of one per step.")
+    zoneout: float = _field(0.0, "Probability that a decoder unit keeps its previous value.")
+    scheduled_sampling: float = _field(
+        0.0, "Probability of feeding the decoder its own prediction instead of the reference."
+    )
     # -- training
-    batch_size: int = 32
-    optimizer: str = "adam"  # adam | sgd
-    lr: float = 3e-3
-    clip: float = 1.0  # global gradient-norm clipping (0: none)
-    epochs: int = 10
-    minutes: float = 0.0  # wall-clock budget (0: none)
-    checkpoint_every: int = 200  # updates between checkpoints
-    eval_every: int = 200  # updates between validation losses
-    log_every: int = 50  # updates between log records
-    max_output_length: int = 100  # tokens a decoded output may have
-    seed: int = 0
+    batch_size: int = _field(32, "Pairs per update.")
+    optimizer: str = _field("adam", "Update rule.", ("adam", "sgd"))
+    lr: float = _field(3e-3, "Learning rate.")
+    clip: float = _field(1.0, "Global gradient-norm clipping threshold; 0 turns it off.")
+    epochs: int = _field(10, "Passes over the training pairs.")
+    minutes: float = _field(0.0, "Wall-clock budget for training; 0 sets none.")
+    checkpoint_every: int = _field(200, "Updates between checkpoints.")
+    eval_every: int = _field(200, "Updates between validation losses.")
+    log_every: int = _field(50, "Updates between log records.")
+    max_output_length: int = _field(100, "Most tokens a decoded output may have.")
+    seed: int = _field(0, "Seed of the data, the initial weights and the batch order.")
 
     def __post_init__(self):
         w = "Seq2SeqRunConfig"
-        if (self.task is None) == (self.data is None):
-            raise ValueError(f"{w}: give exactly one of task and data, got task={self.task!r} data={self.data!r}")
+        if self.task is None and self.data is None:
+            object.__setattr__(self, "task", DEFAULT_TASK)  # frozen: the one place a field is filled in
+        if self.task is not None and self.data is not None:
+            raise ValueError(f"{w}: give task or data, not both, got task={self.task!r} data={self.data!r}")
         if self.task is not None:
             check_choice(w, "task", self.task, tuple(TASKS))
         if self.valid is not None and self.data is None:

@@ -49,7 +49,7 @@ def test_bad_flags(capsys):
     _fails(capsys, ["seq2seq", "train", "--hidden-size", "x"], r"argument --hidden-size: invalid int value")
     _fails(capsys, ["seq2seq", "train", "--hidden-size", "0"], r"Seq2SeqRunConfig: hidden_size must be >= 1, got 0")
     _fails(capsys, ["seq2seq", "train", "--attention", "none", "--coverage"], r"coverage needs attention")
-    _fails(capsys, ["seq2seq", "train", "--task", "dates", "--data", "x.tsv"], r"give --task or --data, not both")
+    _fails(capsys, ["seq2seq", "train", "--task", "dates", "--data", "x.tsv"], r"give task or data, not both")
     _fails(capsys, ["seq2seq", "train", "--valid", "x.tsv"], r"valid needs data")
 
 

@@ -19,8 +19,9 @@ def test_config_checks():
     assert Seq2SeqRunConfig().token_level == "char"
     assert Seq2SeqRunConfig(task="copy").token_level == "word"
     assert Seq2SeqRunConfig(task=None, data="x.tsv", level="word").token_level == "word"
-    with pytest.raises(ValueError, match="give exactly one of task and data"):
-        Seq2SeqRunConfig(task=None)
+    assert Seq2SeqRunConfig(task=None).task == "dates"  # the default task, unless data is given
+    with pytest.raises(ValueError, match="give task or data, not both"):
+        Seq2SeqRunConfig(task="dates", data="x.tsv")
     with pytest.raises(ValueError, match="task must be one of 'dates', 'reverse', 'sort', 'copy', 'multi', got 'x'"):
         Seq2SeqRunConfig(task="x")
     with pytest.raises(ValueError, match="copy needs attention"):
@@ -106,3 +107,11 @@ def test_copied_ids_become_the_source_words():
     ids = [V + 1, tv.index(","), V, tv.eos_id, V]
     assert _words(ids, tv, ["kemaro", "tisulan"]) == (["tisulan", ",", "kemaro"], True)
     assert _words([V], tv, ["kemaro"]) == (["kemaro"], False)  # cut before </s>
+
+
+def test_every_field_has_a_help_sentence():
+    import dataclasses
+
+    for f in dataclasses.fields(Seq2SeqRunConfig):
+        text = f.metadata.get("help", "")
+        assert text[:1].isupper() and text.endswith(".") and text.count(". ") == 0, f.name
