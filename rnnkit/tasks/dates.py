@@ -17,7 +17,7 @@ a combination of independent choices drawn uniformly, one by one:
     article     "the" and "of", cased lower | title | upper
 
 so "tuesday 24 november 2026", "24.11.26", "Nov 24, 2026" and "the 24th of
-November, 2026" are four of some ten thousand formats. Every source maps to
+November, 2026" are four of 20,400 formats. Every source maps to
 one date: numeric layouts are told apart by their separator, a month word
 fixes which number is the day, "Y M D" always has four digits, and two-digit
 years pivot at 50 (50..99 -> 1950..1999, 00..49 -> 2000..2049). A weekday, when
