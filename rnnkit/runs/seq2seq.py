@@ -553,7 +553,7 @@ def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=
     level = cfg.token_level
     for i, s in enumerate(sources):
         if not s.strip():
-            raise ValueError(f"translate: source {i + 1} is empty")
+            raise ValueError(f"translate: sources must be non-empty, got {s!r} as source {i + 1}")
     out = []
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]
