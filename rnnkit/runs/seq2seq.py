@@ -16,8 +16,9 @@ so validation formats and names are drawn apart from training) or a TSV file
 (:mod:`rnnkit.tasks.tsv`) with an optional validation file; without one, the
 last ``valid_fraction`` of the lines is held out. The model is trained by
 :class:`rnnkit.trainer.Trainer` (progress bar, checkpoints every
-``checkpoint_every`` updates, ``resume``), then the validation pairs are
-decoded greedily and scored with :mod:`rnnkit.metrics`.
+``checkpoint_every`` updates, ``resume``); each validation (every
+``eval_every`` updates, and at the end) decodes the validation pairs greedily
+and scores them with :mod:`rnnkit.metrics`.
 
 Scores: exact match and token accuracy compare the detokenised output with the
 reference (characters for a char-level run, words for a word-level one); BLEU
@@ -47,6 +48,7 @@ from rnnkit.tasks.seq2seq_data import (
     tokenize,
 )
 from rnnkit.tasks.tsv import read_tsv
+from rnnkit.trainer import Trainer, TrainerConfig
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,7 @@ class Seq2SeqRunConfig:
     epochs: int = _field(10, "Passes over the training pairs.")
     minutes: float = _field(0.0, "Wall-clock budget for training; 0 sets none.")
     checkpoint_every: int = _field(200, "Updates between checkpoints.")
-    eval_every: int = _field(200, "Updates between validation losses.")
+    eval_every: int = _field(200, "Updates between validations (loss, then exact match and token accuracy).")
     log_every: int = _field(50, "Updates between log records.")
     max_output_length: int = _field(100, "Most tokens a decoded output may have.")
     seed: int = _field(0, "Seed of the data, the initial weights and the batch order.")
@@ -443,6 +445,30 @@ def decode_batch(model, batch, *, beam: int = 1, nbest: int = 1, max_length: int
 
 
 # -- train -------------------------------------------------------------------------------------------------
+class _ScoringTrainer(Trainer):
+    """The Trainer, whose validations also decode the validation pairs and report their scores."""
+
+    score = None  # () -> None, set by train()
+
+    def evaluate(self, data) -> dict:
+        result = super().evaluate(data)
+        if self.score is not None:
+            was_training = self.model.training
+            try:
+                self.score()  # greedy decoding draws no random numbers: a resumed run stays bit-identical
+            finally:
+                self.model.train(was_training)  # decoding leaves the model in evaluation mode
+        return result
+
+
+def _report(scores: dict, log_fn) -> dict:
+    log_fn(
+        f"validation: exact match {scores['exact_match']:.4f}, token accuracy {scores['token_accuracy']:.4f}, "
+        f"BLEU {scores['bleu']:.2f}"
+    )
+    return scores
+
+
 def train(cfg: Seq2SeqRunConfig, out_dir, *, resume: bool = False, progress: bool = True, log_fn=print) -> dict:
     """Train as ``cfg`` says into the run directory ``out_dir``; return the validation scores.
 
@@ -450,7 +476,6 @@ def train(cfg: Seq2SeqRunConfig, out_dir, *, resume: bool = False, progress: boo
     config must equal ``cfg`` apart from :data:`RESUMABLE_CHANGES`.
     """
     from rnnkit.optim import SGD, Adam
-    from rnnkit.trainer import Trainer, TrainerConfig
 
     out = Path(out_dir)
     train_pairs, valid_pairs = load_pairs(cfg)  # data problems surface before anything is written
@@ -494,7 +519,8 @@ def train(cfg: Seq2SeqRunConfig, out_dir, *, resume: bool = False, progress: boo
         checkpoint_every=cfg.checkpoint_every,
         progress=progress,
     )
-    trainer = Trainer(model, opt, tcfg, out_dir=out)
+    trainer = _ScoringTrainer(model, opt, tcfg, out_dir=out)
+    trainer.score = lambda: _report(evaluate_pairs(model, src_vocab, tgt_vocab, cfg, valid_pairs), log_fn)
     result = trainer.fit(ModelBatches(train_src, cfg), ModelBatches(valid_src, cfg), resume=resume)
     model.eval()
     scores = evaluate_pairs(model, src_vocab, tgt_vocab, cfg, valid_pairs)

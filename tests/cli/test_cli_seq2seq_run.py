@@ -88,7 +88,8 @@ def test_eval_prints_the_three_scores(trained, capsys, tmp_path):
 def test_resume_continues_to_the_same_weights(tmp_path):
     data = tmp_path / "d.tsv"
     data.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS * 3), encoding="utf-8")
-    common = ["seq2seq", "train", "--data", str(data), "--valid-fraction", "0.2", "--checkpoint-every", "2", *SMALL]
+    common = ["seq2seq", "train", "--data", str(data), "--valid-fraction", "0.2", "--checkpoint-every", "2"]
+    common += ["--eval-every", "3", "--dropout", "0.2", "--encoder-layers", "2", *SMALL]  # validations decode
     assert main(common + ["--out", str(tmp_path / "whole"), "--epochs", "4"]) == 0
     assert main(common + ["--out", str(tmp_path / "parts"), "--epochs", "2"]) == 0
     assert main(common + ["--out", str(tmp_path / "parts"), "--epochs", "4", "--resume"]) == 0

@@ -65,3 +65,17 @@ def test_hierarchical_batches_hold_the_same_words_by_sentence():
         words = np.concatenate([mb.src[i, : mb.word_lengths[i, b], b] for i in range(n)])
         np.testing.assert_array_equal(words, data.src[: data.src_lengths[b], b])
         assert (mb.word_lengths[n:, b] == 0).all()
+
+
+def test_validation_scores_while_training_leave_the_model_training():
+    from rnnkit.optim import Adam
+    from rnnkit.runs.seq2seq import _ScoringTrainer
+    from rnnkit.trainer import TrainerConfig
+
+    cfg, pairs, sv, tv, _ = _setup("reverse", dropout=0.2)
+    model = build_model(cfg, sv, tv).train()
+    calls = []
+    trainer = _ScoringTrainer(model, Adam(model.params, model.grads), TrainerConfig(progress=False))
+    trainer.score = lambda: calls.append(model.eval())  # decoding puts the model in evaluation mode
+    result = trainer.evaluate(ModelBatches(PairBatches(pairs, sv, tv, "char", batch_size=6), cfg))
+    assert len(calls) == 1 and model.training and result["count"] > 0
