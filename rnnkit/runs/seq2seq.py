@@ -35,7 +35,6 @@ from pathlib import Path
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability
 from rnnkit.io import CheckpointError, atomic_write
-from rnnkit.text.vocab import Vocabulary
 from rnnkit.metrics import corpus_bleu, exact_match, token_accuracy
 from rnnkit.tasks.seq2seq_data import (
     LEVELS,
@@ -48,6 +47,7 @@ from rnnkit.tasks.seq2seq_data import (
     tokenize,
 )
 from rnnkit.tasks.tsv import read_tsv
+from rnnkit.text.vocab import Vocabulary
 from rnnkit.trainer import Trainer, TrainerConfig
 
 log = logging.getLogger(__name__)

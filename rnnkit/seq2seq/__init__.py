@@ -19,7 +19,8 @@ encoder_layers=1, bidirectional=False, encoder="flat", decoder_hidden_size=None,
 bridge="projection", attention="additive", attention_size=None, input_feeding=False, copy=False,
 coverage=False, coverage_loss_weight=0.0, dropout=0.0, recurrent_dropout=0.0, variational=False,
 zoneout=0.0, scheduled_sampling=0.0, pad_id=0, bos_id=1, eos_id=2, unk_id=3, dtype="float32", seed=0,
-kind="seq2seq")``: frozen, validated (errors name the field). ``cell`` in rnn|gru|lstm|mgu;
+kind="seq2seq")``: frozen, validated (errors name the field). ``cell`` any family of
+``rnnkit.cells.registry`` (rnn, gru, lstm, mgu, ln_lstm, ln_gru, or one registered later);
 ``encoder`` flat|hierarchical; ``bridge`` projection|concat|zeros; ``attention``
 none|dot|general|concat|additive; ``decoder_hidden_size=None`` means hidden_size * directions;
 ``attention_size=None`` the decoder's hidden size. Coverage needs concat or additive attention; copy

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.cells import gru, lstm, mgu, rnn
+from rnnkit.cells import registry
 from rnnkit.cells.common import StepMasks
 from rnnkit.layers import Embedding, Linear
 from rnnkit.module import Module
@@ -53,14 +53,14 @@ from rnnkit.seq2seq import attention as att
 
 
 def cell_family(name: str):
-    """(cell maths module, variant kwargs, gate count) of a registered cell family name."""
-    families = {
-        "rnn": (rnn, {"nonlinearity": "tanh"}, 1),
-        "gru": (gru, {}, 3),
-        "lstm": (lstm, {}, 4),
-        "mgu": (mgu, {}, 2),
-    }
-    return families[name]
+    """(registry entry, resolved variant options, gate count G) of the registered cell family ``name``.
+
+    The decoder runs the family's maths one step at a time with its default
+    variant options (the RNN's tanh, PyTorch's GRU), as its sequence layer does.
+    """
+    family = registry.get(name)
+    variant = family.resolve("Decoder", {})
+    return family, variant, family.num_gates(variant)
 
 
 @dataclass
@@ -83,7 +83,8 @@ def _sigmoid(x):
 class Decoder(Module):
     """Stacked single-step cells with attention; built by :class:`rnnkit.seq2seq.Seq2Seq` from its config.
 
-    Parameters (under ``decoder.`` in the model): ``embedding.weight`` (V, E); ``rnn.weight_ih_l{k}``
+    Parameters (under ``decoder.`` in the model): ``embedding.weight`` (V, E); per layer k the cell
+    family's own (``CellFamily.parameter_spec``), for the built-in families ``rnn.weight_ih_l{k}``
     (G*H, D_k), ``rnn.weight_hh_l{k}`` (G*H, H), ``rnn.bias_ih_l{k}``, ``rnn.bias_hh_l{k}`` (G*H,) with
     D_0 = E (+ H with input feeding), D_k = H; ``attention.*`` (see :mod:`rnnkit.seq2seq.attention`);
     ``combine.weight`` (H, Dm + H), ``combine.bias``; ``out.weight`` (V, H), ``out.bias``; with copy
@@ -94,7 +95,7 @@ class Decoder(Module):
         super().__init__()
         self.cfg = cfg
         self.fam, self.variant, G = cell_family(cfg.cell)
-        self.is_lstm = cfg.cell == "lstm"
+        self.has_cell_state = self.fam.state_arity == 2
         self.kind = cfg.attention
         self.Dm = Dm
         H, E, L = cfg.decoder_hidden, cfg.embedding_size, cfg.decoder_layers
@@ -106,13 +107,17 @@ class Decoder(Module):
         k = 1.0 / np.sqrt(H)
         for layer in range(L):
             D = (E + (H if cfg.input_feeding else 0)) if layer == 0 else H
-            for name, shape in (
-                (f"weight_ih_l{layer}", (G * H, D)),
-                (f"weight_hh_l{layer}", (G * H, H)),
-                (f"bias_ih_l{layer}", (G * H,)),
-                (f"bias_hh_l{layer}", (G * H,)),
-            ):
-                self.rnn.register_parameter(name, init.uniform(-k, k, size=shape).astype(dtype))
+            # the family's own layout (PyTorch's weight_ih, weight_hh, bias_ih, bias_hh for the built-in
+            # families; layer-norm gains and shifts for ln_*), drawn in the registry's order
+            for name, (shape, how) in self.fam.parameter_spec(D, H, variant=self.variant).items():
+                if how == "ones":
+                    w = np.ones(shape, dtype=dtype)
+                elif how == "zeros":
+                    w = np.zeros(shape, dtype=dtype)
+                else:
+                    w = init.uniform(-k, k, size=shape).astype(dtype)
+                self.rnn.register_parameter(f"{name}_l{layer}", w)
+        self._cell_names = tuple(self.fam.parameter_spec(1, 2, variant=self.variant))
         self.attention = Module()
         for name, shape in att.param_shapes(self.kind, Dm, H, cfg.attention_dim, cfg.coverage).items():
             bound = 1.0 / np.sqrt(shape[-1] if len(shape) == 2 else shape[0])
@@ -144,7 +149,7 @@ class Decoder(Module):
             dropout=[drop(c.dropout) if on and c.dropout else None for _ in range(L - 1)],
             recurrent=[drop(c.recurrent_dropout) if on and c.recurrent_dropout else None for _ in range(L)],
             zoneout=[zone() if on and c.zoneout else None for _ in range(L)],
-            zoneout_c=[zone() if on and c.zoneout and self.is_lstm else None for _ in range(L)],
+            zoneout_c=[zone() if on and c.zoneout and self.has_cell_state else None for _ in range(L)],
         )
 
     def _step_masks(self, masks: DecoderMasks | None, t: int, layer: int) -> StepMasks | None:
@@ -153,7 +158,7 @@ class Decoder(Module):
             if not z:
                 return None
             u = np.full((1, 1, 1), 1.0 - z, dtype=self.dtype)
-            return StepMasks(update=u, update_c=u if self.is_lstm else None)
+            return StepMasks(update=u, update_c=u if self.has_cell_state else None)
         r, u, uc = masks.recurrent[layer], masks.zoneout[layer], masks.zoneout_c[layer]
         if r is None and u is None:
             return None
@@ -166,7 +171,7 @@ class Decoder(Module):
     # -- one step ---------------------------------------------------------------------------------
     def params_by_layer(self) -> list:
         p = self.rnn.params
-        return [{n: p[f"{n}_l{k}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")} for k in range(self.L)]
+        return [{n: p[f"{n}_l{k}"] for n in self._cell_names} for k in range(self.L)]
 
     def step_forward(self, P, tokens, feed, states, mem, masks, t, need_cache):
         """One decoder step for B rows. ``mem`` = (M, keys, mask, cov, fixed_context, src_ext).
@@ -187,7 +192,7 @@ class Decoder(Module):
             )
             new_states.append(st)
             ccs.append(cc)
-            h = st[0] if self.is_lstm else st
+            h = st[0] if self.has_cell_state else st
             drop = None if masks is None or layer == self.L - 1 else masks.dropout[layer]
             inp = h if drop is None else h * drop[min(t, drop.shape[0] - 1)]
         s = h  # (B, H) the top state
@@ -275,13 +280,18 @@ class Decoder(Module):
             if layer < self.L - 1:
                 drop = None if masks is None else masks.dropout[layer]
                 d_above = d_above if drop is None else d_above * drop[min(t, drop.shape[0] - 1)]
-            if self.is_lstm:
+            if self.has_cell_state:
                 dh = d_above if dnext is None else d_above + dnext[0]
                 dst = (dh, None if dnext is None else dnext[1])
             else:
                 dst = d_above if dnext is None else d_above + dnext
             into = {name: grads["rnn"][f"{name}_l{layer}"] for name in P["rnn"][layer]}
-            _, dx, dst0 = self.fam.backward(P["rnn"][layer], ccs[layer], None, dst, grads_out=into)
+            if self.fam.adds_into_grads:
+                _, dx, dst0 = self.fam.backward(P["rnn"][layer], ccs[layer], None, dst, grads_out=into)
+            else:  # a family whose backward returns fresh arrays (the layer-normalised ones)
+                g, dx, dst0 = self.fam.backward(P["rnn"][layer], ccs[layer], None, dst)
+                for name, arr in g.items():
+                    into[name] += arr
             dstates_prev[layer] = dst0
             d_above = dx[0]
         E = self.E

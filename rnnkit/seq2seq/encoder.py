@@ -1,7 +1,8 @@
 """Encoders (flat and hierarchical) and the bridge to the decoder's initial state. Forward and backward.
 
-Flat encoder: an embedding and a sequence layer of any cell family
-(``rnnkit.RNN/GRU/LSTM/MGU``), stacked, optionally bidirectional, run with
+Flat encoder: an embedding and a sequence layer of any registered cell family
+(``rnnkit.layers.recurrent_layer``: RNN, GRU, LSTM, MGU, the layer-normalised
+ones, or a family added to ``rnnkit.cells.registry``), stacked, optionally bidirectional, run with
 ``lengths`` so that a padded batch gives each sentence exactly what it gives
 alone: outputs past a sentence's end are zero and its final state is the one
 at its last token.
@@ -25,7 +26,7 @@ encoder only.
 
 The bridge (``bridge_forward``) gives each decoder layer its initial state
 from the encoder's top-layer final state f = [h_fwd; h_bwd] (B, Dm) (a single
-direction: f = h_fwd), for LSTMs from its cell state likewise:
+direction: f = h_fwd), for a family with a cell state (LSTM) from it likewise:
 
     "projection"  s^l_0 = tanh(W_b f + b_b)[l*H:(l+1)*H]    W_b (L*H, Dm)
     "concat"      s^l_0 = f  for every layer l                 needs H = Dm
@@ -41,15 +42,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.layers import GRU, LSTM, MGU, RNN, Embedding
+from rnnkit.cells import registry
+from rnnkit.layers import Embedding, recurrent_layer
 from rnnkit.module import Module
 
 BRIDGES = ("projection", "concat", "zeros")
 
 
-def encoder_layer(name: str):
-    """The sequence-layer class of a cell family name."""
-    return {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}[name]
+def encoder_layer(cell: str, input_size: int, hidden_size: int, cfg, dtype, seed: int):
+    """The stacked (bi)directional sequence layer of the registered cell family ``cell``."""
+    return recurrent_layer(
+        cell,
+        input_size,
+        hidden_size,
+        num_layers=cfg.encoder_layers,
+        dropout=cfg.dropout,
+        bidirectional=cfg.bidirectional,
+        dtype=dtype,
+        seed=seed,
+    )
+
+
+def has_cell_state(cell: str) -> bool:
+    """Whether the family's state is a pair (h, c) (``CellFamily.state_arity`` 2), as an LSTM's."""
+    return registry.get(cell).state_arity == 2
 
 
 def _top_final(h_n: np.ndarray, directions: int) -> np.ndarray:
@@ -74,25 +90,17 @@ class Encoder(Module):
     def __init__(self, cfg, dtype, seed: int):
         super().__init__()
         s = [int(v) for v in np.random.SeedSequence(seed).generate_state(2)]
-        self.is_lstm = cfg.cell == "lstm"
+        self.has_cell_state = has_cell_state(cfg.cell)
         self.dirs = 2 if cfg.bidirectional else 1
         self.embedding = Embedding(cfg.src_vocab_size, cfg.embedding_size, dtype=dtype, seed=s[0])
-        self.rnn = encoder_layer(cfg.cell)(
-            cfg.embedding_size,
-            cfg.hidden_size,
-            cfg.encoder_layers,
-            dropout=cfg.dropout,
-            bidirectional=cfg.bidirectional,
-            dtype=dtype,
-            seed=s[1],
-        )
+        self.rnn = encoder_layer(cfg.cell, cfg.embedding_size, cfg.hidden_size, cfg, dtype, s[1])
         self.output_size = self.dirs * cfg.hidden_size
 
     def forward(self, src, lengths):
         x = self.embedding.forward(src)  # (S, B, E)
         out, h_n = self.rnn.forward(x, None, lengths=lengths)  # (S, B, Dm)
-        self._hn_shape = (h_n[0] if self.is_lstm else h_n).shape
-        if self.is_lstm:
+        self._hn_shape = (h_n[0] if self.has_cell_state else h_n).shape
+        if self.has_cell_state:
             finals = (_top_final(h_n[0], self.dirs), _top_final(h_n[1], self.dirs))
         else:
             finals = (_top_final(h_n, self.dirs), None)
@@ -102,7 +110,7 @@ class Encoder(Module):
         """dM (B, S, Dm), dfinals = (df_h, df_c or None); adds into ``grads``."""
         dout = None if dM is None else np.ascontiguousarray(dM.transpose(1, 0, 2))
         dh = _top_final_backward(dfinals[0], self._hn_shape, self.dirs)
-        if self.is_lstm:
+        if self.has_cell_state:
             dc = None if dfinals[1] is None else _top_final_backward(dfinals[1], self._hn_shape, self.dirs)
             dh = (dh, dc)
         dx, _ = self.rnn.backward(dout, dh)
@@ -118,28 +126,11 @@ class HierarchicalEncoder(Module):
     def __init__(self, cfg, dtype, seed: int):
         super().__init__()
         s = [int(v) for v in np.random.SeedSequence(seed).generate_state(3)]
-        self.is_lstm = cfg.cell == "lstm"
+        self.has_cell_state = has_cell_state(cfg.cell)
         self.dirs = 2 if cfg.bidirectional else 1
-        layer = encoder_layer(cfg.cell)
         self.embedding = Embedding(cfg.src_vocab_size, cfg.embedding_size, dtype=dtype, seed=s[0])
-        self.word_rnn = layer(
-            cfg.embedding_size,
-            cfg.hidden_size,
-            cfg.encoder_layers,
-            dropout=cfg.dropout,
-            bidirectional=cfg.bidirectional,
-            dtype=dtype,
-            seed=s[1],
-        )
-        self.sentence_rnn = layer(
-            self.dirs * cfg.hidden_size,
-            cfg.hidden_size,
-            cfg.encoder_layers,
-            dropout=cfg.dropout,
-            bidirectional=cfg.bidirectional,
-            dtype=dtype,
-            seed=s[2],
-        )
+        self.word_rnn = encoder_layer(cfg.cell, cfg.embedding_size, cfg.hidden_size, cfg, dtype, s[1])
+        self.sentence_rnn = encoder_layer(cfg.cell, self.dirs * cfg.hidden_size, cfg.hidden_size, cfg, dtype, s[2])
         self.output_size = self.dirs * cfg.hidden_size
 
     def forward(self, src, lengths, word_lengths):
@@ -148,12 +139,12 @@ class HierarchicalEncoder(Module):
         wl = np.where(real, word_lengths, 1).reshape(N * B)  # a padding sentence reads one (ignored) token
         x = self.embedding.forward(src.transpose(1, 0, 2).reshape(W, N * B))  # (W, N*B, E)
         _, hw = self.word_rnn.forward(x, None, lengths=wl)
-        hw_h = hw[0] if self.is_lstm else hw
+        hw_h = hw[0] if self.has_cell_state else hw
         self._hw_shape = hw_h.shape
         u = _top_final(hw_h, self.dirs).reshape(N, B, self.output_size)  # sentence vectors (N, B, Dw)
         out, h_n = self.sentence_rnn.forward(u, None, lengths=lengths)
-        self._hn_shape = (h_n[0] if self.is_lstm else h_n).shape
-        if self.is_lstm:
+        self._hn_shape = (h_n[0] if self.has_cell_state else h_n).shape
+        if self.has_cell_state:
             finals = (_top_final(h_n[0], self.dirs), _top_final(h_n[1], self.dirs))
         else:
             finals = (_top_final(h_n, self.dirs), None)
@@ -162,13 +153,13 @@ class HierarchicalEncoder(Module):
     def backward(self, dM, dfinals) -> None:
         dout = None if dM is None else np.ascontiguousarray(dM.transpose(1, 0, 2))
         dh = _top_final_backward(dfinals[0], self._hn_shape, self.dirs)
-        if self.is_lstm:
+        if self.has_cell_state:
             dc = None if dfinals[1] is None else _top_final_backward(dfinals[1], self._hn_shape, self.dirs)
             dh = (dh, dc)
         du, _ = self.sentence_rnn.backward(dout, dh)  # (N, B, Dw)
         N, B, Dw = du.shape
         dhw = _top_final_backward(du.reshape(N * B, Dw), self._hw_shape, self.dirs)
-        dx, _ = self.word_rnn.backward(None, (dhw, None) if self.is_lstm else dhw)
+        dx, _ = self.word_rnn.backward(None, (dhw, None) if self.has_cell_state else dhw)
         self.embedding.backward(dx)
 
 
@@ -177,14 +168,14 @@ class Bridge(Module):
 
     Parameters ("projection" only): ``weight`` (L*H, Dm), ``bias`` (L*H,); LSTM also ``weight_c``, ``bias_c``."""
 
-    def __init__(self, kind: str, Dm: int, H: int, L: int, is_lstm: bool, dtype, seed: int):
+    def __init__(self, kind: str, Dm: int, H: int, L: int, has_cell_state: bool, dtype, seed: int):
         super().__init__()
-        self.kind, self.Dm, self.H, self.L, self.is_lstm = kind, Dm, H, L, is_lstm
+        self.kind, self.Dm, self.H, self.L, self.has_cell_state = kind, Dm, H, L, has_cell_state
         self.dtype = np.dtype(dtype)
         if kind == "projection":
             rng = np.random.default_rng(seed)
             k = 1.0 / np.sqrt(Dm)
-            for suffix in ("", "_c") if is_lstm else ("",):
+            for suffix in ("", "_c") if has_cell_state else ("",):
                 self.register_parameter("weight" + suffix, rng.uniform(-k, k, (L * H, Dm)).astype(dtype))
                 self.register_parameter("bias" + suffix, rng.uniform(-k, k, (L * H,)).astype(dtype))
 
@@ -192,7 +183,7 @@ class Bridge(Module):
         """finals (f_h, f_c) -> list of L states (h, or (h, c) for LSTM), each (B, H)."""
         B = finals[0].shape[0]
         parts = []
-        for i, f in enumerate(finals[:2] if self.is_lstm else finals[:1]):
+        for i, f in enumerate(finals[:2] if self.has_cell_state else finals[:1]):
             suffix = "_c" if i else ""
             if self.kind == "projection":
                 y = np.tanh(f @ self.params["weight" + suffix].T + self.params["bias" + suffix])  # (B, L*H)
@@ -202,7 +193,7 @@ class Bridge(Module):
             else:
                 parts.append([np.zeros((B, self.H), dtype=self.dtype) for _ in range(self.L)])
         self._cache = (finals, parts)
-        if self.is_lstm:
+        if self.has_cell_state:
             return [(parts[0][k], parts[1][k]) for k in range(self.L)]
         return parts[0]
 
@@ -210,8 +201,8 @@ class Bridge(Module):
         """Gradient of ``forward``: dstates[l] (dh or (dh, dc)) -> (df_h, df_c or None)."""
         finals, parts = self._cache
         out = []
-        for i in range(2 if self.is_lstm else 1):
-            d = [(ds[i] if self.is_lstm else ds) for ds in dstates]
+        for i in range(2 if self.has_cell_state else 1):
+            d = [(ds[i] if self.has_cell_state else ds) for ds in dstates]
             d = [np.zeros_like(parts[i][k]) if dd is None else dd for k, dd in enumerate(d)]
             f = finals[i]
             if self.kind == "projection":
@@ -225,4 +216,4 @@ class Bridge(Module):
                 out.append(np.sum(d, axis=0))
             else:
                 out.append(np.zeros_like(f))
-        return out[0], (out[1] if self.is_lstm else None)
+        return out[0], (out[1] if self.has_cell_state else None)

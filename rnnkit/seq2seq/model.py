@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability, check_real, fmt_shape, resolve_dtype
+from rnnkit.cells import registry
 from rnnkit.grad_mode import is_grad_enabled, no_grad
 from rnnkit.layers.embedding import embedding_backward
 from rnnkit.losses import cross_entropy
@@ -27,10 +28,8 @@ from rnnkit.protocols import StepResult
 from rnnkit.seq2seq import attention as att
 from rnnkit.seq2seq import copy as ptr
 from rnnkit.seq2seq.decoder import Decoder, DecoderMasks
-from rnnkit.seq2seq.encoder import BRIDGES, Bridge, Encoder, HierarchicalEncoder
+from rnnkit.seq2seq.encoder import BRIDGES, Bridge, Encoder, HierarchicalEncoder, has_cell_state
 
-
-CELLS = ("rnn", "gru", "lstm", "mgu")
 ENCODERS = ("flat", "hierarchical")
 
 
@@ -62,7 +61,7 @@ class Seq2SeqConfig:
 
     src_vocab_size: int
     tgt_vocab_size: int
-    cell: str = "lstm"  # rnn | gru | lstm | mgu, for encoder and decoder
+    cell: str = "lstm"  # any registered cell family (rnnkit.cells.registry), for encoder and decoder
     embedding_size: int = 64  # source and target embeddings
     hidden_size: int = 128  # encoder, per direction
     encoder_layers: int = 1
@@ -99,7 +98,7 @@ class Seq2SeqConfig:
         for name in ("decoder_hidden_size", "attention_size"):
             if getattr(self, name) is not None:
                 check_positive_int(w, name, getattr(self, name))
-        check_choice(w, "cell", self.cell, CELLS)
+        check_choice(w, "cell", self.cell, registry.names())  # any registered family
         check_choice(w, "encoder", self.encoder, ENCODERS)
         check_choice(w, "bridge", self.bridge, BRIDGES)
         check_choice(w, "attention", self.attention, att.VARIANTS)
@@ -282,7 +281,7 @@ class Seq2Seq(Module):
         enc = HierarchicalEncoder if c.encoder == "hierarchical" else Encoder
         self.encoder = enc(c, dtype, seeds[0])
         self.bridge = Bridge(
-            c.bridge, c.memory_size, c.decoder_hidden, c.decoder_layers, c.cell == "lstm", dtype, seeds[1]
+            c.bridge, c.memory_size, c.decoder_hidden, c.decoder_layers, has_cell_state(c.cell), dtype, seeds[1]
         )
         self.decoder = Decoder(c, c.memory_size, dtype, seeds[2])
         self._cache = None

@@ -72,7 +72,7 @@ class Seq2SeqStepModel:
         with no_grad():
             (M, keys, mask, fixed, _), _, states = model.encode(batch.src, batch.src_lengths, batch.word_lengths)
         B, S, _ = M.shape
-        lstm = self.dec.is_lstm
+        lstm = self.dec.has_cell_state
         st = {"h": np.stack([s[0] if lstm else s for s in states], axis=1)}  # (B, L, H)
         if lstm:
             st["c"] = np.stack([s[1] for s in states], axis=1)
@@ -116,7 +116,7 @@ class Seq2SeqStepModel:
         tokens = np.asarray(token_ids, dtype=np.int64)
         tokens = np.where(tokens >= self.V, c.unk_id, tokens)
         L = dec.L
-        if dec.is_lstm:
+        if dec.has_cell_state:
             layers = [(state["h"][:, k], state["c"][:, k]) for k in range(L)]
         else:
             layers = [state["h"][:, k] for k in range(L)]
@@ -137,8 +137,8 @@ class Seq2SeqStepModel:
             with np.errstate(divide="ignore"):
                 logp = np.log(ptr.mixture(z, pg, a, state["src_ext"], self.n_oov).astype(np.float64))
         out = dict(state)
-        out["h"] = np.stack([s[0] if dec.is_lstm else s for s in new], axis=1)
-        if dec.is_lstm:
+        out["h"] = np.stack([s[0] if dec.has_cell_state else s for s in new], axis=1)
+        if dec.has_cell_state:
             out["c"] = np.stack([s[1] for s in new], axis=1)
         out["cov"] = cov
         out["attn"] = a if a is not None else np.zeros_like(cov)

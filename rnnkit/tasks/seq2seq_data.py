@@ -44,11 +44,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int
-from rnnkit.text.vocab import Vocabulary
 from rnnkit.tasks.dates import date_pairs
 from rnnkit.tasks.digits import reversal_pairs, sorting_pairs
 from rnnkit.tasks.multi_sentence import SENTENCE_ENDS, multi_sentence_pairs
 from rnnkit.tasks.names import TARGET_TOKENS, name_pairs
+from rnnkit.text.vocab import Vocabulary
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 LEVELS = ("char", "word")
