@@ -32,9 +32,9 @@ src_lengths counting sentences), tgt_in (T, B) from BOS, tgt_out (T, B) to EOS, 
 ``Seq2SeqBatch.from_sequences(src, tgt, *, bos_id, eos_id, pad_id=0, src_ext=None, tgt_ext=None,
 n_oov=0)`` pads lists of id lists; ``Seq2SeqBatch.from_sources(src, *, pad_id=0, src_ext=None,
 n_oov=0)`` for decoding; ``Seq2SeqBatch.from_documents(docs, tgt=None, *, bos_id=1, eos_id=2,
-pad_id=0)`` for the hierarchical encoder (docs[b] a list of sentences of ids).
-``copy.extended_ids(src_tokens, tgt_tokens, vocab, unk_id, *, src_vocab=None,
-src_unk_id=None) -> (src_ids, src_ext, tgt_in_ids, tgt_ext, oovs)`` builds a copying batch's ids.
+pad_id=0)`` for the hierarchical encoder (docs[b] a list of sentences of ids). A copying batch's
+extended ids come from the data (``rnnkit.tasks.seq2seq_data.extend_ids``: each example's source
+words outside the target vocabulary numbered V, V+1, ...).
 
 ``Seq2Seq(config)`` (a :class:`rnnkit.Module`; ``state_dict`` names such as
 ``encoder.rnn.weight_ih_l0_reverse``, ``bridge.weight``, ``decoder.rnn.weight_hh_l1``,
@@ -82,7 +82,6 @@ Example
 >>> model.backward(res, 1.0 / res.count)         # adds into model.grads
 """
 
-from rnnkit.seq2seq.copy import extended_ids
 from rnnkit.seq2seq.model import (
     Seq2Seq,
     Seq2SeqBatch,
@@ -112,6 +111,5 @@ __all__ = [
     "force",
     "force_batched",
     "beam_search_batched",
-    "extended_ids",
     "scheduled_sampling_probability",
 ]

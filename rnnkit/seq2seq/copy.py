@@ -69,39 +69,3 @@ def loss_and_grads(z, p_gen, a, src_ext, targets, weights):
     )
     da = (g * (1.0 - p_gen))[..., None] * hit
     return loss, dz.astype(z.dtype, copy=False), dpg.astype(z.dtype, copy=False), da.astype(z.dtype, copy=False)
-
-
-def extended_ids(src_tokens, tgt_tokens, vocab, unk_id: int, *, src_vocab=None, src_unk_id=None):
-    """Ids of a batch for copying: (src_ids, src_ext, tgt_in_ids, tgt_ext, oovs).
-
-    ``src_tokens`` / ``tgt_tokens``: lists (one per example) of token strings; ``vocab`` maps the
-    target vocabulary's tokens to ids (V = len(vocab)); ``src_ids`` come from ``src_vocab`` (default:
-    ``vocab``), unknown words as ``src_unk_id`` (default: ``unk_id``). Source words outside ``vocab``
-    get temporary ids V, V+1, ... in order of first appearance in the batch (``oovs`` lists them, so
-    oovs[k] is id V + k). A target word outside ``vocab`` gets its temporary id if some source of the
-    batch holds it, else ``unk_id``; ``tgt_in_ids`` is the target as the decoder reads it (``unk_id``
-    for every word outside ``vocab``).
-
-    >>> extended_ids([["see", "Zorp"]], [["Zorp", "see", "Blix"]], {"<unk>": 0, "see": 1}, 0)
-    ([[1, 0]], [[1, 2]], [[0, 1, 0]], [[2, 1, 0]], ['Zorp'])
-    """
-    V = len(vocab)
-    src_vocab = vocab if src_vocab is None else src_vocab
-    src_unk_id = unk_id if src_unk_id is None else src_unk_id
-    oov_index: dict = {}
-    src_ids, src_ext = [], []
-    for words in src_tokens:
-        ids, ext = [], []
-        for w in words:
-            ids.append(src_vocab.get(w, src_unk_id))
-            i = vocab.get(w)
-            if i is None:
-                i = V + oov_index.setdefault(w, len(oov_index))
-            ext.append(i)
-        src_ids.append(ids)
-        src_ext.append(ext)
-    tgt_in, tgt_ext = [], []
-    for words in tgt_tokens:
-        tgt_in.append([vocab.get(w, unk_id) for w in words])
-        tgt_ext.append([vocab[w] if w in vocab else V + oov_index[w] if w in oov_index else unk_id for w in words])
-    return src_ids, src_ext, tgt_in, tgt_ext, list(oov_index)

@@ -51,6 +51,7 @@ from rnnkit.tasks.names import TARGET_TOKENS, name_pairs
 from rnnkit.text.vocab import Vocabulary
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+PAD_ID = 0  # <pad> comes first in every vocabulary built here (make_vocabulary)
 LEVELS = ("char", "word")
 
 

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.runs.seq2seq import RUN_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE, Seq2SeqRunConfig
+from rnnkit.runs.directory import CONFIG_FILE as RUN_FILE
+from rnnkit.runs.seq2seq import SRC_VOCAB_FILE, TGT_VOCAB_FILE, Seq2SeqRunConfig
 from rnnkit.tasks.seq2seq_data import make_vocabulary
 
 
@@ -90,10 +91,10 @@ def _foreign_runs(tmp_path):
         vocab.save(other / name)
     (other / RUN_FILE).write_text(json.dumps({"run": "something.else", "version": 1, "config": {}}))
     return [
-        (tmp_path / "missing", r"missing: no such run directory"),
+        (tmp_path / "missing", r"--run: no such directory: .*missing"),
         (empty, r"empty: not a run directory of 'rnnkit seq2seq train' \(run\.json is missing\)"),
         (lm, r"lm: not a run directory of 'rnnkit seq2seq train' \(source_vocab\.json is missing\)"),
-        (other, r"run\.json: not a seq2seq run \(run is 'something\.else'"),
+        (other, r"run\.json has fields this rnnkit does not know: \['config', 'run', 'version'\]"),
     ]
 
 
@@ -110,3 +111,31 @@ def test_translate_flag_errors(capsys, tmp_path):
     _fails(capsys, ["seq2seq", "translate", "--run", str(tmp_path), "--beam", "2", "--nbest", "3", "x"], "--nbest")
     _fails(capsys, ["seq2seq", "eval", "--run", str(tmp_path), "--data", "x", "--beam", "0"], "--beam must be >= 1")
     _fails(capsys, ["seq2seq", "translate", "x"], "the following arguments are required: --run")
+
+
+def test_train_refuses_a_run_unless_overwrite_and_takes_the_old_flag_spellings(capsys, tmp_path):
+    out = tmp_path / "r"
+    tiny = ["seq2seq", "train", "--task", "reverse", "--train-size", "4", "--valid-size", "2", "--epochs", "1"]
+    tiny += ["--hidden-size", "4", "--embedding-size", "3", "--no-progress", "--out", str(out)]
+    assert main(tiny + ["--clip", "0.5", "--minutes", "1"]) == 0  # hidden aliases of --clip-norm, --max-minutes
+    saved = json.loads((out / "run.json").read_text())
+    assert (saved["clip_norm"], saved["max_minutes"]) == (0.5, 1.0)
+    capsys.readouterr()
+    _fails(capsys, tiny, r"--out: .*r already holds a run \(run\.json\); pass --overwrite to replace it")
+    _fails(capsys, tiny + ["--overwrite", "--resume"], r"--resume and --overwrite exclude each other")
+    assert main(tiny + ["--overwrite"]) == 0
+    assert json.loads((out / "run.json").read_text())["clip_norm"] == 1.0
+    assert "--clip " not in build_help()
+
+
+def build_help():
+    from rnnkit.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["seq2seq"]
+    return sub._subparsers._group_actions[0].choices["train"].format_help()
+
+
+def test_train_under_a_launcher_with_several_processes_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    _fails(capsys, ["seq2seq", "train", "--task", "reverse", "--out", str(tmp_path / "r")], r"runs on one process")
+    assert not (tmp_path / "r").exists()

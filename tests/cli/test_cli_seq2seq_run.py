@@ -29,7 +29,7 @@ def test_train_writes_a_run_directory(trained, capsys):
     run = d / "run"
     for name in ("run.json", "source_vocab.json", "target_vocab.json", "metrics.json", "log.jsonl"):
         assert (run / name).is_file(), name
-    assert json.loads((run / "run.json").read_text())["config"]["hidden_size"] == 24
+    assert json.loads((run / "run.json").read_text())["hidden_size"] == 24
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] == 120 and metrics["exact_match"] == 1.0  # four pairs, learnt by heart
     assert load_checkpoint(run / "checkpoints").trainer_state["step"] == 120

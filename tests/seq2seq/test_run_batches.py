@@ -64,18 +64,28 @@ def test_hierarchical_batches_hold_the_same_words_by_sentence():
         n = int(mb.src_lengths[b])
         words = np.concatenate([mb.src[i, : mb.word_lengths[i, b], b] for i in range(n)])
         np.testing.assert_array_equal(words, data.src[: data.src_lengths[b], b])
-        assert (mb.word_lengths[n:, b] == 0).all()
+        assert n == int((data.sentence_lengths[b] > 0).sum())
 
 
-def test_validation_scores_while_training_leave_the_model_training():
+def test_validation_scores_while_training_leave_the_model_training(tmp_path):
     from rnnkit.optim import Adam
-    from rnnkit.runs.seq2seq import _ScoringTrainer
+    from rnnkit.runs import RunDir
+    from rnnkit.runs.fit import fit_run
     from rnnkit.trainer import TrainerConfig
 
     cfg, pairs, sv, tv, _ = _setup("reverse", dropout=0.2)
     model = build_model(cfg, sv, tv).train()
     calls = []
-    trainer = _ScoringTrainer(model, Adam(model.params, model.grads), TrainerConfig(progress=False))
-    trainer.score = lambda: calls.append(model.eval())  # decoding puts the model in evaluation mode
-    result = trainer.evaluate(ModelBatches(PairBatches(pairs, sv, tv, "char", batch_size=6), cfg))
-    assert len(calls) == 1 and model.training and result["count"] > 0
+    source = ModelBatches(PairBatches(pairs, sv, tv, "char", batch_size=6), cfg)
+    tcfg = TrainerConfig(epochs=1, eval_every=2, progress=False)
+
+    def score(result):
+        calls.append((model.training, result["count"]))
+        model.train()  # even a hook that leaves the mode changed cannot change training
+
+    fit = fit_run(
+        RunDir.create(tmp_path / "r"), model, Adam(model.params, model.grads), tcfg, source, source, on_evaluate=score
+    )
+    assert calls and all(not training and count > 0 for training, count in calls)  # decoded in evaluation mode
+    assert len(calls) == sum(r["kind"] == "eval" for r in fit.history)  # every validation, and the final one
+    assert model.training

@@ -5,12 +5,13 @@ import json
 import pytest
 
 from rnnkit.io import CheckpointError
+from rnnkit.runs import RunDir
 from rnnkit.runs.seq2seq import (
     Seq2SeqRunConfig,
-    _write_run_files,
     load_pairs,
     read_run_files,
     score_outputs,
+    write_run_files,
 )
 from rnnkit.tasks.seq2seq_data import build_vocabularies
 
@@ -53,20 +54,19 @@ def test_tsv_hold_out(tmp_path):
 def test_run_files_round_trip_and_refusals(tmp_path):
     cfg = Seq2SeqRunConfig(task="reverse", hidden_size=16)
     sv, tv = build_vocabularies([("12", "21")], "char")
-    _write_run_files(tmp_path, cfg, sv, tv)
+    write_run_files(RunDir.create(tmp_path), cfg, sv, tv)
     assert read_run_files(tmp_path) == (cfg, sv, tv)
     doc = json.loads((tmp_path / "run.json").read_text())
-    doc["config"]["colour"] = "red"
-    (tmp_path / "run.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match=r"unreadable run files: config has fields .* \['colour'\]"):
+    assert doc["hidden_size"] == 16  # run.json is the config itself, as every kind of run writes it
+    (tmp_path / "run.json").write_text(json.dumps({**doc, "colour": "red"}))
+    with pytest.raises(CheckpointError, match=r"unreadable run files: run.json has fields .* \['colour'\]"):
         read_run_files(tmp_path)
-    doc["config"].pop("colour")
-    doc["version"] = 7
-    (tmp_path / "run.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match="version must be 1, got 7"):
-        read_run_files(tmp_path)
+    old = {k: v for k, v in doc.items() if k not in ("clip_norm", "max_minutes")}
+    (tmp_path / "run.json").write_text(json.dumps({**old, "clip": 0.5, "minutes": 2.0}))  # the earlier names
+    again = read_run_files(tmp_path)[0]
+    assert (again.clip_norm, again.max_minutes) == (0.5, 2.0)
     (tmp_path / "run.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="run.json: not JSON"):
+    with pytest.raises(CheckpointError, match="run.json: unreadable run file"):
         read_run_files(tmp_path)
 
 
@@ -100,13 +100,13 @@ def test_model_config_takes_every_model_field_by_name():
 
 
 def test_copied_ids_become_the_source_words():
-    from rnnkit.runs.seq2seq import _words
+    from rnnkit.runs.seq2seq import output_words
 
     _, tv = build_vocabularies([("a", ",")], "word", target_tokens=(",",))
     V = len(tv)
     ids = [V + 1, tv.index(","), V, tv.eos_id, V]
-    assert _words(ids, tv, ["kemaro", "tisulan"]) == (["tisulan", ",", "kemaro"], True)
-    assert _words([V], tv, ["kemaro"]) == (["kemaro"], False)  # cut before </s>
+    assert output_words(ids, tv, ["kemaro", "tisulan"]) == (["tisulan", ",", "kemaro"], True)
+    assert output_words([V], tv, ["kemaro"]) == (["kemaro"], False)  # cut before </s>
 
 
 def test_every_field_has_a_help_sentence():
