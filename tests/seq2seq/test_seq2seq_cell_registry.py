@@ -27,7 +27,6 @@ def toy_registered():
 
 CASES = {
     "ln_gru": dict(cell="ln_gru", bidirectional=True, input_feeding=True),
-    "ln_lstm": dict(cell="ln_lstm", bidirectional=True, decoder_layers=2),
     "ln_lstm-regularisers": dict(cell="ln_lstm", decoder_layers=2, dropout=0.3, recurrent_dropout=0.3, zoneout=0.3),
     "ln_lstm-concat-copy": dict(cell="ln_lstm", bidirectional=True, bridge="concat", copy=True),
     "toy": dict(cell=TOY, bidirectional=True, decoder_layers=2, coverage=True, coverage_loss_weight=0.5),
