@@ -52,10 +52,18 @@ at ``max_len``, unfinished) hypotheses are ranked with GNMT's length penalty
 
 with |Y| the number of generated tokens (the stop token included). The default
 ``length_penalty=0`` ranks by log P(Y) itself; larger values favour longer
-outputs. The search stops early once ``beam_size`` hypotheses have finished and
+outputs. With ``coverage_penalty`` beta > 0 the model must also have
+``coverage(state) -> (K, S)``, the attention each hypothesis has paid to each
+source position so far, and GNMT's coverage penalty is added:
+
+    score(Y) = log P(Y) / lp(Y) + beta * sum_i log(min(sum_j p_ij, 1))
+
+(sum_j p_ij floored at 1e-12, so a position never attended costs a finite
+27.6 * beta). ``min_len`` keeps stop ids out of the first ``min_len``
+generated tokens. The search stops early once ``beam_size`` hypotheses have finished and
 no live one can still beat the worst of them: log P only falls as a hypothesis
-grows and lp(Y) <= lp(max_len), so log P / lp(max_len) bounds every live
-hypothesis' final score. With ``beam_size=1`` and ``length_penalty=0`` beam
+grows, lp(Y) <= lp(max_len) and the coverage penalty is <= 0, so
+log P / lp(max_len) bounds every live hypothesis' final score. With ``beam_size=1`` and ``length_penalty=0`` beam
 search returns the greedy output.
 
 Example
@@ -327,6 +335,8 @@ def beam_search(
     no_repeat_ngram_size: int = 0,
     stop_ids: Iterable[int] = (),
     return_all: bool = False,
+    min_len: int = 0,
+    coverage_penalty: float = 0.0,
 ) -> np.ndarray | list[Hypothesis]:
     """Beam search; returns the best hypothesis' generated ids (n,), or with ``return_all`` the
     (up to) ``beam_size`` best :class:`Hypothesis` objects, best first."""
@@ -342,6 +352,16 @@ def beam_search(
     if not (math.isfinite(length_penalty) and length_penalty >= 0):
         raise ValueError(f"{where}: length_penalty must be a finite float >= 0, got {length_penalty}")
     alpha = float(length_penalty)
+    for name, val in (("coverage_penalty", coverage_penalty),):
+        if isinstance(val, bool) or not isinstance(val, numbers.Real) or not (math.isfinite(val) and val >= 0):
+            raise ValueError(f"{where}: {name} must be a finite float >= 0, got {val!r}")
+    beta = float(coverage_penalty)
+    coverage = getattr(model, "coverage", None)
+    if beta and not callable(coverage):
+        raise TypeError(
+            f"{where}: coverage_penalty needs a model with coverage(state) -> (K, S), got {type(model).__name__}"
+        )
+    min_len = check_positive_int(where, "min_len", min_len, minimum=0)
     ngram = check_positive_int(where, "no_repeat_ngram_size", no_repeat_ngram_size, minimum=0)
     stops = _check_stop_ids(where, stop_ids)
     if not isinstance(return_all, bool):
@@ -354,14 +374,19 @@ def beam_search(
     finished: list[Hypothesis] = []
     lp_max = _length_penalty(max_len, alpha)
 
-    def add_finished(tokens, logprob, done):
+    def add_finished(tokens, logprob, done, cov=None):
         score = logprob / _length_penalty(len(tokens), alpha)
+        if beta:  # GNMT's coverage penalty
+            score += beta * float(np.sum(np.log(np.maximum(np.minimum(cov, 1.0), 1e-12))))
         finished.append(Hypothesis(np.array(tokens, dtype=np.int64), float(logprob), float(score), done))
         finished.sort(key=lambda h: -h.score)  # stable: earlier (better-ranked) candidates win ties
         del finished[beam_size:]
 
     for t in range(max_len):
         cand = live_scores[:, None] + lp  # (K, V)
+        cov = np.asarray(coverage(state), dtype=np.float64) if beta else None  # (K, S) incl. this step
+        if t < min_len and stops:
+            cand[:, sorted(stops)] = -np.inf
         if ngram:
             for k, toks in enumerate(live_tokens):
                 banned = _banned_tokens(prefix + toks, ngram)
@@ -379,7 +404,7 @@ def beam_search(
             k, tok = divmod(int(f), V)
             if tok in stops:
                 if rank < beam_size:  # a stop counts only among this step's beam_size best extensions
-                    add_finished(live_tokens[k] + [tok], s, True)
+                    add_finished(live_tokens[k] + [tok], s, True, None if cov is None else cov[k])
             elif len(beam_idx) < beam_size:
                 beam_idx.append(k)
                 next_tok.append(tok)
@@ -389,8 +414,8 @@ def beam_search(
         if not live_tokens:
             break
         if t == max_len - 1:
-            for toks, s in zip(live_tokens, live_scores):
-                add_finished(toks, s, False)
+            for toks, s, k in zip(live_tokens, live_scores, beam_idx):
+                add_finished(toks, s, False, None if cov is None else cov[k])
             break
         if len(finished) == beam_size and live_scores.max() / lp_max <= finished[-1].score:
             break

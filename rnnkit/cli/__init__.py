@@ -20,13 +20,20 @@ import sys
 from collections.abc import Sequence
 
 from rnnkit import __version__
-from rnnkit.cli import analyze, demo, lm, longrange, ngram
+from rnnkit.cli import analyze, demo, lm, longrange, ngram, seq2seq
 from rnnkit.cli.common import Parser, UsageError
 
 __all__ = ["main", "build_parser", "UsageError", "COMMANDS"]
 
 # the modules of rnnkit.cli, each adding one sub-command
-COMMANDS = {"demo": demo, "lm": lm, "ngram": ngram, "analyze": analyze, "longrange": longrange}
+COMMANDS = {
+    "demo": demo,
+    "lm": lm,
+    "ngram": ngram,
+    "analyze": analyze,
+    "longrange": longrange,
+    "seq2seq": seq2seq,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

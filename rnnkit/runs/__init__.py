@@ -11,6 +11,7 @@ import it. Modules:
   into a run (Trainer, final evaluation, plot), and :func:`make_optimizer`.
 - :mod:`rnnkit.runs.lm`: recurrent language models on text (``rnnkit lm``).
 - :mod:`rnnkit.runs.ngram`: n-gram language models on text (``rnnkit ngram``).
+- :mod:`rnnkit.runs.seq2seq`: encoder-decoders (``rnnkit seq2seq train|translate|eval``).
 - :mod:`rnnkit.runs.models`: trained models read back for analysis (``rnnkit analyze``).
 - :mod:`rnnkit.runs.demo`: the adding-problem demo (``rnnkit demo``).
 

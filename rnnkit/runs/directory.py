@@ -5,6 +5,9 @@ Layout (every kind of run uses the names it needs)::
     RUN/
         run.json              the resolved config of the run (a frozen dataclass, as JSON)
         vocab.json            the vocabulary (rnnkit.text.Vocabulary), for models over text
+        source_vocab.json     an encoder-decoder's two vocabularies (write_vocab / read_vocab by name)
+        target_vocab.json
+        metrics.json          scores a kind of run keeps beside its log (write_json)
         checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
         log.jsonl             one record per log interval and per evaluation (rnnkit.trainer)
         learning_curve.png    train and validation loss against updates (with matplotlib)
@@ -53,7 +56,18 @@ __all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR
 
 CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
 # Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
-RUN_ENTRIES = (CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE, "log.jsonl", "log.csv", "ngram.safetensors")
+RUN_ENTRIES = (
+    CONFIG_FILE,
+    VOCAB_FILE,
+    CHECKPOINT_DIR,
+    PLOT_FILE,
+    "log.jsonl",
+    "log.csv",
+    "ngram.safetensors",
+    "source_vocab.json",
+    "target_vocab.json",
+    "metrics.json",
+)
 
 
 class RunDir:
@@ -149,29 +163,45 @@ class RunDir:
             raise CheckpointError(f"{self.config_path}: unreadable run file: expected a JSON object")
         return raw
 
-    def read_config(self, config_cls: type, *, renamed: Mapping[str, str] | None = None) -> Any:
-        """run.json as a ``config_cls``; fields it does not know are ignored, ``renamed`` maps old names to new."""
+    def read_config(self, config_cls: type, *, renamed: Mapping[str, str] | None = None, strict: bool = False) -> Any:
+        """run.json as a ``config_cls``; ``renamed`` maps old field names to new.
+
+        Fields it does not know are ignored, or with ``strict`` refused (CheckpointError naming them).
+        """
         raw = self.read_raw_config()
         for old, new in (renamed or {}).items():
             if old in raw and new not in raw:
                 raw[new] = raw.pop(old)
         known = {f.name for f in dataclasses.fields(config_cls)}
+        if strict and set(raw) - known:
+            raise CheckpointError(
+                f"{self.path}: unreadable run files: {CONFIG_FILE} has fields this rnnkit does not know: "
+                f"{sorted(set(raw) - known)}"
+            )
         try:
             return config_cls(**{k: v for k, v in raw.items() if k in known})
         except (ValueError, TypeError) as e:
             raise CheckpointError(f"{self.path}: unreadable run files: {e}") from None
 
-    # -- vocabulary ---------------------------------------------------------------------------------
-    def write_vocab(self, vocab: Vocabulary) -> None:
-        """Save the vocabulary as vocab.json, atomically."""
-        atomic_write(self.vocab_path, [vocab.to_json().encode("utf-8")])
+    # -- vocabularies and other JSON files ----------------------------------------------------------
+    def write_vocab(self, vocab: Vocabulary, name: str = VOCAB_FILE) -> None:
+        """Save the vocabulary as ``name`` (vocab.json; an encoder-decoder keeps two), atomically."""
+        atomic_write(self.path / name, [vocab.to_json().encode("utf-8")])
 
-    def read_vocab(self) -> Vocabulary:
-        """vocab.json; CheckpointError if it is not a vocabulary."""
+    def read_vocab(self, name: str = VOCAB_FILE) -> Vocabulary:
+        """The vocabulary saved as ``name``; CheckpointError if it is not a vocabulary."""
         try:
-            return Vocabulary.from_json(self.vocab_path.read_text(encoding="utf-8"))
+            return Vocabulary.from_json((self.path / name).read_text(encoding="utf-8"))
         except (ValueError, TypeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{self.path}: unreadable run files: {e}") from None
+            raise CheckpointError(f"{self.path}: unreadable run files: {name}: {e}") from None
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Save a JSON-serialisable object as the file ``name`` of the run (e.g. metrics.json), atomically."""
+        if name not in RUN_ENTRIES:  # --overwrite removes exactly RUN_ENTRIES: a file outside them would stay
+            raise ValueError(f"RunDir.write_json: name must be one of the run's files {RUN_ENTRIES}, got {name!r}")
+        path = self.path / name
+        atomic_write(path, [json.dumps(obj, indent=2).encode("utf-8")])
+        return path
 
     # -- plots --------------------------------------------------------------------------------------
     def write_figure(self, fig: Any, name: str = PLOT_FILE) -> Path:

@@ -9,6 +9,7 @@ differs between kinds (data, model, metric) stays in the kind's own module.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def fit_run(
     comm: Any = None,
     average: bool = True,
     seed: int = 0,
+    on_evaluate: Callable[[dict], Any] | None = None,
 ) -> FitResult:
     """Train ``model`` with the Trainer into ``run`` (log, checkpoints), evaluate on ``valid``, plot the curve.
 
@@ -69,16 +71,41 @@ def fit_run(
     gradients) and ``seed`` (of per-rank dropout streams) go to the
     :class:`rnnkit.distributed.DistributedTrainer`. Only rank 0 writes into
     ``run``; the other ranks' results have ``plot`` None.
+
+    ``on_evaluate(result)``, if given, runs after every evaluation on the
+    validation source (those during training and the final one) with the model
+    in evaluation mode, which is restored afterwards: a kind of run adds its
+    own scores there (an encoder-decoder decodes the validation pairs). It must
+    draw no random numbers, so that a resumed run stays bit-identical.
     """
     trainer = distributed.make_trainer(
         model, optimizer, config, comm=comm, schedule=schedule, out_dir=run.path, average=average, seed=seed
     )
+    if on_evaluate is not None:
+        _report_evaluations(trainer, on_evaluate)
     train, valid = distributed.shard_source(trainer, train), distributed.shard_source(trainer, valid)
     result = trainer.fit(train, valid if len(valid) else None, resume=resume)
     final = trainer.evaluate(valid)  # the combined metric over every rank's shard
     history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
     plot = plot_learning_curve(history, run, title) if trainer.is_main else None
     return FitResult(result, final, history, plot)
+
+
+def _report_evaluations(trainer: Any, on_evaluate: Callable[[dict], Any]) -> None:
+    """Make every ``trainer.evaluate`` call ``on_evaluate(result)`` afterwards, in evaluation mode."""
+    evaluate = trainer.evaluate
+
+    def evaluate_and_report(data: BatchSource) -> dict:
+        result = evaluate(data)
+        was_training = trainer.model.training
+        trainer.model.eval()
+        try:
+            on_evaluate(result)
+        finally:
+            trainer.model.train(was_training)
+        return result
+
+    trainer.evaluate = evaluate_and_report
 
 
 def plot_learning_curve(history: list, run: RunDir, title: str) -> Path | None:

@@ -58,3 +58,23 @@ def test_config_and_vocab_round_trip_and_renamed_fields_load(tmp_path):
     run.config_path.write_text("[]")
     with pytest.raises(CheckpointError, match="expected a JSON object"):
         run.read_config(Cfg)
+
+
+def test_named_vocabularies_json_files_and_strict_configs(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    src, tgt = Vocabulary.from_tokens("a b <eos>".split()), Vocabulary.from_tokens("x <eos>".split())
+    run.write_vocab(src, "source_vocab.json")
+    run.write_vocab(tgt, "target_vocab.json")
+    assert run.read_vocab("source_vocab.json") == src and run.read_vocab("target_vocab.json") == tgt
+    assert not run.vocab_path.exists()
+    path = run.write_json("metrics.json", {"bleu": 12.5})
+    assert json.loads(path.read_text()) == {"bleu": 12.5}
+    with pytest.raises(ValueError, match=r"RunDir.write_json: name must be one of the run's files .*, got 'x.json'"):
+        run.write_json("x.json", {})
+    with pytest.raises(FileExistsError, match=r"already holds a run \(source_vocab.json\)"):
+        RunDir.create(run.path)  # every file a run writes marks it as a run
+    run.config_path.write_text(json.dumps({"order": 2, "colour": "red"}))
+    assert run.read_config(Cfg) == Cfg(order=2)
+    with pytest.raises(CheckpointError, match=r"run.json has fields this rnnkit does not know: \['colour'\]"):
+        run.read_config(Cfg, strict=True)
+    assert sorted(p.name for p in RunDir.create(run.path, overwrite=True).path.iterdir()) == []
