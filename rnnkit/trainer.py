@@ -87,6 +87,7 @@ class TrainerConfig:
     log_every: int = 100  # updates between train log records
     eval_every: int | None = None  # updates between evaluations; None: at each epoch's end
     checkpoint_every: int | None = None  # updates between checkpoints; None: at each epoch's end
+    checkpoint_minutes: float | None = None  # also checkpoint when this much wall-clock time passed since the last
     patience: int | None = None  # early stopping: evaluations without improvement
     min_delta: float = 0.0  # improvement smaller than this does not count
     on_nonfinite: str = "raise"  # "raise" or "skip" the update
@@ -111,7 +112,7 @@ class TrainerConfig:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{where}: {name} must be an int >= {low}, got {v!r}")
-        for name in ("max_minutes", "clip_norm", "clip_value"):
+        for name in ("max_minutes", "checkpoint_minutes", "clip_norm", "clip_value"):
             v = getattr(self, name)
             if v is not None and (
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v)
@@ -131,6 +132,7 @@ class TrainResult:
     stopped_early: bool
     skipped_steps: int
     history: list = field(default_factory=list)  # the log records of this call
+    interrupted: bool = False  # fit() ended early because stop_requested was set
 
 
 # -- carried state <-> named arrays, for checkpoints ------------------------------------------------------
@@ -231,6 +233,9 @@ class Trainer:
         self.schedule = schedule
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.is_main = True
+        # Set (by a signal handler, say) to end fit() after the update in progress, with a checkpoint of that
+        # position, exactly as a max_steps stop does; fit() then returns with result.interrupted True.
+        self.stop_requested = False
 
     # -- hooks for data-parallel training -------------------------------------------------------------
     def reduce_gradients(self, grads: dict) -> None:
@@ -281,9 +286,11 @@ class Trainer:
         logger = _Log(
             self.log_path if self.is_main else None, cfg.log_format, keep_until_step=pos["step"] if resume else None
         )
-        start_time = time.perf_counter()
+        start_time = last_save = time.perf_counter()
         window = _Window()
-        done = pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
+        done = (
+            self.stop_requested or pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
+        )
         bar = _progress_bar(
             cfg.progress and self.is_main and not done,
             len(train) * cfg.epochs,
@@ -320,10 +327,15 @@ class Trainer:
                         window = _Window()
                     if ok and valid is not None and cfg.eval_every and step % cfg.eval_every == 0:
                         self._evaluate_and_track(valid, pos, history, logger, epoch, per_epoch=False)
-                    if ok and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    if ok and (
+                        (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+                        or (cfg.checkpoint_minutes and time.perf_counter() - last_save > 60 * cfg.checkpoint_minutes)
+                    ):
                         self._save(pos, carried if pos["index"] < len(train) else None)
+                        last_save = time.perf_counter()
                     if (
-                        pos["stopped_early"]
+                        self.stop_requested
+                        or pos["stopped_early"]
                         or (cfg.max_steps is not None and step >= cfg.max_steps)
                         or (cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes)
                     ):
@@ -353,6 +365,7 @@ class Trainer:
             stopped_early=pos["stopped_early"],
             skipped_steps=pos["skipped"],
             history=history,
+            interrupted=self.stop_requested,
         )
 
     # -- pieces of the loop ---------------------------------------------------------------------------
@@ -493,6 +506,14 @@ class _Window:
         }
 
 
+def _int_step(record: dict) -> int | None:
+    """The record's step as an int, None if it has none that reads as one."""
+    try:
+        return int(record.get("step"))
+    except (TypeError, ValueError):
+        return None
+
+
 class _Log:
     """Append-only JSONL/CSV log; on resume, records past the checkpoint's step are dropped first."""
 
@@ -504,7 +525,7 @@ class _Log:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         if keep_until_step is not None and path.exists():
-            kept = [r for r in self._read(path) if int(r["step"]) <= keep_until_step]
+            kept = [r for r in self._read(path) if _int_step(r) <= keep_until_step]
             atomic_write(path, [self._encode_all(kept).encode()])
         elif path.exists():
             path.unlink()
@@ -514,10 +535,29 @@ class _Log:
             self.file.write(",".join(self.FIELDS) + "\n")
 
     def _read(self, path):
-        with open(path, encoding="utf-8", newline="") as f:
-            if self.fmt == "jsonl":
-                return [json.loads(line) for line in f if line.strip()]
-            return list(csv.DictReader(f))
+        """The records of an existing log; lines that do not parse are dropped with a warning.
+
+        The log is a record of the run, not part of its state: a torn last line
+        (what an append cut short by a kill leaves) or a damaged record must not
+        stop a resume, and dropping it changes no weight.
+        """
+        with open(path, "rb") as f:
+            raw = f.read()
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        if self.fmt == "csv":
+            rows = list(csv.DictReader(lines))
+        else:
+            rows = []
+            for line in lines:
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:
+                        rows.append(None)
+        kept = [r for r in rows if isinstance(r, dict) and _int_step(r) is not None]
+        if len(kept) < len(rows):
+            log.warning("%s: dropped %d damaged or torn log record(s)", path, len(rows) - len(kept))
+        return kept
 
     def _encode_all(self, records) -> str:
         if self.fmt == "jsonl":

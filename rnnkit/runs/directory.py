@@ -4,6 +4,7 @@ Layout (every kind of run uses the names it needs)::
 
     RUN/
         run.json              the resolved config of the run (a frozen dataclass, as JSON)
+        manifest.json         SHA-256 of run.json, vocab.json and the model file, checked on every read
         vocab.json            the vocabulary (rnnkit.text.Vocabulary), for models over text
         checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
         log.jsonl             one record per log interval and per evaluation (rnnkit.trainer)
@@ -15,6 +16,14 @@ refuses a directory that already holds a run unless told to overwrite it, and
 checks that the place is writable before any work starts; :meth:`RunDir.open`
 checks that the files a kind of run needs are there, with errors naming the flag
 the path came from.
+
+Integrity: every file a run reads back is checked. The checkpoints carry their
+own manifest (:mod:`rnnkit.checkpoint`); run.json, vocab.json and a model file
+such as ngram.safetensors are recorded in the run's ``manifest.json`` (their
+SHA-256, and a SHA-256 of the manifest itself) when written, and a read of any
+of them whose bytes differ raises :class:`rnnkit.io.CheckpointError` naming the
+file, so a one-character edit cannot silently change an evaluation. A run
+written before manifests existed (no manifest.json) is read unchecked.
 
 Example
 -------
@@ -38,6 +47,7 @@ FileExistsError: --out: ... already holds a run (run.json); pass --overwrite to 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -52,8 +62,27 @@ from rnnkit.text.vocab import Vocabulary
 __all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
 
 CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "rnnkit.run"
 # Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
-RUN_ENTRIES = (CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE, "log.jsonl", "log.csv", "ngram.safetensors")
+RUN_ENTRIES = (
+    CONFIG_FILE,
+    VOCAB_FILE,
+    CHECKPOINT_DIR,
+    PLOT_FILE,
+    "log.jsonl",
+    "log.csv",
+    "ngram.safetensors",
+    MANIFEST_FILE,
+)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest_hash(files: dict) -> str:
+    return _sha256(json.dumps({"format": MANIFEST_FORMAT, "files": files}, sort_keys=True).encode("utf-8"))
 
 
 class RunDir:
@@ -82,6 +111,65 @@ class RunDir:
     @property
     def plot_path(self) -> Path:
         return self.path / PLOT_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    # -- integrity ----------------------------------------------------------------------------------
+    def _manifest(self) -> dict | None:
+        """The recorded file digests ({name: sha256}); None for a run without a manifest."""
+        try:
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise CheckpointError(f"{self.manifest_path}: is a directory, not the run's manifest") from None
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            manifest = None
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if (
+            not isinstance(files, dict)
+            or manifest.get("format") != MANIFEST_FORMAT
+            or manifest.get("manifest_sha256") != _manifest_hash(files)
+        ):
+            raise CheckpointError(f"{self.manifest_path}: damaged (its content does not match its own SHA-256)")
+        return files
+
+    def record(self, name: str, data: bytes | None = None) -> None:
+        """Record the SHA-256 of the run's file ``name`` (its bytes ``data``, read if None) in manifest.json."""
+        if data is None:
+            data = (self.path / name).read_bytes()
+        try:
+            files = dict(self._manifest() or {})
+        except CheckpointError:
+            files = {}  # a damaged manifest is rewritten by a new run
+        files[name] = _sha256(data)
+        body = {"format": MANIFEST_FORMAT, "files": files, "manifest_sha256": _manifest_hash(files)}
+        atomic_write(self.manifest_path, [json.dumps(body, indent=1, sort_keys=True).encode("utf-8")])
+
+    def read_checked(self, name: str) -> bytes:
+        """The bytes of the run's file ``name``, checked against manifest.json; CheckpointError if they differ."""
+        path = self.path / name
+        if path.is_dir():
+            raise CheckpointError(f"{path}: is a directory, not a file of the run")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"{self.path}: not a complete run ({name} is missing)") from None
+        files = self._manifest()
+        if files is None:
+            return data  # a run written before manifests existed
+        if name not in files:
+            raise CheckpointError(f"{path}: not recorded in {self.manifest_path}; the run is incomplete or altered")
+        if _sha256(data) != files[name]:
+            raise CheckpointError(
+                f"{path}: changed since the run wrote it (SHA-256 differs from {MANIFEST_FILE}); "
+                "the file is damaged or was edited"
+            )
+        return data
 
     def holds_run(self) -> bool:
         """Whether the directory already holds any file or folder a run writes."""
@@ -112,10 +200,30 @@ class RunDir:
                     shutil.rmtree(p)
                 elif p.exists() or p.is_symlink():
                     p.unlink()
-        run.path.mkdir(parents=True, exist_ok=True)
+        missing = [p for p in (run.path, *run.path.parents) if not p.exists()]
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PermissionError(f"{flag}: cannot create {run.path}: {e.strerror or e}") from None
+        run._created = missing[::-1]  # outermost first
         if not os.access(run.path, os.W_OK | os.X_OK):
+            run.discard()
             raise PermissionError(f"{flag}: {run.path} is not writable")
         return run
+
+    def discard(self) -> None:
+        """Undo :meth:`create` for a run that failed before training: its entries, and the folders it made."""
+        for name in RUN_ENTRIES:
+            p = self.path / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+        for p in reversed(getattr(self, "_created", [])):
+            try:
+                p.rmdir()
+            except OSError:
+                break
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, needs: Iterable[str] = (), flag: str = "--run", what: str = "") -> RunDir:
@@ -136,12 +244,17 @@ class RunDir:
     # -- config -------------------------------------------------------------------------------------
     def write_config(self, config: Any) -> None:
         """Save the frozen config dataclass ``config`` as run.json, atomically."""
-        atomic_write(self.config_path, [json.dumps(dataclasses.asdict(config), indent=2).encode("utf-8")])
+        data = json.dumps(dataclasses.asdict(config), indent=2).encode("utf-8")
+        atomic_write(self.config_path, [data])
+        self.record(CONFIG_FILE, data)
 
     def read_raw_config(self) -> dict:
-        """run.json as a dict; CheckpointError if it is not a JSON object."""
+        """run.json as a dict (checked against the manifest); CheckpointError if it is not a JSON object."""
         try:
-            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+            data = self.read_checked(CONFIG_FILE)
+            raw = json.loads(data.decode("utf-8"))
+        except CheckpointError:
+            raise
         except (ValueError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{self.config_path}: unreadable run file: {e}") from None
         if not isinstance(raw, dict):
@@ -163,12 +276,17 @@ class RunDir:
     # -- vocabulary ---------------------------------------------------------------------------------
     def write_vocab(self, vocab: Vocabulary) -> None:
         """Save the vocabulary as vocab.json, atomically."""
-        atomic_write(self.vocab_path, [vocab.to_json().encode("utf-8")])
+        data = vocab.to_json().encode("utf-8")
+        atomic_write(self.vocab_path, [data])
+        self.record(VOCAB_FILE, data)
 
     def read_vocab(self) -> Vocabulary:
-        """vocab.json; CheckpointError if it is not a vocabulary."""
+        """vocab.json (checked against the manifest); CheckpointError if it is not a vocabulary."""
         try:
-            return Vocabulary.from_json(self.vocab_path.read_text(encoding="utf-8"))
+            data = self.read_checked(VOCAB_FILE)
+            return Vocabulary.from_json(data.decode("utf-8"))
+        except CheckpointError:
+            raise
         except (ValueError, TypeError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{self.path}: unreadable run files: {e}") from None
 

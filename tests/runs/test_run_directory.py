@@ -51,6 +51,7 @@ def test_config_and_vocab_round_trip_and_renamed_fields_load(tmp_path):
     vocab = Vocabulary.from_tokens("a b a <eos>".split())
     run.write_vocab(vocab)
     assert run.read_vocab() == vocab
+    run.manifest_path.unlink()  # a run written before manifests existed is read unchecked
     old = {"layers": 3, "tie": True, "embedding_size": 8, "hidden_size": 8, "clip": 0.5, "minutes": 0}
     run.config_path.write_text(json.dumps(old))
     cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
@@ -58,3 +59,19 @@ def test_config_and_vocab_round_trip_and_renamed_fields_load(tmp_path):
     run.config_path.write_text("[]")
     with pytest.raises(CheckpointError, match="expected a JSON object"):
         run.read_config(Cfg)
+
+
+def test_an_edit_of_a_recorded_file_is_refused_naming_it(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    run.write_config(Cfg(order=7))
+    run.write_vocab(Vocabulary.from_tokens("a b a <eos>".split()))
+    run.config_path.write_text(run.config_path.read_text().replace("7", "8"))
+    with pytest.raises(CheckpointError, match="run.json: changed since the run wrote it"):
+        run.read_config(Cfg)
+    text = run.vocab_path.read_text()
+    run.vocab_path.write_text(text.replace('"a"', '"c"'))
+    with pytest.raises(CheckpointError, match="vocab.json: changed since the run wrote it"):
+        run.read_vocab()
+    run.manifest_path.write_text(run.manifest_path.read_text().replace("rnnkit.run", "rnnkit.rum"))
+    with pytest.raises(CheckpointError, match="manifest.json: damaged"):
+        run.read_vocab()
