@@ -54,6 +54,7 @@ __all__ = [
     "run_control_from_args",
     "resume_command",
     "check_output_file",
+    "check_output_dir",
     "check_in_range",
     "check_sampling",
 ]
@@ -295,6 +296,20 @@ def check_output_file(path: str | os.PathLike | None, flag: str, prog: str = "rn
     if not parent.is_dir():
         raise UsageError(f"{prog}: {flag} {p}: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError(f"{prog}: {flag} {p}: not writable")
+
+
+def check_output_dir(path: str | os.PathLike | None, flag: str, prog: str = "rnnkit") -> None:
+    """UsageError now, before any work, if a directory could not be created or written at ``path`` later."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{prog}: {flag} {p} is a file, not a directory")
+    parent = next((q for q in (p, *p.parents) if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise UsageError(f"{prog}: {flag} {p}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{prog}: {flag} {p}: not writable")
 
 

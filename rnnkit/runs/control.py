@@ -55,6 +55,7 @@ __all__ = [
     "stop_on_signals",
     "check_memory",
     "available_memory",
+    "sequence_memory",
     "NONFINITE",
 ]
 
@@ -256,6 +257,14 @@ def check_memory(nbytes: float, what: str, flags: str) -> None:
             f"{flags}: {what} would need about {_gib(nbytes)} of memory, more than the {_gib(free)} available; "
             "choose smaller sizes"
         )
+
+
+def sequence_memory(T: int, B: int, D: int, H: int, *, gates: int = 4, layers: int = 1, itemsize: int = 8) -> float:
+    """Bytes a recurrent layer's forward and backward over inputs (T, B, D) keep, roughly: the inputs, the
+    gate pre-activations and the states of every step, and their gradients, plus the weights (G*H, D + H)."""
+    per_step = B * (D + layers * (gates + 3) * H)
+    weights = layers * gates * H * (D + H + 2)
+    return float(itemsize) * (3 * T * per_step + 4 * weights)
 
 
 def _gib(n: float) -> str:
