@@ -32,6 +32,7 @@ import math
 import os
 import re
 import shlex
+import tempfile
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -285,6 +286,18 @@ def check_sampling(prog: str, args: argparse.Namespace, max_length: int) -> None
     positive(prog, "seed", args.seed, 0)
 
 
+def _can_write_in(directory: Path) -> bool:
+    """Whether a file can be created in ``directory``: tried, not guessed (os.access says yes to root even
+    where the file system refuses, as in /proc)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".rnnkit-probe-", dir=directory)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
 def check_output_file(path: str | os.PathLike | None, flag: str, prog: str = "rnnkit") -> None:
     """UsageError now, before any work, if a file could not be written at ``path`` later."""
     if path is None:
@@ -295,8 +308,8 @@ def check_output_file(path: str | os.PathLike | None, flag: str, prog: str = "rn
     parent = next((q for q in (p.parent, *p.parent.parents) if q.exists()), Path("."))
     if not parent.is_dir():
         raise UsageError(f"{prog}: {flag} {p}: {parent} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{prog}: {flag} {p}: not writable")
+    if not _can_write_in(parent) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError(f"{prog}: {flag} {p}: {parent} is not writable")
 
 
 def check_output_dir(path: str | os.PathLike | None, flag: str, prog: str = "rnnkit") -> None:
@@ -309,8 +322,8 @@ def check_output_dir(path: str | os.PathLike | None, flag: str, prog: str = "rnn
     parent = next((q for q in (p, *p.parents) if q.exists()), Path("."))
     if not parent.is_dir():
         raise UsageError(f"{prog}: {flag} {p}: {parent} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{prog}: {flag} {p}: not writable")
+    if not _can_write_in(parent):
+        raise UsageError(f"{prog}: {flag} {p}: {parent} is not writable")
 
 
 # -- the flags every training command shares -----------------------------------------------------------------
