@@ -281,7 +281,10 @@ def train(
                 f"--init-from: {control.init_from} is a {source[2].level}-level model; this run has --level {cfg.level}"
             )
     train_text, valid_text = split_text(cfg)
+    replacing = control.overwrite and RunDir(out_dir).holds_run()
     run, resuming = open_run(out_dir, control, cfg)
+    if replacing:
+        log_fn(f"--overwrite: the run that was in {run.path} is gone; starting again")
     try:
         if resuming:
             vocab = run.read_vocab()
@@ -417,9 +420,20 @@ def generate(
     tokens = list(prompt) if level == "char" else prompt.split()
     prompt_ids = vocab.encode(tokens) if tokens else np.array([vocab.eos_id])
     step_model = model.as_step_model()
-    if beam:
-        # a beam of the likeliest continuations: without a stop it would favour the likeliest single token
-        # (often the end of a line) over and over; end at the first line's end and say what came out
+    if beam and not tokens:
+        # From a line's end alone the likeliest continuation is often more line ends (blank lines), and a beam
+        # search returns only whitespace: start it from the likeliest token that is not a line end.
+        logprobs, _ = step_model.step(step_model.initial_state(prompt_ids[:0]), prompt_ids)
+        lp = np.array(logprobs, dtype=np.float64)[0]
+        lp[[vocab.eos_id, vocab.unk_id]] = -np.inf
+        if level == "char":
+            lp[[i for i, t in enumerate(vocab.tokens) if not t.strip()]] = -np.inf
+        first = int(np.argmax(lp))
+        rest = (
+            beam_search(step_model, np.array([vocab.eos_id, first]), length - 1, beam_size=beam) if length > 1 else []
+        )
+        out = np.concatenate([[first], np.asarray(rest, dtype=np.int64)]).astype(np.int64)
+    elif beam:
         out = beam_search(step_model, prompt_ids, length, beam_size=beam, no_repeat_ngram_size=0)
     elif temperature == 0:
         out = greedy(step_model, prompt_ids, length)
