@@ -60,8 +60,7 @@ def _quiet_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    from rnnkit.runs.control import RunInterrupted
-    from rnnkit.trainer import TrainingError
+    from rnnkit.runs.control import RunInterrupted, TrainingError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     debug = os.environ.get("RNNKIT_DEBUG") == "1"

@@ -46,6 +46,7 @@ from typing import Any
 
 from rnnkit.io import CheckpointError
 from rnnkit.runs.directory import CONFIG_FILE, RunDir
+from rnnkit.trainer import TrainingError  # what a run raises when training cannot go on; the CLI catches it
 
 __all__ = [
     "RunControl",
@@ -57,6 +58,7 @@ __all__ = [
     "available_memory",
     "sequence_memory",
     "NONFINITE",
+    "TrainingError",
 ]
 
 NONFINITE = ("stop", "skip")
