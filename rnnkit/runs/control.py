@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnkit.checkpoint import latest_checkpoint
 from rnnkit.io import CheckpointError
 from rnnkit.runs.directory import CONFIG_FILE, RunDir
 from rnnkit.trainer import TrainingError  # what a run raises when training cannot go on; the CLI catches it
@@ -183,6 +184,10 @@ def open_run(
                 f"--resume: {flag_of(name)} is {_show(value)} but the run in {run.path} has {_show(have)}; "
                 f"repeat the run's flags (see {run.config_path}) or pass --overwrite to start again"
             )
+    if latest_checkpoint(run.checkpoint_dir) is None:
+        # killed before its first checkpoint: nothing to continue, and a fresh start may not be what the run
+        # began as (it may have started from another run's weights)
+        raise CheckpointError(f"--resume: the run in {run.path} has no checkpoint yet; start it again with --overwrite")
     if not os.access(run.path, os.W_OK | os.X_OK):
         raise PermissionError(f"--out: {run.path} is not writable")
     return run, True

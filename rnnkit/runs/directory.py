@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.text.corpus import file_kind
 from rnnkit.text.vocab import Vocabulary
 
 __all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
@@ -234,7 +235,10 @@ class RunDir:
         """
         run = cls(path, flag=flag)
         if not run.path.is_dir():
-            raise FileNotFoundError(f"{flag}: no such directory: {run.path}")
+            kind = file_kind(run.path)
+            if kind == "nothing":
+                raise FileNotFoundError(f"{flag}: no such directory: {run.path}")
+            raise NotADirectoryError(f"{flag}: {run.path} is {kind}, not a run directory")
         for name in needs:
             if not (run.path / name).exists():
                 kind = f" of {what}" if what else ""

@@ -21,7 +21,7 @@ from rnnkit.checkpoint import load_checkpoint
 from rnnkit.lm.rnnlm import RNNLM
 from rnnkit.runs.directory import CHECKPOINT_DIR, VOCAB_FILE, RunDir
 from rnnkit.tasks.models import KINDS, task_model_from_config
-from rnnkit.text.corpus import read_text
+from rnnkit.text.corpus import file_kind, read_text
 from rnnkit.text.data import batchify, char_tokens, word_tokens
 
 __all__ = ["checkpoint_dir", "load_trained_model", "find_vocab", "text_inputs", "task_inputs"]
@@ -31,7 +31,10 @@ def checkpoint_dir(path: str | Path, flag: str = "--run") -> Path:
     """The checkpoint directory under ``path`` (a run directory or a checkpoint directory)."""
     p = Path(path)
     if not p.is_dir():
-        raise FileNotFoundError(f"{flag} {path}: no such directory")
+        kind = file_kind(p)
+        if kind == "nothing":
+            raise FileNotFoundError(f"{flag} {path}: no such directory")
+        raise NotADirectoryError(f"{flag} {path}: is {kind}, not a run or checkpoint directory")
     if not (p / "latest").exists() and (p / CHECKPOINT_DIR / "latest").exists():
         return p / CHECKPOINT_DIR
     return p
@@ -88,8 +91,6 @@ def task_inputs(cfg: dict, data: str | None, batch: int, dtype: Any) -> np.ndarr
             raise ValueError("--data is required: the checkpoint does not say its task")
         x, _ = task_data(cfg["task"], batch, cfg["length"], np.random.default_rng(0))
         return x.astype(dtype)
-    from rnnkit.text.corpus import file_kind
-
     kind = file_kind(data)
     if kind != "a file":
         raise ValueError(f"--data {data}: " + ("no such file" if kind == "nothing" else f"is {kind}, not a file"))

@@ -147,3 +147,20 @@ def test_ngram_beam_that_stops_at_once_says_why(tmp_path, capsys):
     assert main(["ngram", "sample", "--run", str(tmp_path / "r"), "--beam", "5"]) == 0
     out, err = capsys.readouterr()
     assert not out.strip() and "the beam search ended at once" in err and err.count("\n") == 1
+
+
+def test_resume_without_a_checkpoint_and_runs_that_are_not_directories(trained, tmp_path, capsys):
+    import os
+    import shutil
+
+    shutil.copytree(trained / "run", tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # killed before its first checkpoint
+    assert main(_train(trained / "t.txt", tmp_path / "run", "--resume")) == 2
+    assert "has no checkpoint yet; start it again with --overwrite" in capsys.readouterr().err
+    assert main(_train(trained / "t.txt", tmp_path / "nothing", "--resume")) == 2
+    assert "holds no run to continue" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "fifo")
+    for argv in (["lm", "sample", "--run"], ["ngram", "sample", "--run"], ["analyze", "spectrum", "--run"]):
+        assert main([*argv, str(tmp_path / "fifo")]) == 2
+        err = capsys.readouterr().err
+        assert "is a FIFO (named pipe), not a" in err and err.count("\n") == 1, err
