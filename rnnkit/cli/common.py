@@ -53,6 +53,7 @@ __all__ = [
     "finish_help",
     "add_run_flags",
     "run_control_from_args",
+    "resumed_config",
     "resume_command",
     "check_output_file",
     "check_output_dir",
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 MAX_INT = 2**63 - 1  # every integer flag: larger values are refused when parsed
+_UNSET = object()  # a default that says "not typed", for Parser.parse_known_args
 
 
 class UsageError(Exception):
@@ -99,6 +101,27 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:  # argparse's default prints the whole usage first
         raise UsageError(f"{self.prog}: {' '.join(message.split())}")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list]:
+        """Parse as argparse does, and record in ``namespace._given`` the destinations the user typed a flag
+        for (found by parsing once with every default unset), so that ``--resume`` can take the rest from the
+        run it continues (:func:`resumed_config`)."""
+        given = None
+        if namespace is None and args is not None:
+            kinds = (argparse._StoreAction, argparse._StoreConstAction, argparse.BooleanOptionalAction)
+            saved = [(a, a.default) for a in self._actions if isinstance(a, kinds)]  # not append: it needs a list
+            try:
+                for a, _ in saved:
+                    a.default = _UNSET
+                probe, _ = super().parse_known_args(list(args), None)
+            finally:
+                for a, default in saved:
+                    a.default = default
+            given = {k for k, v in vars(probe).items() if v is not _UNSET and k != "_given"}
+        ns, rest = super().parse_known_args(args, namespace)
+        if given is not None and not hasattr(ns, "_given"):
+            ns._given = given
+        return ns, rest
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         kind = kwargs.get("type")
@@ -348,6 +371,35 @@ def add_run_flags(parser: argparse.ArgumentParser, default_out: str) -> None:
                 metavar=None if meta.get("choices") else meta.get("metavar"),
                 help=helptext,
             )
+
+
+def resumed_config(
+    config_cls: type,
+    args: argparse.Namespace,
+    prog: str = "rnnkit",
+    *,
+    renamed: typing.Mapping[str, str] | None = None,
+) -> Any:
+    """The config of a ``--resume``: each field the user typed a flag for, the rest from the run's run.json.
+
+    Without --resume, or when ``--out`` holds no run.json, this is :func:`config_from_args`;
+    the run layer then checks what was typed against the run (naming a flag that differs).
+    """
+    from rnnkit.runs.directory import CONFIG_FILE, RunDir
+
+    run = RunDir(args.out, flag="--out")
+    given = getattr(args, "_given", None)
+    if not getattr(args, "resume", False) or given is None or not (run.path / CONFIG_FILE).is_file():
+        return config_from_args(config_cls, args, prog)
+    stored = run.read_raw_config()
+    for old, new in (renamed or {}).items():
+        if old in stored and new not in stored:
+            stored[new] = stored.pop(old)
+    merged = argparse.Namespace(**vars(args))
+    for f in dataclasses.fields(config_cls):
+        if f.name not in given and f.name in stored:
+            setattr(merged, f.name, stored[f.name])
+    return config_from_args(config_cls, merged, prog)
 
 
 def run_control_from_args(args: argparse.Namespace, prog: str = "rnnkit") -> Any:

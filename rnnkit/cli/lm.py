@@ -21,8 +21,8 @@ from rnnkit.cli.common import (
     add_config_flags,
     add_run_flags,
     check_sampling,
-    config_from_args,
     require,
+    resumed_config,
     run_control_from_args,
 )
 from rnnkit.runs import lm as lmrun
@@ -92,7 +92,7 @@ def _missing(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     prog = "rnnkit lm train"
-    cfg = config_from_args(lmrun.LMTrainConfig, args, prog)
+    cfg = resumed_config(lmrun.LMTrainConfig, args, prog, renamed=lmrun.RENAMED_FIELDS)
     control = run_control_from_args(args, prog)
     summary = lmrun.train(cfg, args.out, control=control, progress=not args.no_progress and sys.stderr.isatty())
     model, vocab, _ = lmrun.load_run(args.out, flag="--out")

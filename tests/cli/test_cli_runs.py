@@ -164,3 +164,15 @@ def test_resume_without_a_checkpoint_and_runs_that_are_not_directories(trained, 
         assert main([*argv, str(tmp_path / "fifo")]) == 2
         err = capsys.readouterr().err
         assert "is a FIFO (named pipe), not a" in err and err.count("\n") == 1, err
+
+
+def test_resume_takes_the_flags_not_typed_from_the_run(trained, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(trained / "run", tmp_path / "run")
+    before = load_checkpoint(tmp_path / "run" / "checkpoints").trainer_state["step"]
+    # only --out, --resume and a longer run: the sizes, data and level come from run.json
+    assert main(["lm", "train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoints").trainer_state["step"] == 2 * before
+    assert main(["lm", "train", "--out", str(tmp_path / "run"), "--resume", "--layers", "2"]) == 2  # an old spelling
+    assert "--num-layers is 2 but the run in" in capsys.readouterr().err
