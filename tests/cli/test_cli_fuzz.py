@@ -196,7 +196,7 @@ def _base(path, w, out):
             png,
         ),
         ("demo",): (["--steps", "1"], None),
-    }[path]
+    }.get(path, ([], None))  # a sub-command without a base here: its flags alone, still each one bad
 
 
 def _invocations(w):
