@@ -23,10 +23,10 @@ import numpy as np
 
 from rnnkit.analysis import gradient_flow, plots, recurrent_spectrum
 from rnnkit.analysis.experiments import clipping_demo, task_data
-from rnnkit.layers import GRU, LSTM, MGU, RNN
+from rnnkit.cells import registry
+from rnnkit.layers import GRU, LSTM, MGU, RNN, recurrent_layer
 
 HERE = Path(__file__).resolve().parent
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
 
 
 def _summary(label, flow) -> str:
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 1. untrained cells at PyTorch's initialisation
     flows = {
-        c: gradient_flow(cls(2, H, dtype=np.float64, seed=seed), x, seed=seed, jacobians=False)
-        for c, cls in CELLS.items()
+        c: gradient_flow(recurrent_layer(c, 2, H, dtype=np.float64, seed=seed), x, seed=seed, jacobians=False)
+        for c in registry.names(model_choice=True)
     }
     print(f"gradient of a last-step loss, T = {T}, H = {H}, at initialisation (decay per step: fitted factor)")
     for c, f in flows.items():

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--train", required=True, help="training text, one sentence per line")
     ap.add_argument("--valid", required=True, help="validation text, one sentence per line")
     ap.add_argument("--order", type=int, default=5)
-    ap.add_argument("--smoothing", default="kneser-ney", choices=SMOOTHINGS)
+    # stupid backoff gives scores, not probabilities: it has no perplexity to report
+    ap.add_argument("--smoothing", default="kneser-ney", choices=[s for s in SMOOTHINGS if s != "stupid-backoff"])
     ap.add_argument("--delta", type=float, default=None, help="lidstone's delta or absolute's discount")
     ap.add_argument(
         "--no-collapse-start",

@@ -22,7 +22,10 @@ def fmt_shape(shape) -> str:
 
 
 def resolve_dtype(where: str, dtype) -> np.dtype:
-    """Accept float32/float64 in any spelling numpy understands; reject the rest."""
+    """Accept float32/float64 in any spelling numpy understands; reject the rest (None too: numpy reads it as
+    float64, which would silently override the float32 default)."""
+    if dtype is None:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:

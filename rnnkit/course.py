@@ -1,7 +1,7 @@
 """The Sequence Models course notation, as a thin translation layer over rnnkit's cells.
 
-Many people learn recurrent networks from the deeplearning.ai Sequence Models
-course (the notes in seeds/000 follow it). Its arrays are column-major, one
+Many people learn recurrent networks from the Sequence Models course of
+Andrew Ng (deeplearning.ai, 2018), and study notes of it. Its arrays are column-major, one
 example per column; its parameters live in a dict; every step returns a cache
 tuple. This module speaks that notation so that a derivation done by hand can
 be checked number for number, then carried over to the rnnkit layers. It holds
@@ -61,7 +61,7 @@ import numpy as np
 from rnnkit import activations
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape
 from rnnkit.cells import gru, lstm, rnn
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells.common import StepMasks
 
 __all__ = [
     "softmax",

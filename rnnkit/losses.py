@@ -2,7 +2,8 @@
 
 For one position with logits z (V,), target y and label smoothing eps
 (PyTorch's definition: the target distribution is q = (1 - eps) * onehot(y)
-+ eps / V), the loss and its gradient are
++ eps / V), the loss and its gradient are (``rnnkit.functional.cross_entropy_forward``
+and ``cross_entropy_backward``; this module adds the checks, masks and reductions)
 
     lse     = log(sum(exp(z)))               # computed as m + log(sum(exp(z - m))), m = max(z)
     loss    = lse - (1 - eps) * z[y] - eps * mean(z)     # = -sum(q * log_softmax(z))
@@ -51,6 +52,7 @@ import numbers
 import numpy as np
 
 from rnnkit._validate import as_float_array, check_choice, check_probability, fmt_shape
+from rnnkit.functional import cross_entropy_backward, cross_entropy_forward
 from rnnkit.grad_mode import is_grad_enabled
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_time_mean_over_batch", "mean_over_time_mean_over_batch")
@@ -160,16 +162,9 @@ def cross_entropy(
 
     # -- per-position loss ---------------------------------------------------------------------
     N = int(np.prod(lead, dtype=np.int64))
-    rows = np.arange(N)
     t = np.where(real, targets, 0).reshape(N)  # excluded positions read class 0, then get weight 0
     r = real.reshape(N)
-    z = logits.reshape(N, V) - logits.reshape(N, V).max(axis=1, keepdims=True)  # (N, V), max(z) = 0
-    z_y = z[rows, t]  # (N,)
-    z_mean = z.mean(axis=1) if eps > 0 else 0.0
-    p = np.exp(z, out=z)  # z is not needed any more: reuse its memory
-    s = p.sum(axis=1)  # >= 1, as one entry is exp(0)
-    lse = np.log(s)  # (N,)
-    per = lse - (1.0 - eps) * z_y - eps * z_mean  # (N,)
+    per, ce_cache = cross_entropy_forward(logits.reshape(N, V), t, eps)  # (N,)
     per[~r] = 0.0
 
     # -- reduction weights -----------------------------------------------------------------------
@@ -202,16 +197,9 @@ def cross_entropy(
 
     if not is_grad_enabled():
         return loss, None
-    # dz = softmax(z) - q, scaled by each position's weight
-    p /= s[:, None]
-    p[rows, t] -= 1.0 - eps
-    if eps > 0:
-        p -= eps / V
-    if undefined:
-        p.fill(0.0)  # as PyTorch: nan loss, zero gradient
-    else:
-        p *= w.astype(logits.dtype)[:, None]
-    return loss, p.reshape(logits.shape)
+    # dz = softmax(z) - q, scaled by each position's weight; nan loss and zero gradient when undefined (as PyTorch)
+    w = np.zeros(N, dtype=logits.dtype) if undefined else w.astype(logits.dtype)
+    return loss, cross_entropy_backward(w, ce_cache).reshape(logits.shape)
 
 
 def perplexity(mean_nll):

@@ -103,8 +103,13 @@ class Module:
         """Copy ``state`` into the parameters in place, checking names and shapes.
 
         Values may be NumPy arrays or anything with ``.numpy()`` / ``__array__``
-        (a torch tensor on the CPU, for instance). With ``strict=False``
-        missing and unexpected keys are ignored; shapes are always checked.
+        (a torch tensor on the CPU, for instance), of any floating-point dtype;
+        integer, bool and complex values are refused (TypeError), and so are
+        values that are not finite, before or after the cast to the
+        parameter's dtype (ValueError naming the key: 1e300 does not fit in
+        float32). With ``strict=False`` missing and unexpected keys are
+        ignored; shapes are always checked. Nothing is copied unless every
+        value passes.
         """
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, Mapping):
@@ -127,13 +132,20 @@ class Module:
             src = np.asarray(src)
             if src.shape != dst.shape:
                 raise ValueError(f"{where}: {k} must have shape {tuple(dst.shape)}, got {tuple(src.shape)}")
-            if src.dtype.kind not in "fiu":
-                raise TypeError(f"{where}: {k} must hold real numbers, got dtype {src.dtype}")
+            if src.dtype.kind != "f":  # int, bool, complex, object, str weights are a mistake, not a format
+                raise TypeError(f"{where}: {k} must hold floating-point numbers, got dtype {src.dtype}")
             if not np.isfinite(src).all():
                 raise ValueError(f"{where}: {k} must be finite, got non-finite values")
-            converted[k] = src
+            with np.errstate(over="ignore"):  # overflow is reported below, naming the key
+                cast = src.astype(dst.dtype)
+            if not np.isfinite(cast).all():
+                big = float(np.max(np.abs(src[~np.isfinite(cast)])))
+                raise ValueError(
+                    f"{where}: {k} must fit in {dst.dtype}, got {big:g}, which overflows to inf after the cast"
+                )
+            converted[k] = cast
         for k, src in converted.items():  # all checked first: nothing half-loaded on error
-            np.copyto(params[k], src, casting="unsafe")
+            np.copyto(params[k], src)
 
     def __repr__(self) -> str:
         extra = self.extra_repr()

@@ -29,20 +29,32 @@ data the final weights are bit-identical to those of a run never interrupted.
 
 One update is: ``zero_grad``, ``train_step``, a finiteness check of the loss
 and of every gradient, global-norm clipping (the norm *before* clipping is
-logged as ``grad_norm``) and/or clipping by value, ``optimizer.step()``.
-A non-finite loss or gradient raises :class:`TrainingError` naming the step
-and the parameter, unless ``on_nonfinite="skip"``, which drops that update
-and counts it.
+logged as ``grad_norm``) and/or clipping by value, ``optimizer.step()``, and a
+check of every weight after it (finite, and its sum of squares finite in its
+dtype, see ``_nonfinite_after_update``) and of the optimiser's buffers. A
+failed check raises :class:`TrainingError`, one line naming the step and the
+parameter (``on_nonfinite="raise"``, or its synonym ``"stop"``), unless
+``on_nonfinite="skip"``, which drops that update and counts it: a bad loss or
+gradient is never applied, and a bad update is undone (weights and optimiser
+state restored to what they were before it).
+
+A log whose last line was torn by a kill during an append (no newline, not
+parsable) does not block ``resume``: that line is dropped with a warning.
 
 Logs are one JSON object per line (``log.jsonl``) or CSV rows (``log.csv``)
 in ``out_dir``: ``{"kind": "train"|"eval", "epoch", "step", "loss", "ppl",
 "lr", "grad_norm", "tokens_per_s", "seconds"}``. A progress bar (tqdm, when
 installed) shows loss, perplexity and tokens per second.
 
-Extension points for later work: a data-parallel run averages gradients
-between ``train_step`` and clipping (``Trainer.reduce_gradients``, a hook that
-does nothing on one process) and saves checkpoints from rank 0 only
-(``Trainer.is_main``).
+Hooks for data-parallel training (:mod:`rnnkit.distributed` overrides them;
+on one process each does nothing): ``reduce_step`` averages the gradients and
+sums the loss between ``train_step`` and the finiteness check, so every rank
+sees the same numbers and makes the same skip decision; ``agree`` turns a
+rank's decision (the time budget) into rank 0's; ``reduce_sums`` adds the
+evaluation's loss sum and count over the ranks' shards; ``after_update``
+runs after each update (weight checksums); ``checkpoint_extras`` and
+``restore_extras`` put each rank's own state (random generators, carried
+recurrent state) into the checkpoint that only rank 0 (``is_main``) writes.
 """
 
 from __future__ import annotations
@@ -59,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._validate import check_choice
-from rnnkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rnnkit.checkpoint import flatten_state, latest_checkpoint, load_checkpoint, save_checkpoint, unflatten_state
 from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.grad_mode import no_grad
 from rnnkit.io import CheckpointError, atomic_write
@@ -90,7 +102,7 @@ class TrainerConfig:
     checkpoint_minutes: float | None = None  # also checkpoint when this much wall-clock time passed since the last
     patience: int | None = None  # early stopping: evaluations without improvement
     min_delta: float = 0.0  # improvement smaller than this does not count
-    on_nonfinite: str = "raise"  # "raise" or "skip" the update
+    on_nonfinite: str = "raise"  # "raise" (or its synonym "stop": TrainingError) or "skip" the update
     log_format: str = "jsonl"  # "jsonl" or "csv"
     progress: bool = True  # progress bar on stderr
     keep_checkpoints: int = 2
@@ -120,7 +132,7 @@ class TrainerConfig:
                 raise ValueError(f"{where}: {name} must be a positive number or None, got {v!r}")
         if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) or self.min_delta < 0:
             raise ValueError(f"{where}: min_delta must be >= 0, got {self.min_delta!r}")
-        check_choice(where, "on_nonfinite", self.on_nonfinite, ("raise", "skip"))
+        check_choice(where, "on_nonfinite", self.on_nonfinite, ("raise", "stop", "skip"))
         check_choice(where, "log_format", self.log_format, ("jsonl", "csv"))
 
 
@@ -133,31 +145,6 @@ class TrainResult:
     skipped_steps: int
     history: list = field(default_factory=list)  # the log records of this call
     interrupted: bool = False  # fit() ended early because stop_requested was set
-
-
-# -- carried state <-> named arrays, for checkpoints ------------------------------------------------------
-def _flatten_state(state, prefix="state") -> tuple[Any, dict]:
-    """(structure, arrays): structure is JSON (nested lists of names / None)."""
-    if state is None:
-        return None, {}
-    if isinstance(state, np.ndarray):
-        return prefix, {prefix: state}
-    if isinstance(state, (tuple, list)):
-        parts, arrays = [], {}
-        for i, s in enumerate(state):
-            p, a = _flatten_state(s, f"{prefix}.{i}")
-            parts.append(p)
-            arrays.update(a)
-        return parts, arrays
-    raise TypeError(f"Trainer: a carried state must be None, an array or a tuple of them, got {type(state).__name__}")
-
-
-def _unflatten_state(structure, arrays):
-    if structure is None:
-        return None
-    if isinstance(structure, str):
-        return arrays[structure]
-    return tuple(_unflatten_state(s, arrays) for s in structure)
 
 
 class _NoBar:
@@ -239,7 +226,31 @@ class Trainer:
 
     # -- hooks for data-parallel training -------------------------------------------------------------
     def reduce_gradients(self, grads: dict) -> None:
-        """Average gradients across processes; on one process, nothing to do."""
+        """Average gradients across processes; on one process, nothing to do (the default ``reduce_step`` calls it)."""
+
+    def reduce_step(self, res: StepResult, grads: dict) -> StepResult:
+        """Average ``grads`` in place and return the step's result summed over processes."""
+        self.reduce_gradients(grads)
+        return res
+
+    def agree(self, flag: bool) -> bool:
+        """A decision every process takes together (rank 0's); on one process, ``flag``."""
+        return flag
+
+    def reduce_sums(self, total: float, count: int) -> tuple[float, int]:
+        """An evaluation's loss sum and count, added over processes; on one process, unchanged."""
+        return total, count
+
+    def after_update(self, step: int) -> None:
+        """Called after every update (data-parallel runs compare weight checksums here)."""
+
+    def checkpoint_extras(self, carried) -> tuple[dict, dict]:
+        """(trainer_state entries, arrays) to save besides the main process's own; a collective call."""
+        return {}, {}
+
+    def restore_extras(self, state: dict, arrays: dict, carried):
+        """Restore what ``checkpoint_extras`` saved; returns the carried state to continue with."""
+        return carried
 
     # -- paths ----------------------------------------------------------------------------------------
     @property
@@ -268,6 +279,7 @@ class Trainer:
                     state = res.state
         finally:
             self.model.train(was_training)
+        total, count = self.reduce_sums(total, count)
         mean = total / max(count, 1)
         return {"loss": mean, "ppl": _ppl(mean), "count": count}
 
@@ -288,9 +300,8 @@ class Trainer:
         )
         start_time = last_save = time.perf_counter()
         window = _Window()
-        done = (
-            self.stop_requested or pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
-        )
+        interrupted = self.agree(self.stop_requested)  # every process takes the stop decision together
+        done = interrupted or pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
         bar = _progress_bar(
             cfg.progress and self.is_main and not done,
             len(train) * cfg.epochs,
@@ -308,12 +319,14 @@ class Trainer:
                     self.model.zero_grad()
                     res = self.model.train_step(batch, carried)
                     grads = self.model.grads
-                    self.reduce_gradients(grads)
+                    res = self.reduce_step(res, grads)
                     ok, norm = self._check_and_clip(res, grads, pos["step"] + 1)
                     pos["index"] = index + 1
                     if ok:
-                        self.optimizer.step()
+                        ok = self._update(pos["step"] + 1)
+                    if ok:
                         pos["step"] += 1
+                        self.after_update(pos["step"])
                         window.add(res, norm)
                     else:
                         pos["skipped"] += 1
@@ -334,10 +347,13 @@ class Trainer:
                         self._save(pos, carried if pos["index"] < len(train) else None)
                         last_save = time.perf_counter()
                     if (
-                        self.stop_requested
-                        or pos["stopped_early"]
+                        pos["stopped_early"]
                         or (cfg.max_steps is not None and step >= cfg.max_steps)
-                        or (cfg.max_minutes is not None and time.perf_counter() - start_time > 60 * cfg.max_minutes)
+                        or (
+                            cfg.max_minutes is not None
+                            and self.agree(time.perf_counter() - start_time > 60 * cfg.max_minutes)
+                        )
+                        or (interrupted := self.agree(self.stop_requested))  # last: every process gets here
                     ):
                         done = True
                         break
@@ -365,7 +381,7 @@ class Trainer:
             stopped_early=pos["stopped_early"],
             skipped_steps=pos["skipped"],
             history=history,
-            interrupted=self.stop_requested,
+            interrupted=interrupted,
         )
 
     # -- pieces of the loop ---------------------------------------------------------------------------
@@ -388,6 +404,22 @@ class Trainer:
         if cfg.clip_value:
             clip_grad_value(grads, cfg.clip_value)
         return True, norm
+
+    def _update(self, step: int) -> bool:
+        """``optimizer.step()``, then the weights checked; False if the update was undone (on_nonfinite="skip")."""
+        skip = self.config.on_nonfinite == "skip"
+        before = _snapshot(self.model, self.optimizer) if skip else None
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found and named just below
+            self.optimizer.step()
+        problem = _nonfinite_after_update(self.model.params, self.optimizer)
+        if problem is None:
+            return True
+        problem = f"step {step}: {problem}"
+        if not skip:
+            raise TrainingError(problem + " (TrainerConfig(on_nonfinite='skip') drops such updates)")
+        _restore_snapshot(self.model, self.optimizer, before)
+        log.warning("%s; update undone and skipped", problem)
+        return False
 
     def _evaluate_and_track(self, valid, pos, history, logger, epoch, per_epoch):
         cfg = self.config
@@ -416,14 +448,18 @@ class Trainer:
                 log.info("early stopping: no improvement in %d evaluations", pos["bad_evals"])
 
     def _save(self, pos, carried) -> None:
-        if self.checkpoint_dir is None or not self.is_main:
+        if self.checkpoint_dir is None:
             return
         where = (pos["epoch"], pos["index"], pos["step"])
         if where == getattr(self, "_saved_at", None):
             return  # this position is saved already
         self._saved_at = where
-        structure, arrays = _flatten_state(carried)
-        trainer_state = dict(pos, carried_state=structure, trainer_config=asdict(self.config))
+        extra_state, extra_arrays = self.checkpoint_extras(carried)  # every process takes part
+        if not self.is_main:
+            return
+        structure, arrays = flatten_state(carried)
+        arrays.update(extra_arrays)
+        trainer_state = dict(pos, carried_state=structure, trainer_config=asdict(self.config), **extra_state)
         if self.schedule is not None:
             trainer_state["schedule"] = self.schedule.state_dict()
         save_checkpoint(
@@ -458,7 +494,48 @@ class Trainer:
             if k in state:
                 pos[k] = state[k]
         log.info("resumed from %s at epoch %d, batch %d, step %d", ckpt.path, pos["epoch"], pos["index"], pos["step"])
-        return _unflatten_state(state.get("carried_state"), ckpt.arrays or {})
+        carried = unflatten_state(state.get("carried_state"), ckpt.arrays or {})
+        return self.restore_extras(state, ckpt.arrays or {}, carried)
+
+
+# -- weights after an update ------------------------------------------------------------------------------
+def _nonfinite_after_update(params: dict, optimizer) -> str | None:
+    """What is wrong with the weights (or the optimiser's buffers) after an update, or None if nothing is.
+
+    A weight must be finite, and so must its sum of squares in its own dtype:
+    weights whose squares overflow (|w| beyond about 1e19 in float32, where an
+    Adam step of lr 1e20 lands) have diverged even while finite, and the next
+    forward pass, norm or weight decay turns them into inf. One BLAS dot per
+    parameter checks both at once.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, p in params.items():
+            flat = p.reshape(-1)
+            if math.isfinite(float(np.vdot(flat, flat))):
+                continue
+            if not np.isfinite(p).all():
+                return f"after the update, {name} is not finite"
+            big = float(np.max(np.abs(p)))
+            return f"after the update, {name} has diverged (|w| up to {big:.3g}, whose square overflows {p.dtype})"
+        state = getattr(optimizer, "state", None)
+        if isinstance(state, dict):
+            for name, buffers in state.items():
+                for buf, a in buffers.items() if isinstance(buffers, dict) else ():
+                    if isinstance(a, np.ndarray) and not np.isfinite(a).all():
+                        return f"after the update, the optimizer's {buf} of {name} is not finite"
+    return None
+
+
+def _snapshot(model, optimizer) -> tuple[dict, dict]:
+    """Copies of the weights and of the optimiser state, to undo an update."""
+    return {k: p.copy() for k, p in model.params.items()}, optimizer.state_dict()
+
+
+def _restore_snapshot(model, optimizer, snapshot) -> None:
+    weights, opt_state = snapshot
+    for k, p in model.params.items():
+        np.copyto(p, weights[k])
+    optimizer.load_state_dict(opt_state)
 
 
 def _is_plateau(schedule) -> bool:
@@ -506,12 +583,12 @@ class _Window:
         }
 
 
-def _int_step(record: dict) -> int | None:
-    """The record's step as an int, None if it has none that reads as one."""
+def _parses_as_step(value) -> bool:
     try:
-        return int(record.get("step"))
+        int(value)
     except (TypeError, ValueError):
-        return None
+        return False
+    return True
 
 
 class _Log:
@@ -525,7 +602,7 @@ class _Log:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         if keep_until_step is not None and path.exists():
-            kept = [r for r in self._read(path) if _int_step(r) <= keep_until_step]
+            kept = [r for r in self._read(path) if int(r["step"]) <= keep_until_step]
             atomic_write(path, [self._encode_all(kept).encode()])
         elif path.exists():
             path.unlink()
@@ -535,29 +612,37 @@ class _Log:
             self.file.write(",".join(self.FIELDS) + "\n")
 
     def _read(self, path):
-        """The records of an existing log; lines that do not parse are dropped with a warning.
+        """The records of the log; a last line torn by an interrupted append is dropped, other damage raised."""
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            lines = f.read().splitlines()
+        first = 1 if self.fmt == "csv" else 0  # the CSV header
+        numbered = [(n, line) for n, line in enumerate(lines[first:], start=first + 1) if line.strip()]
+        records, bad = [], []
+        for n, line in numbered:
+            record = self._parse(line)
+            if record is None:
+                bad.append(n)
+            else:
+                records.append(record)
+        if bad and bad != [numbered[-1][0]]:
+            raise CheckpointError(f"{path}: line {bad[0]} is not a log record; the log is damaged")
+        if bad:
+            log.warning("%s: dropping line %d, torn by an interrupted write", path, bad[0])
+        return records
 
-        The log is a record of the run, not part of its state: a torn last line
-        (what an append cut short by a kill leaves) or a damaged record must not
-        stop a resume, and dropping it changes no weight.
-        """
-        with open(path, "rb") as f:
-            raw = f.read()
-        lines = raw.decode("utf-8", errors="replace").splitlines()
-        if self.fmt == "csv":
-            rows = list(csv.DictReader(lines))
+    def _parse(self, line: str) -> dict | None:
+        """One log line as a record, or None if it is not one (a torn line)."""
+        if self.fmt == "jsonl":
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return None
         else:
-            rows = []
-            for line in lines:
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError:
-                        rows.append(None)
-        kept = [r for r in rows if isinstance(r, dict) and _int_step(r) is not None]
-        if len(kept) < len(rows):
-            log.warning("%s: dropped %d damaged or torn log record(s)", path, len(rows) - len(kept))
-        return kept
+            fields = next(csv.reader([line]))
+            record = dict(zip(self.FIELDS, fields)) if len(fields) == len(self.FIELDS) else None
+        if not isinstance(record, dict) or not _parses_as_step(record.get("step")):
+            return None
+        return record
 
     def _encode_all(self, records) -> str:
         if self.fmt == "jsonl":

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.cells import registry
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
+from rnnkit.layers import recurrent_layer
 
 # The checkout's root (this file is tests/helpers.py); tests at any depth use it instead of counting parents.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,16 +25,35 @@ def shared_data(*parts: str) -> Path:
     return (Path(root) if root else REPO_ROOT.parent / "shared" / "data").joinpath(*parts)
 
 
-# (rnnkit class name, constructor kwargs, torch class name or None)
-VARIANTS = [
-    ("RNN", {"nonlinearity": "tanh"}, "RNN"),
-    ("RNN", {"nonlinearity": "relu"}, "RNN"),
-    ("GRU", {}, "GRU"),
-    ("GRU", {"reset_after": False}, None),
-    ("GRU", {"reset_gate": False}, None),
-    ("LSTM", {}, "LSTM"),
-    ("MGU", {}, None),
-]
+def family_variants(families=None, *, features: bool = False) -> list[tuple[str, dict]]:
+    """(family name, keywords) for every registered family: its defaults, then each option set in
+    turn to each other value it offers (a bool's other value, each other choice), and, with
+    ``features``, each layer feature it supports switched on (proj_size=2, peephole=True)."""
+    out = []
+    for fam in families if families is not None else registry.families():
+        out.append((fam.name, {}))
+        for o in fam.options:
+            values = o.choices or ((False, True) if isinstance(o.default, bool) else ())
+            out += [(fam.name, {o.name: v}) for v in values if v != o.default]
+        if features:
+            if "proj_size" in fam.features:
+                out.append((fam.name, {"proj_size": 2}))
+            if "peephole" in fam.features:
+                out.append((fam.name, {"peephole": True}))
+    return out
+
+
+def _layer_variants() -> list[tuple[str, dict, str | None]]:
+    """(rnnkit class name, constructor kwargs, torch class name or None) of the families a model offers."""
+    out = []
+    for name, kw in family_variants([f for f in registry.families() if f.model_choice]):
+        fam = registry.get(name)
+        gap = fam.torch_gap(fam.resolve("VARIANTS", kw)) if fam.torch_gap else None
+        out.append((type(recurrent_layer(name, 1, 2)).__name__, kw, None if gap else fam.torch_twin))
+    return out
+
+
+VARIANTS = _layer_variants()
 
 
 def variant_id(v) -> str:
@@ -44,7 +65,7 @@ def random_state(layer, B, rng, unbatched=False):
     L = layer.num_layers * layer.num_directions
     lead = (L,) if unbatched else (L, B)
     h = rng.normal(size=lead + (layer.output_size,)).astype(layer.dtype)
-    if type(layer).__name__ == "LSTM":
+    if layer.family.state_arity == 2:  # (h, c)
         return (h, rng.normal(size=lead + (layer.hidden_size,)).astype(layer.dtype))
     return h
 

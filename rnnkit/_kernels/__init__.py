@@ -1,30 +1,63 @@
-"""Compiled time loops for the recurrences, and the switch between them and the NumPy reference.
+"""Loop backends: the compiled time loops of the recurrences, and the one place that dispatches to them.
 
 rnnkit computes every recurrence in NumPy (``rnnkit.cells``): that code is the
-definition, and it runs everywhere. When the optional C extension
-``rnnkit._kernels._ckernels`` was built at install time, the common cases
-(RNN tanh/relu, GRU in PyTorch's form, LSTM without peepholes, projection or
-clamped gates; with any lengths, zoneout or recurrent-dropout masks) run their
-per-step loops in C instead: the same equations, one BLAS call and one fused
-pass over the gates per step, no Python between steps. The results agree with
-the NumPy path to rounding (``tests/test_fast_path.py``); see docs/performance.md.
+definition, and it runs everywhere. A *loop backend* runs the per-step loops
+of some cell families faster, computing the same thing. Two are registered:
 
-Which path runs:
+- ``"numpy"``: the reference; no adapters, every family runs its NumPy maths.
+- ``"c"``: the optional C extension ``rnnkit._kernels._ckernels``, built at
+  install time, for the common cases (RNN tanh/relu, GRU in PyTorch's form,
+  LSTM without peepholes, projection or clamped gates; with any lengths,
+  zoneout or recurrent-dropout masks): the same equations, one BLAS call and
+  one fused pass over the gates per step, no Python between steps. Its
+  adapters are in ``rnnkit._kernels.adapters``; see docs/performance.md.
 
-- ``RNNKIT_KERNELS=auto`` (default): C when available, else NumPy (with a log notice).
+What a backend implements (``register_backend``): a name, the reason it
+cannot run here (``None`` when it can), and a dict of *adapters* keyed by cell
+family name. An adapter has four methods:
+
+- ``accepts_forward(params, x, kw) -> bool``: whether it covers this call
+  (``kw`` are the keyword arguments of the family's forward: lengths, masks,
+  need_cache, the variant options, clamp); when False the NumPy maths runs.
+- ``forward(params, x, state, **kw) -> (out, state_T, cache)``: the family's
+  forward contract (``rnnkit.cells.common``), returning the *same cache type*
+  with the same quantities, so either path's backward can take it.
+- ``accepts_backward(params, cache) -> bool`` and
+  ``backward(params, cache, dout, dstate_T, *, grads_out=None)``: likewise.
+
+A family without an adapter, or a call an adapter declines, runs the NumPy
+maths, so a backend may cover as little as it likes and the cells never
+change. A new array backend (CuPy on a GPU, say) is one adapter module and
+one ``register_backend`` call.
+
+How it is selected:
+
+- ``RNNKIT_KERNELS=auto`` (default): the first registered backend that can
+  run here (C when built), else NumPy (with a log notice).
 - ``RNNKIT_KERNELS=numpy``: always the NumPy reference.
 - ``RNNKIT_KERNELS=c``: C, and ``import rnnkit`` fails if it cannot (so a test
   run that asks for the compiled path never silently tests the other one).
-
-At run time, ``set_backend("numpy" | "c" | "auto")`` or the context manager
-``use(...)`` switch paths; ``backend()`` says which one is in use.
+- At run time, ``set_backend(name)`` or the context manager ``use(name)``;
+  ``backend()`` says which one is in use.
 
 >>> from rnnkit import _kernels
 >>> with _kernels.use("numpy"):
 ...     _kernels.backend()
 'numpy'
 
-The extension links no BLAS of its own: it calls the CBLAS functions of the
+Dispatch happens here only: layers call ``forward(family, ...)`` and
+``backward(family, ...)`` with a ``rnnkit.cells.registry.CellFamily``; the
+cell modules never import this package.
+
+How a backend is tested against the reference: ``tests/test_fast_path.py``
+runs every adapter of the backend on the same inputs as the NumPy maths
+(every mask kind, both float dtypes, T = 1 and B = 1, without a cache,
+caches crossing paths) and compares outputs, states, caches and gradients to
+1e-12 (float64); it then reruns the gradient checks and PyTorch parity tests
+on the path the default does not take. Run the whole suite with
+``RNNKIT_KERNELS=<name>`` as well.
+
+The C extension links no BLAS of its own: it calls the CBLAS functions of the
 library NumPy loaded (found below by symbol name), so NumPy and rnnkit share
 one BLAS and one thread pool.
 """
@@ -38,12 +71,14 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "numpy", "c")
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 try:
@@ -142,32 +177,72 @@ def _setup() -> str | None:
 
 
 _unavailable = _setup()
-_active = False
 
 
-def available() -> bool:
-    """Whether the compiled loops can run here."""
-    return _unavailable is None
+@dataclass(frozen=True)
+class LoopBackend:
+    """A loop backend: its name, why it cannot run here (None when it can) and its adapters by family name."""
+
+    name: str
+    unavailable: str | None
+    adapters: Mapping[str, Any] = field(default_factory=dict)
 
 
-def why_unavailable() -> str | None:
-    """Why the compiled loops cannot run (None when they can)."""
-    return _unavailable
+_BACKENDS: dict[str, LoopBackend] = {}
+_adapters: Mapping[str, Any] = {}  # the adapters of the backend in use (empty: NumPy)
+_current = "numpy"
+
+
+def register_backend(backend: LoopBackend) -> None:
+    """Add a loop backend (the module docstring says what it implements); "auto" prefers the earliest."""
+    if not isinstance(backend, LoopBackend):
+        raise TypeError(f"rnnkit kernels: backend must be a LoopBackend, got {type(backend).__name__}")
+    if backend.name == "auto" or backend.name in _BACKENDS:
+        raise ValueError(f"rnnkit kernels: backend name must be new and not 'auto', got {backend.name!r}")
+    _BACKENDS[backend.name] = backend
+
+
+def get_backend(name: str) -> LoopBackend:
+    """The registered backend ``name`` (its adapters, and why it cannot run here, if it cannot)."""
+    if name not in _BACKENDS:
+        raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(_BACKENDS)}, got {name!r}")
+    return _BACKENDS[name]
+
+
+def backends() -> tuple[str, ...]:
+    """The names ``set_backend`` accepts: "auto" and every registered backend."""
+    return ("auto",) + tuple(_BACKENDS)
+
+
+def available(name: str = "c") -> bool:
+    """Whether the backend (by default the compiled loops) can run here."""
+    b = _BACKENDS.get(name)
+    return b is not None and b.unavailable is None
+
+
+def why_unavailable(name: str = "c") -> str | None:
+    """Why the backend (by default the compiled loops) cannot run (None when it can)."""
+    b = _BACKENDS.get(name)
+    return f"no loop backend named {name!r}" if b is None else b.unavailable
 
 
 def set_backend(name: str) -> None:
-    """Choose the path: "auto" (C if available), "numpy" (the reference) or "c" (error if unavailable)."""
-    global _active
-    if name not in BACKENDS:
-        raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(map(repr, BACKENDS))}, got {name!r}")
-    if name == "c" and not available():
-        raise RuntimeError(f"rnnkit kernels: backend 'c' requested but unavailable: {_unavailable}")
-    _active = name != "numpy" and available()
+    """Choose the loops: "auto" (the first that can run), "numpy" (the reference), or a backend by name
+    (error if it cannot run here)."""
+    global _adapters, _current
+    if name != "auto" and name not in _BACKENDS:
+        raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(map(repr, backends()))}, got {name!r}")
+    if name == "auto":
+        name = next((n for n, b in _BACKENDS.items() if n != "numpy" and b.unavailable is None), "numpy")
+    b = _BACKENDS[name]
+    if b.unavailable is not None:
+        raise RuntimeError(f"rnnkit kernels: backend {name!r} requested but unavailable: {b.unavailable}")
+    _current, _adapters = name, b.adapters
 
 
 def backend() -> str:
-    """The path in use: "c" or "numpy"."""
-    return "c" if _active else "numpy"
+    """The backend in use: "c" or "numpy" (or another registered one)."""
+    return _current
 
 
 @contextlib.contextmanager
@@ -182,16 +257,33 @@ def use(name: str):
 
 
 def active(*arrays) -> bool:
-    """Whether the compiled loops should run on these arrays (one float dtype for all)."""
-    if not _active:
+    """Whether a compiled backend is in use and these arrays share one float dtype it runs (float32/64)."""
+    if not _adapters:
         return False
     dt = arrays[0].dtype
     if dt != _F32 and dt != _F64:
         return False
     for a in arrays:
-        if a.dtype != dt:
+        if a.dtype != dt or a.size == 0:  # an empty batch takes the NumPy loops, which handle B = 0
             return False
     return True
+
+
+def forward(family, params: dict, x, state, **kw):
+    """``family.forward(params, x, state, **kw)``, on the backend in use when it has an adapter that
+    accepts the call. ``family`` is a ``rnnkit.cells.registry.CellFamily``."""
+    adapter = _adapters.get(family.name)
+    if adapter is not None and adapter.accepts_forward(params, x, kw):
+        return adapter.forward(params, x, state, **kw)
+    return family.forward(params, x, state, **kw)
+
+
+def backward(family, params: dict, cache, dout, dstate_T, **kw):
+    """``family.backward(params, cache, dout, dstate_T, **kw)``, on the backend in use when it can."""
+    adapter = _adapters.get(family.name)
+    if adapter is not None and adapter.accepts_backward(params, cache):
+        return adapter.backward(params, cache, dout, dstate_T, **kw)
+    return family.backward(params, cache, dout, dstate_T, **kw)
 
 
 def configure(*, packed: bool | None = None, threads: int | None = None, work_per_thread: float | None = None) -> dict:
@@ -207,7 +299,7 @@ def configure(*, packed: bool | None = None, threads: int | None = None, work_pe
         raise ValueError(f"rnnkit kernels: threads must be an int >= 1, got {threads!r}")
     if work_per_thread is not None and not work_per_thread > 0:
         raise ValueError(f"rnnkit kernels: work_per_thread must be > 0, got {work_per_thread!r}")
-    if not available():
+    if _unavailable is not None:
         return {"packed": False, "threads": 1, "work_per_thread": 0.0}
     got = _ckernels.set_options(
         -1 if packed is None else int(bool(packed)), threads or 0, float(work_per_thread or 0.0)
@@ -217,13 +309,19 @@ def configure(*, packed: bool | None = None, threads: int | None = None, work_pe
 
 def _from_environment() -> None:
     name = os.environ.get("RNNKIT_KERNELS", "auto").strip().lower() or "auto"
-    if name not in BACKENDS:
-        log.warning("rnnkit kernels: RNNKIT_KERNELS must be one of %s, got %r; using 'auto'", ", ".join(BACKENDS), name)
+    if name not in backends():
+        log.warning(
+            "rnnkit kernels: RNNKIT_KERNELS must be one of %s, got %r; using 'auto'", ", ".join(backends()), name
+        )
         name = "auto"
-    if name == "auto" and not available():
+    if name == "auto" and _unavailable is not None:
         log.info("rnnkit kernels: using the NumPy loops, since %s", _unavailable)
     set_backend(name)
 
 
-_from_environment()
 ck = _ckernels
+from rnnkit._kernels.adapters import make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
+
+register_backend(LoopBackend("numpy", None))
+register_backend(LoopBackend("c", _unavailable, make_adapters(lambda: ck)))
+_from_environment()

@@ -19,7 +19,7 @@
 
 /* -- masks ---------------------------------------------------------------------------------- */
 
-/* s_new <- s_old + u_t * (s_new - s_old) on rows b0.. (take_update in _common.py);
+/* s_new <- s_old + u_t * (s_new - s_old) on rows b0.. (take_update in rnnkit/cells/common.py);
  * s_new and s_old point at row b0. */
 static ALWAYS_INLINE void FN(take_update)(REAL *s_new, const REAL *s_old, mask_t m, Py_ssize_t t,
                                           Py_ssize_t b0, Py_ssize_t nb, Py_ssize_t W)
@@ -37,7 +37,7 @@ static ALWAYS_INLINE void FN(take_update)(REAL *s_new, const REAL *s_old, mask_t
     }
 }
 
-/* d <- u_t * d and skip <- d - u_t * d: the gradient of take_update (split_update in _common.py). */
+/* d <- u_t * d and skip <- d - u_t * d: the gradient of take_update (split_update in rnnkit/cells/common.py). */
 static ALWAYS_INLINE void FN(split_update)(REAL *d, REAL *skip, mask_t m, Py_ssize_t t, Py_ssize_t b0,
                                            Py_ssize_t nb, Py_ssize_t W)
 {

@@ -1,4 +1,4 @@
-"""Measure the notes' claims about recurrent networks (seeds/000, seeds/001) on rnnkit's own layers.
+"""Measure textbook claims about gradients in recurrent networks (Pascanu et al. 2013) on rnnkit's layers.
 
 - :func:`gradient_flow`: ||dL_T/ds_t|| and ||ds_T/ds_t|| for every step t, from the layer's own backward pass.
 - :func:`recurrent_spectrum`: singular values of W_hh per gate block, and the plain RNN's bound

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int
+from rnnkit.cells import registry
 from rnnkit.optim import SGD, Adam
 from rnnkit.tasks.adding import BASELINE_MSE, adding_problem
 from rnnkit.tasks.copy_memory import MESSAGE_LENGTH, SYMBOLS, copy_memory, copy_memory_baseline
-from rnnkit.tasks.models import CELLS, SequenceClassifier, SequenceRegressor, TaskModelConfig
+from rnnkit.tasks.models import SequenceClassifier, SequenceRegressor, TaskModelConfig
 from rnnkit.tasks.parity import parity_task
 from rnnkit.trainer import Trainer, TrainerConfig
 
@@ -159,7 +160,7 @@ class TaskRun:
 
     def __post_init__(self):
         check_choice("TaskRun", "task", self.task, TASKS)
-        check_choice("TaskRun", "cell", self.cell, tuple(CELLS))
+        check_choice("TaskRun", "cell", self.cell, registry.names(model_choice=True))
         for name in ("length", "hidden_size", "steps", "batch_size", "test_size"):
             check_positive_int("TaskRun", name, getattr(self, name))
         if self.task == "adding" and self.length < 2:

@@ -1,6 +1,6 @@
 """How gates behave on real data: mean activation per gate and unit, and how often they are shut or open.
 
-The notes' third simplification (seeds/001) treats every sigmoid gate as a
+A common simplification of gated cells treats every sigmoid gate as a
 switch in {0, 1}: an LSTM with i=1, f=0, o=1 or a GRU with r=1, z=0 is then a
 plain RNN, and a forget gate at 1 (LSTM) or an update gate at 1 (GRU) copies
 the state unchanged. :func:`gate_statistics` measures how far a trained
@@ -32,19 +32,20 @@ import numpy as np
 
 from rnnkit._validate import as_float_array
 from rnnkit.analysis._common import find_layer, left_as_found
+from rnnkit.cells import registry
 from rnnkit.grad_mode import is_grad_enabled
-from rnnkit.layers.recurrent import GRU, LSTM, MGU, reverse_padded
+from rnnkit.layers.recurrent import reverse_padded
 
 
 def _gate_blocks(layer) -> tuple[str, dict]:
-    """(cache field of the activated gates, gate -> row block) for a gated layer."""
-    if isinstance(layer, LSTM):
-        return "gates", {"i": 0, "f": 1, "o": 3}
-    if isinstance(layer, GRU):
-        return "act", ({"r": 0, "z": 1} if layer.variant["reset_gate"] else {"z": 0})
-    if isinstance(layer, MGU):
-        return "act", {"f": 0}
-    raise ValueError(f"gate_statistics: {type(layer).__name__} has no gates; expected a GRU, LSTM or MGU")
+    """(cache field of the activated gates, gate -> row block) for a gated layer, from its family's entry."""
+    family = layer.family
+    acts = family.gate_activations(layer.variant)
+    blocks = {g: k for k, g in enumerate(family.gates(layer.variant)) if acts[g] == "sigmoid"}
+    if family.gates_cache is None or not blocks:
+        gated = ", ".join(f.name for f in registry.families() if f.gates_cache is not None)
+        raise ValueError(f"gate_statistics: {type(layer).__name__} has no gates; expected a layer of {gated}")
+    return family.gates_cache, blocks
 
 
 @dataclass

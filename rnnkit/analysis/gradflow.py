@@ -1,6 +1,6 @@
 """How far back the gradient of a last-step loss reaches: ||dL_T/ds_t|| and ||ds_T/ds_t|| for every t.
 
-The notes (seeds/001, after Bengio et al. 1994 and Pascanu et al. 2013)
+The standard analysis (Bengio, Simard and Frasconi 1994; Pascanu, Mikolov and Bengio 2013)
 unroll backpropagation through time: with s_t the recurrent state after t
 steps and J_t = ds_t/ds_{t-1} the one-step Jacobian,
 

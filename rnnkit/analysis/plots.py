@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rnnkit.cells import registry
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_COLORS = {"rnn": "#d62728", "gru": "#1f77b4", "lstm": "#2ca02c", "mgu": "#9467bd"}
+# one colour per registered cell family, in registration order (rnn red, gru blue, lstm green, mgu purple, ...)
+_PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def _figure(width=6.4, height=4.0, ncols=1, nrows=1, **kw):
@@ -38,7 +41,10 @@ def _figure(width=6.4, height=4.0, ncols=1, nrows=1, **kw):
 
 
 def _color(label: str):
-    return _COLORS.get(str(label).split()[0].lower())
+    """The colour of the cell family named by the label's first word (None for anything else)."""
+    known = registry.names()
+    name = str(label).split()[0].lower() if str(label).split() else ""
+    return _PALETTE[known.index(name) % len(_PALETTE)] if name in known else None
 
 
 class _Styles:

@@ -1,6 +1,7 @@
 """Singular values of the recurrent weights, and the bound they put on products of Jacobians.
 
-The notes' SVD argument (seeds/001; Pascanu et al. 2013): for a plain RNN
+The singular-value argument of Pascanu, Mikolov and Bengio 2013 ("On the difficulty of training
+recurrent neural networks"): for a plain RNN
 h_t = f(W_hh h_{t-1} + ...), the one-step Jacobian is
 J_t = diag(f'(a_t)) W_hh, so for any k consecutive steps
 
@@ -16,7 +17,7 @@ Gated cells stack one block of rows per gate (PyTorch's order: GRU r, z, n;
 LSTM i, f, g, o; MGU f, n); :func:`recurrent_spectrum` gives the singular
 values of each block. Their state Jacobian is not diag(f') W (a GRU's holds
 the identity-like term diag(z), an LSTM's c path diag(f)), so no such bound
-applies, which is the point of gating. The exception is the notes' "binary
+applies, which is the point of gating. The exception is the "binary
 gates" view: a GRU clamped to r=1, z=0 (``clamp_gates``) or an MGU clamped to
 f=1 *is* a plain tanh RNN with the candidate's weights W_hn, and its rate is
 reported. (An LSTM clamped to i=1, f=0, o=1 carries the pair (h, c), so it
@@ -42,40 +43,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.analysis._common import find_layer
-from rnnkit.layers.recurrent import GRU, LSTM, MGU, RNN
 
 MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}  # max over a of |f'(a)|
 
 
 def gate_names(layer) -> tuple[str, ...]:
-    """The gate blocks of the layer's weights, in row order."""
-    if isinstance(layer, RNN):
-        return ("h",)
-    if isinstance(layer, GRU):
-        return ("r", "z", "n") if layer.variant["reset_gate"] else ("z", "n")
-    if isinstance(layer, LSTM):
-        return ("i", "f", "g", "o")
-    if isinstance(layer, MGU):
-        return ("f", "n")
-    raise TypeError(f"gate_names: unknown recurrent layer {type(layer).__name__}")
+    """The gate blocks of the layer's weights, in row order (its family's registry entry)."""
+    return layer.family.gates(layer.variant)
 
 
 def _activations(layer) -> dict[str, str]:
-    if isinstance(layer, RNN):
-        return {"h": layer.nonlinearity}
-    return {g: ("tanh" if g in ("n", "g") else "sigmoid") for g in gate_names(layer)}
+    return layer.family.gate_activations(layer.variant)
 
 
 def _plain_rnn_block(layer) -> str | None:
     """The block whose weights drive h_{t-1} -> h_t when the layer is (or is clamped to) a plain RNN."""
-    clamp = layer.clamped_gates
-    if isinstance(layer, RNN):
-        return "h"
-    if isinstance(layer, GRU) and clamp.get("z") == 0.0 and (not layer.variant["reset_gate"] or clamp.get("r") == 1.0):
-        return "n"
-    if isinstance(layer, MGU) and clamp.get("f") == 1.0:
-        return "n"
-    return None
+    return layer.family.plain_rnn_block(layer.clamped_gates, layer.variant)
 
 
 @dataclass

@@ -9,12 +9,13 @@ Gate rows are stacked r, z, n (PyTorch's order); ``a`` are pre-activations.
     n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
     h' = (1 - z) * n + z * h
 
-``reset_after=False`` (Cho et al. 2014 and the CS224N notes, seeds/003): the
-reset gate acts on h *before* the recurrent product,
+``reset_after=False`` (Cho et al. 2014, "Learning phrase representations using
+RNN encoder-decoder for statistical machine translation", and the CS224N
+lecture notes): the reset gate acts on h *before* the recurrent product,
 
     n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
 
-``reset_gate=False``: the simplified GRU of the course notes (seeds/000),
+``reset_gate=False``: the simplified GRU of the Sequence Models course (Andrew Ng, deeplearning.ai),
 update gate only; two gate blocks stacked z, n,
 
     z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
@@ -40,19 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit import _kernels
-from rnnkit.activations import sigmoid
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     add_into,
     apply_clamp,
-    can_add_in_place,
-    initial_grad,
     input_projection,
-    loop_masks,
-    masked_dout,
     masked_output,
-    projection_args,
     recurrent_input,
     recurrent_inputs,
     recurrent_mask_at,
@@ -62,8 +56,7 @@ from rnnkit.cells._common import (
     weight_grads,
     zero_clamped,
 )
-
-ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
+from rnnkit.functional import sigmoid
 
 
 def gates(reset_gate: bool = True) -> int:
@@ -112,8 +105,6 @@ def forward(
     w_hh = params["weight_hh"]
     b_hh = params.get("bias_hh")
     mk = resolve_masks(lengths, masks, T, x.dtype)
-    if reset_gate and reset_after and not clamp and _kernels.active(w_hh, x):
-        return _forward_compiled(params, x, h0, mk, need_cache)
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     if not reset_gate:
@@ -183,13 +174,6 @@ def backward(
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
     """
-    if (
-        cache.reset_gate
-        and cache.reset_after
-        and not cache.clamp
-        and _kernels.active(params["weight_hh"], cache.x, cache.act, cache.extra)
-    ):
-        return _backward_compiled(params, cache, dout, dh_T, grads_out)
     x, h, act, extra, mk = cache.x, cache.h, cache.act, cache.extra, cache.masks
     T = x.shape[0]
     H = h.shape[-1]
@@ -243,72 +227,3 @@ def backward(
     else:
         grads, dx = weight_grads(params, x, dxw, h_in, dhw)
     return add_into(grads_out, grads), dx, dh
-
-
-# -- the compiled loops (rnnkit._kernels): the same maths, for PyTorch's form (reset_after, all gates,
-# -- none clamped) ----------------------------------------------------------------------------------
-
-
-def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool):
-    T, B, _ = x.shape
-    H = h0.shape[-1]
-    act = np.empty((T, B, 3 * H), dtype=x.dtype) if need_cache else None  # x W_ih^T + b, then r, z, n
-    u, _, r = loop_masks(mk, T, B, H, H, x.dtype)
-    h = np.empty((T + 1, B, H), dtype=x.dtype)
-    h[0] = h0
-    extra = np.empty((T if need_cache else 1, B, H), dtype=x.dtype)  # hr W_hn^T + b_hn
-    b_hn = params["bias_hh"][2 * H :] if "bias_hh" in params else None
-    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
-    _kernels.ck.gru_forward(
-        *projection_args(params, x, 2 * H), act, w_hh, False, b_hn, h, extra, u, r
-    )  # b_hn stays inside r * (.)
-    cache = GRUCache(x, h, act, extra, mk, True, True, {}) if need_cache else None
-    return masked_output(mk, h), h[T].copy(), cache
-
-
-def _backward_compiled(params, cache: GRUCache, dout, dh_T, grads_out):
-    x, h, mk = cache.x, cache.h, cache.masks
-    T, B, D = x.shape
-    H = h.shape[-1]
-    dt = x.dtype
-    dh = initial_grad(dh_T, h[0])
-    dxw = np.empty((T, B, 3 * H), dtype=dt)  # d(input pre-activations)
-    dhwn = np.empty((T, B, H), dtype=dt)  # d(hr W_hn^T + b_hn); its r, z blocks equal dxw's
-    u, _, r = loop_masks(mk, T, B, H, H, dt)
-    w_hh = params["weight_hh"]
-    _kernels.ck.gru_backward(
-        np.ascontiguousarray(cache.act),
-        np.ascontiguousarray(h),
-        np.ascontiguousarray(cache.extra),
-        np.ascontiguousarray(w_hh),
-        masked_dout(mk, dout, dt),
-        dh,
-        dxw,
-        dhwn,
-        u,
-        r,
-    )
-    TB = T * B
-    dxw2, dhwn2 = dxw.reshape(TB, 3 * H), dhwn.reshape(TB, H)
-    h_in = np.ascontiguousarray(recurrent_inputs(mk, h)).reshape(TB, H)
-    if can_add_in_place(grads_out, dt):  # every block added in place, no temporaries
-        grads, tn = grads_out, _kernels.ck.tn
-        db = np.zeros(3 * H, dtype=dt) if "bias_ih" in params else None
-        tn(dxw2, np.ascontiguousarray(x).reshape(TB, D), grads["weight_ih"], db)
-        tn(dxw2[:, : 2 * H], h_in, grads["weight_hh"][: 2 * H], None)
-        tn(dhwn2, h_in, grads["weight_hh"][2 * H :], None if db is None else grads["bias_hh"][2 * H :])
-        if db is not None:
-            grads["bias_ih"] += db
-            grads["bias_hh"][: 2 * H] += db[: 2 * H]
-        dx = np.empty((TB, D), dtype=dt)
-        _kernels.ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)  # dx = dxw W_ih
-    else:
-        grads = {"weight_ih": dxw2.T @ x.reshape(TB, D), "weight_hh": np.empty_like(w_hh)}
-        np.matmul(dxw2[:, : 2 * H].T, h_in, out=grads["weight_hh"][: 2 * H])
-        np.matmul(dhwn2.T, h_in, out=grads["weight_hh"][2 * H :])
-        if "bias_ih" in params:
-            grads["bias_ih"] = dxw2.sum(axis=0)
-            grads["bias_hh"] = np.concatenate([grads["bias_ih"][: 2 * H], dhwn2.sum(axis=0)])
-        grads = add_into(grads_out, grads)
-        dx = dxw2 @ params["weight_ih"]
-    return grads, dx.reshape(T, B, D), dh

@@ -51,8 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     apply_clamp,
     masked_output,
@@ -64,7 +63,7 @@ from rnnkit.cells._common import (
     take_update,
     zero_clamped,
 )
-from rnnkit.layers.layernorm import layer_norm_backward, layer_norm_forward
+from rnnkit.functional import layer_norm_backward, layer_norm_forward, sigmoid
 
 GATES = 3
 GATE_BLOCKS = {"r": 0, "z": 1}  # gates that clamp_gates may fix, and their row block

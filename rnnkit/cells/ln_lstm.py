@@ -39,7 +39,7 @@ Backward, with dh_t and dc_t the gradients arriving at step t:
     after the loop:  dxw = LN_ih backward(da) over all t
     dW_ih = sum_t dxw_t.T @ x_t,   dW_hh = sum_t dhw_t.T @ hr_t,   dx = dxw @ W_ih
 
-LN backward (``rnnkit.layers.layernorm.layer_norm_backward``) also gives its
+LN backward (``rnnkit.functional.layer_norm_backward``) also gives its
 gain's and shift's gradients, summed over B and t.
 
 Shapes: x (T, B, D), h and c (T, B, H), W_ih (4H, D), W_hh (4H, H),
@@ -66,8 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     apply_clamp,
     masked_output,
@@ -79,7 +78,7 @@ from rnnkit.cells._common import (
     take_update,
     zero_clamped,
 )
-from rnnkit.layers.layernorm import layer_norm_backward, layer_norm_forward
+from rnnkit.functional import layer_norm_backward, layer_norm_forward, sigmoid
 
 GATES = 4
 GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block

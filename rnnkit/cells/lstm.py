@@ -47,18 +47,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit import _kernels
-from rnnkit.activations import sigmoid
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     add_into,
     apply_clamp,
-    initial_grad,
     input_projection,
-    loop_masks,
-    masked_dout,
     masked_output,
-    projection_args,
     recurrent_input,
     recurrent_inputs,
     recurrent_mask_at,
@@ -66,12 +60,11 @@ from rnnkit.cells._common import (
     split_update,
     take_update,
     weight_grads,
-    weight_grads_compiled,
     zero_clamped,
 )
+from rnnkit.functional import sigmoid
 
 GATES = 4
-ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block
 PEEPHOLES = ("weight_ci", "weight_cf", "weight_co")
 
@@ -109,8 +102,6 @@ def forward(
     T, B, _ = x.shape
     H = c0.shape[-1]
     clamp = clamp or {}
-    if _compiled(params, clamp, x):
-        return _forward_compiled(params, x, h0, c0, resolve_masks(lengths, masks, T, x.dtype), need_cache)
     w_hh_t = params["weight_hh"].T
     peep = "weight_ci" in params
     w_hr_t = params["weight_hr"].T if "weight_hr" in params else None
@@ -159,8 +150,6 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
     """
-    if _compiled(params, cache.clamp, cache.x, cache.gates):
-        return _backward_compiled(params, cache, dout, dstate_T, grads_out)
     x, h, c, gates, tanh_c, mk = cache.x, cache.h, cache.c, cache.gates, cache.tanh_c, cache.masks
     T = x.shape[0]
     H = c.shape[-1]
@@ -215,64 +204,3 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
         P = w_hr.shape[0]
         grads["weight_hr"] = dh_new.reshape(-1, P).T @ cache.m.reshape(-1, H)
     return add_into(grads_out, grads), dx, (dh, dc)
-
-
-# -- the compiled loops (rnnkit._kernels): the same maths, for LSTMs without peepholes,
-# -- projection or clamped gates ----------------------------------------------------------------------
-
-
-def _compiled(params: dict, clamp: dict, *arrays) -> bool:
-    return (
-        not clamp
-        and "weight_ci" not in params
-        and "weight_hr" not in params
-        and _kernels.active(params["weight_hh"], *arrays)
-    )
-
-
-def _forward_compiled(params, x, h0, c0, mk: StepMasks, need_cache: bool):
-    T, B, _ = x.shape
-    H = c0.shape[-1]
-    dt = x.dtype
-    gates = np.empty((T, B, 4 * H), dtype=dt) if need_cache else None  # x W_ih^T + b, then activated
-    u, uc, r = loop_masks(mk, T, B, H, H, dt)
-    h = np.empty((T + 1, B, H), dtype=dt)
-    h[0] = h0
-    steps = T if need_cache else 1  # without a cache, c is a ring of 2 states and the rest one step
-    c = np.empty((T + 1 if need_cache else 2, B, H), dtype=dt)
-    c[0] = c0
-    tanh_c = np.empty((steps, B, H), dtype=dt)
-    c_new = None if uc is None else np.empty((steps, B, H), dtype=dt)
-    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
-    _kernels.ck.lstm_forward(*projection_args(params, x, 4 * H), gates, w_hh, False, h, c, c_new, tanh_c, u, uc, r)
-    c_T = c[T] if need_cache else c[T % 2]
-    cache = None
-    if need_cache:
-        cache = LSTMCache(x, h, c, c[1:] if c_new is None else c_new, gates, tanh_c, None, mk, {})
-    return masked_output(mk, h), (h[T].copy(), c_T.copy()), cache
-
-
-def _backward_compiled(params, cache: LSTMCache, dout, dstate_T, grads_out):
-    x, h, mk = cache.x, cache.h, cache.masks
-    T, B, _ = x.shape
-    H = h.shape[-1]
-    dt = x.dtype
-    dh_T, dc_T = (None, None) if dstate_T is None else dstate_T
-    dh, dc = initial_grad(dh_T, h[0]), initial_grad(dc_T, cache.c[0])
-    da = np.empty((T, B, 4 * H), dtype=dt)  # gradient of the pre-activations
-    u, uc, r = loop_masks(mk, T, B, H, H, dt)
-    _kernels.ck.lstm_backward(
-        np.ascontiguousarray(cache.gates),
-        np.ascontiguousarray(cache.c),
-        np.ascontiguousarray(cache.tanh_c),
-        np.ascontiguousarray(params["weight_hh"]),
-        masked_dout(mk, dout, dt),
-        dh,
-        dc,
-        da,
-        u,
-        uc,
-        r,
-    )
-    grads, dx = weight_grads_compiled(params, x, da, recurrent_inputs(mk, h), da, grads_out)
-    return grads, dx, (dh, dc)

@@ -6,8 +6,8 @@ Gate rows are stacked f, n; ``a`` are pre-activations.
     n  = tanh(x W_in^T + b_in + (f * h) W_hn^T + b_hn)      the candidate h~
     h' = (1 - f) * h + f * n
 
-It is a GRU whose reset and update gates are one gate (r = f, z = 1 - f):
-the notes' "can we use fewer gates?" exercise (seeds/001).
+It is a GRU whose reset and update gates are one gate (r = f, z = 1 - f).
+Reference: G.-B. Zhou, J. Wu, C.-L. Zhang, Z.-H. Zhou, "Minimal gated unit for recurrent neural networks", 2016.
 
 Backward, with dh the gradient arriving at h':
 
@@ -35,8 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.activations import sigmoid
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     add_into,
     apply_clamp,
@@ -51,9 +50,9 @@ from rnnkit.cells._common import (
     weight_grads,
     zero_clamped,
 )
+from rnnkit.functional import sigmoid
 
 GATES = 2
-ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 GATE_BLOCKS = {"f": 0}  # gates that clamp_gates may fix, and their row block
 
 

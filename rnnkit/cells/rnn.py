@@ -13,7 +13,8 @@ Backward, for dh_t = dL/dh_t (from the output at t and from step t+1):
     dx_t     = da_t @ W_ih
 
 Shapes: x (T, B, D), h (T, B, H), W_ih (H, D), W_hh (H, H); G = 1 gate block.
-Reference: Elman 1990; notation of PyTorch and of the course notes (seeds/000).
+Reference: J. L. Elman, "Finding structure in time", 1990; notation of PyTorch and of the Sequence Models
+course (Andrew Ng, deeplearning.ai).
 
 Example
 -------
@@ -33,16 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit import _kernels
-from rnnkit.cells._common import (
+from rnnkit.cells.common import (
     StepMasks,
     add_into,
-    initial_grad,
     input_projection,
-    loop_masks,
-    masked_dout,
     masked_output,
-    projection_args,
     recurrent_input,
     recurrent_inputs,
     recurrent_mask_at,
@@ -50,11 +46,9 @@ from rnnkit.cells._common import (
     split_update,
     take_update,
     weight_grads,
-    weight_grads_compiled,
 )
 
 GATES = 1
-ADDS_INTO_GRADS = True  # backward(..., grads_out=) adds into the caller's gradient arrays
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -79,8 +73,6 @@ def forward(
 ):
     """Run the RNN over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
     T, B, _ = x.shape
-    if _kernels.active(params["weight_hh"], x):
-        return _forward_compiled(params, x, h0, resolve_masks(lengths, masks, T, x.dtype), need_cache, nonlinearity)
     w_hh_t = params["weight_hh"].T
     xw = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, H)
     mk = resolve_masks(lengths, masks, T, x.dtype)
@@ -109,8 +101,6 @@ def backward(
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.
     """
-    if _kernels.active(params["weight_hh"], cache.x, cache.h, cache.f):
-        return _backward_compiled(params, cache, dout, dh_T, grads_out)
     x, h, f, mk = cache.x, cache.h, cache.f, cache.masks
     T = x.shape[0]
     w_hh = params["weight_hh"]
@@ -132,42 +122,3 @@ def backward(
             dh += skip
     grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
     return add_into(grads_out, grads), dx, dh
-
-
-# -- the compiled loops (rnnkit._kernels): the same maths --------------------------------------------
-
-
-def _forward_compiled(params, x, h0, mk: StepMasks, need_cache: bool, nonlinearity: str):
-    T, B, _ = x.shape
-    H = h0.shape[-1]
-    u, _, r = loop_masks(mk, T, B, H, H, x.dtype)
-    h = np.empty((T + 1, B, H), dtype=x.dtype)
-    h[0] = h0
-    # f(a_t) is h_t itself unless an update mask blends it with h_{t-1} (one step of it without a cache)
-    f = None if u is None else np.empty((T if need_cache else 1, B, H), dtype=x.dtype)
-    w_hh = np.ascontiguousarray(params["weight_hh"])  # as stored; the loops choose the layout
-    # no buffer for a_t = x W_ih^T + b + ...: the loops make it step by step; the cache needs f(a_t) only
-    _kernels.ck.rnn_forward(*projection_args(params, x, H), None, w_hh, False, h, f, nonlinearity == "relu", u, r)
-    cache = RNNCache(x, h, h[1:] if f is None else f, mk, nonlinearity) if need_cache else None
-    return masked_output(mk, h), h[T].copy(), cache
-
-
-def _backward_compiled(params, cache: RNNCache, dout, dh_T, grads_out):
-    x, h, mk = cache.x, cache.h, cache.masks
-    T, B, _ = x.shape
-    H = h.shape[-1]
-    dh = initial_grad(dh_T, h[0])
-    da = np.empty((T, B, H), dtype=x.dtype)  # gradient of the pre-activations
-    u, _, r = loop_masks(mk, T, B, H, H, x.dtype)
-    _kernels.ck.rnn_backward(
-        np.ascontiguousarray(cache.f),
-        np.ascontiguousarray(params["weight_hh"]),
-        masked_dout(mk, dout, x.dtype),
-        dh,
-        da,
-        cache.nonlinearity == "relu",
-        u,
-        r,
-    )
-    grads, dx = weight_grads_compiled(params, x, da, recurrent_inputs(mk, h), da, grads_out)
-    return grads, dx, dh

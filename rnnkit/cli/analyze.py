@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.cells import registry
 from rnnkit.cli.common import UsageError, add_aliases, check_output_file, positive, require
 from rnnkit.runs.control import check_memory, sequence_memory
 from rnnkit.runs.directory import save_figure
 from rnnkit.runs.models import load_trained_model, task_inputs, text_inputs
 
-CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
+_ALL_CELLS = ",".join(registry.names(model_choice=True))
 
 # Spellings of earlier versions (--checkpoint, --hidden, --batch) are accepted but not shown in --help.
 
@@ -41,8 +42,8 @@ def register(sub: typing.Any) -> None:
     g = kinds.add_parser("gradflow", help="norm of dL_T/ds_t against t, one line per cell (log scale)")
     g.add_argument(
         "--cells",
-        default="rnn,gru,lstm,mgu",
-        help="Comma-separated cells to compare, from rnn, gru, lstm, mgu. (default: rnn,gru,lstm,mgu)",
+        default=_ALL_CELLS,
+        help=f"Comma-separated cells to compare, from {', '.join(_ALL_CELLS.split(','))}. (default: {_ALL_CELLS})",
     )
     g.add_argument("--length", type=int, default=100, metavar="T", help="Sequence length T, at least 2. (default: 100)")
     g.add_argument("--hidden-size", type=int, default=32, metavar="N", help="Hidden size of fresh cells. (default: 32)")
@@ -137,11 +138,10 @@ def _plots():
 
 def _parse_cells(text: str) -> list[str]:
     cells = [c.strip().lower() for c in text.split(",") if c.strip()]
-    bad = [c for c in cells if c not in CELL_NAMES]
+    known = registry.names(model_choice=True)
+    bad = [c for c in cells if c not in known]
     if not cells or bad:
-        raise UsageError(
-            f"rnnkit analyze: --cells must be a comma-separated list of {', '.join(CELL_NAMES)}, got {text!r}"
-        )
+        raise UsageError(f"rnnkit analyze: --cells must be a comma-separated list of {', '.join(known)}, got {text!r}")
     return cells
 
 
@@ -153,7 +153,7 @@ def _positive(name: str, value: int, minimum: int = 1) -> int:
 def _gradflow(args: argparse.Namespace) -> int:
     from rnnkit.analysis.experiments import task_data
     from rnnkit.analysis.gradflow import gradient_flow
-    from rnnkit.layers import GRU, LSTM, MGU, RNN
+    from rnnkit.layers import recurrent_layer
 
     _check(args)
     cells = _parse_cells(args.cells)
@@ -172,10 +172,9 @@ def _gradflow(args: argparse.Namespace) -> int:
             # in float64: a float32 gradient underflows to 0 after a few dozen steps of a forgetting RNN
             flows[label] = gradient_flow(model.copy("float64"), x.astype(np.float64), y, jacobians=args.jacobians)
     else:
-        layers = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
         x, _ = task_data("adding", args.batch_size, args.length, np.random.default_rng(args.seed))
         for cell in cells:
-            layer = layers[cell](2, args.hidden_size, dtype=np.float64, seed=args.seed)
+            layer = recurrent_layer(cell, 2, args.hidden_size, dtype=np.float64, seed=args.seed)
             flows[cell] = gradient_flow(layer, x.astype(np.float64), jacobians=args.jacobians, seed=args.seed)
     T = args.length
     head = f"{'model':<28} {'|dL/ds_0| / |dL/ds_T|':>22} {'decay per step':>15}"
@@ -242,7 +241,7 @@ def _gates(args: argparse.Namespace) -> int:
         raise UsageError(f"rnnkit analyze gates: --data {args.data}: {what}")
     plots = _plots() if args.out else None
     model, cfg, d = load_model(require(args, "run", "rnnkit analyze gates"))
-    if cfg.get("cell") == "rnn":
+    if cfg.get("cell") in registry.names() and registry.get(cfg["cell"]).gates_cache is None:
         raise UsageError(f"rnnkit analyze gates: {d}: the model's cell is a plain RNN, which has no gates")
     if cfg.get("kind") == "rnnlm":
         if args.data is None:

@@ -1,4 +1,4 @@
-"""``rnnkit lm train|sample|eval``: recurrent language models on text.
+"""``rnnkit lm train|sample|eval|prepare``: recurrent language models on text.
 
 ``train``'s flags are generated from :class:`rnnkit.runs.lm.LMTrainConfig`
 (one flag per field, spelled like it: ``--num-layers`` for ``num_layers``), so
@@ -6,12 +6,17 @@ the CLI and the library cannot drift; the resolved config is saved as run.json.
 The run flags (``--out``, ``--resume``, ``--overwrite``, ``--init-from``,
 ``--checkpoint-every``, ``--on-nonfinite``) come from
 :class:`rnnkit.runs.control.RunControl`. ``sample`` and ``eval`` read the run
-directory named by ``--run``. Everything else happens in :mod:`rnnkit.runs.lm`.
+directory named by ``--run``. ``prepare``'s flags come from
+:class:`rnnkit.runs.prepare.PrepareConfig`; it writes a memory-mapped corpus
+that ``train --data DIR`` reads. Under an MPI launcher ``train`` is
+data-parallel and rank 0 alone prints. Everything else happens in
+:mod:`rnnkit.runs.lm` and :mod:`rnnkit.runs.prepare`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import typing
 
@@ -21,11 +26,13 @@ from rnnkit.cli.common import (
     add_config_flags,
     add_run_flags,
     check_sampling,
+    config_from_args,
     require,
     resumed_config,
     run_control_from_args,
 )
 from rnnkit.runs import lm as lmrun
+from rnnkit.runs import prepare as preprun
 
 # Spellings of earlier versions, accepted but not shown in --help.
 TRAIN_ALIASES = {"--layers": "num_layers", "--tie": "tie_weights", "--clip": "clip_norm", "--minutes": "max_minutes"}
@@ -35,8 +42,8 @@ RUN_HELP = "Run directory written by 'rnnkit lm train'. (required)"
 
 def register(sub: typing.Any) -> None:
     """Add ``rnnkit lm`` and its sub-commands to ``sub``."""
-    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval")
-    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval}", parser_class=type(lm))
+    lm = sub.add_parser("lm", help="recurrent language models: train, sample, eval, prepare")
+    cmds = lm.add_subparsers(dest="lm_command", metavar="{train,sample,eval,prepare}", parser_class=type(lm))
 
     t = cmds.add_parser("train", help="train a language model (default: on the built-in corpus)")
     add_config_flags(t, lmrun.LMTrainConfig)
@@ -83,11 +90,19 @@ def register(sub: typing.Any) -> None:
     e.add_argument("--data", required=True, metavar="FILE", help="UTF-8 text to score.")
     add_aliases(e, RUN_ALIASES, {"run": str})
     e.set_defaults(func=_eval)
+
+    p = cmds.add_parser("prepare", help="tokenise a large text once into memory-mapped ids (train with --data DIR)")
+    data_help = next(f for f in dataclasses.fields(preprun.PrepareConfig) if f.name == "data").metadata["help"]
+    p.add_argument("--data", required=True, metavar="FILE", help=data_help)
+    add_config_flags(p, preprun.PrepareConfig, skip=("data",))
+    p.add_argument("--out", required=True, metavar="DIR", help="Corpus directory to create.")
+    p.add_argument("--overwrite", action="store_true", help="Replace the prepared corpus already in --out, if any.")
+    p.set_defaults(func=_prepare)
     lm.set_defaults(func=_missing)
 
 
 def _missing(args: argparse.Namespace) -> int:
-    raise UsageError("rnnkit lm: a command is required (train, sample or eval)")
+    raise UsageError("rnnkit lm: a command is required (train, sample, eval or prepare)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -95,6 +110,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = resumed_config(lmrun.LMTrainConfig, args, prog, renamed=lmrun.RENAMED_FIELDS)
     control = run_control_from_args(args, prog)
     summary = lmrun.train(cfg, args.out, control=control, progress=not args.no_progress and sys.stderr.isatty())
+    if summary.get("rank", 0) != 0:  # a data-parallel run: rank 0 alone prints the sample
+        return 0
     model, vocab, _ = lmrun.load_run(args.out, flag="--out")
     prompt = args.prompt if args.prompt is not None else ("def " if cfg.level == "char" and not cfg.data else "")
     print("--- sample ---")
@@ -130,5 +147,12 @@ def _eval(args: argparse.Namespace) -> int:
     print(
         f"{name} {result[name]:.4f} over {result['tokens']:,} {unit} (mean loss {result['loss']:.4f} nats); "
         f"{result['unk']:,} of {result['total']:,} out of the vocabulary, scored as <unk>"
+    )
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    preprun.prepare(
+        config_from_args(preprun.PrepareConfig, args, "rnnkit lm prepare"), args.out, overwrite=args.overwrite
     )
     return 0

@@ -15,11 +15,13 @@ import argparse
 import logging
 import typing
 
+from rnnkit.cells import registry
 from rnnkit.cli.common import UsageError, add_aliases, check_output_dir, check_output_file
 from rnnkit.runs.control import check_memory, sequence_memory
 from rnnkit.runs.directory import save_figure
 
-CELL_NAMES = ("rnn", "gru", "lstm", "mgu")
+_ALL_CELLS = ",".join(registry.names(model_choice=True))
+
 TASK_NAMES = ("adding", "copy", "parity")
 
 # Spellings of earlier versions, accepted but not shown in --help.
@@ -38,9 +40,9 @@ def register(sub: typing.Any) -> None:
     )
     p.add_argument(
         "--cells",
-        default="rnn,gru,lstm,mgu",
+        default=_ALL_CELLS,
         metavar="CELL,...",
-        help="Comma-separated cells to train, from rnn, gru, lstm, mgu. (default: rnn,gru,lstm,mgu)",
+        help=f"Comma-separated cells to train, from {', '.join(_ALL_CELLS.split(','))}. (default: {_ALL_CELLS})",
     )
     p.add_argument("--steps", type=int, default=800, metavar="N", help="Updates per run. (default: 800)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Sequences per update. (default: 32)")
@@ -102,7 +104,7 @@ def _main(args: argparse.Namespace) -> int:
     low = 2 if task == "adding" else 1
     if min(lengths) < low:
         raise UsageError(f"rnnkit longrange: --lengths must all be >= {low}, got {args.lengths!r}")
-    cells = _list("cells", args.cells, CELL_NAMES)
+    cells = _list("cells", args.cells, registry.names(model_choice=True))
     for flag in ("steps", "batch_size", "hidden_size", "test_size"):
         if getattr(args, flag) < 1:
             raise UsageError(f"rnnkit longrange: --{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

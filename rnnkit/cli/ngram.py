@@ -1,8 +1,11 @@
-"""``rnnkit ngram train|eval|sample``: count-based n-gram language models on text.
+"""``rnnkit ngram train|eval|sample|export|import``: count-based n-gram language models on text.
 
 ``train``'s flags are generated from :class:`rnnkit.runs.ngram.NGramTrainConfig`,
-one per field; ``eval`` and ``sample`` read the run directory named by
-``--run``. Everything else happens in :mod:`rnnkit.runs.ngram`.
+one per field; ``eval``, ``sample`` and ``export`` read the run directory named by
+``--run``; ``import`` reads an ARPA file (the exchange format of SRILM, KenLM and
+speech decoders) into a run directory that ``eval`` and ``sample`` use like a
+trained one, and ``export`` writes one (interpolated models become exact backoff
+models; see :mod:`rnnkit.lm.arpa`). Everything else happens in :mod:`rnnkit.runs.ngram`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ RUN_ALIASES = {"--model": "run"}
 
 def register(sub: typing.Any) -> None:
     """Add ``rnnkit ngram`` and its sub-commands to ``sub``."""
-    ng = sub.add_parser("ngram", help="n-gram language models: train, eval, sample")
-    cmds = ng.add_subparsers(dest="ngram_command", metavar="{train,eval,sample}", parser_class=type(ng))
+    ng = sub.add_parser("ngram", help="n-gram language models: train, eval, sample, export, import")
+    cmds = ng.add_subparsers(dest="ngram_command", metavar="{train,eval,sample,export,import}", parser_class=type(ng))
 
     t = cmds.add_parser("train", help="count an n-gram model (default: on the built-in corpus)")
     add_config_flags(t, ngramrun.NGramTrainConfig)
@@ -80,11 +83,29 @@ def register(sub: typing.Any) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the sampling (>= 0). (default: 0)")
     add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
+    register_arpa(cmds)
     ng.set_defaults(func=_missing)
 
 
+def register_arpa(cmds: typing.Any) -> None:
+    """The ``export`` and ``import`` subcommands (ARPA files)."""
+    x = cmds.add_parser("export", help="write a run directory's model as an ARPA file")
+    x.add_argument("--run", metavar="DIR", help="Run directory of 'rnnkit ngram train' or 'import'. (required)")
+    x.add_argument("--out", metavar="FILE", help="The ARPA file to write, atomically. (required)")
+    add_aliases(x, RUN_ALIASES, {"run": str})
+    x.set_defaults(func=_export)
+    i = cmds.add_parser("import", help="read an ARPA file into a run directory")
+    i.add_argument("--arpa", metavar="FILE", help="The ARPA file (SRILM, KenLM, rnnkit ngram export). (required)")
+    i.add_argument("--out", default="runs/ngram", metavar="DIR", help="Run directory to create. (default: runs/ngram)")
+    i.add_argument("--overwrite", action="store_true", help="Replace the run already in --out, if any.")
+    i.add_argument(
+        "--level", default="word", choices=ngramrun.LEVELS, help="Tokens: words or characters. (default: word)"
+    )
+    i.set_defaults(func=_import)
+
+
 def _missing(args: argparse.Namespace) -> int:
-    raise UsageError("rnnkit ngram: a command is required (train, eval or sample)")
+    raise UsageError("rnnkit ngram: a command is required (train, eval, sample, export or import)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -123,6 +144,23 @@ def _sample(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(text)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    path = ngramrun.export_arpa(
+        require(args, "run", "rnnkit ngram export"), require(args, "out", "rnnkit ngram export")
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    arpa = require(args, "arpa", "rnnkit ngram import")
+    lm = ngramrun.import_arpa(arpa, args.out, args.level, overwrite=args.overwrite)
+    sizes = ", ".join(f"{n:,} {m + 1}-grams" for m, n in enumerate(lm.ngram_counts()))
+    print(f"{arpa}: order {lm.order}, vocabulary {len(lm.vocab):,}; {sizes}")
+    print(f"--- run directory: {args.out} ---")
     return 0
 
 

@@ -69,7 +69,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnkit.layers.cell import _Cell
+from rnnkit.layers.cell import StepCell as _Cell
 from rnnkit.layers.recurrent import RecurrentLayer
 
 __all__ = ["to_keras_weights", "from_keras_weights", "keras_layer", "keras_class_name"]
@@ -90,7 +90,6 @@ def _check_layer(where: str, layer) -> None:
 
 def _kind(where: str, layer, allow_variants: bool = False) -> str:
     """'LSTM', 'GRU' or 'SimpleRNN': the Keras family that computes what ``layer`` computes."""
-    name = type(layer).__name__.removesuffix("Cell")
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"{where}: layer.proj_size must be 0: Keras' LSTM has no projection, got {layer.proj_size}")
     if getattr(layer, "peephole", False):
@@ -106,18 +105,16 @@ def _kind(where: str, layer, allow_variants: bool = False) -> str:
                 f"{where}: layer must have no clamped gates (Keras cannot clamp gates), got "
                 f"{layer.clamped_gates}; pass allow_variants=True to convert anyway"
             )
-    if name == "RNN":
-        return "SimpleRNN"
-    if name == "LSTM":
-        return "LSTM"
-    if name == "GRU":
-        if not layer.variant["reset_gate"]:
-            raise ValueError(
-                f"{where}: layer must be a GRU with a reset gate; Keras has no GRU with "
-                f"reset_gate=False (2 gate blocks), got {type(layer).__name__}(reset_gate=False)"
-            )
-        return "GRU"
-    raise ValueError(f"{where}: layer must be an RNN, GRU or LSTM; Keras has no {type(layer).__name__}")
+    family = layer.family
+    if family.keras_twin is None:
+        raise ValueError(f"{where}: layer must be an RNN, GRU or LSTM; Keras has no {type(layer).__name__}")
+    if family.gates(layer.variant) != family.gates():
+        raise ValueError(
+            f"{where}: layer must have Keras' gate blocks {family.gates()}; Keras has no {type(layer).__name__} "
+            f"with {', '.join(f'{k}={v!r}' for k, v in layer.variant.items() if v != family.defaults()[k])} "
+            f"({family.num_gates(layer.variant)} gate blocks)"
+        )
+    return family.keras_twin
 
 
 def keras_class_name(layer) -> str:

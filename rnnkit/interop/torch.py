@@ -65,8 +65,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from rnnkit.layers.cell import _Cell
-from rnnkit.layers.recurrent import RecurrentLayer
+from rnnkit.cells import registry
+from rnnkit.layers.cell import StepCell as _Cell
+from rnnkit.layers.cell import step_cell
+from rnnkit.layers.recurrent import RecurrentLayer, recurrent_layer
 from rnnkit.module import Module
 
 log = logging.getLogger(__name__)
@@ -127,18 +129,20 @@ def _describe(layer) -> str:
     return type(layer).__name__ + ("(" + ", ".join(f"{k}={v}" for k, v in odd.items()) + ")" if odd else "")
 
 
+def _torch_name(layer) -> str:
+    """The torch.nn class of the layer's family twin: 'GRU', or 'GRUCell' for a cell."""
+    return layer.family.torch_twin + ("Cell" if isinstance(layer, _Cell) else "")
+
+
 def _why_no_torch(layer) -> str | None:
     """Why no torch.nn module computes what ``layer`` computes; None when one does."""
     name = type(layer).__name__
-    if name.startswith("MGU"):
+    family = layer.family
+    if family.torch_twin is None:
         return f"{name} has no torch.nn equivalent"
-    if name.startswith("GRU") and not layer.variant["reset_gate"]:
-        return f"{_describe(layer)} has 2 gate blocks (z, n) and no torch.nn equivalent; torch.nn.{name} has 3"
-    if name.startswith("GRU") and not layer.variant["reset_after"]:
-        return (
-            f"{_describe(layer)} applies r before W_hn, (r * h) W_hn^T + b_hn; torch.nn.{name} computes "
-            f"r * (h W_hn^T + b_hn) and would load these weights (same names and shapes) yet give other outputs"
-        )
+    gap = family.torch_gap(layer.variant) if family.torch_gap is not None else None
+    if gap:
+        return f"{_describe(layer)} {gap.format(twin='torch.nn.' + _torch_name(layer))}"
     if getattr(layer, "peephole", False):
         return f"{name}(peephole=True) has peephole weights weight_c{{i,f,o}}; torch.nn.{name} has none"
     if getattr(layer, "clamped_gates", None):
@@ -227,9 +231,10 @@ def _gate_hint(shape, expected, layer) -> str:
     H = getattr(layer, "hidden_size", None)
     if H and shape and expected and shape[0] != expected[0] and shape[0] % H == 0 and shape[1:] == expected[1:]:
         g = shape[0] // H
-        kinds = {1: "an RNN", 2: "a GRU without reset gate or an MGU", 3: "a GRU", 4: "an LSTM"}
-        if g in kinds:
-            return f" ({g} gate blocks of hidden_size {H}: {kinds[g]}'s weight?)"
+        kinds = [f.torch_twin or f.name.upper() for f in registry.families() if f.num_gates() == g]
+        if kinds:
+            which = " or ".join(("an " if k[0] in "AEFHILMNORSX" else "a ") + k for k in kinds)
+            return f" ({g} gate blocks of hidden_size {H}: {which}'s weight?)"
     return ""
 
 
@@ -461,7 +466,7 @@ def torch_module(layer):
         )
         if getattr(layer, "proj_size", 0):
             kw["proj_size"] = layer.proj_size
-    module = getattr(torch.nn, name)(layer.input_size, layer.hidden_size, **kw)
+    module = getattr(torch.nn, _torch_name(layer))(layer.input_size, layer.hidden_size, **kw)
     with torch.no_grad():
         module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     module.train(layer.training)
@@ -478,11 +483,12 @@ def from_torch_module(module, *, dtype=None):
     >>> from_torch_module(torch.nn.GRU(2, 3, num_layers=2))
     GRU(2, 3, num_layers=2, reset_after=True, reset_gate=True)
     """
-    import rnnkit
 
     where = "from_torch_module"
     cls = type(module).__name__
-    known = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")
+    twins = {f.torch_twin: f for f in registry.families() if f.torch_twin}
+    twins.update({name + "Cell": f for name, f in list(twins.items())})
+    known = tuple(twins)
     if cls not in known or not hasattr(module, "state_dict"):
         raise TypeError(f"{where}: module must be a torch.nn {', '.join(known)}, got {cls}")
     if dtype is None:
@@ -493,8 +499,8 @@ def from_torch_module(module, *, dtype=None):
                 f"{where}: the module's dtype must be float32 or float64 (or pass dtype=), got {first.dtype}"
             )
     kw = {"bias": module.bias, "dtype": dtype}
-    if cls.startswith("RNN"):
-        kw["nonlinearity"] = module.nonlinearity
+    family = twins[cls]
+    kw.update({o.name: getattr(module, o.name) for o in family.options if hasattr(module, o.name)})
     if not cls.endswith("Cell"):
         kw.update(
             num_layers=module.num_layers,
@@ -504,7 +510,8 @@ def from_torch_module(module, *, dtype=None):
         )
         if getattr(module, "proj_size", 0):
             kw["proj_size"] = module.proj_size
-    layer = getattr(rnnkit, cls)(module.input_size, module.hidden_size, **kw)
+    build = step_cell if cls.endswith("Cell") else recurrent_layer
+    layer = build(family.name, module.input_size, module.hidden_size, **kw)
     from_torch_state_dict(layer, module.state_dict())
     layer.train(module.training)
     return layer

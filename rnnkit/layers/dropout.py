@@ -5,7 +5,9 @@ and the survivors are scaled by 1 / (1 - p), so evaluation uses the input
 unchanged. ``variational=True`` draws one mask per sequence and reuses it
 at every time step (Gal and Ghahramani 2016): for x (T, B, F) the mask is
 (1, B, F) instead of (T, B, F). Masks come from the layer's own generator
-(``seed``); backward multiplies by the same mask.
+(``seed``); backward multiplies by the same mask. The layer has no dtype of
+its own: x must be a finite float32 or float64 array, and y keeps its dtype.
+``p`` may be reassigned later, validated as in the constructor.
 
 Example
 -------
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._validate import check_probability, fmt_shape
+from rnnkit._validate import FLOAT_DTYPES, as_float_array, check_probability, fmt_shape, make_rng
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -30,16 +32,36 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, variational: bool = False, *, seed=None):
         super().__init__()
-        self.p = check_probability("Dropout", "p", p)
+        self.p = p  # validated by the property, here and on every later assignment
         if not isinstance(variational, (bool, np.bool_)):
             raise TypeError(f"Dropout: variational must be a bool, got {type(variational).__name__} {variational!r}")
         self.variational = bool(variational)
-        self.rng = np.random.default_rng(seed)
+        self.rng = make_rng("Dropout", seed)
         self._mask = None
+        self._shape = None
         self._ran = False
 
+    @property
+    def p(self) -> float:
+        """The probability of zeroing a value, in [0, 1); assignments are validated as in the constructor."""
+        return self._p
+
+    @p.setter
+    def p(self, value) -> None:
+        self._p = check_probability("Dropout", "p", value)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """x (T, B, F), or any shape if not variational, float32 or float64 (kept); returns y of x's shape."""
+        where = "Dropout.forward"
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x, dtype=np.float64)
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{where}: x must be a numpy array, got {type(x).__name__}")
+        if x.dtype not in FLOAT_DTYPES:  # no dtype of its own: the input's is kept, so it must be a float one
+            raise TypeError(f"{where}: x must be float32 or float64, got dtype {x.dtype}")
+        x = as_float_array(where, "x", x, x.dtype)
         self._ran = True
+        self._shape = x.shape
         if not self.training or self.p == 0.0:
             self._mask = 1.0
             return x
@@ -58,6 +80,15 @@ class Dropout(Module):
             raise RuntimeError("Dropout.backward: backward called before forward")
         if self._mask is None:
             raise RuntimeError("Dropout.backward: the last forward ran under no_grad(), so it kept no mask")
+        where = "Dropout.backward"
+        if isinstance(dy, (list, tuple)):
+            dy = np.asarray(dy, dtype=np.float64)
+        if not isinstance(dy, np.ndarray):
+            raise TypeError(f"{where}: dy must be a numpy array, got {type(dy).__name__}")
+        if dy.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{where}: dy must be float32 or float64, got dtype {dy.dtype}")
+        if dy.shape != self._shape:
+            raise ValueError(f"{where}: dy must have shape {fmt_shape(self._shape)}, got {fmt_shape(dy.shape)}")
         return dy * self._mask
 
     def extra_repr(self) -> str:

@@ -6,7 +6,8 @@ Shapes: ``weight`` is ``(V, E)``; ``ids`` is any integer array, for instance
 The backward pass is a scatter-add: every position adds its ``dy`` row into
 the row of ``dweight`` its id selected, so an id used k times receives the sum
 of k rows. The row of ``padding_idx`` (if any) never receives gradient, as in
-``torch.nn.Embedding``.
+``torch.nn.Embedding``. The plain functions ``embedding_forward`` /
+``embedding_backward`` are in ``rnnkit.functional``.
 """
 
 from __future__ import annotations
@@ -16,46 +17,9 @@ import numbers
 import numpy as np
 
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
+from rnnkit.functional import embedding_backward, embedding_forward
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
-
-# For small vocabularies (characters) the scatter is a one-hot (V, N) matrix
-# product, one BLAS call and about 10x faster than np.add.at; for larger ones,
-# or when the (V, N) temporary would be big, np.add.at is faster and lighter.
-_ONE_HOT_MAX_V = 256
-_ONE_HOT_MAX_ELEMENTS = 1 << 22
-
-
-def embedding_forward(ids: np.ndarray, weight: np.ndarray, padding_idx: int | None = None):
-    """``y = weight[ids]``; returns ``(y, cache)``. No input checks.
-
-    ids (...) integer, weight (V, E) -> y (..., E).
-    """
-    return weight[ids], (ids, weight.shape, padding_idx)
-
-
-def embedding_backward(dy: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of ``embedding_forward`` for the table: returns dweight (V, E).
-
-    dweight[v] = sum of dy[p] over the positions p with ids[p] == v; the
-    padding row receives nothing. With ``out`` (V, E) given, the gradient is
-    added into it and ``out`` is returned.
-    """
-    ids, (V, E), padding_idx = cache
-    flat_ids = ids.reshape(-1)  # (N,)
-    dy2 = dy.reshape(-1, E)  # (N, E)
-    if padding_idx is not None:
-        keep = flat_ids != padding_idx
-        flat_ids, dy2 = flat_ids[keep], dy2[keep]
-    if out is None:
-        out = np.zeros((V, E), dtype=dy.dtype)
-    if V <= _ONE_HOT_MAX_V and V * flat_ids.size <= _ONE_HOT_MAX_ELEMENTS:
-        onehot = np.zeros((V, flat_ids.size), dtype=dy.dtype)  # (V, N)
-        onehot[flat_ids, np.arange(flat_ids.size)] = 1.0
-        out += onehot @ dy2  # (V, E)
-    else:
-        np.add.at(out, flat_ids, dy2)
-    return out
 
 
 class Embedding(Module):

@@ -18,9 +18,15 @@ and the backward pass, with dxhat = dy * gamma,
 (means over the normalised axes). With ``normalized_shape`` of k axes the
 statistics run over the last k axes of x and gamma, beta have those k axes.
 
-``layer_norm_forward`` / ``layer_norm_backward`` are plain functions with no
-checks, so recurrent cells can call them inside their time loops;
-``LayerNorm`` is the layer that owns ``weight`` (gamma) and ``bias`` (beta).
+Range: the statistics are computed in x's dtype; where that overflows (float32
+values beyond about 1e19, whose squares exceed the float32 range) they are
+recomputed for those inputs in float64 on x scaled by its largest magnitude
+per position, so LayerNorm stays finite for every finite input of either
+dtype, up to the dtype's largest value.
+
+The plain functions ``layer_norm_forward`` / ``layer_norm_backward`` (no
+checks, for the cells' time loops) are in ``rnnkit.functional``; ``LayerNorm``
+is the layer that owns ``weight`` (gamma) and ``bias`` (beta).
 """
 
 from __future__ import annotations
@@ -30,65 +36,9 @@ import numbers
 import numpy as np
 
 from rnnkit._validate import as_float_array, fmt_shape, resolve_dtype
+from rnnkit.functional import layer_norm_backward, layer_norm_forward
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
-
-
-def layer_norm_forward(
-    x: np.ndarray,
-    gamma: np.ndarray | None,
-    beta: np.ndarray | None,
-    eps: float = 1e-5,
-    *,
-    normalized_ndim: int | None = None,
-):
-    """Normalise x over its last axes and apply ``gamma``, ``beta``; returns ``(y, cache)``.
-
-    x (..., H), gamma (H,) or None, beta (H,) or None -> y (..., H). The
-    number of normalised axes is ``gamma.ndim`` (or ``beta.ndim``), or
-    ``normalized_ndim`` (default 1) when both are None. No input checks.
-
-    >>> import numpy as np
-    >>> y, cache = layer_norm_forward(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3))
-    >>> np.round(y, 4).tolist()
-    [[-1.2247, 0.0, 1.2247]]
-    """
-    if gamma is not None:
-        k = gamma.ndim
-    elif beta is not None:
-        k = beta.ndim
-    else:
-        k = 1 if normalized_ndim is None else normalized_ndim
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mu = x.mean(axis=axes, keepdims=True)  # (..., 1)
-    xc = x - mu
-    var = np.mean(xc * xc, axis=axes, keepdims=True)  # (..., 1)
-    rstd = 1.0 / np.sqrt(var + eps)
-    xhat = xc * rstd  # (..., H)
-    y = xhat * gamma if gamma is not None else xhat.copy()
-    if beta is not None:
-        y += beta
-    return y, (xhat, rstd, gamma, beta is not None, k)
-
-
-def layer_norm_backward(dy: np.ndarray, cache):
-    """Gradients of ``layer_norm_forward``: returns ``(dx, dgamma, dbeta)``.
-
-    dy (..., H) -> dx (..., H), dgamma (H,), dbeta (H,); dgamma / dbeta are
-    None where the forward had no gamma / beta.
-    """
-    xhat, rstd, gamma, has_beta, k = cache
-    axes = tuple(range(dy.ndim - k, dy.ndim))
-    lead = tuple(range(dy.ndim - k))
-    # y = xhat * gamma + beta
-    dbeta = dy.sum(axis=lead) if has_beta else None
-    dgamma = (dy * xhat).sum(axis=lead) if gamma is not None else None
-    dxhat = dy * gamma if gamma is not None else dy
-    # xhat = (x - mu) * rstd, with mu and rstd functions of x
-    dx = dxhat - dxhat.mean(axis=axes, keepdims=True)
-    dx -= xhat * np.mean(dxhat * xhat, axis=axes, keepdims=True)
-    dx *= rstd
-    return dx, dgamma, dbeta
 
 
 class LayerNorm(Module):

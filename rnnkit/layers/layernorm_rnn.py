@@ -24,55 +24,20 @@ as the plain layers, from ``seed``.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from rnnkit.cells import ln_gru, ln_lstm
 from rnnkit.layers.recurrent import RecurrentLayer
 
 
-def _check_eps(where: str, eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"{where}: eps must be a float, got {type(eps).__name__} {eps!r}")
-    if not (eps > 0 and np.isfinite(eps)):
-        raise ValueError(f"{where}: eps must be a finite number > 0, got {eps}")
-    return float(eps)
-
-
 class _LayerNormRecurrent(RecurrentLayer):
-    """Parameters and initialisation shared by the layer-normalised layers."""
-
-    def _param_shapes(self, layer: int) -> dict:
-        H, G = self.hidden_size, self.gates
-        d_in = self.input_size if layer == 0 else H * self.num_directions
-        shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, H)}
-        for ln in self._family.LN_NAMES:
-            width = H if ln == "ln_c" else G * H
-            shapes[f"{ln}_weight"] = (width,)
-            if self.bias:
-                shapes[f"{ln}_bias"] = (width,)
-        return shapes
-
-    def _init_params(self) -> None:
-        k = 1.0 / np.sqrt(self.hidden_size)
-        for layer in range(self.num_layers):
-            for s in self._suffixes():
-                for base, shape in self._param_shapes(layer).items():
-                    if base.endswith("_weight"):  # an LN gain
-                        w = np.ones(shape, dtype=self.dtype)
-                    elif base.endswith("_bias"):  # an LN shift
-                        w = np.zeros(shape, dtype=self.dtype)
-                    else:
-                        w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
-                    self.register_parameter(f"{base}_l{layer}{s}", w)
+    """What the layer-normalised layers share (parameters and initialisation come from the registry)."""
 
     @property
     def eps(self) -> float:
         return self.variant["eps"]
 
 
-class LayerNormLSTM(_LayerNormRecurrent):
+class LayerNormLSTM(_LayerNormRecurrent, family="ln_lstm"):
     """LSTM with layer normalisation of both products and of the cell state (Ba et al. 2016).
 
     gates = LN(h W_hh^T) + LN(x W_ih^T), c_t = f c_{t-1} + i g, h_t = o tanh(LN(c_t));
@@ -91,9 +56,6 @@ class LayerNormLSTM(_LayerNormRecurrent):
     >>> out.shape, h_n.shape, layer.params["ln_c_weight_l1_reverse"].shape
     ((5, 3, 32), (4, 3, 16), (16,))
     """
-
-    _family = ln_lstm
-    _has_cell_state = True
 
     def __init__(
         self,
@@ -129,11 +91,11 @@ class LayerNormLSTM(_LayerNormRecurrent):
             zoneout=zoneout,
             dtype=dtype,
             seed=seed,
-            variant={"eps": _check_eps(type(self).__name__, eps)},
+            variant={"eps": eps},
         )
 
 
-class LayerNormGRU(_LayerNormRecurrent):
+class LayerNormGRU(_LayerNormRecurrent, family="ln_gru"):
     """GRU with layer normalisation of both products (after Ba et al. 2016), PyTorch's reset-after form.
 
     r, z = sigmoid(LN(x W_ih^T) + LN(h W_hh^T)) blocks, n = tanh(LN(x W_ih^T)_n + r * LN(h W_hh^T)_n),
@@ -154,8 +116,6 @@ class LayerNormGRU(_LayerNormRecurrent):
     ['ln_ih_weight_l0', 'ln_ih_bias_l0', 'ln_hh_weight_l0', 'ln_hh_bias_l0']
     """
 
-    _family = ln_gru
-
     def __init__(
         self,
         input_size,
@@ -190,5 +150,5 @@ class LayerNormGRU(_LayerNormRecurrent):
             zoneout=zoneout,
             dtype=dtype,
             seed=seed,
-            variant={"eps": _check_eps(type(self).__name__, eps)},
+            variant={"eps": eps},
         )

@@ -37,6 +37,11 @@ layer's own generator (``seed``); backward reuses the forward's masks.
   (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
 
 All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
+Each of the five may be reassigned after construction (``layer.dropout = 0.3``); an
+assignment is validated exactly as the constructor's argument is.
+
+A batch of size B = 0 gives empty outputs and states and adds nothing to the
+gradients, as PyTorch does; T must be at least 1.
 """
 
 from __future__ import annotations
@@ -45,16 +50,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnkit import _kernels
 from rnnkit._validate import (
     as_float_array,
-    check_choice,
     check_positive_int,
     check_probability,
     fmt_shape,
+    make_rng,
     resolve_dtype,
 )
-from rnnkit.cells import gru, lstm, mgu, rnn
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells import registry
+from rnnkit.cells.common import StepMasks
+from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -87,17 +94,27 @@ class _LayerCache:
     out_shape: tuple = ()
 
 
-def _check_bool(where, name, val) -> bool:
-    if not isinstance(val, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be a bool, got {type(val).__name__} {val!r}")
-    return bool(val)
+_check_bool = registry.check_bool
+
+# family name -> the named layer class bound to it (filled by the class statements below, not by hand)
+_NAMED_LAYERS: dict[str, type] = {}
 
 
 class RecurrentLayer(Module):
-    """Common machinery of the four sequence layers; use RNN, GRU, LSTM or MGU."""
+    """Sequence layer of any registered cell family; RNN, GRU, LSTM, MGU, ... are it bound to their family.
 
-    _family = None  # the cell module
-    _has_cell_state = False
+    ``family`` (a name in ``rnnkit.cells.registry`` or a ``CellFamily``) is needed only when
+    building this class directly, as ``recurrent_layer`` does for a family without a named class;
+    ``variant`` holds the family's own options (``CellFamily.options``).
+    """
+
+    _family_name: str | None = None  # set by ``class X(RecurrentLayer, family="...")``
+
+    def __init_subclass__(cls, family: str | None = None, **kw):
+        super().__init_subclass__(**kw)
+        if family is not None:
+            cls._family_name = family
+            _NAMED_LAYERS.setdefault(family, cls)
 
     def __init__(
         self,
@@ -119,9 +136,15 @@ class RecurrentLayer(Module):
         dtype=np.float32,
         seed=None,
         variant: dict | None = None,
+        family: str | CellFamily | None = None,
     ):
         super().__init__()
         name = type(self).__name__
+        if family is None and self._family_name is None:
+            raise TypeError(f"{name}: family must name a registered cell family, got None")
+        self._family: CellFamily = registry.get(self._family_name if family is None else family)
+        self._has_cell_state = self._family.state_arity == 2
+        self.variant = self._family.resolve(name, variant)  # the cell family's own options
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
         self.num_layers = check_positive_int(name, "num_layers", num_layers)
@@ -130,58 +153,124 @@ class RecurrentLayer(Module):
         self.bidirectional = _check_bool(name, "bidirectional", bidirectional)
         self.variational = _check_bool(name, "variational", variational)
         self.peephole = _check_bool(name, "peephole", peephole)
-        self.dropout = check_probability(name, "dropout", dropout)
-        self.input_dropout = check_probability(name, "input_dropout", input_dropout)
-        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout)
-        self.weight_drop = check_probability(name, "weight_drop", weight_drop)
-        if self._has_cell_state and isinstance(zoneout, (tuple, list)):
-            if len(zoneout) != 2:
-                raise ValueError(f"{name}: zoneout must be a float or a pair (z_h, z_c), got {zoneout!r}")
-            self.zoneout = tuple(check_probability(name, "zoneout", z) for z in zoneout)
-        else:
-            z = check_probability(name, "zoneout", zoneout)
-            self.zoneout = (z, z) if self._has_cell_state else (z, 0.0)
+        # The regularisers are properties: assigning one later is validated exactly as here.
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.weight_drop = weight_drop
+        self.zoneout = zoneout
         self.proj_size = check_positive_int(name, "proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"{name}: proj_size must be smaller than hidden_size = {self.hidden_size}, got {self.proj_size}"
             )
+        for feature, value in (("proj_size", self.proj_size), ("peephole", self.peephole)):
+            if value and feature not in self._family.features:
+                raise ValueError(f"{name}: {feature} is not supported by cell {self._family.name!r}, got {value!r}")
         self.dtype = resolve_dtype(name, dtype)
-        self.variant = dict(variant or {})  # the cell family's own options
-        self.gates = self._num_gates()
+        self.gates = self._family.num_gates(self.variant)
         self.num_directions = 2 if self.bidirectional else 1
         self.output_size = self.proj_size or self.hidden_size  # H_out: size of h and of each output
         self._clamp: dict = {}
-        self._rng = np.random.default_rng(seed)
+        self._rng = make_rng(name, seed)
         self._cache: _LayerCache | None = None
         self._forward_ran = False
         self._init_params()
 
+    # -- regularisers: validated on every assignment, not only in the constructor ------------------
+    @property
+    def dropout(self) -> float:
+        """Dropout probability on the outputs of every layer but the last, in [0, 1)."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, p) -> None:
+        self._dropout = check_probability(type(self).__name__, "dropout", p)
+
+    @property
+    def input_dropout(self) -> float:
+        """Dropout probability on the first layer's input, in [0, 1)."""
+        return self._input_dropout
+
+    @input_dropout.setter
+    def input_dropout(self, p) -> None:
+        self._input_dropout = check_probability(type(self).__name__, "input_dropout", p)
+
+    @property
+    def recurrent_dropout(self) -> float:
+        """Dropout probability on h_{t-1} where it enters the recurrent product, in [0, 1)."""
+        return self._recurrent_dropout
+
+    @recurrent_dropout.setter
+    def recurrent_dropout(self, p) -> None:
+        self._recurrent_dropout = check_probability(type(self).__name__, "recurrent_dropout", p)
+
+    @property
+    def weight_drop(self) -> float:
+        """DropConnect probability on every W_hh, in [0, 1)."""
+        return self._weight_drop
+
+    @weight_drop.setter
+    def weight_drop(self, p) -> None:
+        self._weight_drop = check_probability(type(self).__name__, "weight_drop", p)
+
+    @property
+    def zoneout(self) -> tuple[float, float]:
+        """Zoneout probabilities (z_h, z_c); assign a float, or for LSTM-like layers a pair (z_h, z_c).
+
+        A layer without a cell state reads (z, 0.0)."""
+        return self._zoneout
+
+    @zoneout.setter
+    def zoneout(self, zoneout) -> None:
+        name = type(self).__name__
+        if self._has_cell_state and isinstance(zoneout, (tuple, list)):
+            if len(zoneout) != 2:
+                raise ValueError(f"{name}: zoneout must be a float or a pair (z_h, z_c), got {zoneout!r}")
+            self._zoneout = tuple(check_probability(name, "zoneout", z) for z in zoneout)
+        else:
+            z = check_probability(name, "zoneout", zoneout)
+            self._zoneout = (z, z) if self._has_cell_state else (z, 0.0)
+
     # -- parameters -----------------------------------------------------------------------------
+    @property
+    def family(self) -> CellFamily:
+        """The cell family this layer runs (its registry entry)."""
+        return self._family
+
     def _num_gates(self) -> int:
-        return self._family.GATES
+        return self.gates
 
     def _suffixes(self):
         return ("", "_reverse")[: self.num_directions]
 
+    def _param_spec(self, layer: int) -> dict:
+        """name -> (shape, initialiser) of one direction of layer ``layer``, from the family's layout."""
+        d_in = self.input_size if layer == 0 else self.output_size * self.num_directions
+        return self._family.parameter_spec(
+            d_in,
+            self.hidden_size,
+            bias=self.bias,
+            proj_size=self.proj_size,
+            peephole=self.peephole,
+            variant=self.variant,
+        )
+
     def _param_shapes(self, layer: int) -> dict:
-        H, G, Ho = self.hidden_size, self.gates, self.output_size
-        d_in = self.input_size if layer == 0 else Ho * self.num_directions
-        shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, Ho)}
-        if self.bias:
-            shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-        if self.proj_size:
-            shapes["weight_hr"] = (self.proj_size, H)
-        if self.peephole:
-            shapes.update(weight_ci=(H,), weight_cf=(H,), weight_co=(H,))
-        return shapes
+        return {n: shape for n, (shape, _) in self._param_spec(layer).items()}
 
     def _init_params(self) -> None:
+        """Weights uniform in +/- 1/sqrt(hidden_size), PyTorch's default; LN gains 1 and shifts 0."""
         k = 1.0 / np.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
             for s in self._suffixes():
-                for base, shape in self._param_shapes(layer).items():
-                    w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
+                for base, (shape, init) in self._param_spec(layer).items():
+                    if init == "ones":
+                        w = np.ones(shape, dtype=self.dtype)
+                    elif init == "zeros":
+                        w = np.zeros(shape, dtype=self.dtype)
+                    else:
+                        w = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
                     self.register_parameter(f"{base}_l{layer}{s}", w)
 
     def _cell_params(self, layer: int, suffix: str) -> dict:
@@ -218,7 +307,7 @@ class RecurrentLayer(Module):
         return self
 
     def _gate_blocks(self) -> dict:
-        return getattr(self._family, "GATE_BLOCKS", {})
+        return self._family.gate_blocks(self.variant)
 
     @property
     def rng(self) -> np.random.Generator:
@@ -257,8 +346,9 @@ class RecurrentLayer(Module):
         if x.ndim != 3 or x.shape[2] != D:
             want = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
             raise ValueError(f"{where}: x must have shape {want}, got {fmt_shape(x.shape)}")
-        if 0 in x.shape:
-            raise ValueError(f"{where}: x must have T >= 1 and B >= 1, got shape {fmt_shape(x.shape)}")
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        if T == 0:  # B = 0 is allowed, as in PyTorch: empty outputs, no gradient contributions
+            raise ValueError(f"{where}: x must have T >= 1, got shape {fmt_shape(x.shape)}")
         if self.batch_first:
             x = np.ascontiguousarray(x.transpose(1, 0, 2))
         return x, False
@@ -384,7 +474,8 @@ class RecurrentLayer(Module):
                     params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
-                out, state_T, cc = self._family.forward(
+                out, state_T, cc = _kernels.forward(
+                    self._family,
                     params,
                     np.ascontiguousarray(xin),
                     state,
@@ -462,13 +553,15 @@ class RecurrentLayer(Module):
                     dstate = None if dh_T is None else dh_T[idx]
                 params = self._cell_params(layer, suffix)
                 wmask = cache.weight_masks[layer][d]
-                if wmask is None and getattr(self._family, "ADDS_INTO_GRADS", False):
+                if wmask is None and self._family.adds_into_grads:
                     into = {name: grads[f"{name}_l{layer}{suffix}"] for name in params}  # added in place
-                    _, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate, grads_out=into)
+                    _, dx, ds0 = _kernels.backward(
+                        self._family, params, cache.cells[layer][d], dpart, dstate, grads_out=into
+                    )
                 else:
                     if wmask is not None:
                         params = dict(params, weight_hh=params["weight_hh"] * wmask)
-                    g, dx, ds0 = self._family.backward(params, cache.cells[layer][d], dpart, dstate)
+                    g, dx, ds0 = _kernels.backward(self._family, params, cache.cells[layer][d], dpart, dstate)
                     if wmask is not None:  # W_eff = W_hh * mask
                         g["weight_hh"] *= wmask
                     for name, val in g.items():
@@ -548,7 +641,7 @@ class RecurrentLayer(Module):
         return s
 
 
-class RNN(RecurrentLayer):
+class RNN(RecurrentLayer, family="rnn"):
     """Elman RNN layer, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
     Constructor and parameters as ``torch.nn.RNN``; the keyword-only
@@ -563,8 +656,6 @@ class RNN(RecurrentLayer):
     >>> out.shape, h_n.shape
     ((5, 3, 16), (1, 3, 16))
     """
-
-    _family = rnn
 
     def __init__(
         self,
@@ -585,7 +676,6 @@ class RNN(RecurrentLayer):
         dtype=np.float32,
         seed=None,
     ):
-        check_choice("RNN", "nonlinearity", nonlinearity, rnn.NONLINEARITIES)
         super().__init__(
             input_size,
             hidden_size,
@@ -609,7 +699,7 @@ class RNN(RecurrentLayer):
         return self.variant["nonlinearity"]
 
 
-class GRU(RecurrentLayer):
+class GRU(RecurrentLayer, family="gru"):
     """Gated recurrent unit layer; ``torch.nn.GRU`` by default, with the classic variants as options.
 
     ``reset_after=True``: r multiplies (h W_hn^T + b_hn), PyTorch's and cuDNN's
@@ -626,8 +716,6 @@ class GRU(RecurrentLayer):
     >>> layer.params["weight_hh_l0"].shape
     (48, 16)
     """
-
-    _family = gru
 
     def __init__(
         self,
@@ -649,10 +737,7 @@ class GRU(RecurrentLayer):
         dtype=np.float32,
         seed=None,
     ):
-        variant = {
-            "reset_after": _check_bool("GRU", "reset_after", reset_after),
-            "reset_gate": _check_bool("GRU", "reset_gate", reset_gate),
-        }
+        variant = {"reset_after": reset_after, "reset_gate": reset_gate}
         super().__init__(
             input_size,
             hidden_size,
@@ -671,14 +756,8 @@ class GRU(RecurrentLayer):
             variant=variant,
         )
 
-    def _num_gates(self) -> int:
-        return gru.gates(self.variant["reset_gate"])
 
-    def _gate_blocks(self) -> dict:
-        return gru.gate_blocks(self.variant["reset_gate"])
-
-
-class LSTM(RecurrentLayer):
+class LSTM(RecurrentLayer, family="lstm"):
     """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o), ``proj_size`` included.
 
     ``hx`` and the returned state are tuples (h, c). ``peephole=True`` adds
@@ -694,9 +773,6 @@ class LSTM(RecurrentLayer):
     >>> out.shape, h_n.shape, c_n.shape
     ((5, 3, 4), (2, 3, 4), (2, 3, 16))
     """
-
-    _family = lstm
-    _has_cell_state = True
 
     def __init__(
         self,
@@ -738,7 +814,7 @@ class LSTM(RecurrentLayer):
         )
 
 
-class MGU(RecurrentLayer):
+class MGU(RecurrentLayer, family="mgu"):
     """Minimal gated unit layer (Zhou et al. 2016): one forget gate f; rows stacked f, n.
 
     f = sigmoid(x W_if^T + b_if + h W_hf^T + b_hf), n = tanh(x W_in^T + b_in + (f h) W_hn^T + b_hn),
@@ -751,8 +827,6 @@ class MGU(RecurrentLayer):
     >>> out.shape
     (5, 3, 16)
     """
-
-    _family = mgu
 
     def __init__(
         self,
@@ -788,3 +862,24 @@ class MGU(RecurrentLayer):
             dtype=dtype,
             seed=seed,
         )
+
+
+def recurrent_layer(name: str | CellFamily, input_size: int, hidden_size: int, **kw) -> RecurrentLayer:
+    """The sequence layer of the registered cell family ``name``, e.g. ``recurrent_layer("gru", 8, 16)``.
+
+    A family with a named class (RNN, GRU, LSTM, MGU, LayerNormLSTM, LayerNormGRU) gets an
+    instance of it; any other registered family a ``RecurrentLayer`` bound to it. ``kw`` are the
+    layer's keyword arguments (num_layers, bidirectional, dropout, ...) and the family's own
+    options (``CellFamily.options``, e.g. nonlinearity="relu").
+
+    >>> import numpy as np
+    >>> layer = recurrent_layer("gru", 3, 4, num_layers=2, reset_after=False, seed=0)
+    >>> type(layer).__name__, layer.gates, layer.forward(np.ones((5, 2, 3), np.float32))[0].shape
+    ('GRU', 3, (5, 2, 4))
+    """
+    family = registry.get(name)
+    cls = _NAMED_LAYERS.get(family.name)
+    if cls is not None:
+        return cls(input_size, hidden_size, **kw)
+    variant = {o.name: kw.pop(o.name) for o in family.options if o.name in kw}
+    return RecurrentLayer(input_size, hidden_size, family=family, variant=variant, **kw)

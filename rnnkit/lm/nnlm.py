@@ -1,6 +1,7 @@
 """The window-based neural language model of Bengio et al. (2003), forward and backward by hand.
 
-The next word is predicted from the n-1 words before it (seeds/003, "window-based neural LM"):
+The next word is predicted from the n-1 words before it (the "window-based neural LM" of the
+CS224N lecture notes, Stanford):
 
     x     = [C[w_{t-n+1}]; ...; C[w_{t-1}]]          (B, (n-1)E)   the context's embeddings, oldest first
     a     = W1 x + b1                                (B, H)
@@ -33,6 +34,12 @@ Backward (dz = d loss / dz, from :func:`rnnkit.losses.cross_entropy`: softmax(z)
     da  = dh * (1 - h^2)                                   from h = tanh(a)
     dW1 = da^T x,   db1 = sum_b da,   dx += da W1          from a = W1 x + b1
     dC[v] = sum of the rows of dx (reshaped (B, n-1, E)) whose word is v     from x = C[context]
+
+Training and evaluation run the softmax cross-entropy as the fused output path of
+:mod:`rnnkit.layers.output` (the gradient written over the logits, scaled by 1 / B in the same
+pass, and the logits' buffer kept between steps); ``model.output_path = "reference"`` runs the
+unfused :func:`rnnkit.losses.cross_entropy` instead, with the same numbers to the last bit.
+With direct connections, W3 x is one more (B, V) temporary before it is added to z.
 
 Data: :func:`ngram_windows` turns a token stream into (contexts (N, n-1),
 targets (N,)), every token a target, the first ones with contexts padded by
@@ -71,11 +78,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rnnkit._validate import check_positive_int, check_probability, fmt_shape, resolve_dtype
+from rnnkit._validate import check_choice, check_positive_int, check_probability, fmt_shape, resolve_dtype
 from rnnkit.activations import log_softmax
 from rnnkit.grad_mode import is_grad_enabled, no_grad
 from rnnkit.layers.embedding import Embedding, embedding_backward
 from rnnkit.layers.linear import Linear, linear_backward, linear_forward
+from rnnkit.layers.output import softmax_cross_entropy_
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.protocols import StepModel, StepResult
@@ -144,12 +152,15 @@ def ngram_windows(ids: ArrayLike, n: int, bos_id: int) -> tuple[np.ndarray, np.n
 
 
 # -- the maths: plain functions with explicit caches ------------------------------------------------
-def nnlm_forward(params: dict, contexts: np.ndarray, masks: Any = None) -> tuple[np.ndarray, tuple]:
+def nnlm_forward(
+    params: dict, contexts: np.ndarray, masks: Any = None, out: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple]:
     """Logits z (B, V) for contexts (B, n-1); returns ``(z, cache)``. No input checks.
 
     ``params`` holds the arrays named in the module docstring (``direct.weight``
     optional); ``masks`` is None or (mask_x (B, (n-1)E), mask_h (B, H)), already
-    scaled by 1 / (1 - p).
+    scaled by 1 / (1 - p). ``out``, a C-contiguous (B, V) array of the parameters'
+    dtype, receives z instead of a new array.
     """
     C, W1, b1 = params["embedding.weight"], params["hidden.weight"], params["hidden.bias"]
     W2, b3, W3 = params["output.weight"], params["output.bias"], params.get("direct.weight")
@@ -160,7 +171,12 @@ def nnlm_forward(params: dict, contexts: np.ndarray, masks: Any = None) -> tuple
     a, cache_a = linear_forward(x, W1, b1)  # (B, H)       a = W1 x + b1
     h = np.tanh(a)  # (B, H)       h = tanh(a)
     hd = h if masks is None else h * masks[1]  # dropout on h
-    z, cache_z = linear_forward(hd, W2, b3)  # (B, V)       z = W2 h + b3
+    if out is not None and out.shape == (B, W2.shape[0]) and out.dtype == hd.dtype and out.flags.c_contiguous:
+        z = np.matmul(hd, W2.T, out=out)  # (B, V)      z = W2 h + b3, in the caller's buffer
+        z += b3
+        cache_z = (hd, W2, True)
+    else:
+        z, cache_z = linear_forward(hd, W2, b3)  # (B, V)       z = W2 h + b3
     cache_d = None
     if W3 is not None:
         zd, cache_d = linear_forward(x, W3)  # (B, V)           + W3 x
@@ -192,6 +208,11 @@ def nnlm_backward(cache: tuple, dz: np.ndarray) -> dict:
     return grads
 
 
+def _sum64(per: np.ndarray) -> float:
+    """sum of per-token losses as :func:`rnnkit.losses.cross_entropy` forms it (float64 dot, same bits)."""
+    return float(np.dot(np.ones(per.shape[0], dtype=per.dtype).astype(np.float64), per.astype(np.float64)))
+
+
 # -- the model --------------------------------------------------------------------------------------
 class NNLM(Module):
     """Bengio et al.'s window-based neural LM; see the module docstring.
@@ -220,6 +241,19 @@ class NNLM(Module):
         self.rng = np.random.default_rng(int(seeds[4]))  # dropout masks
         self.dtype = dtype
         self._cache = None
+        self.output_path = "fused"
+        self._logits_buffer = None  # (B, V), kept between training steps by the fused path
+
+    @property
+    def output_path(self) -> str:
+        """Which implementation of the softmax cross-entropy trains and evaluates: "fused" or "reference".
+
+        Both give the same numbers to the last bit (rnnkit.layers.output)."""
+        return self._output_path
+
+    @output_path.setter
+    def output_path(self, value: str) -> None:
+        object.__setattr__(self, "_output_path", check_choice("NNLM", "output_path", value, ("fused", "reference")))
 
     @classmethod
     def from_config(cls, config: dict) -> NNLM:
@@ -260,10 +294,12 @@ class NNLM(Module):
         width = self.cfg.context * self.cfg.embedding_size
         return tuple((self.rng.random((B, k)) < keep).astype(self.dtype) * scale for k in (width, self.cfg.hidden_size))
 
-    def forward(self, contexts: ArrayLike) -> np.ndarray:
-        """Logits z (B, V) for contexts (B, n-1) of token ids; dropout masks in training mode."""
+    def forward(self, contexts: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+        """Logits z (B, V) for contexts (B, n-1) of token ids; dropout masks in training mode.
+
+        ``out`` (B, V), C-contiguous, of the model's dtype: written with z and returned (no new array)."""
         ctx = self._check_contexts("NNLM.forward", contexts).copy()  # cached: the caller may refill its buffer
-        z, cache = nnlm_forward(self.params, ctx, self._masks(ctx.shape[0]))
+        z, cache = nnlm_forward(self.params, ctx, self._masks(ctx.shape[0]), out=out)
         self._cache = cache if is_grad_enabled() else None
         return z
 
@@ -289,19 +325,49 @@ class NNLM(Module):
         """Forward and backward on (contexts (B, n-1), targets (B,)); the gradient is of the mean over
         the B tokens, the returned loss their sum."""
         contexts, targets = batch
-        z = self.forward(contexts)
-        loss, dz = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
         count = int(np.shape(targets)[0])
-        dz *= dz.dtype.type(1.0 / max(count, 1))  # objective: the mean over tokens
-        self.backward(dz)
-        return StepResult(loss, count, None)
+        if self.output_path == "reference":
+            z = self.forward(contexts)
+            loss, dz = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
+            dz *= dz.dtype.type(1.0 / max(count, 1))  # objective: the mean over tokens
+            self.backward(dz)
+            return StepResult(loss, count, None)
+        B, V = np.shape(contexts)[0], self.cfg.vocab_size
+        t = self._check_targets("NNLM.train_step", targets, B)
+        buf = self._logits_buffer
+        if buf is None or buf.shape != (B, V):
+            buf = self._logits_buffer = np.empty((B, V), dtype=self.dtype)
+        z = self.forward(contexts, out=buf)
+        per = softmax_cross_entropy_(z, t, grad_scale=1.0 / max(count, 1))  # z := dz of the mean over tokens
+        self.backward(z)
+        return StepResult(_sum64(per), count, None)
 
     def eval_step(self, batch: tuple, state: Any) -> StepResult:
         contexts, targets = batch
         with no_grad():
             z = self.forward(contexts)
-            loss, _ = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
+            if self.output_path == "reference":
+                loss, _ = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
+            else:
+                loss = _sum64(
+                    softmax_cross_entropy_(
+                        z, self._check_targets("NNLM.eval_step", targets, z.shape[0]), grad_scale=None
+                    )
+                )
         return StepResult(loss, int(np.shape(targets)[0]), None)
+
+    def _check_targets(self, where: str, targets, B: int) -> np.ndarray:
+        t = np.asarray(targets)
+        V = self.cfg.vocab_size
+        if t.shape != (B,) or t.dtype.kind not in "iu":
+            raise ValueError(
+                f"{where}: targets must be int token ids of shape ({B},), "
+                f"got shape {fmt_shape(t.shape)} dtype {t.dtype}"
+            )
+        if t.size and (t.min() < 0 or t.max() >= V):
+            bad = int(np.flatnonzero((t < 0) | (t >= V))[0])
+            raise ValueError(f"{where}: targets must be in [0, {V}), got {t[bad]} at index {bad}")
+        return t
 
     # -- probabilities and decoding -------------------------------------------------------------------
     def logprobs(self, contexts: ArrayLike) -> np.ndarray:

@@ -30,7 +30,9 @@ as :mod:`rnnkit.runs.lm`:
    ``RunDir.read_config(cls, renamed={...})``;
 2. ``train(cfg, out_dir, *, overwrite=False, progress=True, log_fn=print) -> dict``:
    read and check the data first, then ``RunDir.create(out_dir, overwrite=...)``,
-   ``run.write_config(cfg)`` (and ``run.write_vocab`` for models over tokens),
+   ``run.write_config(cfg)`` (and ``run.write_vocab`` for models over tokens;
+   a model file the kind writes itself is recorded with ``run.record(name)``
+   and read back through ``run.read_checked(name)``),
    build the model (a :class:`rnnkit.protocols.TrainableModel`: ``train_step`` /
    ``eval_step`` returning :class:`rnnkit.protocols.StepResult`) and its
    :class:`rnnkit.protocols.BatchSource` objects, and call

@@ -247,8 +247,10 @@ class RunDir:
 
     # -- config -------------------------------------------------------------------------------------
     def write_config(self, config: Any) -> None:
-        """Save the frozen config dataclass ``config`` as run.json, atomically."""
-        data = json.dumps(dataclasses.asdict(config), indent=2).encode("utf-8")
+        """Save ``config`` (a frozen config dataclass, or a plain dict) as run.json, atomically, recorded in the
+        run's manifest."""
+        fields = config if isinstance(config, dict) else dataclasses.asdict(config)
+        data = json.dumps(fields, indent=2).encode("utf-8")
         atomic_write(self.config_path, [data])
         self.record(CONFIG_FILE, data)
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnnkit import distributed
 from rnnkit.optim import SGD, Adam, Optimizer
 from rnnkit.protocols import BatchSource, TrainableModel
 from rnnkit.runs.control import RunInterrupted
 from rnnkit.runs.control import stop_on_signals as signal_guard
 from rnnkit.runs.directory import RunDir
-from rnnkit.trainer import Trainer, TrainerConfig, TrainResult
+from rnnkit.trainer import TrainerConfig, TrainResult
 
 __all__ = ["OPTIMIZERS", "make_optimizer", "FitResult", "fit_run", "plot_learning_curve"]
 
@@ -60,24 +61,38 @@ def fit_run(
     title: str = "",
     resume: bool = False,
     stop_on_signals: bool = True,
+    comm: Any = None,
+    average: bool = True,
+    seed: int = 0,
 ) -> FitResult:
     """Train ``model`` with the Trainer into ``run`` (log, checkpoints), evaluate on ``valid``, plot the curve.
 
     ``resume`` continues from the run's last checkpoint (:meth:`rnnkit.trainer.Trainer.fit`).
+    ``comm`` (:func:`rnnkit.distributed.init`; None on one process) makes the
+    run data-parallel: every rank calls this with the whole sources and trains
+    on its shard of each batch; ``average`` (mean, not sum, of the ranks'
+    gradients) and ``seed`` (of per-rank dropout streams) go to the
+    :class:`rnnkit.distributed.DistributedTrainer`. Only rank 0 writes into
+    ``run``; the other ranks' results have ``plot`` None.
     With ``stop_on_signals``, SIGINT or SIGTERM ends training after the update in
-    progress: that position is checkpointed, the curve so far plotted, and
-    :class:`rnnkit.runs.control.RunInterrupted` raised (no final evaluation).
+    progress (on every rank together): that position is checkpointed, the curve
+    so far plotted, and :class:`rnnkit.runs.control.RunInterrupted` raised (no
+    final evaluation).
     """
-    trainer = Trainer(model, optimizer, config, schedule=schedule, out_dir=run.path)
+    trainer = distributed.make_trainer(
+        model, optimizer, config, comm=comm, schedule=schedule, out_dir=run.path, average=average, seed=seed
+    )
+    train, valid = distributed.shard_source(trainer, train), distributed.shard_source(trainer, valid)
     guard = signal_guard(trainer) if stop_on_signals else contextlib.nullcontext()
     with guard:
         result = trainer.fit(train, valid if len(valid) else None, resume=resume)
     if result.interrupted:
-        plot_learning_curve(result.history, run, title, read_log=True)
+        if trainer.is_main:
+            plot_learning_curve(result.history, run, title, read_log=True)
         raise RunInterrupted(run, result.steps)
-    final = trainer.evaluate(valid)
+    final = trainer.evaluate(valid)  # the combined metric over every rank's shard
     history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
-    plot = plot_learning_curve(history, run, title, read_log=resume)
+    plot = plot_learning_curve(history, run, title, read_log=resume) if trainer.is_main else None
     return FitResult(result, final, history, plot)
 
 

@@ -17,6 +17,11 @@ model is :class:`rnnkit.lm.rnnlm.RNNLM`, trained by :class:`rnnkit.trainer.Train
 with truncated BPTT over ``batch_size`` parallel streams. Word models report
 perplexity, character models bits per character.
 
+A corpus larger than memory is tokenised once by ``rnnkit lm prepare``
+(:mod:`rnnkit.runs.prepare`) and named by ``--data``: its windows are then
+read from memory-mapped token ids. Under an MPI launcher (``mpirun -n 4
+rnnkit lm train ...``) the run is data-parallel (:mod:`rnnkit.distributed`).
+
 The fields of :class:`LMTrainConfig` are the flags of ``rnnkit lm train``
 (``num_layers`` is ``--num-layers``); their help is the field's metadata.
 """
@@ -28,10 +33,11 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnkit import distributed
 from rnnkit._validate import check_choice, check_positive_int, check_probability
 from rnnkit.batches import StreamBatches
 from rnnkit.checkpoint import load_checkpoint
@@ -44,6 +50,7 @@ from rnnkit.runs.fit import OPTIMIZERS, fit_run, make_optimizer
 from rnnkit.schedules import StepDecay
 from rnnkit.text.corpus import builtin_corpus, read_text
 from rnnkit.text.data import LEVELS, batchify, tokenize
+from rnnkit.text.mmap_corpus import is_prepared, load_meta, stream_from_prepared
 from rnnkit.text.vocab import Vocabulary
 from rnnkit.trainer import Trainer, TrainerConfig
 
@@ -51,6 +58,9 @@ __all__ = [
     "LMTrainConfig",
     "RENAMED_FIELDS",
     "train",
+    "build_model",
+    "LMData",
+    "load_sources",
     "load_run",
     "evaluate_text",
     "generate",
@@ -89,9 +99,9 @@ class LMTrainConfig:
 
     data: str | None = _f(
         None,
-        "Plain UTF-8 text to train on.",
+        "Plain UTF-8 text to train on, or a corpus directory of 'rnnkit lm prepare'.",
         default_text="the built-in corpus, this Python's standard-library sources",
-        metavar="FILE",
+        metavar="PATH",
     )
     valid: str | None = _f(
         None, "Validation text.", default_text="the last --valid-fraction of the training lines", metavar="FILE"
@@ -252,6 +262,53 @@ def check_fits(cfg: LMTrainConfig, vocab_size: int, steps: int | None = None) ->
     )
 
 
+class LMData(NamedTuple):
+    """The vocabulary and batch sources of a run (:func:`load_sources`)."""
+
+    vocab: Vocabulary
+    train: StreamBatches
+    valid: StreamBatches
+    tokens: tuple[int, int]  # (training, validation) tokens, before they are cut into streams
+
+
+def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
+    """The vocabulary and sources of ``cfg.data``: a text file, a corpus prepared by ``rnnkit lm prepare``, or none.
+
+    A directory written by ``rnnkit lm prepare`` (:mod:`rnnkit.runs.prepare`)
+    gives the same vocabulary and windows as its text, streamed from the
+    memory-mapped ids (its own validation split; ``cfg.valid`` is not read).
+    ``vocab`` (a resumed run's, or the one of ``--init-from``) encodes the text
+    instead of a vocabulary built from it; a prepared corpus must have been
+    prepared with it.
+    """
+    if cfg.data and is_prepared(cfg.data):
+        data = _prepared_sources(cfg)
+        if vocab is not None and data.vocab != vocab:
+            raise ValueError(f"--data: the corpus in {cfg.data} was prepared with another vocabulary than the run's")
+        return data
+    train_text, valid_text = split_text(cfg)
+    if vocab is None:
+        vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
+    train_ids = vocab.encode(tokenize(train_text, cfg.level))
+    valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
+    train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
+    valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
+    return LMData(vocab, train_src, valid_src, (len(train_ids), len(valid_ids)))
+
+
+def _prepared_sources(cfg: LMTrainConfig) -> LMData:
+    meta, vocab = load_meta(cfg.data)
+    if meta["level"] != cfg.level:
+        raise ValueError(
+            f"--level: the corpus in {cfg.data} was prepared at level {meta['level']!r}, got {cfg.level!r}"
+        )
+    if "valid" not in meta["tokens"]:
+        raise ValueError(f"--data: {cfg.data} has no validation split; prepare it with --valid FILE")
+    train_src = stream_from_prepared(cfg.data, "train", cfg.batch_size, cfg.bptt)
+    valid_src = stream_from_prepared(cfg.data, "valid", cfg.batch_size, cfg.bptt)
+    return LMData(vocab, train_src, valid_src, (len(train_src.token_ids), len(valid_src.token_ids)))
+
+
 def train(
     cfg: LMTrainConfig,
     out_dir: str | Path,
@@ -270,8 +327,23 @@ def train(
     often to checkpoint and what a non-finite update does. Bad input fails
     before anything is written; SIGINT/SIGTERM checkpoint and raise
     :class:`rnnkit.runs.control.RunInterrupted`.
+    ``cfg.data`` may be a corpus prepared by ``rnnkit lm prepare``
+    (:func:`load_sources`). Under an MPI launcher with several processes the
+    run is data-parallel (:mod:`rnnkit.distributed`): each rank trains on its
+    shard of every batch, rank 0 alone creates the run directory, writes into
+    it and reports, and an error on any rank ends every rank. The summary's
+    ``"rank"`` says which process returned it (0 on one process).
     """
     control = control or RunControl(overwrite=overwrite)
+    comm = distributed.init()  # None on one process; imports no MPI code then
+    with distributed.guard(comm):  # an error on one rank (a bad file, say) ends every rank, none waits
+        return _train(cfg, out_dir, comm, control=control, progress=progress, log_fn=log_fn)
+
+
+def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: bool, log_fn: Any) -> dict:
+    rank = 0 if comm is None else comm.rank
+    if rank != 0:
+        log_fn = _quiet  # one process reports
     check_fits(cfg, 2)  # sizes that cannot fit whatever the vocabulary: refused before any reading
     source = None
     if control.init_from:
@@ -280,42 +352,39 @@ def train(
             raise ValueError(
                 f"--init-from: {control.init_from} is a {source[2].level}-level model; this run has --level {cfg.level}"
             )
-    train_text, valid_text = split_text(cfg)
-    replacing = control.overwrite and RunDir(out_dir).holds_run()
-    run, resuming = open_run(out_dir, control, cfg)
-    if replacing:
-        log_fn(f"--overwrite: the run that was in {run.path} is gone; starting again")
+    if control.resume:  # the run's own vocabulary, checked against its manifest
+        run, resuming = open_run(out_dir, control, cfg) if rank == 0 else (RunDir(out_dir, flag="--out"), True)
+        data = load_sources(cfg, run.read_vocab())
+    else:  # the data is read and checked before anything is written
+        data = load_sources(cfg, source[1] if source is not None else None)
+        replacing = rank == 0 and control.overwrite and RunDir(out_dir).holds_run()
+        run, resuming = open_run(out_dir, control, cfg) if rank == 0 else (RunDir(out_dir, flag="--out"), False)
+        if replacing:
+            log_fn(f"--overwrite: the run that was in {run.path} is gone; starting again")
+    vocab, train_src, valid_src, (n_train, n_valid) = data
     try:
-        if resuming:
-            vocab = run.read_vocab()
-        elif source is not None:
-            vocab = source[1]
-        else:
-            vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
-        train_ids = vocab.encode(tokenize(train_text, cfg.level))
-        valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
-        check_fits(cfg, len(vocab), len(train_ids))
-        train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
-        valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
+        check_fits(cfg, len(vocab), n_train)
         model = build_model(cfg, len(vocab))
         if source is not None:
             _init_from(model, source[0], control.init_from)
     except BaseException:
-        if not resuming:
+        if not resuming and rank == 0:
             run.discard()  # nothing half-written: the new run directory goes again
         raise
-    if not resuming or run.read_raw_config() != dataclasses.asdict(cfg):
-        run.write_config(cfg)  # a resumed run may have new --epochs / --max-minutes
-    if not resuming:
-        run.write_vocab(vocab)
+    if rank == 0:
+        if not resuming or run.read_raw_config() != dataclasses.asdict(cfg):
+            run.write_config(cfg)  # a resumed run may have new --epochs / --max-minutes
+        if not resuming:
+            run.write_vocab(vocab)
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     schedule = (
         StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
     )
     how = "resuming" if resuming else f"from the weights of {control.init_from}" if source else "fresh"
     log_fn(
-        f"{cfg.level}-level {cfg.cell.upper()} LM ({how}): vocabulary {len(vocab)}, {len(train_ids):,} training "
-        f"and {len(valid_ids):,} validation tokens, {model.num_parameters():,} parameters"
+        f"{cfg.level}-level {cfg.cell.upper()} LM ({how}): vocabulary {len(vocab)}, {n_train:,} training and "
+        f"{n_valid:,} validation tokens, {model.num_parameters():,} parameters"
+        + (f", {comm.size} processes" if comm is not None else "")
     )
     tcfg = TrainerConfig(
         epochs=cfg.epochs,
@@ -336,9 +405,13 @@ def train(
         schedule=schedule,
         title=f"{cfg.level}-level language model",
         resume=resuming,
+        comm=comm,
+        average=cfg.objective != "sum",
+        seed=cfg.seed,
     )
     name, value = metric(fit.final["loss"], cfg.level)
     summary = {"steps": fit.result.steps, "valid_loss": fit.final["loss"], name: value, "vocab_size": len(vocab)}
+    summary["rank"] = rank
     skipped = f" ({fit.result.skipped_steps} non-finite updates skipped)" if fit.result.skipped_steps else ""
     log_fn(f"validation {name}: {value:.3f} after {fit.result.steps} updates{skipped}")
     if fit.plot:
@@ -361,6 +434,10 @@ def _init_from(model: RNNLM, source: RNNLM, where: str) -> None:
                 f"{tuple(value.shape)}; use the sizes it was trained with (--embedding-size, --hidden-size)"
             )
     model.load_state_dict({k: v.astype(mine[k].dtype) for k, v in theirs.items()})
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """The log function of every rank but 0."""
 
 
 # -- load, evaluate, sample ----------------------------------------------------------------------------

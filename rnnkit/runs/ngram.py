@@ -66,10 +66,18 @@ class NGramTrainConfig:
     order: int = field(default=5, metadata={"help": "N: each token is predicted from the N-1 tokens before it."})
     smoothing: str = field(
         default="kneser-ney",
-        metadata={"help": "Smoothing (kneser-ney is interpolated modified Kneser-Ney).", "choices": SMOOTHINGS},
+        metadata={
+            "help": "Smoothing (kneser-ney is interpolated modified Kneser-Ney; stupid-backoff gives scores, "
+            "not probabilities, so no perplexity).",
+            "choices": SMOOTHINGS,
+        },
     )
     delta: float | None = field(
-        default=None, metadata={"help": "Lidstone's added count, or absolute discounting's fixed discount D."}
+        default=None,
+        metadata={
+            "help": "Lidstone's added count, the one fixed discount D of absolute or kneser-ney, "
+            "or stupid-backoff's alpha."
+        },
     )
     min_count: int = field(default=1, metadata={"help": "Training tokens seen fewer times become <unk>."})
     builtin_chars: int = field(default=2_000_000, metadata={"help": "Characters of the built-in corpus to use."})
@@ -105,7 +113,29 @@ def train(cfg: NGramTrainConfig, out_dir: str | Path, *, overwrite: bool = False
         f"counted in {seconds:.2f} s"
     )
     if valid_text is not None:
-        log_fn(format_score(evaluate_text(lm, valid_text, cfg.level), cfg.level))
+        if cfg.smoothing == "stupid-backoff":
+            log_fn("no perplexity on --valid: stupid-backoff gives scores, not probabilities")
+        else:
+            log_fn(format_score(evaluate_text(lm, valid_text, cfg.level), cfg.level))
+    return lm
+
+
+def export_arpa(run_dir: str | Path, out: str | Path) -> Path:
+    """Write the model of the run directory ``run_dir`` to the ARPA file ``out``; returns the path."""
+    lm, _ = load_run(run_dir)
+    return lm.to_arpa(out)
+
+
+def import_arpa(arpa_path: str | Path, out_dir: str | Path, level: str = "word", *, overwrite: bool = False) -> NGramLM:
+    """Read an ARPA file into the run directory ``out_dir`` (run.json + the model); return the model.
+
+    A malformed file raises ValueError "FILE:LINE: expected ..." before anything is written."""
+    check_choice("rnnkit ngram import", "level", level, LEVELS)
+    lm = NGramLM.from_arpa(arpa_path)
+    run = RunDir.create(out_dir, overwrite=overwrite)
+    lm.save(run.path)
+    run.record(MODEL_FILE)
+    run.write_config({"level": level, "order": lm.order, "smoothing": "arpa", "arpa": str(arpa_path)})
     return lm
 
 

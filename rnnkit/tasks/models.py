@@ -41,13 +41,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from rnnkit._validate import as_float_array, check_choice, check_positive_int, fmt_shape, resolve_dtype
+from rnnkit.cells import registry
 from rnnkit.grad_mode import no_grad
-from rnnkit.layers import GRU, LSTM, MGU, RNN, Linear
+from rnnkit.layers import Linear, recurrent_layer
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.protocols import StepResult
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mgu": MGU}
+CELLS = registry.names(model_choice=True)  # the families offered by name, read from the registry
 KINDS = ("sequence_regressor", "sequence_classifier")
 IGNORE_INDEX = -100  # per-step targets equal to this do not count
 
@@ -72,7 +73,7 @@ class TaskModelConfig:
     def __post_init__(self):
         w = "TaskModelConfig"
         check_choice(w, "kind", self.kind, KINDS)
-        check_choice(w, "cell", self.cell, tuple(CELLS))
+        check_choice(w, "cell", self.cell, registry.names(model_choice=True))
         for name in ("input_size", "output_size", "hidden_size", "num_layers"):
             check_positive_int(w, name, getattr(self, name))
         if not isinstance(self.per_step, bool):
@@ -95,15 +96,13 @@ class TaskModelConfig:
             check_positive_int(w, "length", self.length)
 
 
-def _add_remember_bias(layer, cell: str, value: float) -> None:
+def _add_remember_bias(layer, value: float) -> None:
+    """Add ``value`` to the input bias of the gate that keeps the old state (the family's ``remember``)."""
     H = layer.hidden_size
-    block, sign = {
-        "lstm": (1, 1.0),
-        "gru": (1 if layer.variant.get("reset_gate", True) else 0, 1.0),
-        "mgu": (0, -1.0),
-    }.get(cell, (None, 0.0))
-    if block is None or "bias_ih_l0" not in layer.params:
+    if layer.family.remember is None or "bias_ih_l0" not in layer.params:
         return
+    gate, sign = layer.family.remember
+    block = layer.family.gates(layer.variant).index(gate)
     for name, b in layer.params.items():
         if name.startswith("bias_ih"):
             b[block * H : (block + 1) * H] += sign * value
@@ -124,10 +123,12 @@ class _TaskModel(Module):
         self.cfg = c = config
         dtype = resolve_dtype(name, c.dtype)
         seeds = np.random.SeedSequence(c.seed).generate_state(2)
-        self.rnn = CELLS[c.cell](c.input_size, c.hidden_size, c.num_layers, dtype=dtype, seed=int(seeds[0]))
+        self.rnn = recurrent_layer(
+            c.cell, c.input_size, c.hidden_size, num_layers=c.num_layers, dtype=dtype, seed=int(seeds[0])
+        )
         self.head = Linear(c.hidden_size, c.output_size, dtype=dtype, seed=int(seeds[1]))
         if c.remember_bias:
-            _add_remember_bias(self.rnn, c.cell, float(c.remember_bias))
+            _add_remember_bias(self.rnn, float(c.remember_bias))
         self._T = None
 
     @classmethod

@@ -222,7 +222,9 @@ class Vocabulary:
         return {"pad": self.pad_token, "unk": self.unk_token, "bos": self.bos_token, "eos": self.eos_token}
 
     def index(self, token: str) -> int:
-        """The id of ``token``; ``unk_id`` for a token not in the vocabulary."""
+        """The id of ``token``; ``unk_id`` for a str not in the vocabulary; TypeError for anything but a str."""
+        if not isinstance(token, str):
+            raise TypeError(f"Vocabulary.index: token must be a str, got {type(token).__name__} {token!r}")
         return self._stoi.get(token, self.unk_id)
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:

@@ -147,7 +147,7 @@ EXTRA = {
         "--top-p": ["0", "1.5"],
         "--beam": ["100000"],
     },
-    ("ngram", "train"): {"--order": ["0"], "--min-count": ["0"], "--delta": ["-1", "0.5"], "--builtin-chars": ["0"]},
+    ("ngram", "train"): {"--order": ["0"], "--min-count": ["0"], "--delta": ["-1"], "--builtin-chars": ["0"]},
     ("ngram", "sample"): {"--length": ["0", "100000000"], "--temperature": ["-1"], "--top-p": ["2"], "--top-k": ["0"]},
     ("analyze", "gradflow"): {
         "--cells": ["bogus", "", "rnn,,transformer"],

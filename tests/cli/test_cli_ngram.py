@@ -189,7 +189,7 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
         ),
         (["ngram", "train", "--data", train, "--order", "0"], "--order must be >= 1, got 0"),
         (["ngram", "train", "--data", train, "--order", "three"], "--order: must be an integer, got 'three'"),
-        (["ngram", "train", "--data", train, "--delta", "0.5"], "delta is only used by"),
+        (["ngram", "train", "--data", train, "--smoothing", "witten-bell", "--delta", "0.5"], "delta is only used by"),
         (["ngram", "train", "--data", train, "--level", "byte"], "argument --level: invalid choice: 'byte'"),
         (["ngram", "train", "--data", str(tmp_path / "missing.txt")], "--data: no such file"),
         (["ngram", "train", "--data", str(empty), "--out", str(tmp_path / "o")], "is empty"),

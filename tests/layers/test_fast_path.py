@@ -1,6 +1,7 @@
 """The compiled loops (rnnkit._kernels) against the NumPy reference, and the switch between them.
 
-Every case runs the same cell function on both paths and compares outputs, final
+Every case runs the same family through the one dispatch (``rnnkit._kernels.forward`` /
+``backward``, what the layers call) on both paths and compares outputs, final
 states, caches and gradients: float64 to 1e-12, float32 to 1e-5. At the end, the
 finite-difference checks and the PyTorch parity tests of test_gradcheck.py and
 test_torch_parity.py run again on the path the default does not take, so both
@@ -16,8 +17,8 @@ import pytest
 
 import rnnkit
 from rnnkit import _kernels
-from rnnkit.cells import gru, lstm, rnn
-from rnnkit.cells._common import StepMasks
+from rnnkit.cells import registry
+from rnnkit.cells.common import StepMasks
 
 # Subprocesses import the same rnnkit as this process (the installed one, or the source tree).
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))
@@ -69,12 +70,37 @@ def _masks(kind, T, B, H, rng, dtype):
     raise ValueError(kind)
 
 
+class _Dispatched:
+    """A registry family called through the loop-backend dispatch (what the layers call)."""
+
+    def __init__(self, name):
+        self.family = registry.get(name)
+        self.pair = self.family.state_arity == 2
+
+    def forward(self, *args, **kw):
+        return _kernels.forward(self.family, *args, **kw)
+
+    def backward(self, *args, **kw):
+        return _kernels.backward(self.family, *args, **kw)
+
+
+rnn, gru, lstm = _Dispatched("rnn"), _Dispatched("gru"), _Dispatched("lstm")
 FAMILIES = [
     ("rnn-tanh", rnn, 1, {"nonlinearity": "tanh"}),
     ("rnn-relu", rnn, 1, {"nonlinearity": "relu"}),
     ("gru", gru, 3, {}),
     ("lstm", lstm, 4, {}),
 ]
+
+
+def test_every_compiled_adapter_is_compared_here():
+    """Each family the C backend adapts is in FAMILIES, so the comparisons below cover every adapter."""
+    adapters = _kernels.get_backend("c").adapters
+    assert set(adapters) == {f.family.name for _, f, _, _ in FAMILIES}
+    for name in adapters:
+        assert name in registry.names()
+
+
 MASKS = ["none", "lengths", "zoneout", "zoneout-eval", "recurrent", "variational"]
 
 
@@ -83,7 +109,7 @@ def _run(family, G, kw, dtype, T, B, D, H, mask_kind, seed, bias=True, need_cach
     p = _params(G, D, H, rng, dtype, bias)
     x = rng.normal(size=(T, B, D)).astype(dtype)
     h0 = rng.normal(size=(B, H)).astype(dtype)
-    state = (h0, rng.normal(size=(B, H)).astype(dtype)) if family is lstm else h0
+    state = (h0, rng.normal(size=(B, H)).astype(dtype)) if family.pair else h0
     lengths, masks = _masks(mask_kind, T, B, H, rng, dtype)
     out, sT, cache = family.forward(p, x, state, lengths=lengths, masks=masks, need_cache=need_cache, **kw)
     result = {"out": out, "state": sT, "cache": cache}
@@ -91,7 +117,7 @@ def _run(family, G, kw, dtype, T, B, D, H, mask_kind, seed, bias=True, need_cach
         dout = rng.normal(size=out.shape).astype(dtype)
         dT = (
             (rng.normal(size=(B, H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype))
-            if family is lstm
+            if family.pair
             else rng.normal(size=(B, H)).astype(dtype)
         )
         result["grads"], result["dx"], result["d0"] = family.backward(p, cache, dout, dT)
@@ -170,7 +196,7 @@ def test_caches_cross_paths(name, family, G, kw):
     T, B, D, H = 5, 3, 4, 6
     p = _params(G, D, H, rng, np.float64)
     x = rng.normal(size=(T, B, D))
-    state = (rng.normal(size=(B, H)), rng.normal(size=(B, H))) if family is lstm else rng.normal(size=(B, H))
+    state = (rng.normal(size=(B, H)), rng.normal(size=(B, H))) if family.pair else rng.normal(size=(B, H))
     dout = rng.normal(size=(T, B, H))
     lengths = np.array([5, 2, 4])
     grads = {}
@@ -218,7 +244,7 @@ def test_extreme_preactivations_are_finite_without_warnings():
             p = {k: (v * 400).astype(dtype) for k, v in _params(G, 3, 4, rng, dtype).items()}
             x = rng.normal(size=(5, 2, 3)).astype(dtype)
             h0 = np.zeros((2, 4), dtype)
-            state = (h0, h0) if family is lstm else h0
+            state = (h0, h0) if family.pair else h0
             with _kernels.use("c"):
                 out, _, cache = family.forward(p, x, state, **kw)
                 grads, dx, _ = family.backward(p, cache, np.ones_like(out), None)

@@ -218,7 +218,7 @@ def _rewrite(path, edit):
         (lambda t, m, c: t.update({"level1.counts": t["level1.counts"][:-1].copy()}), "one count per n-gram"),
         (lambda t, m, c: t.update({"level1.counts": t["level1.counts"].astype(np.float64)}), "1-D int64"),
         (lambda t, m, c: t.update({"level2.counts": -t["level2.counts"]}), "negative, zero or non-finite"),
-        (lambda t, m, c: t.update({"level2.kn_counts": t["level2.kn_counts"] + 1}), "do not belong to this config"),
+        (lambda t, m, c: t.update({"level1.kn_counts": t["level1.kn_counts"] + 1}), "do not belong to this config"),
     ],
 )
 def test_inconsistent_content_with_a_valid_digest(saved, edit, message):

@@ -179,7 +179,9 @@ def test_non_finite_gradients_stop_training_with_the_step_and_parameter():
 def test_trainer_config_is_validated():
     with pytest.raises(ValueError, match="TrainerConfig: clip_norm must be a positive number or None, got -1"):
         TrainerConfig(clip_norm=-1)
-    with pytest.raises(ValueError, match="TrainerConfig: on_nonfinite must be one of 'raise', 'skip', got 'ignore'"):
+    with pytest.raises(
+        ValueError, match="TrainerConfig: on_nonfinite must be one of 'raise', 'stop', 'skip', got 'ignore'"
+    ):
         TrainerConfig(on_nonfinite="ignore")
     with pytest.raises(TypeError, match=r"Trainer: model must have a method initial_state\(\); LSTM has none"):
         Trainer(rnnkit.LSTM(2, 2), None)

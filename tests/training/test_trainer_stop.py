@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 from test_trainer import corpus, lm, streams
 
 import rnnkit
 from rnnkit.batches import StreamBatches
 from rnnkit.checkpoint import load_checkpoint
+from rnnkit.io import CheckpointError
 from rnnkit.trainer import Trainer, TrainerConfig
 
 
@@ -47,16 +49,20 @@ def test_checkpoint_minutes_saves_during_the_epoch(tmp_path):
     assert len(kept) >= result.steps  # one per update (and the epoch ends)
 
 
-def test_damaged_and_torn_log_lines_are_dropped_on_resume(tmp_path):
+def test_a_torn_last_log_line_is_dropped_and_a_damaged_one_refused_on_resume(tmp_path):
     straight, _ = _fit(tmp_path / "a")
     _fit(tmp_path / "b", max_steps=10)
     log = tmp_path / "b" / "log.jsonl"
-    lines = log.read_text().splitlines(keepends=True)
-    lines[1] = lines[1].replace('"step"', '"st\\u00ffp"').replace("{", "[", 1)  # not a record any more
-    log.write_bytes("".join(lines).encode() + b'{"kind": "train", "ep')  # and a torn last line
+    good = log.read_bytes()
+    log.write_bytes(good + b'{"kind": "train", "ep')  # an append cut short by a kill
     resumed, _ = _fit(tmp_path / "b", resume=True)
     records = [json.loads(s) for s in log.read_text().splitlines()]
-    assert all(isinstance(r, dict) and "step" in r for r in records)
     assert [r["step"] for r in records] == sorted(r["step"] for r in records)
     for k, v in straight.params.items():
         assert np.array_equal(v, resumed.params[k]), k
+    _fit(tmp_path / "c", max_steps=10)
+    log = tmp_path / "c" / "log.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0].replace("{", "[", 1) + "".join(lines[1:]))  # damage inside the log
+    with pytest.raises(CheckpointError, match="line 1 is not a log record"):
+        _fit(tmp_path / "c", resume=True)

@@ -1,4 +1,4 @@
-"""Pieces shared by the cell modules: the step masks, the input projection, the weight gradients.
+"""The cell contract and the pieces every cell module shares: step masks, input projection, weight gradients.
 
 Every cell module exposes two plain functions over whole sequences,
 
@@ -34,11 +34,11 @@ all are optional and any combination works:
 Backward splits each incoming state gradient the same way: ``u * dh`` flows
 through the cell, ``(1 - u) * dh`` skips it to h_{t-1}.
 
-Two implementations of the time loops: the NumPy code in each cell module is
-the reference, and the compiled loops of ``rnnkit._kernels`` (used when built,
-for the common variants) compute the same caches and gradients. The helpers at
-the end of this module prepare their arguments; docs/performance.md has the
-measurements behind each choice.
+The NumPy code in each cell module is the definition. Faster loop backends
+(``rnnkit._kernels``: the compiled C loops) compute the same caches and
+gradients through adapters kept beside them; the cell modules never import
+them, and ``rnnkit._kernels.forward`` / ``backward`` is where a call is
+dispatched.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from rnnkit import _kernels
 
 
 @dataclass
@@ -165,9 +163,6 @@ def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray,
     return grads, dx
 
 
-# -- arguments of the compiled loops ------------------------------------------------------------------
-
-
 def add_into(grads_out: dict | None, grads: dict) -> dict:
     """The ``grads_out`` contract of every backward: add ``grads`` into it (when given) and return it."""
     if grads_out is None:
@@ -175,87 +170,3 @@ def add_into(grads_out: dict | None, grads: dict) -> dict:
     for name, g in grads.items():
         grads_out[name] += g
     return grads_out
-
-
-def can_add_in_place(grads_out: dict | None, dtype) -> bool:
-    """Whether the compiled products can add straight into ``grads_out`` (one float dtype, rows contiguous)."""
-    return grads_out is not None and all(
-        g.dtype == dtype and g.ndim in (1, 2) and g.strides[-1] == g.itemsize for g in grads_out.values()
-    )
-
-
-def weight_grads_compiled(
-    params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray, grads_out: dict | None
-):
-    """weight_grads for the compiled loops: with ``grads_out``, every product is added into the
-    gradient it belongs to, with no temporary, by the kernels the loops use. Returns (grads, dx)."""
-    if not can_add_in_place(grads_out, x.dtype):
-        grads, dx = weight_grads(params, x, dxw, h_in, dhw)
-        return add_into(grads_out, grads), dx
-    T, B, D = x.shape
-    GH = dxw.shape[-1]
-    dxw2, dhw2 = dxw.reshape(T * B, GH), dhw.reshape(T * B, GH)
-    ck = _kernels.ck
-    db = np.zeros(GH, dtype=x.dtype) if "bias_ih" in params else None
-    ck.tn(dxw2, np.ascontiguousarray(x).reshape(T * B, D), grads_out["weight_ih"], db)  # dW_ih += da^T x
-    if dhw is dxw:
-        ck.tn(dhw2, np.ascontiguousarray(h_in).reshape(T * B, -1), grads_out["weight_hh"], None)
-        if db is not None:
-            grads_out["bias_ih"] += db
-            grads_out["bias_hh"] += db
-    else:
-        ck.tn(dhw2, np.ascontiguousarray(h_in).reshape(T * B, -1), grads_out["weight_hh"], grads_out.get("bias_hh"))
-        if db is not None:
-            grads_out["bias_ih"] += db
-    dx = np.empty((T * B, D), dtype=x.dtype)
-    ck.nn(dxw2, np.ascontiguousarray(params["weight_ih"]), dx)  # dx = da W_ih
-    return grads_out, dx.reshape(T, B, D)
-
-
-def projection_args(params: dict, x: np.ndarray, fold: int):
-    """(x, W_ih, transposed?, b_ih, b_hh, fold): the input projection the compiled forward loops start
-    with, x @ W_ih^T + b_ih + b_hh[:fold]."""
-    return (
-        np.ascontiguousarray(x),
-        np.ascontiguousarray(params["weight_ih"]),
-        False,
-        params.get("bias_ih"),
-        params.get("bias_hh"),
-        fold,
-    )
-
-
-def loop_mask(m: np.ndarray | None, T: int, B: int, W: int, dtype, recurrent: bool = False):
-    """A step mask as the compiled loops read it: contiguous, (T, B, 1|W) or, recurrent, (T|1, B, W)."""
-    if m is None:
-        return None
-    if recurrent:
-        shape = (m.shape[0], B, W)
-    else:
-        shape = (T, B, 1 if m.shape[-1] == 1 else W)
-    if m.shape != shape:
-        m = np.broadcast_to(m, shape)
-    return np.ascontiguousarray(m, dtype=dtype)
-
-
-def loop_masks(mk: StepMasks, T: int, B: int, H_out: int, H: int, dtype):
-    """(update, update_c, recurrent) for the compiled loops."""
-    return (
-        loop_mask(mk.update, T, B, H_out, dtype),
-        loop_mask(mk.update_c, T, B, H, dtype),
-        loop_mask(mk.recurrent, T, B, H_out, dtype, recurrent=True),
-    )
-
-
-def masked_dout(mk: StepMasks, dout: np.ndarray | None, dtype):
-    """dout with the output mask applied once for all steps (the loops then only add it), contiguous."""
-    if dout is None:
-        return None
-    if mk.out is not None:
-        return np.multiply(dout, mk.out, dtype=dtype)
-    return np.ascontiguousarray(dout, dtype=dtype)
-
-
-def initial_grad(d: np.ndarray | None, like: np.ndarray) -> np.ndarray:
-    """A writable, contiguous copy of an incoming state gradient (zeros for None)."""
-    return np.zeros_like(like) if d is None else np.array(d, dtype=like.dtype, order="C")
