@@ -26,6 +26,11 @@ state, every random generator of the model (dropout masks), the carried
 recurrent state, early-stopping counters. ``fit(..., resume=True)``
 continues a killed run from its last checkpoint, and with the same seed and
 data the final weights are bit-identical to those of a run never interrupted.
+Checkpoints are written every ``checkpoint_every`` updates and/or every
+``checkpoint_minutes`` of wall-clock time (else at each epoch's end);
+setting ``trainer.stop_requested`` (a signal handler does, in
+:mod:`rnnkit.runs.control`) ends ``fit`` after the update in progress with a
+checkpoint of that position and ``result.interrupted`` True.
 
 One update is: ``zero_grad``, ``train_step``, a finiteness check of the loss
 and of every gradient, global-norm clipping (the norm *before* clipping is

@@ -95,7 +95,7 @@ def test_every_flip_is_caught_or_harmless_for_sample_and_eval(pristine, capsys):
     }
     for path in files + older:
         raw = path.read_bytes()
-        for i in _positions(len(raw), rng, 8 if path in files else 1):
+        for i in _positions(len(raw), rng, 6 if path in files else 1):
             flipped = bytearray(raw)
             flipped[i] ^= 1 << int(rng.integers(0, 8))
             path.write_bytes(bytes(flipped))
@@ -107,7 +107,7 @@ def test_every_flip_is_caught_or_harmless_for_sample_and_eval(pristine, capsys):
                 path.write_bytes(raw)
     # the files eval and sample read (run.json, vocab.json, the manifests, the pointer, the model) catch every flip
     print("sample/eval flips:", tally)
-    assert tally["caught"] > 80, tally
+    assert tally["caught"] > 60, tally
 
 
 def test_every_flip_is_caught_or_harmless_for_resume(pristine, capsys, tmp_path):
@@ -123,7 +123,7 @@ def test_every_flip_is_caught_or_harmless_for_resume(pristine, capsys, tmp_path)
     for path in _files(src)[1]:  # a resume reads the checkpoint `latest` names, not the older one
         rel = path.relative_to(src)
         raw = path.read_bytes()
-        k = 2 if rel.name != "log.jsonl" else 6
+        k = 1 if rel.name != "log.jsonl" else 4
         for i in _positions(len(raw), rng, k):
             shutil.rmtree(tmp_path / "run")
             shutil.copytree(src, tmp_path / "run")
@@ -137,7 +137,7 @@ def test_every_flip_is_caught_or_harmless_for_resume(pristine, capsys, tmp_path)
                 got = load_checkpoint(tmp_path / "run" / "checkpoints").model_state
                 assert all(np.array_equal(v, got[key]) for key, v in weights.items()), f"{rel}[{i}]"
     print("resume flips:", tally)
-    assert tally["caught"] > 15 and tally["harmless"] > 0, tally
+    assert tally["caught"] > 10 and tally["harmless"] > 0, tally
 
 
 def test_a_torn_last_log_line_does_not_block_resume(pristine, capsys, tmp_path):
