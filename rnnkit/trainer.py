@@ -26,6 +26,11 @@ state, every random generator of the model (dropout masks), the carried
 recurrent state, early-stopping counters. ``fit(..., resume=True)``
 continues a killed run from its last checkpoint, and with the same seed and
 data the final weights are bit-identical to those of a run never interrupted.
+Checkpoints are written every ``checkpoint_every`` updates and/or every
+``checkpoint_minutes`` of wall-clock time (else at each epoch's end);
+setting ``trainer.stop_requested`` (a signal handler does, in
+:mod:`rnnkit.runs.control`) ends ``fit`` after the update in progress with a
+checkpoint of that position and ``result.interrupted`` True.
 
 One update is: ``zero_grad``, ``train_step``, a finiteness check of the loss
 and of every gradient, global-norm clipping (the norm *before* clipping is
@@ -99,6 +104,7 @@ class TrainerConfig:
     log_every: int = 100  # updates between train log records
     eval_every: int | None = None  # updates between evaluations; None: at each epoch's end
     checkpoint_every: int | None = None  # updates between checkpoints; None: at each epoch's end
+    checkpoint_minutes: float | None = None  # also checkpoint when this much wall-clock time passed since the last
     patience: int | None = None  # early stopping: evaluations without improvement
     min_delta: float = 0.0  # improvement smaller than this does not count
     on_nonfinite: str = "raise"  # "raise" (or its synonym "stop": TrainingError) or "skip" the update
@@ -123,7 +129,7 @@ class TrainerConfig:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{where}: {name} must be an int >= {low}, got {v!r}")
-        for name in ("max_minutes", "clip_norm", "clip_value"):
+        for name in ("max_minutes", "checkpoint_minutes", "clip_norm", "clip_value"):
             v = getattr(self, name)
             if v is not None and (
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v)
@@ -143,6 +149,7 @@ class TrainResult:
     stopped_early: bool
     skipped_steps: int
     history: list = field(default_factory=list)  # the log records of this call
+    interrupted: bool = False  # fit() ended early because stop_requested was set
 
 
 class _NoBar:
@@ -218,6 +225,9 @@ class Trainer:
         self.schedule = schedule
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.is_main = True
+        # Set (by a signal handler, say) to end fit() after the update in progress, with a checkpoint of that
+        # position, exactly as a max_steps stop does; fit() then returns with result.interrupted True.
+        self.stop_requested = False
 
     # -- hooks for data-parallel training -------------------------------------------------------------
     def reduce_gradients(self, grads: dict) -> None:
@@ -293,9 +303,10 @@ class Trainer:
         logger = _Log(
             self.log_path if self.is_main else None, cfg.log_format, keep_until_step=pos["step"] if resume else None
         )
-        start_time = time.perf_counter()
+        start_time = last_save = time.perf_counter()
         window = _Window()
-        done = pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
+        interrupted = self.agree(self.stop_requested)  # every process takes the stop decision together
+        done = interrupted or pos["stopped_early"] or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps)
         bar = _progress_bar(
             cfg.progress and self.is_main and not done,
             len(train) * cfg.epochs,
@@ -334,8 +345,12 @@ class Trainer:
                         window = _Window()
                     if ok and valid is not None and cfg.eval_every and step % cfg.eval_every == 0:
                         self._evaluate_and_track(valid, pos, history, logger, epoch, per_epoch=False)
-                    if ok and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    if ok and (
+                        (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+                        or (cfg.checkpoint_minutes and time.perf_counter() - last_save > 60 * cfg.checkpoint_minutes)
+                    ):
                         self._save(pos, carried if pos["index"] < len(train) else None)
+                        last_save = time.perf_counter()
                     if (
                         pos["stopped_early"]
                         or (cfg.max_steps is not None and step >= cfg.max_steps)
@@ -343,6 +358,7 @@ class Trainer:
                             cfg.max_minutes is not None
                             and self.agree(time.perf_counter() - start_time > 60 * cfg.max_minutes)
                         )
+                        or (interrupted := self.agree(self.stop_requested))  # last: every process gets here
                     ):
                         done = True
                         break
@@ -370,6 +386,7 @@ class Trainer:
             stopped_early=pos["stopped_early"],
             skipped_steps=pos["skipped"],
             history=history,
+            interrupted=interrupted,
         )
 
     # -- pieces of the loop ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_demo_loss_falls_below_the_baseline():
     "argv,message",
     [
         (["demo", "--length", "1"], "rnnkit demo: --length must be >= 2, got 1"),
-        (["demo", "--steps", "zero"], "argument --steps: invalid int value: 'zero'"),
+        (["demo", "--steps", "zero"], "argument --steps: must be an integer, got 'zero'"),
         (["demo", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "a command is required"),
     ],

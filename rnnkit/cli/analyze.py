@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.cells import registry
-from rnnkit.cli.common import UsageError, add_aliases, positive, require
+from rnnkit.cli.common import UsageError, add_aliases, check_output_file, positive, require
+from rnnkit.runs.control import check_memory, sequence_memory
 from rnnkit.runs.directory import save_figure
 from rnnkit.runs.models import load_trained_model, task_inputs, text_inputs
 
@@ -39,27 +40,33 @@ def register(sub: typing.Any) -> None:
     kinds = p.add_subparsers(dest="analysis", metavar="ANALYSIS", parser_class=type(p))
 
     g = kinds.add_parser("gradflow", help="norm of dL_T/ds_t against t, one line per cell (log scale)")
-    g.add_argument("--cells", default=_ALL_CELLS, help=f"Comma-separated cells to compare. (default: {_ALL_CELLS})")
-    g.add_argument("--length", type=int, default=100, metavar="T", help="Sequence length T. (default: 100)")
+    g.add_argument(
+        "--cells",
+        default=_ALL_CELLS,
+        help=f"Comma-separated cells to compare, from {', '.join(_ALL_CELLS.split(','))}. (default: {_ALL_CELLS})",
+    )
+    g.add_argument("--length", type=int, default=100, metavar="T", help="Sequence length T, at least 2. (default: 100)")
     g.add_argument("--hidden-size", type=int, default=32, metavar="N", help="Hidden size of fresh cells. (default: 32)")
     g.add_argument("--batch-size", type=int, default=8, metavar="N", help="Sequences averaged over. (default: 8)")
-    g.add_argument("--seed", type=int, default=0, help="Seed of the weights and inputs. (default: 0)")
+    g.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="Seed of the weights and inputs (>= 0). (default: 0)"
+    )
     g.add_argument(
         "--run",
         action="append",
         default=None,
         metavar="DIR",
-        help="Analyse this trained task model instead of fresh cells; repeatable.",
+        help="Analyse this trained task model (a run or checkpoint directory) instead of fresh cells; repeatable.",
     )
     g.add_argument("--jacobians", action="store_true", help="Also measure the norms of ds_T/ds_t (slower).")
-    g.add_argument("--out", default=None, metavar="FILE.png", help="Write the plot here.")
+    g.add_argument("--out", default=None, metavar="FILE.png", help="Write the plot here (needs matplotlib).")
     g.add_argument("--checkpoint", dest="run", action="append", help=argparse.SUPPRESS)
     add_aliases(g, {"--hidden": "hidden_size", "--batch": "batch_size"}, {"hidden_size": int, "batch_size": int})
     g.set_defaults(func=_gradflow)
 
     s = kinds.add_parser("spectrum", help="singular values of every recurrent weight matrix, per gate")
     s.add_argument("--run", metavar="DIR", help="Run or checkpoint directory. (required)")
-    s.add_argument("--out", default=None, metavar="FILE.png", help="Write the plot here.")
+    s.add_argument("--out", default=None, metavar="FILE.png", help="Write the plot here (needs matplotlib).")
     add_aliases(s, {"--checkpoint": "run"}, {"run": str})
     s.set_defaults(func=_spectrum)
 
@@ -72,7 +79,11 @@ def register(sub: typing.Any) -> None:
         help="Text (language models) or .npy inputs (T, B, D) (task models). (default: fresh data of the task)",
     )
     a.add_argument(
-        "--length", type=int, default=200, metavar="T", help="Steps per sequence cut from a text. (default: 200)"
+        "--length",
+        type=int,
+        default=200,
+        metavar="T",
+        help="Steps per sequence cut from a text, at least 2. (default: 200)",
     )
     a.add_argument(
         "--batch-size",
@@ -81,7 +92,7 @@ def register(sub: typing.Any) -> None:
         metavar="N",
         help="Sequences: text columns or fresh task sequences. (default: 16)",
     )
-    a.add_argument("--out", default=None, metavar="FILE.png", help="Write the heatmaps here.")
+    a.add_argument("--out", default=None, metavar="FILE.png", help="Write the heatmaps here (needs matplotlib).")
     add_aliases(a, {"--checkpoint": "run", "--batch": "batch_size"}, {"run": str, "batch_size": int})
     a.set_defaults(func=_gates)
     p.set_defaults(func=_need_analysis)
@@ -97,6 +108,16 @@ def _need_analysis(args: argparse.Namespace) -> int:
 def load_model(path: str) -> tuple:
     """(model, config, directory) of the checkpoint under ``path`` (:func:`rnnkit.runs.models.load_trained_model`)."""
     return load_trained_model(path, "--run")
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Bounds of the flags every analysis shares, and the output path, checked before any work."""
+    for name, low in (("length", 2), ("hidden_size", 1), ("batch_size", 1), ("seed", 0)):
+        if hasattr(args, name):
+            _positive(name, getattr(args, name), low)
+    check_output_file(args.out, "--out", "rnnkit analyze")
+    T, B, H = getattr(args, "length", 2), getattr(args, "batch_size", 1), getattr(args, "hidden_size", 1)
+    check_memory(sequence_memory(T, B, 2, H), f"sequences of {T} steps", "--length, --batch-size, --hidden-size")
 
 
 def _save(fig: typing.Any, out: str | None) -> None:
@@ -134,9 +155,8 @@ def _gradflow(args: argparse.Namespace) -> int:
     from rnnkit.analysis.gradflow import gradient_flow
     from rnnkit.layers import recurrent_layer
 
-    _positive("length", args.length, 2)
-    _positive("hidden_size", args.hidden_size)
-    _positive("batch_size", args.batch_size)
+    _check(args)
+    cells = _parse_cells(args.cells)
     plots = _plots() if args.out else None
     flows = {}
     if args.run:
@@ -153,7 +173,7 @@ def _gradflow(args: argparse.Namespace) -> int:
             flows[label] = gradient_flow(model.copy("float64"), x.astype(np.float64), y, jacobians=args.jacobians)
     else:
         x, _ = task_data("adding", args.batch_size, args.length, np.random.default_rng(args.seed))
-        for cell in _parse_cells(args.cells):
+        for cell in cells:
             layer = recurrent_layer(cell, 2, args.hidden_size, dtype=np.float64, seed=args.seed)
             flows[cell] = gradient_flow(layer, x.astype(np.float64), jacobians=args.jacobians, seed=args.seed)
     T = args.length
@@ -179,6 +199,7 @@ def _gradflow(args: argparse.Namespace) -> int:
 def _spectrum(args: argparse.Namespace) -> int:
     from rnnkit.analysis.spectrum import recurrent_spectrum
 
+    _check(args)
     plots = _plots() if args.out else None
     model, cfg, d = load_model(require(args, "run", "rnnkit analyze spectrum"))
     spec = recurrent_spectrum(model)
@@ -211,11 +232,13 @@ def _spectrum(args: argparse.Namespace) -> int:
 # -- gates -----------------------------------------------------------------------------------------
 def _gates(args: argparse.Namespace) -> int:
     from rnnkit.analysis.gates import gate_statistics
+    from rnnkit.text.corpus import file_kind
 
-    _positive("length", args.length, 2)
-    _positive("batch_size", args.batch_size)
-    if args.data is not None and not Path(args.data).is_file():
-        raise UsageError(f"rnnkit analyze gates: --data {args.data}: no such file")
+    _check(args)
+    kind = "a file" if args.data is None else file_kind(args.data)
+    if kind != "a file":
+        what = "no such file" if kind == "nothing" else f"is {kind}, not a file"
+        raise UsageError(f"rnnkit analyze gates: --data {args.data}: {what}")
     plots = _plots() if args.out else None
     model, cfg, d = load_model(require(args, "run", "rnnkit analyze gates"))
     if cfg.get("cell") in registry.names() and registry.get(cfg["cell"]).gates_cache is None:

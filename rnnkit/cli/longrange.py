@@ -16,7 +16,8 @@ import logging
 import typing
 
 from rnnkit.cells import registry
-from rnnkit.cli.common import UsageError, add_aliases
+from rnnkit.cli.common import UsageError, add_aliases, check_output_dir, check_output_file
+from rnnkit.runs.control import check_memory, sequence_memory
 from rnnkit.runs.directory import save_figure
 
 _ALL_CELLS = ",".join(registry.names(model_choice=True))
@@ -30,9 +31,19 @@ ALIASES = {"--hidden": "hidden_size", "--batch": "batch_size", "--clip": "clip_n
 def register(sub: typing.Any) -> None:
     """Add ``rnnkit longrange`` to ``sub``."""
     p = sub.add_parser("longrange", help="train every cell on a long-range task at several lengths")
-    p.add_argument("--task", default="adding", help="Task: adding, copy or parity. (default: adding)")
-    p.add_argument("--lengths", default="50,100", help="Comma-separated sequence lengths T. (default: 50,100)")
-    p.add_argument("--cells", default=_ALL_CELLS, help=f"Comma-separated cells to train. (default: {_ALL_CELLS})")
+    p.add_argument("--task", default="adding", choices=TASK_NAMES, help="Generated task to learn. (default: adding)")
+    p.add_argument(
+        "--lengths",
+        default="50,100",
+        metavar="T,T,...",
+        help="Comma-separated sequence lengths T (adding: each >= 2). (default: 50,100)",
+    )
+    p.add_argument(
+        "--cells",
+        default=_ALL_CELLS,
+        metavar="CELL,...",
+        help=f"Comma-separated cells to train, from {', '.join(_ALL_CELLS.split(','))}. (default: {_ALL_CELLS})",
+    )
     p.add_argument("--steps", type=int, default=800, metavar="N", help="Updates per run. (default: 800)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Sequences per update. (default: 32)")
     p.add_argument("--hidden-size", type=int, default=32, metavar="N", help="Hidden units H. (default: 32)")
@@ -52,7 +63,9 @@ def register(sub: typing.Any) -> None:
         help="Initial bias of the gate that keeps the state: LSTM f, GRU z, MGU -f. (default: 0.0)",
     )
     p.add_argument("--test-size", type=int, default=1000, metavar="N", help="Test sequences. (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="Seed of weights, training and test data. (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="Seed of weights, training and test data (>= 0). (default: 0)"
+    )
     p.add_argument(
         "--out",
         default=None,
@@ -86,9 +99,7 @@ def _list(flag: str, text: str, allowed: typing.Any = None, kind: typing.Any = s
 def _main(args: argparse.Namespace) -> int:
     from rnnkit.analysis.experiments import format_table, length_sweep
 
-    task = args.task.strip().lower()
-    if task not in TASK_NAMES:
-        raise UsageError(f"rnnkit longrange: --task must be one of {', '.join(TASK_NAMES)}, got {args.task!r}")
+    task = args.task
     lengths = _list("lengths", args.lengths, kind=int)
     low = 2 if task == "adding" else 1
     if min(lengths) < low:
@@ -101,6 +112,13 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"rnnkit longrange: --lr must be > 0, got {args.lr}")
     if args.clip_norm < 0:
         raise UsageError(f"rnnkit longrange: --clip-norm must be >= 0, got {args.clip_norm}")
+    if args.seed < 0:
+        raise UsageError(f"rnnkit longrange: --seed must be >= 0, got {args.seed}")
+    check_memory(
+        max(sequence_memory(T + 20, max(args.batch_size, args.test_size), 10, args.hidden_size) for T in lengths),
+        f"sequences of up to {max(lengths)} steps",
+        "--lengths, --batch-size, --test-size, --hidden-size",
+    )
     out = args.out
     plots = None
     try:
@@ -114,6 +132,9 @@ def _main(args: argparse.Namespace) -> int:
             ) from None
     if out is None and plots is not None:
         out = f"longrange-{task}.png"
+    # the outputs are checked now, not after all the training
+    check_output_file(out, "--out", "rnnkit longrange")
+    check_output_dir(args.save, "--save", "rnnkit longrange")
 
     logging.getLogger("rnnkit.analysis.experiments").setLevel(logging.INFO)
     print(

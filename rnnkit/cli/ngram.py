@@ -14,7 +14,14 @@ import argparse
 import sys
 import typing
 
-from rnnkit.cli.common import UsageError, add_aliases, add_config_flags, config_from_args, require
+from rnnkit.cli.common import (
+    UsageError,
+    add_aliases,
+    add_config_flags,
+    check_sampling,
+    config_from_args,
+    require,
+)
 from rnnkit.runs import ngram as ngramrun
 from rnnkit.text.corpus import read_text
 
@@ -34,13 +41,13 @@ def register(sub: typing.Any) -> None:
     t.set_defaults(func=_train)
 
     e = cmds.add_parser("eval", help="perplexity of a text (SRILM convention)")
-    e.add_argument("--run", metavar="DIR", help="Run directory of 'rnnkit ngram train'. (required)")
-    e.add_argument("--data", required=True, help="UTF-8 text to score, one sentence per line.")
+    e.add_argument("--run", metavar="DIR", help="Run directory written by 'rnnkit ngram train'. (required)")
+    e.add_argument("--data", required=True, metavar="FILE", help="UTF-8 text to score, one sentence per line.")
     add_aliases(e, RUN_ALIASES, {"run": str})
     e.set_defaults(func=_eval)
 
     s = cmds.add_parser("sample", help="generate text from a trained model")
-    s.add_argument("--run", metavar="DIR", help="Run directory of 'rnnkit ngram train'. (required)")
+    s.add_argument("--run", metavar="DIR", help="Run directory written by 'rnnkit ngram train'. (required)")
     s.add_argument("--prompt", default="", help="Start of the first sentence. (default: none)")
     s.add_argument(
         "--length",
@@ -49,9 +56,23 @@ def register(sub: typing.Any) -> None:
         metavar="N",
         help="Tokens to generate. (default: 50 words or 300 characters)",
     )
-    s.add_argument("--temperature", type=float, default=1.0, metavar="X", help="Softmax temperature. (default: 1.0)")
-    s.add_argument("--top-k", type=int, default=None, metavar="N", help="Sample among the k likeliest tokens only.")
-    s.add_argument("--top-p", type=float, default=None, metavar="X", help="Sample from the smallest top-p mass only.")
+    s.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="Divide the log-probabilities by X before sampling; 0 takes the likeliest token (greedy). (default: 1.0)",
+    )
+    s.add_argument(
+        "--top-k", type=int, default=None, metavar="N", help="Sample among the N likeliest tokens only (N >= 1)."
+    )
+    s.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        metavar="X",
+        help="Sample from the smallest set of likeliest tokens whose probability reaches X, 0 < X <= 1.",
+    )
     s.add_argument(
         "--beam",
         type=int,
@@ -59,7 +80,7 @@ def register(sub: typing.Any) -> None:
         metavar="N",
         help="Beam search with this beam size: one best sentence. (default: 0)",
     )
-    s.add_argument("--seed", type=int, default=0, help="Seed of the sampling. (default: 0)")
+    s.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the sampling (>= 0). (default: 0)")
     add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
     register_arpa(cmds)
@@ -88,7 +109,7 @@ def _missing(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = config_from_args(ngramrun.NGramTrainConfig, args)
+    cfg = config_from_args(ngramrun.NGramTrainConfig, args, "rnnkit ngram train")
     lm = ngramrun.train(cfg, args.out, overwrite=args.overwrite)
     print("--- sample ---")
     print(ngramrun.generate(lm, cfg.level, length=200 if cfg.level == "char" else 30, seed=0))
@@ -103,20 +124,26 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    check_sampling("rnnkit ngram sample", args, ngramrun.MAX_SAMPLE_LENGTH)
     lm, level = ngramrun.load_run(require(args, "run", "rnnkit ngram sample"))
-    print(
-        ngramrun.generate(
-            lm,
-            level,
-            args.prompt,
-            length=args.length,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            beam=args.beam,
-            seed=args.seed,
-        )
+    text = ngramrun.generate(
+        lm,
+        level,
+        args.prompt,
+        length=args.length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        beam=args.beam,
+        seed=args.seed,
     )
+    if args.beam and not text.strip():
+        print(
+            f"rnnkit ngram sample: the beam search ended at once: </s> is the likeliest continuation of "
+            f"{args.prompt or '<s>'!r}, so the best sentence is empty; sample instead (no --beam) or give a --prompt",
+            file=sys.stderr,
+        )
+    print(text)
     return 0
 
 

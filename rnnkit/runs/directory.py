@@ -4,6 +4,7 @@ Layout (every kind of run uses the names it needs)::
 
     RUN/
         run.json              the resolved config of the run (a frozen dataclass, as JSON)
+        manifest.json         SHA-256 of run.json, vocab.json and the model file, checked on every read
         vocab.json            the vocabulary (rnnkit.text.Vocabulary), for models over text
         source_vocab.json     an encoder-decoder's two vocabularies (write_vocab / read_vocab by name)
         target_vocab.json
@@ -18,6 +19,14 @@ refuses a directory that already holds a run unless told to overwrite it, and
 checks that the place is writable before any work starts; :meth:`RunDir.open`
 checks that the files a kind of run needs are there, with errors naming the flag
 the path came from.
+
+Integrity: every file a run reads back is checked. The checkpoints carry their
+own manifest (:mod:`rnnkit.checkpoint`); run.json, vocab.json and a model file
+such as ngram.safetensors are recorded in the run's ``manifest.json`` (their
+SHA-256, and a SHA-256 of the manifest itself) when written, and a read of any
+of them whose bytes differ raises :class:`rnnkit.io.CheckpointError` naming the
+file, so a one-character edit cannot silently change an evaluation. A run
+written before manifests existed (no manifest.json) is read unchecked.
 
 Example
 -------
@@ -41,6 +50,7 @@ FileExistsError: --out: ... already holds a run (run.json); pass --overwrite to 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -50,11 +60,14 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.text.corpus import file_kind
 from rnnkit.text.vocab import Vocabulary
 
 __all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
 
 CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "rnnkit.run"
 # Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
 RUN_ENTRIES = (
     CONFIG_FILE,
@@ -67,7 +80,16 @@ RUN_ENTRIES = (
     "source_vocab.json",
     "target_vocab.json",
     "metrics.json",
+    MANIFEST_FILE,
 )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest_hash(files: dict) -> str:
+    return _sha256(json.dumps({"format": MANIFEST_FORMAT, "files": files}, sort_keys=True).encode("utf-8"))
 
 
 class RunDir:
@@ -96,6 +118,65 @@ class RunDir:
     @property
     def plot_path(self) -> Path:
         return self.path / PLOT_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    # -- integrity ----------------------------------------------------------------------------------
+    def _manifest(self) -> dict | None:
+        """The recorded file digests ({name: sha256}); None for a run without a manifest."""
+        try:
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise CheckpointError(f"{self.manifest_path}: is a directory, not the run's manifest") from None
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            manifest = None
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if (
+            not isinstance(files, dict)
+            or manifest.get("format") != MANIFEST_FORMAT
+            or manifest.get("manifest_sha256") != _manifest_hash(files)
+        ):
+            raise CheckpointError(f"{self.manifest_path}: damaged (its content does not match its own SHA-256)")
+        return files
+
+    def record(self, name: str, data: bytes | None = None) -> None:
+        """Record the SHA-256 of the run's file ``name`` (its bytes ``data``, read if None) in manifest.json."""
+        if data is None:
+            data = (self.path / name).read_bytes()
+        try:
+            files = dict(self._manifest() or {})
+        except CheckpointError:
+            files = {}  # a damaged manifest is rewritten by a new run
+        files[name] = _sha256(data)
+        body = {"format": MANIFEST_FORMAT, "files": files, "manifest_sha256": _manifest_hash(files)}
+        atomic_write(self.manifest_path, [json.dumps(body, indent=1, sort_keys=True).encode("utf-8")])
+
+    def read_checked(self, name: str) -> bytes:
+        """The bytes of the run's file ``name``, checked against manifest.json; CheckpointError if they differ."""
+        path = self.path / name
+        if path.is_dir():
+            raise CheckpointError(f"{path}: is a directory, not a file of the run")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"{self.path}: not a complete run ({name} is missing)") from None
+        files = self._manifest()
+        if files is None:
+            return data  # a run written before manifests existed
+        if name not in files:
+            raise CheckpointError(f"{path}: not recorded in {self.manifest_path}; the run is incomplete or altered")
+        if _sha256(data) != files[name]:
+            raise CheckpointError(
+                f"{path}: changed since the run wrote it (SHA-256 differs from {MANIFEST_FILE}); "
+                "the file is damaged or was edited"
+            )
+        return data
 
     def holds_run(self) -> bool:
         """Whether the directory already holds any file or folder a run writes."""
@@ -126,10 +207,30 @@ class RunDir:
                     shutil.rmtree(p)
                 elif p.exists() or p.is_symlink():
                     p.unlink()
-        run.path.mkdir(parents=True, exist_ok=True)
+        missing = [p for p in (run.path, *run.path.parents) if not p.exists()]
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PermissionError(f"{flag}: cannot create {run.path}: {e.strerror or e}") from None
+        run._created = missing[::-1]  # outermost first
         if not os.access(run.path, os.W_OK | os.X_OK):
+            run.discard()
             raise PermissionError(f"{flag}: {run.path} is not writable")
         return run
+
+    def discard(self) -> None:
+        """Undo :meth:`create` for a run that failed before training: its entries, and the folders it made."""
+        for name in RUN_ENTRIES:
+            p = self.path / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+        for p in reversed(getattr(self, "_created", [])):
+            try:
+                p.rmdir()
+            except OSError:
+                break
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, needs: Iterable[str] = (), flag: str = "--run", what: str = "") -> RunDir:
@@ -140,7 +241,10 @@ class RunDir:
         """
         run = cls(path, flag=flag)
         if not run.path.is_dir():
-            raise FileNotFoundError(f"{flag}: no such directory: {run.path}")
+            kind = file_kind(run.path)
+            if kind == "nothing":
+                raise FileNotFoundError(f"{flag}: no such directory: {run.path}")
+            raise NotADirectoryError(f"{flag}: {run.path} is {kind}, not a run directory")
         for name in needs:
             if not (run.path / name).exists():
                 kind = f" of {what}" if what else ""
@@ -149,14 +253,20 @@ class RunDir:
 
     # -- config -------------------------------------------------------------------------------------
     def write_config(self, config: Any) -> None:
-        """Save ``config`` (a frozen config dataclass, or a plain dict) as run.json, atomically."""
+        """Save ``config`` (a frozen config dataclass, or a plain dict) as run.json, atomically, recorded in the
+        run's manifest."""
         fields = config if isinstance(config, dict) else dataclasses.asdict(config)
-        atomic_write(self.config_path, [json.dumps(fields, indent=2).encode("utf-8")])
+        data = json.dumps(fields, indent=2).encode("utf-8")
+        atomic_write(self.config_path, [data])
+        self.record(CONFIG_FILE, data)
 
     def read_raw_config(self) -> dict:
-        """run.json as a dict; CheckpointError if it is not a JSON object."""
+        """run.json as a dict (checked against the manifest); CheckpointError if it is not a JSON object."""
         try:
-            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+            data = self.read_checked(CONFIG_FILE)
+            raw = json.loads(data.decode("utf-8"))
+        except CheckpointError:
+            raise
         except (ValueError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{self.config_path}: unreadable run file: {e}") from None
         if not isinstance(raw, dict):
@@ -185,13 +295,18 @@ class RunDir:
 
     # -- vocabularies and other JSON files ----------------------------------------------------------
     def write_vocab(self, vocab: Vocabulary, name: str = VOCAB_FILE) -> None:
-        """Save the vocabulary as ``name`` (vocab.json; an encoder-decoder keeps two), atomically."""
-        atomic_write(self.path / name, [vocab.to_json().encode("utf-8")])
+        """Save the vocabulary as ``name`` (vocab.json; an encoder-decoder keeps two), atomically, and record it."""
+        data = vocab.to_json().encode("utf-8")
+        atomic_write(self.path / name, [data])
+        self.record(name, data)
 
     def read_vocab(self, name: str = VOCAB_FILE) -> Vocabulary:
-        """The vocabulary saved as ``name``; CheckpointError if it is not a vocabulary."""
+        """The vocabulary saved as ``name`` (checked against the manifest); CheckpointError if it is not one."""
         try:
-            return Vocabulary.from_json((self.path / name).read_text(encoding="utf-8"))
+            data = self.read_checked(name)
+            return Vocabulary.from_json(data.decode("utf-8"))
+        except CheckpointError:
+            raise
         except (ValueError, TypeError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{self.path}: unreadable run files: {name}: {e}") from None
 
@@ -200,7 +315,9 @@ class RunDir:
         if name not in RUN_ENTRIES:  # --overwrite removes exactly RUN_ENTRIES: a file outside them would stay
             raise ValueError(f"RunDir.write_json: name must be one of the run's files {RUN_ENTRIES}, got {name!r}")
         path = self.path / name
-        atomic_write(path, [json.dumps(obj, indent=2).encode("utf-8")])
+        data = json.dumps(obj, indent=2).encode("utf-8")
+        atomic_write(path, [data])
+        self.record(name, data)
         return path
 
     # -- plots --------------------------------------------------------------------------------------

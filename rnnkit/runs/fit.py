@@ -8,6 +8,8 @@ differs between kinds (data, model, metric) stays in the kind's own module.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ from typing import Any
 from rnnkit import distributed
 from rnnkit.optim import SGD, Adam, Optimizer
 from rnnkit.protocols import BatchSource, TrainableModel
+from rnnkit.runs.control import RunInterrupted
+from rnnkit.runs.control import stop_on_signals as signal_guard
 from rnnkit.runs.directory import RunDir
 from rnnkit.trainer import TrainerConfig, TrainResult
 
@@ -57,6 +61,7 @@ def fit_run(
     schedule: Any = None,
     title: str = "",
     resume: bool = False,
+    stop_on_signals: bool = True,
     comm: Any = None,
     average: bool = True,
     seed: int = 0,
@@ -77,6 +82,11 @@ def fit_run(
     in evaluation mode, which is restored afterwards: a kind of run adds its
     own scores there (an encoder-decoder decodes the validation pairs). It must
     draw no random numbers, so that a resumed run stays bit-identical.
+
+    With ``stop_on_signals``, SIGINT or SIGTERM ends training after the update in
+    progress (on every rank together): that position is checkpointed, the curve
+    so far plotted, and :class:`rnnkit.runs.control.RunInterrupted` raised (no
+    final evaluation).
     """
     trainer = distributed.make_trainer(
         model, optimizer, config, comm=comm, schedule=schedule, out_dir=run.path, average=average, seed=seed
@@ -84,10 +94,16 @@ def fit_run(
     if on_evaluate is not None:
         _report_evaluations(trainer, on_evaluate)
     train, valid = distributed.shard_source(trainer, train), distributed.shard_source(trainer, valid)
-    result = trainer.fit(train, valid if len(valid) else None, resume=resume)
+    guard = signal_guard(trainer) if stop_on_signals else contextlib.nullcontext()
+    with guard:
+        result = trainer.fit(train, valid if len(valid) else None, resume=resume)
+    if result.interrupted:
+        if trainer.is_main:
+            plot_learning_curve(result.history, run, title, read_log=True)
+        raise RunInterrupted(run, result.steps)
     final = trainer.evaluate(valid)  # the combined metric over every rank's shard
     history = result.history + [{"kind": "eval", "step": result.steps, "loss": final["loss"]}]
-    plot = plot_learning_curve(history, run, title) if trainer.is_main else None
+    plot = plot_learning_curve(history, run, title, read_log=resume) if trainer.is_main else None
     return FitResult(result, final, history, plot)
 
 
@@ -108,8 +124,36 @@ def _report_evaluations(trainer: Any, on_evaluate: Callable[[dict], Any]) -> Non
     trainer.evaluate = evaluate_and_report
 
 
-def plot_learning_curve(history: list, run: RunDir, title: str) -> Path | None:
-    """Write train/valid loss against updates as the run's PNG; None (and a log line) without matplotlib."""
+def _logged(run: RunDir) -> list:
+    """The records of the run's log.jsonl that parse (a resumed run plots its whole history)."""
+    records = []
+    try:
+        lines = (run.path / "log.jsonl").read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(r, dict)
+            and r.get("kind") in ("train", "eval")
+            and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for k in ("step", "loss"))
+        ):
+            records.append(r)
+    return records
+
+
+def plot_learning_curve(history: list, run: RunDir, title: str, *, read_log: bool = False) -> Path | None:
+    """Write train/valid loss against updates as the run's PNG; None (and a log line) without matplotlib.
+
+    With ``read_log`` the records already in the run's log.jsonl are plotted
+    too (a resumed run's ``history`` holds only what this call trained).
+    """
+    if read_log:
+        seen = {(r.get("kind"), r.get("step")) for r in history}
+        history = [r for r in _logged(run) if (r["kind"], r["step"]) not in seen] + list(history)
     try:
         import matplotlib
 
@@ -120,7 +164,7 @@ def plot_learning_curve(history: list, run: RunDir, title: str) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind, style in (("train", "-"), ("eval", "o-")):
-        pts = [(r["step"], r["loss"]) for r in history if r["kind"] == kind]
+        pts = sorted((r["step"], r["loss"]) for r in history if r["kind"] == kind)
         if pts:
             ax.plot(*zip(*pts), style, label="validation" if kind == "eval" else kind)
     ax.set_xlabel("updates")

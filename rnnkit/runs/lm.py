@@ -28,6 +28,7 @@ The fields of :class:`LMTrainConfig` are the flags of ``rnnkit lm train``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -40,9 +41,10 @@ from rnnkit import distributed
 from rnnkit._validate import check_choice, check_positive_int, check_probability
 from rnnkit.batches import StreamBatches
 from rnnkit.checkpoint import load_checkpoint
-from rnnkit.decoding import beam_search, sample
+from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.io import CheckpointError
 from rnnkit.lm.rnnlm import CELLS, OBJECTIVES, RNNLM, RNNLMConfig
+from rnnkit.runs.control import RunControl, check_memory, open_run
 from rnnkit.runs.directory import CONFIG_FILE, VOCAB_FILE, RunDir
 from rnnkit.runs.fit import OPTIMIZERS, fit_run, make_optimizer
 from rnnkit.schedules import StepDecay
@@ -71,6 +73,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_LAYERS = 64  # deeper stacks are refused: each layer is a sequential loop over time
+MAX_INIT_RANGE = 10.0  # weights beyond +-10 saturate every gate; larger ranges overflow the float32 products
 
 # Fields renamed so that each flag is spelled like the field it sets; run.json files with the old names still load.
 RENAMED_FIELDS = {"layers": "num_layers", "tie": "tie_weights", "clip": "clip_norm", "minutes": "max_minutes"}
@@ -109,12 +114,14 @@ class LMTrainConfig:
     cell: str = _f("lstm", "Recurrent cell.", tuple(CELLS))
     embedding_size: int = _f(64, "Size E of the token embeddings.")
     hidden_size: int = _f(256, "Hidden units H per recurrent layer.")
-    num_layers: int = _f(2, "Stacked recurrent layers.")
+    num_layers: int = _f(2, "Stacked recurrent layers (at most 64).")
     dropout: float = _f(0.1, "Dropout probability on the embeddings and between layers.")
     recurrent_dropout: float = _f(0.0, "Dropout probability on the recurrent state.")
     variational: bool = _f(False, "One dropout mask per sequence (Gal and Ghahramani 2016).")
     tie_weights: bool = _f(False, "Tie the input and output embeddings (needs --embedding-size == --hidden-size).")
-    init_range: float | None = _f(None, "Uniform initialisation range of every weight (none: each layer's own).")
+    init_range: float | None = _f(
+        None, "Draw every weight uniformly from [-X, X], 0 < X <= 10 (none: each layer's own initialisation)."
+    )
     objective: str = _f("token_mean", "Loss: mean per token, per sequence (Zaremba et al. 2014) or summed.", OBJECTIVES)
     batch_size: int = _f(32, "Parallel token streams per update.")
     bptt: int = _f(64, "Steps of truncated backpropagation through time.")
@@ -144,6 +151,18 @@ class LMTrainConfig:
         ):
             check_positive_int(w, name, getattr(self, name))
         check_positive_int(w, "seed", self.seed, minimum=0)
+        if self.seed >= 2**63:
+            raise ValueError(f"{w}: seed must be < 2**63, got {self.seed}")
+        if self.num_layers > MAX_LAYERS:
+            raise ValueError(f"{w}: num_layers must be <= {MAX_LAYERS}, got {self.num_layers}")
+        if self.init_range is not None and not (
+            isinstance(self.init_range, (int, float))
+            and not isinstance(self.init_range, bool)
+            and 0 < self.init_range <= MAX_INIT_RANGE
+        ):
+            raise ValueError(
+                f"{w}: init_range must be a number in (0, {MAX_INIT_RANGE:g}] (or none), got {self.init_range!r}"
+            )
         check_positive_int(w, "decay_start", self.decay_start, minimum=0)
         if self.max_vocab is not None:
             check_positive_int(w, "max_vocab", self.max_vocab, minimum=3)
@@ -201,6 +220,9 @@ def stream_source(ids: np.ndarray, batch_size: int, bptt: int, what: str) -> Str
 
 
 # -- train ---------------------------------------------------------------------------------------------
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mgu": 2}  # gate blocks G per cell: weights are (G*H, D)
+
+
 def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
     """The fresh RNNLM that ``cfg`` describes, for a vocabulary of ``vocab_size`` tokens."""
     return RNNLM(
@@ -221,6 +243,25 @@ def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
     )
 
 
+def memory_estimate(cfg: LMTrainConfig, vocab_size: int, steps: int | None = None) -> float:
+    """Bytes that training the model of ``cfg`` needs, roughly: float32 weights, gradients and Adam's two
+    moments, plus the activations kept for one BPTT window of ``steps`` (default ``cfg.bptt``) tokens."""
+    G, E, H, L, V = GATES.get(cfg.cell, 4), cfg.embedding_size, cfg.hidden_size, cfg.num_layers, vocab_size
+    params = V * E + G * H * (E + H + 2) + (L - 1) * G * H * (2 * H + 2) + (V if cfg.tie_weights else H * V + V)
+    T, B = min(steps or cfg.bptt, cfg.bptt), cfg.batch_size
+    activations = 3 * T * B * (E + L * (G + 2) * H + V)
+    return 4.0 * (4 * params + activations)
+
+
+def check_fits(cfg: LMTrainConfig, vocab_size: int, steps: int | None = None) -> None:
+    """ValueError naming the size flags when the model of ``cfg`` cannot be trained in the memory available."""
+    check_memory(
+        memory_estimate(cfg, vocab_size, steps),
+        f"a {cfg.num_layers}-layer {cfg.cell.upper()} of {cfg.hidden_size} units over {vocab_size} tokens",
+        "--hidden-size, --embedding-size, --num-layers, --batch-size, --bptt",
+    )
+
+
 class LMData(NamedTuple):
     """The vocabulary and batch sources of a run (:func:`load_sources`)."""
 
@@ -230,17 +271,24 @@ class LMData(NamedTuple):
     tokens: tuple[int, int]  # (training, validation) tokens, before they are cut into streams
 
 
-def load_sources(cfg: LMTrainConfig) -> LMData:
+def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
     """The vocabulary and sources of ``cfg.data``: a text file, a corpus prepared by ``rnnkit lm prepare``, or none.
 
     A directory written by ``rnnkit lm prepare`` (:mod:`rnnkit.runs.prepare`)
     gives the same vocabulary and windows as its text, streamed from the
     memory-mapped ids (its own validation split; ``cfg.valid`` is not read).
+    ``vocab`` (a resumed run's, or the one of ``--init-from``) encodes the text
+    instead of a vocabulary built from it; a prepared corpus must have been
+    prepared with it.
     """
     if cfg.data and is_prepared(cfg.data):
-        return _prepared_sources(cfg)
+        data = _prepared_sources(cfg)
+        if vocab is not None and data.vocab != vocab:
+            raise ValueError(f"--data: the corpus in {cfg.data} was prepared with another vocabulary than the run's")
+        return data
     train_text, valid_text = split_text(cfg)
-    vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
+    if vocab is None:
+        vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
     train_ids = vocab.encode(tokenize(train_text, cfg.level))
     valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
     train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
@@ -268,11 +316,17 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     log_fn: Any = print,
+    control: RunControl | None = None,
 ) -> dict:
     """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict.
 
-    ``out_dir`` must not hold a run already unless ``overwrite`` (see
-    :meth:`RunDir.create`); bad input fails before anything is written.
+    ``control`` (:class:`rnnkit.runs.control.RunControl`) says whether to
+    resume the run in ``out_dir``, replace it (``overwrite``, also accepted as
+    a keyword), start from another run's weights (``init_from``: its
+    vocabulary is used, and its model must have this model's shapes), how
+    often to checkpoint and what a non-finite update does. Bad input fails
+    before anything is written; SIGINT/SIGTERM checkpoint and raise
+    :class:`rnnkit.runs.control.RunInterrupted`.
     ``cfg.data`` may be a corpus prepared by ``rnnkit lm prepare``
     (:func:`load_sources`). Under an MPI launcher with several processes the
     run is data-parallel (:mod:`rnnkit.distributed`): each rank trains on its
@@ -280,27 +334,55 @@ def train(
     it and reports, and an error on any rank ends every rank. The summary's
     ``"rank"`` says which process returned it (0 on one process).
     """
+    control = control or RunControl(overwrite=overwrite)
     comm = distributed.init()  # None on one process; imports no MPI code then
     with distributed.guard(comm):  # an error on one rank (a bad file, say) ends every rank, none waits
-        return _train(cfg, out_dir, comm, overwrite=overwrite, progress=progress, log_fn=log_fn)
+        return _train(cfg, out_dir, comm, control=control, progress=progress, log_fn=log_fn)
 
 
-def _train(cfg: LMTrainConfig, out_dir, comm, *, overwrite: bool, progress: bool, log_fn: Any) -> dict:
+def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: bool, log_fn: Any) -> dict:
     rank = 0 if comm is None else comm.rank
     if rank != 0:
         log_fn = _quiet  # one process reports
-    vocab, train_src, valid_src, (n_train, n_valid) = load_sources(cfg)
-    run = RunDir.create(out_dir, overwrite=overwrite) if rank == 0 else RunDir(out_dir, flag="--out")
+    check_fits(cfg, 2)  # sizes that cannot fit whatever the vocabulary: refused before any reading
+    source = None
+    if control.init_from:
+        source = load_run(control.init_from, flag="--init-from")
+        if source[2].level != cfg.level:
+            raise ValueError(
+                f"--init-from: {control.init_from} is a {source[2].level}-level model; this run has --level {cfg.level}"
+            )
+    if control.resume:  # the run's own vocabulary, checked against its manifest
+        run, resuming = open_run(out_dir, control, cfg) if rank == 0 else (RunDir(out_dir, flag="--out"), True)
+        data = load_sources(cfg, run.read_vocab())
+    else:  # the data is read and checked before anything is written
+        data = load_sources(cfg, source[1] if source is not None else None)
+        replacing = rank == 0 and control.overwrite and RunDir(out_dir).holds_run()
+        run, resuming = open_run(out_dir, control, cfg) if rank == 0 else (RunDir(out_dir, flag="--out"), False)
+        if replacing:
+            log_fn(f"--overwrite: the run that was in {run.path} is gone; starting again")
+    vocab, train_src, valid_src, (n_train, n_valid) = data
+    try:
+        check_fits(cfg, len(vocab), n_train)
+        model = build_model(cfg, len(vocab))
+        if source is not None:
+            _init_from(model, source[0], control.init_from)
+    except BaseException:
+        if not resuming and rank == 0:
+            run.discard()  # nothing half-written: the new run directory goes again
+        raise
     if rank == 0:
-        run.write_config(cfg)
-        run.write_vocab(vocab)
-    model = build_model(cfg, len(vocab))
+        if not resuming or run.read_raw_config() != dataclasses.asdict(cfg):
+            run.write_config(cfg)  # a resumed run may have new --epochs / --max-minutes
+        if not resuming:
+            run.write_vocab(vocab)
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     schedule = (
         StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
     )
+    how = "resuming" if resuming else f"from the weights of {control.init_from}" if source else "fresh"
     log_fn(
-        f"{cfg.level}-level {cfg.cell.upper()} LM: vocabulary {len(vocab)}, {n_train:,} training and "
+        f"{cfg.level}-level {cfg.cell.upper()} LM ({how}): vocabulary {len(vocab)}, {n_train:,} training and "
         f"{n_valid:,} validation tokens, {model.num_parameters():,} parameters"
         + (f", {comm.size} processes" if comm is not None else "")
     )
@@ -311,6 +393,7 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, overwrite: bool, progress: bool
         log_every=max(1, min(100, len(train_src) // 10)),
         eval_every=max(25, len(train_src) // 5),
         progress=progress,
+        **control.trainer_fields(),
     )
     fit = fit_run(
         run,
@@ -321,6 +404,7 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, overwrite: bool, progress: bool
         valid_src,
         schedule=schedule,
         title=f"{cfg.level}-level language model",
+        resume=resuming,
         comm=comm,
         average=cfg.objective != "sum",
         seed=cfg.seed,
@@ -328,10 +412,28 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, overwrite: bool, progress: bool
     name, value = metric(fit.final["loss"], cfg.level)
     summary = {"steps": fit.result.steps, "valid_loss": fit.final["loss"], name: value, "vocab_size": len(vocab)}
     summary["rank"] = rank
-    log_fn(f"validation {name}: {value:.3f} after {fit.result.steps} updates")
+    skipped = f" ({fit.result.skipped_steps} non-finite updates skipped)" if fit.result.skipped_steps else ""
+    log_fn(f"validation {name}: {value:.3f} after {fit.result.steps} updates{skipped}")
     if fit.plot:
         log_fn(f"learning curve: {fit.plot}")
     return summary
+
+
+def _init_from(model: RNNLM, source: RNNLM, where: str) -> None:
+    """Copy the weights of ``source`` into ``model``; one-line error naming the first weight whose shape differs."""
+    mine, theirs = model.state_dict(), source.state_dict()
+    if set(mine) != set(theirs):
+        raise ValueError(
+            f"--init-from: {where} holds a model with other weights ({sorted(set(theirs) ^ set(mine))[0]} is in one "
+            "only); use the cell, --num-layers and --tie-weights it was trained with"
+        )
+    for key, value in mine.items():
+        if value.shape != theirs[key].shape:
+            raise ValueError(
+                f"--init-from: {where}: {key} has shape {tuple(theirs[key].shape)}, this model's "
+                f"{tuple(value.shape)}; use the sizes it was trained with (--embedding-size, --hidden-size)"
+            )
+    model.load_state_dict({k: v.astype(mine[k].dtype) for k, v in theirs.items()})
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:
@@ -339,9 +441,9 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 
 
 # -- load, evaluate, sample ----------------------------------------------------------------------------
-def load_run(run_dir: str | Path) -> tuple[RNNLM, Vocabulary, LMTrainConfig]:
-    """(model in eval mode, vocab, cfg) of a run directory written by :func:`train`."""
-    run = RunDir.open(run_dir, needs=(CONFIG_FILE, VOCAB_FILE), what="'rnnkit lm train'")
+def load_run(run_dir: str | Path, *, flag: str = "--run") -> tuple[RNNLM, Vocabulary, LMTrainConfig]:
+    """(model in eval mode, vocab, cfg) of a run directory written by :func:`train`; every file checked."""
+    run = RunDir.open(run_dir, needs=(CONFIG_FILE, VOCAB_FILE), what="'rnnkit lm train'", flag=flag)
     cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
     vocab = run.read_vocab()
     ckpt = load_checkpoint(run.checkpoint_dir)
@@ -358,12 +460,18 @@ def load_run(run_dir: str | Path) -> tuple[RNNLM, Vocabulary, LMTrainConfig]:
 
 
 def evaluate_text(model: RNNLM, vocab: Vocabulary, text: str, level: str, bptt: int = 64) -> dict:
-    """{"loss": mean nats per token, "ppl" or "bpc": the level's metric, "tokens": how many were scored}."""
-    ids = vocab.encode(tokenize(text, level))
+    """{"loss": mean nats per token, "ppl" or "bpc": the level's metric, "tokens": how many were scored,
+    "unk": how many of them were out of the vocabulary (scored as ``<unk>``)}."""
+    tokens = tokenize(text, level)
+    ids = vocab.encode(tokens)
+    unk = int(np.sum(ids == vocab.unk_id))
     src = stream_source(ids, 10, bptt, "data")
     result = Trainer(model, None, TrainerConfig(progress=False)).evaluate(src)  # evaluation needs no optimiser
     name, value = metric(result["loss"], level)
-    return {"loss": result["loss"], name: value, "tokens": result["count"]}
+    return {"loss": result["loss"], name: value, "tokens": result["count"], "unk": unk, "total": len(ids)}
+
+
+MAX_SAMPLE_LENGTH = 1_000_000  # tokens one sample may ask for
 
 
 def generate(
@@ -379,15 +487,38 @@ def generate(
     beam: int = 0,
     seed: int | np.random.Generator = 0,
 ) -> str:
-    """Continue ``prompt``: sampling (temperature, top-k, top-p) or, with beam > 0, beam search."""
+    """Continue ``prompt``: sampling (temperature, top-k, top-p), greedy with ``temperature=0``, or, with
+    beam > 0, beam search. Without a prompt the model starts as after a line's end. The text returned ends
+    with a newline.
+    """
+    check_positive_int("generate", "length", length)
+    if length > MAX_SAMPLE_LENGTH:
+        raise ValueError(f"generate: length must be <= {MAX_SAMPLE_LENGTH:,}, got {length}")
     tokens = list(prompt) if level == "char" else prompt.split()
     prompt_ids = vocab.encode(tokens) if tokens else np.array([vocab.eos_id])
     step_model = model.as_step_model()
-    if beam:
+    if beam and not tokens:
+        # From a line's end alone the likeliest continuation is often more line ends (blank lines), and a beam
+        # search returns only whitespace: start it from the likeliest token that is not a line end.
+        logprobs, _ = step_model.step(step_model.initial_state(prompt_ids[:0]), prompt_ids)
+        lp = np.array(logprobs, dtype=np.float64)[0]
+        lp[[vocab.eos_id, vocab.unk_id]] = -np.inf
+        if level == "char":
+            lp[[i for i, t in enumerate(vocab.tokens) if not t.strip()]] = -np.inf
+        first = int(np.argmax(lp))
+        rest = (
+            beam_search(step_model, np.array([vocab.eos_id, first]), length - 1, beam_size=beam) if length > 1 else []
+        )
+        out = np.concatenate([[first], np.asarray(rest, dtype=np.int64)]).astype(np.int64)
+    elif beam:
         out = beam_search(step_model, prompt_ids, length, beam_size=beam, no_repeat_ngram_size=0)
+    elif temperature == 0:
+        out = greedy(step_model, prompt_ids, length)
     else:
         out = sample(step_model, prompt_ids, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     words = vocab.decode(out)
     if level == "char":
-        return prompt + "".join(words)
-    return " ".join([prompt] + words).replace(" <eos> ", "\n").replace("<eos>", "\n").strip()
+        text = prompt + "".join(words)
+    else:
+        text = " ".join([prompt] + words).replace(" <eos> ", "\n").replace("<eos>", "\n").strip(" ")
+    return text if text.endswith("\n") else text + "\n"

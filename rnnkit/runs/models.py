@@ -19,11 +19,10 @@ import numpy as np
 
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.lm.rnnlm import RNNLM
-from rnnkit.runs.directory import CHECKPOINT_DIR, VOCAB_FILE
+from rnnkit.runs.directory import CHECKPOINT_DIR, VOCAB_FILE, RunDir
 from rnnkit.tasks.models import KINDS, task_model_from_config
-from rnnkit.text.corpus import read_text
+from rnnkit.text.corpus import file_kind, read_text
 from rnnkit.text.data import batchify, char_tokens, word_tokens
-from rnnkit.text.vocab import Vocabulary
 
 __all__ = ["checkpoint_dir", "load_trained_model", "find_vocab", "text_inputs", "task_inputs"]
 
@@ -32,7 +31,10 @@ def checkpoint_dir(path: str | Path, flag: str = "--run") -> Path:
     """The checkpoint directory under ``path`` (a run directory or a checkpoint directory)."""
     p = Path(path)
     if not p.is_dir():
-        raise FileNotFoundError(f"{flag} {path}: no such directory")
+        kind = file_kind(p)
+        if kind == "nothing":
+            raise FileNotFoundError(f"{flag} {path}: no such directory")
+        raise NotADirectoryError(f"{flag} {path}: is {kind}, not a run or checkpoint directory")
     if not (p / "latest").exists() and (p / CHECKPOINT_DIR / "latest").exists():
         return p / CHECKPOINT_DIR
     return p
@@ -67,7 +69,7 @@ def find_vocab(d: Path) -> Path:
 
 def text_inputs(model: RNNLM, d: Path, data: str, length: int, batch: int) -> np.ndarray:
     """The embedded text ``data`` (T, B, E) for the LM whose checkpoints are in ``d``: what its RNN reads."""
-    vocab = Vocabulary.from_json(find_vocab(d).read_text(encoding="utf-8"))
+    vocab = RunDir(find_vocab(d).parent).read_vocab()  # checked against the run's manifest
     text = read_text(data)
     specials = {vocab.unk_token, vocab.eos_token, vocab.pad_token, vocab.bos_token}
     chars = all(len(t) == 1 for t in vocab.tokens if t not in specials)
@@ -89,10 +91,20 @@ def task_inputs(cfg: dict, data: str | None, batch: int, dtype: Any) -> np.ndarr
             raise ValueError("--data is required: the checkpoint does not say its task")
         x, _ = task_data(cfg["task"], batch, cfg["length"], np.random.default_rng(0))
         return x.astype(dtype)
+    kind = file_kind(data)
+    if kind != "a file":
+        raise ValueError(f"--data {data}: " + ("no such file" if kind == "nothing" else f"is {kind}, not a file"))
     try:
         x = np.load(data, allow_pickle=False)
-    except ValueError as e:
-        raise ValueError(f"--data {data}: not a .npy array of numbers ({e})") from None
+    except (ValueError, EOFError, OSError) as e:
+        detail = " ".join(str(e).split()) or "the file is empty"
+        raise ValueError(f"--data {data}: not a .npy array of numbers ({detail})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        if hasattr(x, "close"):
+            x.close()
+        raise ValueError(f"--data {data}: an .npz archive; give one .npy array of inputs (T, B, D)")
+    if x.dtype.kind not in "biuf" or not np.isfinite(x).all():
+        raise ValueError(f"--data {data}: the inputs must be finite numbers, got dtype {x.dtype}")
     if x.ndim != 3 or x.shape[2] != cfg["input_size"]:
         raise ValueError(f"--data {data}: expected inputs of shape (T, B, {cfg['input_size']}), got {tuple(x.shape)}")
-    return x
+    return x.astype(dtype)

@@ -5,6 +5,7 @@ A run directory (:class:`rnnkit.runs.RunDir`) holds::
     RUN/
         run.json             the resolved NGramTrainConfig (level, order, smoothing, data, ...)
         ngram.safetensors    the counts, config and vocabulary (rnnkit.lm.NGramLM.save)
+        manifest.json        SHA-256 of run.json and ngram.safetensors, checked when the run is read
 
 Text is split into lines; a line is a sentence of whitespace-separated words
 (``--level word``) or of characters (``--level char``), and the model adds
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._validate import check_choice, check_positive_int
-from rnnkit.decoding import beam_search, sample
+from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.io import CheckpointError
 from rnnkit.lm.ngram import MODEL_FILE, SMOOTHINGS, NGramLM
 from rnnkit.runs.directory import CONFIG_FILE, RunDir
@@ -38,6 +39,7 @@ from rnnkit.text.data import sentences
 __all__ = ["NGramTrainConfig", "LEVELS", "train", "load_run", "evaluate_text", "format_score", "generate"]
 
 LEVELS = ("word", "char")
+MAX_SAMPLE_LENGTH = 1_000_000  # tokens one sample may ask for
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def train(cfg: NGramTrainConfig, out_dir: str | Path, *, overwrite: bool = False
     lm = NGramLM(cfg.order, cfg.smoothing, cfg.delta, min_count=cfg.min_count).fit(sents)
     seconds = time.perf_counter() - t0
     lm.save(run.path)
+    run.record(MODEL_FILE)
     run.write_config(cfg)
     kinds = ", ".join(f"{n:,} {m + 1}-grams" for m, n in enumerate(lm.ngram_counts()))
     log_fn(
@@ -131,6 +134,7 @@ def import_arpa(arpa_path: str | Path, out_dir: str | Path, level: str = "word",
     lm = NGramLM.from_arpa(arpa_path)
     run = RunDir.create(out_dir, overwrite=overwrite)
     lm.save(run.path)
+    run.record(MODEL_FILE)
     run.write_config({"level": level, "order": lm.order, "smoothing": "arpa", "arpa": str(arpa_path)})
     return lm
 
@@ -144,6 +148,7 @@ def load_run(run_dir: str | Path) -> tuple[NGramLM, str]:
         check_choice(str(run.config_path), "level", level, LEVELS)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{run.config_path}: unreadable run file: {e}") from None
+    run.read_checked(MODEL_FILE)  # the model file as the run wrote it (its manifest), before it is parsed
     return NGramLM.load(run.path), level
 
 
@@ -187,6 +192,8 @@ def generate(
     """Continue ``prompt``: sentences drawn one after another up to ``length`` tokens, or with
     ``beam`` > 0 the best single sentence of a beam search."""
     length = (300 if level == "char" else 50) if length is None else length
+    if isinstance(length, int) and length > MAX_SAMPLE_LENGTH:
+        raise ValueError(f"rnnkit ngram sample: length must be <= {MAX_SAMPLE_LENGTH:,}, got {length}")
     check_positive_int("rnnkit ngram sample", "length", length)
     check_positive_int("rnnkit ngram sample", "beam", beam, minimum=0)
     v = lm.vocab
@@ -199,16 +206,19 @@ def generate(
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
         lines, left, head = [], length, first
         while left > 0:
-            ids = sample(
-                lm,
-                start + head,
-                left,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                seed=rng,
-                stop_ids=(v.eos_id,),
-            ).tolist()
+            if temperature == 0:  # the likeliest token at each step
+                ids = greedy(lm, start + head, left, stop_ids=(v.eos_id,)).tolist()
+            else:
+                ids = sample(
+                    lm,
+                    start + head,
+                    left,
+                    temperature=temperature,
+                    top_k=top_k,
+                    top_p=top_p,
+                    seed=rng,
+                    stop_ids=(v.eos_id,),
+                ).tolist()
             left -= len(ids)
             lines.append(head + [i for i in ids if i != v.eos_id])
             head = []

@@ -14,12 +14,14 @@ the problem when the file is missing, empty or not UTF-8.
 
 from __future__ import annotations
 
+import os
+import stat
 import sysconfig
 from pathlib import Path
 
 from rnnkit._validate import check_positive_int
 
-__all__ = ["read_text", "builtin_corpus", "stdlib_sources"]
+__all__ = ["read_text", "file_kind", "builtin_corpus", "stdlib_sources"]
 
 
 def read_text(path: str | Path, what: str = "data") -> str:
@@ -37,7 +39,10 @@ def read_text(path: str | Path, what: str = "data") -> str:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"--{what}: no such file: {p}")
+        kind = file_kind(p)
+        if kind == "nothing":
+            raise FileNotFoundError(f"--{what}: no such file: {p}")
+        raise ValueError(f"--{what}: {p} is {kind}, not a file")
     raw = p.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -46,6 +51,24 @@ def read_text(path: str | Path, what: str = "data") -> str:
     if not text.strip():
         raise ValueError(f"--{what}: {p} is empty")
     return text
+
+
+def file_kind(path: str | Path) -> str:
+    """What is at ``path``, in words for a message: "a file", "a directory", "a FIFO (named pipe)", "a device",
+    "a socket" or "nothing"."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return "nothing"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a file"
 
 
 def stdlib_sources() -> list[Path]:

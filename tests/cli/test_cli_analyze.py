@@ -165,7 +165,7 @@ def test_one_line_errors_with_exit_status_2(tmp_path):
     save_checkpoint(tmp_path / "other", model_state={"w": np.zeros(2)}, config={"kind": "mystery"})
     assert_usage_error(["analyze", "spectrum", "--run", tmp_path / "other"], "unknown model kind 'mystery'")
     assert_usage_error(["longrange", "--lengths", "50,abc"], "--lengths must be a comma-separated list of integers")
-    assert_usage_error(["longrange", "--task", "sorting"], "--task must be one of adding, copy, parity")
+    assert_usage_error(["longrange", "--task", "sorting"], "argument --task: invalid choice: 'sorting'")
     assert_usage_error(["longrange", "--cells", "lstm,xl"], "--cells must be a comma-separated list of rnn, gru")
     assert_usage_error(["longrange", "--steps", "0"], "--steps must be >= 1, got 0")
 

@@ -81,3 +81,44 @@ def test_training_into_a_run_is_refused_without_overwrite(tmp_path, capsys):
     assert (tmp_path / "r" / "ngram.safetensors").read_bytes() == before
     assert main(argv + ["--order", "3", "--overwrite"]) == 0
     assert '"order": 3' in (tmp_path / "r" / "run.json").read_text()
+
+
+def _all_leaves():
+    import argparse
+
+    def walk(p, path=()):
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, p
+            return
+        for name, sub in subs[0].choices.items():
+            yield from walk(sub, (*path, name))
+
+    return list(walk(build_parser()))
+
+
+def test_every_flag_of_every_subcommand_has_a_sentence_its_choices_and_one_default():
+    leaves = _all_leaves()
+    assert len(leaves) >= 11
+    for path, parser in leaves:
+        for a in parser._actions:
+            if not a.option_strings or a.help == "==SUPPRESS==" or a.dest == "help":
+                continue
+            where = f"{' '.join(path)} {a.option_strings[0]}"
+            text = " ".join(a.help.split())
+            assert re.match(r"[A-Z].*\.", text), f"{where}: help must be a sentence: {text!r}"
+            assert text.count("(default") + text.count("(required)") == 1, f"{where}: {text!r}"
+            if a.choices:
+                assert "{" in parser.format_usage() or a.metavar is None, where
+    lm_sample = " ".join(_parser("lm", "sample").format_help().split())
+    for flag in ("--temperature X", "--top-k N", "--top-p X", "--seed N"):
+        assert flag in lm_sample
+    assert "0 takes the likeliest token (greedy)" in lm_sample
+
+
+def test_run_flags_are_shared_by_training_commands():
+    flags = _flags(_parser("lm", "train"))
+    for flag in ("--resume", "--overwrite", "--init-from", "--checkpoint-every", "--on-nonfinite", "--out"):
+        assert flag in flags
+    text = " ".join(_parser("lm", "train").format_help().split())
+    assert "--on-nonfinite {stop,skip}" in text and "(default: 10m)" in text

@@ -91,9 +91,9 @@ def test_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
             "is not UTF-8 text (byte 3 is 0xff)",
         ),
         (["lm", "train", "--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
-        (["lm", "train", "--hidden-size", "many"], "invalid int value: 'many'"),
+        (["lm", "train", "--hidden-size", "many"], "--hidden-size: must be an integer, got 'many'"),
         (["lm", "sample", "--run", str(tmp_path)], "not a run directory"),
-        (["lm", "sample", "--run", str(run_dir / "run"), "--top-p", "1.5"], "top_p"),
+        (["lm", "sample", "--run", str(run_dir / "run"), "--top-p", "1.5"], "--top-p must be > 0 and <= 1"),
         (["lm"], "a command is required"),
     ]
     for argv, message in cases:

@@ -48,7 +48,7 @@ def word_model(files):
 
 
 def test_train_writes_a_model_directory(word_model, files, capsys):
-    assert sorted(p.name for p in word_model.iterdir()) == ["ngram.safetensors", "run.json"]
+    assert sorted(p.name for p in word_model.iterdir()) == ["manifest.json", "ngram.safetensors", "run.json"]
     cfg = json.loads((word_model / "run.json").read_text())
     assert cfg["order"] == 3 and cfg["smoothing"] == "kneser-ney" and cfg["level"] == "word"
     assert cfg["data"] == str(files / "train.txt")
@@ -187,8 +187,8 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
             ["ngram", "train", "--data", train, "--smoothing", "good-turing"],
             "argument --smoothing: invalid choice: 'good-turing'",
         ),
-        (["ngram", "train", "--data", train, "--order", "0"], "order must be >= 1, got 0"),
-        (["ngram", "train", "--data", train, "--order", "three"], "invalid int value: 'three'"),
+        (["ngram", "train", "--data", train, "--order", "0"], "--order must be >= 1, got 0"),
+        (["ngram", "train", "--data", train, "--order", "three"], "--order: must be an integer, got 'three'"),
         (["ngram", "train", "--data", train, "--smoothing", "witten-bell", "--delta", "0.5"], "delta is only used by"),
         (["ngram", "train", "--data", train, "--level", "byte"], "argument --level: invalid choice: 'byte'"),
         (["ngram", "train", "--data", str(tmp_path / "missing.txt")], "--data: no such file"),
@@ -199,9 +199,9 @@ def test_errors_are_one_line_with_status_2(word_model, files, tmp_path, capsys):
         (["ngram", "eval", "--run", str(tmp_path), "--data", train], "not a run directory of 'rnnkit ngram train'"),
         (["ngram", "sample", "--run", str(lm_run)], "(ngram.safetensors is missing)"),
         (["ngram", "sample", "--run", str(broken)], "ngram.safetensors: header length field says"),
-        (["ngram", "sample", "--run", str(word_model), "--top-p", "1.5"], "top_p must be in (0, 1]"),
-        (["ngram", "sample", "--run", str(word_model), "--length", "0"], "length must be >= 1"),
-        (["ngram", "sample", "--run", str(word_model), "--temperature", "0"], "temperature must be"),
+        (["ngram", "sample", "--run", str(word_model), "--top-p", "1.5"], "--top-p must be > 0 and <= 1"),
+        (["ngram", "sample", "--run", str(word_model), "--length", "0"], "--length must be >= 1"),
+        (["ngram", "sample", "--run", str(word_model), "--temperature", "-1"], "--temperature must be >= 0"),
         (["ngram", "eval", "--run", str(word_model)], "the following arguments are required: --data"),
         (["ngram"], "a command is required"),
     ]

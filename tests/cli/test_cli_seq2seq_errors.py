@@ -47,8 +47,8 @@ def test_train_flags_follow_the_config_fields(capsys):
 def test_bad_flags(capsys):
     _fails(capsys, ["seq2seq"], r"^rnnkit seq2seq: a command is required")
     _fails(capsys, ["seq2seq", "train", "--attention", "luong"], r"argument --attention: invalid choice: 'luong'")
-    _fails(capsys, ["seq2seq", "train", "--hidden-size", "x"], r"argument --hidden-size: invalid int value")
-    _fails(capsys, ["seq2seq", "train", "--hidden-size", "0"], r"Seq2SeqRunConfig: hidden_size must be >= 1, got 0")
+    _fails(capsys, ["seq2seq", "train", "--hidden-size", "x"], r"argument --hidden-size: must be an integer, got 'x'")
+    _fails(capsys, ["seq2seq", "train", "--hidden-size", "0"], r"--hidden-size must be >= 1, got 0")
     _fails(capsys, ["seq2seq", "train", "--attention", "none", "--coverage"], r"coverage needs attention")
     _fails(capsys, ["seq2seq", "train", "--task", "dates", "--data", "x.tsv"], r"give task or data, not both")
     _fails(capsys, ["seq2seq", "train", "--valid", "x.tsv"], r"valid needs data")

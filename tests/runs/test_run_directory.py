@@ -51,6 +51,7 @@ def test_config_and_vocab_round_trip_and_renamed_fields_load(tmp_path):
     vocab = Vocabulary.from_tokens("a b a <eos>".split())
     run.write_vocab(vocab)
     assert run.read_vocab() == vocab
+    run.manifest_path.unlink()  # a run written before manifests existed is read unchecked
     old = {"layers": 3, "tie": True, "embedding_size": 8, "hidden_size": 8, "clip": 0.5, "minutes": 0}
     run.config_path.write_text(json.dumps(old))
     cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
@@ -73,8 +74,24 @@ def test_named_vocabularies_json_files_and_strict_configs(tmp_path):
         run.write_json("x.json", {})
     with pytest.raises(FileExistsError, match=r"already holds a run \(source_vocab.json\)"):
         RunDir.create(run.path)  # every file a run writes marks it as a run
-    run.config_path.write_text(json.dumps({"order": 2, "colour": "red"}))
+    run.write_config({"order": 2, "colour": "red"})
     assert run.read_config(Cfg) == Cfg(order=2)
     with pytest.raises(CheckpointError, match=r"run.json has fields this rnnkit does not know: \['colour'\]"):
         run.read_config(Cfg, strict=True)
     assert sorted(p.name for p in RunDir.create(run.path, overwrite=True).path.iterdir()) == []
+
+
+def test_an_edit_of_a_recorded_file_is_refused_naming_it(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    run.write_config(Cfg(order=7))
+    run.write_vocab(Vocabulary.from_tokens("a b a <eos>".split()))
+    run.config_path.write_text(run.config_path.read_text().replace("7", "8"))
+    with pytest.raises(CheckpointError, match="run.json: changed since the run wrote it"):
+        run.read_config(Cfg)
+    text = run.vocab_path.read_text()
+    run.vocab_path.write_text(text.replace('"a"', '"c"'))
+    with pytest.raises(CheckpointError, match="vocab.json: changed since the run wrote it"):
+        run.read_vocab()
+    run.manifest_path.write_text(run.manifest_path.read_text().replace("rnnkit.run", "rnnkit.rum"))
+    with pytest.raises(CheckpointError, match="manifest.json: damaged"):
+        run.read_vocab()

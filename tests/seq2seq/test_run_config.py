@@ -58,15 +58,15 @@ def test_run_files_round_trip_and_refusals(tmp_path):
     assert read_run_files(tmp_path) == (cfg, sv, tv)
     doc = json.loads((tmp_path / "run.json").read_text())
     assert doc["hidden_size"] == 16  # run.json is the config itself, as every kind of run writes it
-    (tmp_path / "run.json").write_text(json.dumps({**doc, "colour": "red"}))
+    RunDir.open(tmp_path).write_config({**doc, "colour": "red"})  # recorded, so only the field is wrong
     with pytest.raises(CheckpointError, match=r"unreadable run files: run.json has fields .* \['colour'\]"):
         read_run_files(tmp_path)
     old = {k: v for k, v in doc.items() if k not in ("clip_norm", "max_minutes")}
-    (tmp_path / "run.json").write_text(json.dumps({**old, "clip": 0.5, "minutes": 2.0}))  # the earlier names
+    RunDir.open(tmp_path).write_config({**old, "clip": 0.5, "minutes": 2.0})  # the earlier names
     again = read_run_files(tmp_path)[0]
     assert (again.clip_norm, again.max_minutes) == (0.5, 2.0)
-    (tmp_path / "run.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="run.json: unreadable run file"):
+    (tmp_path / "run.json").write_text("{not json")  # an edit the manifest catches before the parse
+    with pytest.raises(CheckpointError, match="run.json: changed since the run wrote it"):
         read_run_files(tmp_path)
 
 
