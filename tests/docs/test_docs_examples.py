@@ -18,7 +18,7 @@ PAGES = [p for p in pages() if code_blocks(p)]
 
 def test_the_site_has_runnable_examples():
     names = {p.relative_to(DOCS).as_posix() for p in PAGES}
-    for page in ("rnn-bptt.md", "course.md", "analysis.md"):
+    for page in ("rnn-bptt.md", "zh/rnn-bptt.md", "course.md", "analysis.md"):
         assert page in names, f"docs/{page} has no python or pycon block, or does not exist"
 
 
