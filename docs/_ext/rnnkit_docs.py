@@ -28,8 +28,8 @@ ZH = "zh/"
 def counterpart(pagename: str) -> tuple[str, str, str]:
     """The other language's page name, its label and its language code."""
     if pagename.startswith(ZH):
-        return pagename[len(ZH) :], "English", "en"
-    return ZH + pagename, "中文", "zh"
+        return pagename[len(ZH) :], "Read in English", "en"
+    return ZH + pagename, "阅读中文版", "zh"
 
 
 def _page_context(app, pagename, templatename, context, doctree):
