@@ -2,13 +2,12 @@
 
 ```python blocks are executed (their own asserts decide); ```pycon blocks are
 doctests, so the output printed on the page must be the output the code gives.
-Each page runs in one namespace, from the repository root.
+Each page runs in one namespace, in an empty temporary folder (files an example writes land there).
 """
 
 from __future__ import annotations
 
 import doctest
-import os
 
 import pytest
 from docsite import DOCS, ROOT, code_blocks, pages
@@ -23,8 +22,8 @@ def test_the_site_has_runnable_examples():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
-def test_page_examples_run(page, monkeypatch):
-    monkeypatch.chdir(ROOT)
+def test_page_examples_run(page, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     rel = page.relative_to(ROOT).as_posix()
     namespace = {"__name__": "__docs__"}
@@ -41,4 +40,3 @@ def test_page_examples_run(page, monkeypatch):
         assert runner.tries > 0, f"{rel}: the pycon block at line {line} holds no example"
         assert runner.failures == 0, f"{rel}, the pycon block at line {line}:\n" + "".join(out)
         namespace = test.globs
-    assert os.getcwd() == str(ROOT)
