@@ -6,7 +6,12 @@
    ``_templates/lang-switch.html``); pages with no counterpart (the API
    reference, the engineering notes) get none.
 
-2. Docstrings as their authors wrote them. rnnkit's docstrings are plain text
+2. Pages that may not exist yet. A toctree entry written ``?name`` is kept
+   (as ``name``) only when ``docs/name.md`` exists, so the index can list the
+   pages that other work adds (language models, sequence to sequence) and the
+   site builds, warnings as errors, with or without them.
+
+3. Docstrings as their authors wrote them. rnnkit's docstrings are plain text
    with reST literals: equations sit in indented blocks aligned by column
    (``a_t = x_t @ W_ih.T + ...``), and prose uses ``|x|`` and ``*`` as
    arithmetic. reST would read those as block quotes, substitutions and
@@ -19,6 +24,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 ZH = "zh/"
 
@@ -38,7 +44,31 @@ def _page_context(app, pagename, templatename, context, doctree):
         context["lang_switch"] = {"href": app.builder.get_relative_uri(pagename, other), "label": label, "lang": code}
 
 
-# -- 2. plain-text docstrings ----------------------------------------------------------------
+# -- 2. optional toctree entries ----------------------------------------------------------
+
+_OPTIONAL = re.compile(r"^\?(\S+)[ \t]*$", re.M)
+
+
+def optional_entries(text: str, exists) -> str:
+    """Replace each line ``?name`` by ``name`` if ``exists(name)``, else drop it."""
+    return _OPTIONAL.sub(lambda m: m.group(1) if exists(m.group(1)) else "", text)
+
+
+def _source_read(app, docname, source):
+    if _OPTIONAL.search(source[0]):
+        app.env.rnnkit_optional = getattr(app.env, "rnnkit_optional", set()) | {docname}
+    base = Path(app.srcdir) / Path(docname).parent
+    source[0] = optional_entries(
+        source[0], lambda name: any((base / f"{name}{ext}").is_file() for ext in (".md", ".rst"))
+    )
+
+
+def _always_reread(app, env, added, changed, removed):
+    """Pages with optional entries are read again on every build: a page they name may have appeared."""
+    return sorted(getattr(env, "rnnkit_optional", set()) - set(removed))
+
+
+# -- 3. plain-text docstrings ----------------------------------------------------------------
 
 _NAPOLEON_SECTIONS = {"example", "examples", "note", "notes", "see also", "references", "warning", "warnings"}
 # spans that reST must keep as they are: ``literals``, :roles:`targets`, `links`_, *emphasis* / **strong**
@@ -122,5 +152,7 @@ def _process_docstring(app, what, name, obj, options, lines):
 
 def setup(app):
     app.connect("html-page-context", _page_context)
+    app.connect("source-read", _source_read)
+    app.connect("env-get-outdated", _always_reread)
     app.connect("autodoc-process-docstring", _process_docstring, priority=400)  # before napoleon (500)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
