@@ -22,10 +22,10 @@ x = np.random.default_rng(0).normal(size=(T, B, 4)).astype(np.float32)  # two se
 
 
 def masks_of(seed, **kw):
-    """Run a 2-layer GRU with the given regulariser and return its last forward's cache."""
+    """Run a 2-layer GRU with the given regulariser and return the masks its forward drew."""
     layer = rnnkit.GRU(4, H, num_layers=2, seed=seed, **kw)
     layer.forward(x)
-    return layer._cache  # the masks the forward drew (and the backward reuses)
+    return layer.dropout_masks()  # the masks the forward applied (and the backward reuses)
 
 
 def over_time(mask):
@@ -34,11 +34,11 @@ def over_time(mask):
     return np.concatenate([mask[:, b].T for b in range(B)], axis=1) == 0
 
 
-standard = masks_of(1, dropout=0.3).dropout_masks[0]  # (T, B, H): outputs of layer 0
-variational = masks_of(2, dropout=0.3, variational=True).dropout_masks[0]  # (1, B, H)
-recurrent = masks_of(3, recurrent_dropout=0.3, variational=True).cells[0][0].masks.recurrent  # (1, B, H)
-zoneout = masks_of(4, zoneout=0.3).cells[0][0].masks.update  # (T, B, H); 1: take the new value
-weight = masks_of(5, weight_drop=0.3).weight_masks[0][0]  # (3H, H): one mask of W_hh
+standard = masks_of(1, dropout=0.3).output[0]  # (T, B, H): outputs of layer 0
+variational = masks_of(2, dropout=0.3, variational=True).output[0]  # (1, B, H)
+recurrent = masks_of(3, recurrent_dropout=0.3, variational=True).recurrent[0][0]  # (1, B, H)
+zoneout = masks_of(4, zoneout=0.3).zoneout[0][0]  # (T, B, H); 1: take the new value
+weight = masks_of(5, weight_drop=0.3).weight_hh[0][0]  # (3H, H): one mask of W_hh
 
 panels = [
     ("standard dropout\n(new mask every step)", over_time(standard)),
