@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import types
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -27,9 +26,6 @@ sys.path.insert(0, str(DOCS / "_ext"))
 project = "rnnkit"
 author = "the rnnkit authors"
 copyright = "rnnkit authors"  # noqa: A001 (Sphinx's name)
-# rnnkit/__main__.py runs the command line when it is imported (``python -m rnnkit``), and the
-# recursive API scan imports every module: it gets an empty stand-in, so the scan never runs the CLI.
-sys.modules.setdefault("rnnkit.__main__", types.ModuleType("rnnkit.__main__"))
 try:
     import rnnkit
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pygments.lexers.special import TextLexer
+
 ZH = "zh/"
 
 # -- 1. language switch ----------------------------------------------------------------------
@@ -151,6 +153,9 @@ def _process_docstring(app, what, name, obj, options, lines):
 
 
 def setup(app):
+    # mermaid diagrams (docs/design.md's import graph) are shown as their source text: readable
+    # as it is, and rendered by the forges that know mermaid
+    app.add_lexer("mermaid", TextLexer)
     app.connect("html-page-context", _page_context)
     app.connect("source-read", _source_read)
     app.connect("env-get-outdated", _always_reread)

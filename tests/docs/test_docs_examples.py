@@ -2,6 +2,7 @@
 
 ```python blocks are executed (their own asserts decide); ```pycon blocks are
 doctests, so the output printed on the page must be the output the code gives.
+Fragments that cannot run alone are ```{code-block} python directives, which are not run.
 Each page runs in one namespace, in an empty temporary folder (files an example writes land there).
 """
 
