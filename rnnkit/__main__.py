@@ -1,5 +1,8 @@
+"""``python -m rnnkit``: the command line (``rnnkit.cli.main``). Importing this module does nothing."""
+
 import sys
 
 from rnnkit.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -87,11 +87,45 @@ class _LayerCache:
     cells: list = field(default_factory=list)  # [layer][direction] cell caches
     dropout_masks: list = field(default_factory=list)  # [layer] mask applied to its output, or None
     weight_masks: list = field(default_factory=list)  # [layer][direction] DropConnect mask of W_hh, or None
+    step_masks: list = field(default_factory=list)  # [layer][direction] StepMasks the cells used, or None
     input_mask: np.ndarray | None = None  # input dropout mask, or None
+    zoneout: tuple = (0.0, 0.0)  # the zoneout probabilities (h, c) the forward used
     lengths: np.ndarray | None = None
     batch_first: bool = False
     unbatched: bool = False
     out_shape: tuple = ()
+
+
+@dataclass(frozen=True)
+class DropoutMasks:
+    """The random masks a recurrent layer drew and applied in its last forward pass.
+
+    Returned by ``RecurrentLayer.dropout_masks()``; each is None where that
+    regulariser is off (or in eval mode, where dropout draws nothing). Dropout
+    masks are inverted: 0 where dropped, 1/(1-p) where kept. Per-layer entries
+    are tuples indexed [layer], per-direction ones [layer][direction]:
+
+        input       (T|1, B, D)        dropout of the layer's input
+        output      [layer] (T|1, B, H * dirs)  dropout of each layer's output (None for the last)
+        recurrent   [layer][dir] (T|1, B, H)    multiplier of h_{t-1} in h_{t-1} @ W_hh.T
+        zoneout     [layer][dir] (T, B, H)      1: the unit takes its new value, 0: keeps h_{t-1}
+        zoneout_c   [layer][dir] (T, B, H)      the same for the LSTM cell state
+        weight_hh   [layer][dir] W_hh's shape   DropConnect mask of W_hh (weight drop)
+
+    The shapes with T|1 have 1 when ``variational=True`` (one mask per
+    sequence). In eval mode zoneout is not drawn: its entry is the
+    expectation 1 - z, shape (T, 1, 1). With ``lengths``, the zoneout masks
+    are multiplied by the length mask (0 after a sequence ends), as the cells
+    use them. The arrays are copies: changing them does not change what
+    ``backward`` uses.
+    """
+
+    input: np.ndarray | None
+    output: tuple
+    recurrent: tuple
+    zoneout: tuple
+    zoneout_c: tuple
+    weight_hh: tuple
 
 
 _check_bool = registry.check_bool
@@ -433,6 +467,36 @@ class RecurrentLayer(Module):
         c = np.stack([cc.c[k] for (cc,) in cache.cells])
         return h, (c[:, 0] if cache.unbatched else c)
 
+    def dropout_masks(self) -> DropoutMasks:
+        """The random masks of the last forward pass (dropout, recurrent dropout, zoneout, weight drop).
+
+        Read from the forward's cache, so they are the masks the forward
+        applied and the backward reuses; see ``DropoutMasks`` for their
+        shapes. Needs a forward with gradients enabled.
+        """
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.dropout_masks: no cache; run forward (with gradients enabled) first"
+            )
+
+        def copy(a):
+            return None if a is None else np.array(a, copy=True)
+
+        def per_step(attr):
+            return tuple(tuple(copy(getattr(m, attr, None)) for m in layer) for layer in cache.step_masks)
+
+        z_h, z_c = cache.zoneout
+        none = tuple((None,) * len(layer) for layer in cache.step_masks)
+        return DropoutMasks(
+            input=copy(cache.input_mask),
+            output=tuple(copy(m) for m in cache.dropout_masks),
+            recurrent=per_step("recurrent"),
+            zoneout=per_step("update") if z_h else none,
+            zoneout_c=per_step("update_c") if z_c else none,
+            weight_hh=tuple(tuple(copy(m) for m in layer) for layer in cache.weight_masks),
+        )
+
     # -- forward / backward ---------------------------------------------------------------------
     def forward(self, x, hx=None, lengths=None):
         """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n))."""
@@ -453,7 +517,7 @@ class RecurrentLayer(Module):
         need_cache = is_grad_enabled()
         self._cache = None  # free the last forward's cache before building this one
         train = self.training
-        cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched)
+        cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched, zoneout=self.zoneout)
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if self._has_cell_state else None
         kwargs = self._family_kwargs()
@@ -462,7 +526,7 @@ class RecurrentLayer(Module):
             x = x * cache.input_mask
         layer_in = x
         for layer in range(self.num_layers):
-            outs, layer_caches, wmasks = [], [], []
+            outs, layer_caches, wmasks, smasks = [], [], [], []
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
                 params = self._cell_params(layer, suffix)
@@ -474,12 +538,13 @@ class RecurrentLayer(Module):
                     params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
+                step_masks = self._step_masks(T, B, lengths)
                 out, state_T, cc = _kernels.forward(
                     self._family,
                     params,
                     np.ascontiguousarray(xin),
                     state,
-                    masks=self._step_masks(T, B, lengths),
+                    masks=step_masks,
                     lengths=lengths,
                     need_cache=need_cache,
                     **kwargs,
@@ -487,6 +552,7 @@ class RecurrentLayer(Module):
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 layer_caches.append(cc)
                 wmasks.append(wmask)
+                smasks.append(step_masks)
                 if self._has_cell_state:
                     h_n[idx], c_n[idx] = state_T
                 else:
@@ -498,6 +564,7 @@ class RecurrentLayer(Module):
                 out = out * mask
             cache.cells.append(layer_caches)
             cache.weight_masks.append(wmasks)
+            cache.step_masks.append(smasks)
             cache.dropout_masks.append(mask)
             layer_in = out
         cache.out_shape = layer_in.shape
