@@ -108,7 +108,6 @@ def test_no_dead_internal_link(site):
 _REPO_PATH = re.compile(r"(?<![\w./-])((?:docs|benchmarks|tests|rnnkit|\.ci)/[\w./-]*\w)")
 # Modules that the design notes (docs/design.md) name before they are added: sequence to sequence,
 # whose page joins the index (``?seq2seq``) when it lands.
-PLANNED = {"design.md": {"rnnkit/seq2seq", "rnnkit/runs/seq2seq.py", "rnnkit/cli/seq2seq.py"}}
 _LINK = re.compile(
     r"\]\((?!https?:|mailto:|#)([^)\s]+)\)|\{(?:literalinclude|include)\}\s+(\S+)|!\[[^\]]*\]\(([^)\s]+)\)"
 )
@@ -128,7 +127,7 @@ def test_pages_refer_only_to_files_in_the_repository():
             path = m.group(1).rstrip(".")
             if "*" in path or path.startswith(("docs/_build", "docs/auto_gallery", "docs/api/generated")):
                 continue
-            if not (ROOT / path).exists() and path not in PLANNED.get(rel, ()):
+            if not (ROOT / path).exists():
                 bad.append(f"docs/{rel}: {path}")
         for m in re.finditer(r"seeds/\d+", text):  # the notes are cited by author and title, never by file
             bad.append(f"docs/{rel}: {m.group(0)} (a file outside the repository)")
