@@ -166,7 +166,7 @@ def _names(layer, index: int | None) -> list[dict]:
 def _input_size(layer, index: int | None) -> int:
     if index is None or index == 0:
         return layer.input_size
-    return layer.hidden_size * layer.num_directions
+    return layer.layer_output_size
 
 
 def _blocks(a: np.ndarray, order, H: int) -> np.ndarray:
@@ -336,7 +336,7 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
 
 
 # -- building the Keras layer ---------------------------------------------------------------------
-_RESERVED = ("units", "activation", "recurrent_activation", "use_bias", "reset_after")
+_RESERVED = ("units", "activation", "recurrent_activation", "use_bias", "reset_after", "go_backwards")
 
 
 def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
@@ -384,10 +384,12 @@ def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
         kw["reset_after"] = layer.variant["reset_after"]
     if not is_cell:
         kw.update(return_sequences=True, return_state=True)
+        # a masked step emits zeros ("zeros") or repeats the last output ("previous")
+        kw.update(go_backwards=layer.go_backwards, zero_output_for_mask=layer.masked_output == "zeros")
     kw.update(kwargs)
     built = getattr(keras.layers, kind + ("Cell" if is_cell else ""))(**kw)
     if getattr(layer, "bidirectional", False):
-        built = keras.layers.Bidirectional(built, dtype=dtype)
+        built = keras.layers.Bidirectional(built, merge_mode=layer.merge_mode, dtype=dtype)
     D = _input_size(layer, index)
     built.build((None, D) if is_cell else (None, None, D))
     built.set_weights(weights)

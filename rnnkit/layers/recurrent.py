@@ -5,7 +5,7 @@ A layer runs a cell family (``rnnkit.cells``) over whole sequences, stacked
 backward pass needs. Parameters are PyTorch's, by name, shape and gate
 order: for layer k and direction suffix s ('' or '_reverse')
 
-    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else H_out * num_directions
+    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else layer_output_size
     weight_hh_l{k}{s}  (G*H, H_out)
     bias_ih_l{k}{s}    (G*H,)         (absent with bias=False)
     bias_hh_l{k}{s}    (G*H,)
@@ -17,9 +17,9 @@ with G = 1 (RNN), 3 (GRU: r, z, n), 2 (GRU without reset gate: z, n),
 +/- 1/sqrt(hidden_size), PyTorch's default, from ``seed``.
 
 Shapes: x (T, B, D) or, with ``batch_first``, (B, T, D), or unbatched (T, D);
-out (T, B, H_out * num_directions); hx and h_n (num_layers * num_directions,
-B, H_out), layer-major with directions interleaved (PyTorch's order); for
-LSTM both states, as a tuple (h, c), c being (..., B, H).
+out (T, B, layer_output_size): H_out * num_directions, or H_out with a merge_mode other than
+"concat"; hx and h_n (num_layers * num_directions, B, H_out), layer-major with directions
+interleaved (PyTorch's order); for LSTM both states, as a tuple (h, c), c being (..., B, H).
 
 Regularisers, all off by default and active in training mode only (``eval()``
 turns them off; zoneout then uses its expectation). Masks come from the
@@ -40,6 +40,24 @@ All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no
 Each of the five may be reassigned after construction (``layer.dropout = 0.3``); an
 assignment is validated exactly as the constructor's argument is.
 
+Keras's conventions, as options:
+
+- ``forward(x, mask=...)``: a boolean step mask (T, B) ((B, T) with ``batch_first``, (T,)
+  unbatched). A step with False keeps the previous states (h and, for LSTM, c) and emits zeros,
+  or with ``masked_output="previous"`` the last output (Keras's default
+  ``zero_output_for_mask=False``: zeros before the first kept step). Left padding and holes are
+  allowed, in both loop backends (the mask is an update and an output step mask,
+  ``rnnkit.cells.common.StepMasks``). The reverse direction reads the sequence and its mask
+  reversed together, ``x[::-1]`` and ``mask[::-1]``, as Keras's ``Bidirectional`` does; with
+  ``lengths`` it reverses each sequence within its length (PyTorch's packed sequences). The two
+  agree on right padding. ``lengths`` and ``mask`` are exclusive (the error says which to drop).
+- ``go_backwards=True`` (unidirectional layers): the stack reads ``x[::-1]`` (and ``mask[::-1]``;
+  ``lengths`` become the mask t < lengths[b] first) and returns its outputs in that reversed
+  order, as Keras's ``go_backwards``.
+- ``merge_mode``: how a bidirectional layer joins its directions' outputs, at every layer of the
+  stack: "concat" (default, PyTorch's; width 2 H_out), "sum", "mul", "ave" (width H_out, so the
+  next layer's D is H_out), Keras's ``Bidirectional`` modes. ``layer_output_size`` gives the width.
+
 A batch of size B = 0 gives empty outputs and states and adds nothing to the
 gradients, as PyTorch does; T must be at least 1.
 """
@@ -53,6 +71,7 @@ import numpy as np
 from rnnkit import _kernels
 from rnnkit._validate import (
     as_float_array,
+    check_choice,
     check_positive_int,
     check_probability,
     fmt_shape,
@@ -64,6 +83,16 @@ from rnnkit.cells.common import StepMasks
 from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
+
+MASKED_OUTPUTS = ("zeros", "previous")  # what a masked step emits (Keras: zero_output_for_mask True / False)
+MERGE_MODES = ("concat", "sum", "mul", "ave")  # how a bidirectional layer joins its two directions
+
+
+def output_mask(m: np.ndarray, masked_output: str) -> np.ndarray:
+    """The output mask of a step mask m (T, B, 1): m itself ("zeros"), or 1 from the first kept step on
+    ("previous": a masked step repeats the last output, which is the carried state h_t; before any
+    kept step Keras emits zeros, not h0)."""
+    return m if masked_output == "zeros" else np.maximum.accumulate(m, axis=0)
 
 
 def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
@@ -80,6 +109,44 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return x[idx, np.arange(B)[None, :]]
 
 
+def _reverse(x: np.ndarray, lengths: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray:
+    """The reverse direction's view of x (T, B, ...): with a step mask the whole sequence reversed (Keras's
+    Bidirectional reverses the sequence and the mask together), else within each length. Its own inverse."""
+    return x[::-1] if mask is not None else reverse_padded(x, lengths)
+
+
+def _merge(outs: list, mode: str) -> np.ndarray:
+    """Join the directions' outputs (T, B, H_out) each: Keras's merge modes."""
+    if len(outs) == 1:
+        return outs[0]
+    f, b = outs
+    if mode == "concat":
+        return np.concatenate(outs, axis=-1)
+    if mode == "sum":
+        return f + b
+    if mode == "ave":
+        return (f + b) * f.dtype.type(0.5)
+    return f * b  # "mul"
+
+
+def _merge_backward(dout, mode: str, num_directions: int, Ho: int, merged) -> list:
+    """Gradients of ``_merge`` for each direction: concat splits dout; sum passes it to both; ave halves it;
+    mul: d(f * b) = (dout * b, dout * f)."""
+    if dout is None:
+        return [None] * num_directions
+    if num_directions == 1:
+        return [dout]
+    if mode == "concat":
+        return [dout[..., :Ho], dout[..., Ho:]]
+    if mode == "sum":
+        return [dout, dout]
+    if mode == "ave":
+        half = dout * dout.dtype.type(0.5)
+        return [half, half]
+    f, b = merged
+    return [dout * b, dout * f]
+
+
 @dataclass
 class _LayerCache:
     """What backward needs from one forward pass."""
@@ -89,6 +156,9 @@ class _LayerCache:
     weight_masks: list = field(default_factory=list)  # [layer][direction] DropConnect mask of W_hh, or None
     input_mask: np.ndarray | None = None  # input dropout mask, or None
     lengths: np.ndarray | None = None
+    mask: np.ndarray | None = None  # (T, B) bool, in the order the layer ran (after go_backwards)
+    merged: list = field(default_factory=list)  # [layer] the two directions' outputs (merge_mode="mul"), or None
+    go_backwards: bool = False
     batch_first: bool = False
     unbatched: bool = False
     out_shape: tuple = ()
@@ -133,6 +203,9 @@ class RecurrentLayer(Module):
         zoneout=0.0,
         proj_size=0,
         peephole=False,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
         dtype=np.float32,
         seed=None,
         variant: dict | None = None,
@@ -153,6 +226,14 @@ class RecurrentLayer(Module):
         self.bidirectional = _check_bool(name, "bidirectional", bidirectional)
         self.variational = _check_bool(name, "variational", variational)
         self.peephole = _check_bool(name, "peephole", peephole)
+        self.masked_output = check_choice(name, "masked_output", masked_output, MASKED_OUTPUTS)
+        self.go_backwards = _check_bool(name, "go_backwards", go_backwards)
+        self.merge_mode = check_choice(name, "merge_mode", merge_mode, MERGE_MODES)
+        if self.go_backwards and self.bidirectional:
+            raise ValueError(
+                f"{name}: go_backwards must be False for a bidirectional layer (its reverse direction "
+                "already reads the sequence backwards), got True"
+            )
         # The regularisers are properties: assigning one later is validated exactly as here.
         self.dropout = dropout
         self.input_dropout = input_dropout
@@ -238,6 +319,11 @@ class RecurrentLayer(Module):
         """The cell family this layer runs (its registry entry)."""
         return self._family
 
+    @property
+    def layer_output_size(self) -> int:
+        """Features of each output step: H_out * num_directions with merge_mode="concat", else H_out."""
+        return self.output_size * (self.num_directions if self.merge_mode == "concat" else 1)
+
     def _num_gates(self) -> int:
         return self.gates
 
@@ -246,7 +332,7 @@ class RecurrentLayer(Module):
 
     def _param_spec(self, layer: int) -> dict:
         """name -> (shape, initialiser) of one direction of layer ``layer``, from the family's layout."""
-        d_in = self.input_size if layer == 0 else self.output_size * self.num_directions
+        d_in = self.input_size if layer == 0 else self.layer_output_size
         return self._family.parameter_spec(
             d_in,
             self.hidden_size,
@@ -389,13 +475,41 @@ class RecurrentLayer(Module):
         shape = (1, B, F) if self.variational else (T, B, F)
         return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
 
-    def _step_masks(self, T: int, B: int, lengths) -> StepMasks | None:
-        """Masks for one direction of one layer: lengths, zoneout, recurrent dropout."""
+    def _parse_mask(self, where, mask, T, B, unbatched, lengths):
+        """The step mask as (T, B) bool, or None; (B, T) with batch_first, (T,) unbatched."""
+        if mask is None:
+            return None
+        if lengths is not None:
+            raise ValueError(
+                f"{where}: mask must be None when lengths is given (pass one of them: lengths [t < lengths[b]] "
+                f"is the mask of right-padded sequences), got a mask and lengths {lengths!r}"
+            )
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{where}: mask must be a boolean array (True = a step to process), got dtype {mask.dtype}")
+        if unbatched:
+            want = (T,)
+        else:
+            want = (B, T) if self.batch_first else (T, B)
+        if mask.shape != want:
+            raise ValueError(f"{where}: mask must have shape {fmt_shape(want)}, got {fmt_shape(mask.shape)}")
+        if unbatched:
+            return mask[:, None]
+        return np.ascontiguousarray(mask.T) if self.batch_first else mask
+
+    def _step_masks(self, T: int, B: int, lengths, mask=None) -> StepMasks | None:
+        """Masks for one direction of one layer: lengths or a step mask (T, B) bool, zoneout, recurrent dropout."""
         z_h, z_c = self.zoneout
         rec_p = self.recurrent_dropout if self.training else 0.0
-        if lengths is None and not (z_h or z_c or rec_p):
+        if lengths is None and mask is None and not (z_h or z_c or rec_p):
             return None
-        mk = StepMasks.from_lengths(lengths, T, self.dtype) if lengths is not None else StepMasks()
+        if mask is not None:  # Keras: a masked step keeps both states and emits zeros (or the last output)
+            m = mask.astype(self.dtype)[:, :, None]
+            mk = StepMasks(update=m, update_c=m, out=output_mask(m, self.masked_output))
+        elif lengths is not None:
+            mk = StepMasks.from_lengths(lengths, T, self.dtype)
+        else:
+            mk = StepMasks()
         for z, attr, width in ((z_h, "update", self.output_size), (z_c, "update_c", self.hidden_size)):
             if z:
                 if self.training:  # 1 = take the new value, with probability 1 - z
@@ -434,8 +548,16 @@ class RecurrentLayer(Module):
         return h, (c[:, 0] if cache.unbatched else c)
 
     # -- forward / backward ---------------------------------------------------------------------
-    def forward(self, x, hx=None, lengths=None):
-        """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n))."""
+    def forward(self, x, hx=None, lengths=None, mask=None):
+        """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n)).
+
+        ``lengths`` (B,) ints: right-padded sequences (PyTorch's packed sequences).
+        ``mask`` (T, B) bool, (B, T) with batch_first, (T,) unbatched: Keras's step mask; a step with
+        False keeps the previous states (h and c) and emits zeros, or with ``masked_output="previous"``
+        the last output (zeros before the first kept step), so left padding and holes work. The
+        reverse direction reads the sequence and the mask reversed together (``x[::-1]``,
+        ``mask[::-1]``), as Keras's Bidirectional does. Pass ``lengths`` or ``mask``, not both.
+        """
         where = f"{type(self).__name__}.forward"
         x, unbatched = self._parse_x(where, x)
         T, B, _ = x.shape
@@ -449,11 +571,23 @@ class RecurrentLayer(Module):
         if unbatched and lengths is not None:
             raise ValueError(f"{where}: lengths must be None for unbatched input, got {lengths!r}")
         lengths = self._parse_lengths(where, lengths, T, B)
+        mask = self._parse_mask(where, mask, T, B, unbatched, lengths)
+        if self.go_backwards:  # Keras: read the sequence (and its mask) reversed, return outputs in that order
+            if lengths is not None:
+                mask, lengths = np.arange(T)[:, None] < lengths[None, :], None
+            x = x[::-1]
+            mask = None if mask is None else mask[::-1]
 
         need_cache = is_grad_enabled()
         self._cache = None  # free the last forward's cache before building this one
         train = self.training
-        cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched)
+        cache = _LayerCache(
+            lengths=lengths,
+            mask=mask,
+            go_backwards=self.go_backwards,
+            batch_first=self.batch_first,
+            unbatched=unbatched,
+        )
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if self._has_cell_state else None
         kwargs = self._family_kwargs()
@@ -473,32 +607,34 @@ class RecurrentLayer(Module):
                     wmask = (self._rng.random(w.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
                     params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
-                xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
+                xin = layer_in if d == 0 else _reverse(layer_in, lengths, mask)
+                dmask = None if mask is None else (mask if d == 0 else mask[::-1])
                 out, state_T, cc = _kernels.forward(
                     self._family,
                     params,
                     np.ascontiguousarray(xin),
                     state,
-                    masks=self._step_masks(T, B, lengths),
+                    masks=self._step_masks(T, B, lengths, dmask),
                     lengths=lengths,
                     need_cache=need_cache,
                     **kwargs,
                 )
-                outs.append(out if d == 0 else reverse_padded(out, lengths))
+                outs.append(out if d == 0 else _reverse(out, lengths, mask))
                 layer_caches.append(cc)
                 wmasks.append(wmask)
                 if self._has_cell_state:
                     h_n[idx], c_n[idx] = state_T
                 else:
                     h_n[idx] = state_T
-            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
-            mask = None
+            out = _merge(outs, self.merge_mode)
+            cache.merged.append(tuple(outs) if self.merge_mode == "mul" and need_cache else None)
+            drop = None
             if train and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = self._dropout_mask(self.dropout, T, B, out.shape[-1])
-                out = out * mask
+                drop = self._dropout_mask(self.dropout, T, B, out.shape[-1])
+                out = out * drop
             cache.cells.append(layer_caches)
             cache.weight_masks.append(wmasks)
-            cache.dropout_masks.append(mask)
+            cache.dropout_masks.append(drop)
             layer_in = out
         cache.out_shape = layer_in.shape
         self._cache = cache if need_cache else None
@@ -542,11 +678,12 @@ class RecurrentLayer(Module):
             if mask is not None and d_layer_out is not None:
                 d_layer_out = d_layer_out * mask
             d_in = None
+            dparts = _merge_backward(d_layer_out, self.merge_mode, self.num_directions, Ho, cache.merged[layer])
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
-                dpart = None if d_layer_out is None else d_layer_out[..., d * Ho : (d + 1) * Ho]
+                dpart = dparts[d]
                 if dpart is not None and d == 1:
-                    dpart = reverse_padded(dpart, lengths)
+                    dpart = np.ascontiguousarray(_reverse(dpart, lengths, cache.mask))
                 if self._has_cell_state:
                     dstate = (None if dh_T is None else dh_T[idx], None if dc_T is None else dc_T[idx])
                 else:
@@ -567,7 +704,7 @@ class RecurrentLayer(Module):
                     for name, val in g.items():
                         grads[f"{name}_l{layer}{suffix}"] += val
                 if d == 1:
-                    dx = reverse_padded(dx, lengths)
+                    dx = _reverse(dx, lengths, cache.mask)
                 d_in = dx if d_in is None else d_in + dx
                 if self._has_cell_state:
                     dh0[idx], dc0[idx] = ds0
@@ -577,6 +714,8 @@ class RecurrentLayer(Module):
         dx = d_layer_out
         if cache.input_mask is not None:
             dx = dx * cache.input_mask
+        if cache.go_backwards:
+            dx = dx[::-1]
         if cache.unbatched:
             dx, dh0 = dx[:, 0], dh0[:, 0]
             dc0 = None if dc0 is None else dc0[:, 0]
@@ -630,6 +769,9 @@ class RecurrentLayer(Module):
             "weight_drop": 0.0,
             "proj_size": 0,
             "peephole": False,
+            "masked_output": "zeros",
+            "go_backwards": False,
+            "merge_mode": "concat",
         }
         for k, default in defaults.items():
             if getattr(self, k) != default:
@@ -673,6 +815,9 @@ class RNN(RecurrentLayer, family="rnn"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
         dtype=np.float32,
         seed=None,
     ):
@@ -689,6 +834,9 @@ class RNN(RecurrentLayer, family="rnn"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
             dtype=dtype,
             seed=seed,
             variant={"nonlinearity": nonlinearity},
@@ -734,6 +882,9 @@ class GRU(RecurrentLayer, family="gru"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
         dtype=np.float32,
         seed=None,
     ):
@@ -751,6 +902,9 @@ class GRU(RecurrentLayer, family="gru"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
             dtype=dtype,
             seed=seed,
             variant=variant,
@@ -791,6 +945,9 @@ class LSTM(RecurrentLayer, family="lstm"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
         dtype=np.float32,
         seed=None,
     ):
@@ -809,6 +966,9 @@ class LSTM(RecurrentLayer, family="lstm"):
             zoneout=zoneout,
             proj_size=proj_size,
             peephole=peephole,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
             dtype=dtype,
             seed=seed,
         )
@@ -843,6 +1003,9 @@ class MGU(RecurrentLayer, family="mgu"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
         dtype=np.float32,
         seed=None,
     ):
@@ -859,6 +1022,9 @@ class MGU(RecurrentLayer, family="mgu"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
             dtype=dtype,
             seed=seed,
         )
