@@ -47,9 +47,11 @@ from rnnkit.cells.common import (
     apply_clamp,
     input_projection,
     masked_output,
+    recurrent_grad,
     recurrent_input,
     recurrent_inputs,
     recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
@@ -105,6 +107,8 @@ def forward(
     w_hh = params["weight_hh"]
     b_hh = params.get("bias_hh")
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    if mk.per_gate and not (reset_gate and reset_after):
+        raise ValueError("gru.forward: per-gate masks need reset_after=True and reset_gate=True, got other variants")
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     if not reset_gate:
@@ -120,12 +124,12 @@ def forward(
             _blend(a[:, :H], a[:, H:], h[t], h[t + 1])
             take_update(mk.update, t, h)
     elif reset_after:
-        act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H))  # b_hn stays inside r * (.)
+        # b_hn stays inside r * (.)
+        act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H), masks=mk)
         extra = np.empty((T, B, H), dtype=x.dtype)  # hr W_hn^T + b_hn
-        w_hh_t = w_hh.T
         for t in range(T):
             a = act[t]
-            hw = recurrent_input(mk, t, h[t]) @ w_hh_t  # (B, 3H)
+            hw = recurrent_product(mk, t, h[t], w_hh)  # (B, 3H), recurrent dropout per gate or shared
             a[:, : 2 * H] += hw[:, : 2 * H]
             sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # r, z
             apply_clamp(a, clamp, blocks, H)
@@ -206,7 +210,8 @@ def backward(
                 e = dhw[t]
                 e[:, : 2 * H] = d[:, : 2 * H]
                 np.multiply(dan, r, out=e[:, 2 * H :])  # d(hr W_hn^T + b_hn)
-                dhr = e @ w_hh
+                dhr = recurrent_grad(mk, t, e, w_hh)  # recurrent dropout (shared or per gate) included
+                rmask = None
             else:
                 drh = dan @ w_hh[2 * H :]  # d(r * hr)
                 hr = h_prev if rmask is None else h_prev * rmask
@@ -225,5 +230,5 @@ def backward(
         TB = T * x.shape[1]
         grads["weight_hh"][2 * H :] = dxw[..., 2 * H :].reshape(TB, H).T @ extra.reshape(TB, H)
     else:
-        grads, dx = weight_grads(params, x, dxw, h_in, dhw)
+        grads, dx = weight_grads(params, x, dxw, h_in, dhw, input_mask=mk.input)
     return add_into(grads_out, grads), dx, dh

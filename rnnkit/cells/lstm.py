@@ -53,9 +53,9 @@ from rnnkit.cells.common import (
     apply_clamp,
     input_projection,
     masked_output,
-    recurrent_input,
+    recurrent_grad,
     recurrent_inputs,
-    recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
@@ -102,11 +102,11 @@ def forward(
     T, B, _ = x.shape
     H = c0.shape[-1]
     clamp = clamp or {}
-    w_hh_t = params["weight_hh"].T
+    w_hh = params["weight_hh"]
     peep = "weight_ci" in params
     w_hr_t = params["weight_hr"].T if "weight_hr" in params else None
-    gates = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, 4H), activated in place
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    gates = input_projection(params, x, fold_hidden_bias=slice(None), masks=mk)  # (T, B, 4H), activated in place
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     c = np.empty((T + 1, B, H), dtype=x.dtype)
     c_new = c[1:] if mk.update_c is None else np.empty((T, B, H), dtype=x.dtype)
@@ -115,7 +115,7 @@ def forward(
     h[0], c[0] = h0, c0
     for t in range(T):
         a = gates[t]
-        a += recurrent_input(mk, t, h[t]) @ w_hh_t
+        a += recurrent_product(mk, t, h[t], w_hh)
         if peep:
             a[:, :H] += params["weight_ci"] * c[t]
             a[:, H : 2 * H] += params["weight_cf"] * c[t]
@@ -187,15 +187,12 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
         dc = dc * f  # dc_{t-1}
         if peep:
             dc += d[:, :H] * params["weight_ci"] + d[:, H : 2 * H] * params["weight_cf"]
-        dh = d @ w_hh  # dh_{t-1}, through the recurrent product
-        r = recurrent_mask_at(mk, t)
-        if r is not None:
-            dh *= r
+        dh = recurrent_grad(mk, t, d, w_hh)  # dh_{t-1}, through the recurrent product
         if skip_h is not None:
             dh += skip_h
         if skip_c is not None:
             dc += skip_c
-    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
+    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da, input_mask=mk.input)
     if peep:
         grads["weight_ci"] = np.einsum("tbh,tbh->h", da[..., :H], c[:-1])
         grads["weight_cf"] = np.einsum("tbh,tbh->h", da[..., H : 2 * H], c[:-1])

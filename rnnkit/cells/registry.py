@@ -138,6 +138,8 @@ class CellFamily:
       layer for the default variant (their cells append "Cell"), or None.
     - ``torch_gap``: for a variant the torch twin does not compute, why (text after the layer's
       description; ``{twin}`` stands for the torch class), else None.
+    - ``per_gate_masks``: whether its maths take per-gate dropout masks (``StepMasks.input`` and a
+      per-gate ``StepMasks.recurrent``; Keras's form), or a function of the variant options saying so.
     - ``model_choice``: offered where a model or command picks its cell by name (``--cell``).
     - ``summary``: one line for listings and docs.
     """
@@ -159,6 +161,7 @@ class CellFamily:
     torch_twin: str | None = None
     torch_gap: Callable[[Mapping[str, Any]], str | None] | None = None
     keras_twin: str | None = None
+    per_gate_masks: bool | Callable[[Mapping[str, Any]], bool] = False
     model_choice: bool = True
     summary: str = ""
 
@@ -220,6 +223,10 @@ class CellFamily:
             return None
         acts = self.gate_activations(variant)
         return next(g for g in gates if acts[g] != "sigmoid")
+
+    def takes_per_gate_masks(self, variant: Mapping[str, Any] | None = None) -> bool:
+        """Whether this variant's maths take per-gate dropout masks (``dropout_masks="per_gate"``)."""
+        return bool(_variant_dependent(self.per_gate_masks, {**self.defaults(), **(variant or {})}))
 
     def gate_activations(self, variant: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Gate -> the activation applied to its pre-activation."""
@@ -329,6 +336,7 @@ register(
         adds_into_grads=True,
         torch_twin="RNN",
         keras_twin="SimpleRNN",
+        per_gate_masks=True,
         summary="Elman RNN, h' = tanh or relu of the two affine maps (Elman 1990)",
     )
 )
@@ -348,6 +356,7 @@ register(
         torch_twin="GRU",
         torch_gap=_gru_torch_gap,
         keras_twin="GRU",
+        per_gate_masks=lambda v: v["reset_gate"] and v["reset_after"],
         summary="gated recurrent unit, PyTorch's form or Cho et al. 2014's, or update gate only",
     )
 )
@@ -366,6 +375,7 @@ register(
         remember=("f", 1.0),
         torch_twin="LSTM",
         keras_twin="LSTM",
+        per_gate_masks=True,
         summary="long short-term memory (Hochreiter and Schmidhuber 1997; forget gate of Gers et al. 2000)",
     )
 )

@@ -39,9 +39,9 @@ from rnnkit.cells.common import (
     add_into,
     input_projection,
     masked_output,
-    recurrent_input,
+    recurrent_grad,
     recurrent_inputs,
-    recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
@@ -73,16 +73,16 @@ def forward(
 ):
     """Run the RNN over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
     T, B, _ = x.shape
-    w_hh_t = params["weight_hh"].T
-    xw = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, H)
+    w_hh = params["weight_hh"]
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    xw = input_projection(params, x, fold_hidden_bias=slice(None), masks=mk)  # (T, B, H)
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)  # (T+1, B, H)
     h[0] = h0
     # f(a_t) is h_t itself unless an update mask blends it with h_{t-1}; then it is kept apart
     f = h[1:] if mk.update is None else np.empty_like(xw)
     for t in range(T):
         a = xw[t]
-        a += recurrent_input(mk, t, h[t]) @ w_hh_t  # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
+        a += recurrent_product(mk, t, h[t], w_hh)  # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
         if nonlinearity == "tanh":
             np.tanh(a, out=f[t])
         else:
@@ -114,11 +114,8 @@ def backward(
             np.multiply(dh, 1.0 - f[t] * f[t], out=da[t])
         else:  # backprop through relu: [f > 0]
             np.multiply(dh, f[t] > 0, out=da[t])
-        dh = da[t] @ w_hh  # dh_{t-1}, through the recurrent product
-        r = recurrent_mask_at(mk, t)
-        if r is not None:
-            dh *= r
+        dh = recurrent_grad(mk, t, da[t], w_hh)  # dh_{t-1}, through the recurrent product
         if skip is not None:
             dh += skip
-    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
+    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da, input_mask=mk.input)
     return add_into(grads_out, grads), dx, dh

@@ -32,6 +32,12 @@ layer's own generator (``seed``); backward reuses the forward's masks.
 - ``variational``: the three dropouts above draw one mask per sequence and
   reuse it at every step (Gal and Ghahramani 2016); otherwise a new mask is
   drawn at every step (standard dropout).
+- ``dropout_masks``: "shared" (default): one input-dropout and one recurrent-dropout mask
+  for all gates; "per_gate": one for each gate block, as Keras draws them (its
+  ``implementation=1``: ``x * B_W[k]``, ``h_tm1 * B_U[k]``), each direction its own. The
+  per-gate form runs the NumPy maths (the compiled loops take one mask) and is offered
+  by the families whose registry entry says ``per_gate_masks`` (RNN, where it is the
+  shared form with G = 1; GRU in PyTorch's form; LSTM).
 - ``weight_drop``: DropConnect on every W_hh, one mask per forward pass (AWD-LSTM, Merity et al. 2017).
 - ``zoneout``: each unit keeps its previous value with probability z
   (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
@@ -86,6 +92,7 @@ from rnnkit.module import Module
 
 MASKED_OUTPUTS = ("zeros", "previous")  # what a masked step emits (Keras: zero_output_for_mask True / False)
 MERGE_MODES = ("concat", "sum", "mul", "ave")  # how a bidirectional layer joins its two directions
+DROPOUT_MASKS = ("shared", "per_gate")  # one input/recurrent dropout mask for all gates, or one per gate (Keras)
 
 
 def output_mask(m: np.ndarray, masked_output: str) -> np.ndarray:
@@ -206,6 +213,7 @@ class RecurrentLayer(Module):
         masked_output="zeros",
         go_backwards=False,
         merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
         variant: dict | None = None,
@@ -229,6 +237,12 @@ class RecurrentLayer(Module):
         self.masked_output = check_choice(name, "masked_output", masked_output, MASKED_OUTPUTS)
         self.go_backwards = _check_bool(name, "go_backwards", go_backwards)
         self.merge_mode = check_choice(name, "merge_mode", merge_mode, MERGE_MODES)
+        self.dropout_masks = check_choice(name, "dropout_masks", dropout_masks, DROPOUT_MASKS)
+        if self.dropout_masks == "per_gate" and not self._family.takes_per_gate_masks(self.variant):
+            raise ValueError(
+                f"{name}: dropout_masks must be 'shared' for cell {self._family.name!r} with "
+                f"{self.variant} (its maths take one mask for all gates), got 'per_gate'"
+            )
         if self.go_backwards and self.bidirectional:
             raise ValueError(
                 f"{name}: go_backwards must be False for a bidirectional layer (its reverse direction "
@@ -497,11 +511,20 @@ class RecurrentLayer(Module):
             return mask[:, None]
         return np.ascontiguousarray(mask.T) if self.batch_first else mask
 
-    def _step_masks(self, T: int, B: int, lengths, mask=None) -> StepMasks | None:
-        """Masks for one direction of one layer: lengths or a step mask (T, B) bool, zoneout, recurrent dropout."""
+    def _gate_dropout_mask(self, p: float, T: int, B: int, F: int) -> np.ndarray:
+        """Per-gate inverted-dropout masks, (1 or T, B, G, F): one mask for each gate block."""
+        keep = 1.0 - p
+        shape = (1 if self.variational else T, B, self.gates, F)
+        return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+
+    def _step_masks(self, T: int, B: int, lengths, mask=None, first_layer=False) -> StepMasks | None:
+        """Masks for one direction of one layer: lengths or a step mask (T, B) bool, zoneout, recurrent
+        dropout, and with per-gate dropout masks the first layer's input dropout."""
         z_h, z_c = self.zoneout
         rec_p = self.recurrent_dropout if self.training else 0.0
-        if lengths is None and mask is None and not (z_h or z_c or rec_p):
+        per_gate = self.dropout_masks == "per_gate"
+        in_p = self.input_dropout if (self.training and per_gate and first_layer) else 0.0
+        if lengths is None and mask is None and not (z_h or z_c or rec_p or in_p):
             return None
         if mask is not None:  # Keras: a masked step keeps both states and emits zeros (or the last output)
             m = mask.astype(self.dtype)[:, :, None]
@@ -519,7 +542,12 @@ class RecurrentLayer(Module):
                 prev = getattr(mk, attr)
                 setattr(mk, attr, u if prev is None else u * prev)
         if rec_p:
-            mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
+            if per_gate:
+                mk.recurrent = self._gate_dropout_mask(rec_p, T, B, self.output_size)
+            else:
+                mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
+        if in_p:  # drawn for each direction, as Keras's two layers of a Bidirectional do
+            mk.input = self._gate_dropout_mask(in_p, T, B, self.input_size)
         return mk
 
     def state_at(self, k: int):
@@ -591,7 +619,7 @@ class RecurrentLayer(Module):
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if self._has_cell_state else None
         kwargs = self._family_kwargs()
-        if train and self.input_dropout:
+        if train and self.input_dropout and self.dropout_masks == "shared":  # per gate: in the step masks
             cache.input_mask = self._dropout_mask(self.input_dropout, T, B, self.input_size)
             x = x * cache.input_mask
         layer_in = x
@@ -614,7 +642,7 @@ class RecurrentLayer(Module):
                     params,
                     np.ascontiguousarray(xin),
                     state,
-                    masks=self._step_masks(T, B, lengths, dmask),
+                    masks=self._step_masks(T, B, lengths, dmask, first_layer=layer == 0),
                     lengths=lengths,
                     need_cache=need_cache,
                     **kwargs,
@@ -772,6 +800,7 @@ class RecurrentLayer(Module):
             "masked_output": "zeros",
             "go_backwards": False,
             "merge_mode": "concat",
+            "dropout_masks": "shared",
         }
         for k, default in defaults.items():
             if getattr(self, k) != default:
@@ -818,6 +847,7 @@ class RNN(RecurrentLayer, family="rnn"):
         masked_output="zeros",
         go_backwards=False,
         merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -837,6 +867,7 @@ class RNN(RecurrentLayer, family="rnn"):
             masked_output=masked_output,
             go_backwards=go_backwards,
             merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
             variant={"nonlinearity": nonlinearity},
@@ -885,6 +916,7 @@ class GRU(RecurrentLayer, family="gru"):
         masked_output="zeros",
         go_backwards=False,
         merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -905,6 +937,7 @@ class GRU(RecurrentLayer, family="gru"):
             masked_output=masked_output,
             go_backwards=go_backwards,
             merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
             variant=variant,
@@ -948,6 +981,7 @@ class LSTM(RecurrentLayer, family="lstm"):
         masked_output="zeros",
         go_backwards=False,
         merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -969,6 +1003,7 @@ class LSTM(RecurrentLayer, family="lstm"):
             masked_output=masked_output,
             go_backwards=go_backwards,
             merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
         )
@@ -1006,6 +1041,7 @@ class MGU(RecurrentLayer, family="mgu"):
         masked_output="zeros",
         go_backwards=False,
         merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -1025,6 +1061,7 @@ class MGU(RecurrentLayer, family="mgu"):
             masked_output=masked_output,
             go_backwards=go_backwards,
             merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
         )
