@@ -35,6 +35,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice
 from rnnkit.cells import gru, ln_gru, ln_lstm, lstm, mgu, rnn
+from rnnkit.functional import ACTIVATIONS
 
 Shape = tuple[int, ...]
 ParamSpec = dict[str, tuple[Shape, str]]  # name -> (shape, initialiser: "uniform" | "ones" | "zeros")
@@ -221,8 +222,7 @@ class CellFamily:
             return None
         if any(clamp.get(g) != v for g, v in self.plain_rnn_clamp.items() if g in gates):
             return None
-        acts = self.gate_activations(variant)
-        return next(g for g in gates if acts[g] != "sigmoid")
+        return next(g for g in gates if g not in self.clampable)  # the candidate: the one block never clamped
 
     def takes_per_gate_masks(self, variant: Mapping[str, Any] | None = None) -> bool:
         """Whether this variant's maths take per-gate dropout masks (``dropout_masks="per_gate"``)."""
@@ -310,7 +310,44 @@ def _activations_of(gates: tuple[str, ...]) -> dict[str, str]:
     return {g: _SIGMOID_TANH[g] for g in gates}
 
 
+def _keras_activations(gates: tuple[str, ...], variant: Mapping[str, Any]) -> dict[str, str]:
+    """Gate -> activation with Keras's two options: ``recurrent_activation`` for the gates (sigmoid by
+    default), ``activation`` for the candidate (tanh by default)."""
+    return {
+        g: variant["recurrent_activation"] if _SIGMOID_TANH[g] == "sigmoid" else variant["activation"] for g in gates
+    }
+
+
+# Keras accepts any function for both; rnnkit offers those of rnnkit.functional.ACTIVATIONS, and for the
+# gates only the two that squash into [0, 1] (a gate outside it, e.g. linear, lets the state grow without
+# bound: z h_{t-1} with z > 1).
+ACTIVATION_CHOICES = tuple(ACTIVATIONS)  # sigmoid, hard_sigmoid (Keras 3's relu6(x + 3) / 6), tanh, relu, linear
+GATE_ACTIVATION_CHOICES = ("sigmoid", "hard_sigmoid")
+_KERAS_ACTIVATION_OPTIONS = (
+    Option("activation", "tanh", choices=ACTIVATION_CHOICES),
+    Option("recurrent_activation", "sigmoid", choices=GATE_ACTIVATION_CHOICES),
+)
+
+
+def _activation_gap(variant: Mapping[str, Any]) -> str | None:
+    if (variant["activation"], variant["recurrent_activation"]) != ("tanh", "sigmoid"):
+        return (
+            f"uses activation={variant['activation']!r}, recurrent_activation={variant['recurrent_activation']!r}; "
+            "{twin} has tanh and sigmoid only"
+        )
+    return None
+
+
+def _rnn_torch_gap(variant: Mapping[str, Any]) -> str | None:
+    if variant["nonlinearity"] not in ("tanh", "relu"):
+        return f"uses nonlinearity={variant['nonlinearity']!r}; {{twin}} has tanh and relu only"
+    return None
+
+
 def _gru_torch_gap(variant: Mapping[str, Any]) -> str | None:
+    gap = _activation_gap(variant)
+    if gap:
+        return gap
     if not variant["reset_gate"]:
         return "has 2 gate blocks (z, n) and no torch.nn equivalent; {twin} has 3"
     if not variant["reset_after"]:
@@ -335,6 +372,7 @@ register(
         options=(Option("nonlinearity", "tanh", choices=rnn.NONLINEARITIES),),
         adds_into_grads=True,
         torch_twin="RNN",
+        torch_gap=_rnn_torch_gap,
         keras_twin="SimpleRNN",
         per_gate_masks=True,
         summary="Elman RNN, h' = tanh or relu of the two affine maps (Elman 1990)",
@@ -347,8 +385,8 @@ register(
         backward=gru.backward,
         gate_names=_gru_gates,
         clampable=tuple(gru.gate_blocks()),
-        activations=lambda v: _activations_of(_gru_gates(v)),
-        options=(Option("reset_after", True), Option("reset_gate", True)),
+        activations=lambda v: _keras_activations(_gru_gates(v), v),
+        options=(Option("reset_after", True), Option("reset_gate", True)) + _KERAS_ACTIVATION_OPTIONS,
         adds_into_grads=True,
         gates_cache="act",
         remember=("z", 1.0),
@@ -368,12 +406,14 @@ register(
         gate_names=("i", "f", "g", "o"),
         state_arity=2,
         clampable=tuple(lstm.GATE_BLOCKS),
-        activations=_activations_of(("i", "f", "g", "o")),
+        activations=lambda v: _keras_activations(("i", "f", "g", "o"), v),
+        options=_KERAS_ACTIVATION_OPTIONS,
         features=frozenset({"proj_size", "peephole"}),
         adds_into_grads=True,
         gates_cache="gates",
         remember=("f", 1.0),
         torch_twin="LSTM",
+        torch_gap=_activation_gap,
         keras_twin="LSTM",
         per_gate_masks=True,
         summary="long short-term memory (Hochreiter and Schmidhuber 1997; forget gate of Gers et al. 2000)",

@@ -28,9 +28,10 @@ both biases, because b_hn sits inside r * (h W_hn^T + b_hn) there.
 
 Both libraries then compute the same thing: Keras' GRU
 ``h = z * h_prev + (1 - z) * hh`` is rnnkit's ``h' = (1 - z) * n + z * h``.
-Assumed, and checked when a Keras layer object is given: activation tanh
-(SimpleRNN: rnnkit's nonlinearity, tanh or relu), recurrent_activation
-sigmoid (Keras' default), ``use_bias`` equal to rnnkit's ``bias``, ``units``
+Assumed, and checked when a Keras layer object is given: the layer's
+activations (Keras's ``activation`` is rnnkit's ``activation``, or for
+SimpleRNN its ``nonlinearity``; ``recurrent_activation`` the same name in
+both; defaults tanh and sigmoid), ``use_bias`` equal to rnnkit's ``bias``, ``units``
 equal to ``hidden_size``, and for GRU the same ``reset_after``. No Keras
 layer has the layout of GRU(reset_gate=False), MGU, LSTM(proj_size > 0) or
 LSTM(peephole=True): these raise ValueError. Layers with zoneout or clamped
@@ -71,6 +72,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rnnkit.cells.registry import ACTIVATION_CHOICES, GATE_ACTIVATION_CHOICES
 from rnnkit.layers.cell import StepCell as _Cell
 from rnnkit.layers.recurrent import RecurrentLayer
 
@@ -219,10 +221,10 @@ def _config_of(where: str, obj, layer, kind: str) -> None:
             f"{where}: the Keras layer must be a {want} to match rnnkit {type(layer).__name__}, got {name}"
         )
     cfg = obj.get_config()
-    act = layer.variant.get("nonlinearity", "tanh")
+    act = layer.variant.get("nonlinearity", layer.variant.get("activation", "tanh"))
     expected = {"units": layer.hidden_size, "activation": act, "use_bias": layer.bias}
     if kind != "SimpleRNN":
-        expected["recurrent_activation"] = "sigmoid"
+        expected["recurrent_activation"] = layer.variant.get("recurrent_activation", "sigmoid")
     if kind == "GRU":
         expected["reset_after"] = layer.variant["reset_after"]
     for key, val in expected.items():
@@ -378,10 +380,10 @@ def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
         "units": layer.hidden_size,
         "use_bias": layer.bias,
         "dtype": dtype,
-        "activation": layer.variant.get("nonlinearity", "tanh"),
+        "activation": layer.variant.get("nonlinearity", layer.variant.get("activation", "tanh")),
     }
     if kind != "SimpleRNN":
-        kw["recurrent_activation"] = "sigmoid"
+        kw["recurrent_activation"] = layer.variant.get("recurrent_activation", "sigmoid")
     if kind == "GRU":
         kw["reset_after"] = layer.variant["reset_after"]
     if not is_cell:
@@ -414,7 +416,8 @@ def keras_options(klayer) -> dict:
     ``recurrent_dropout`` rnnkit's, both with ``variational=True`` (Keras draws one mask per
     sequence and reuses it at every step), and ``dropout_masks="per_gate"`` where Keras draws one
     mask per gate (its ``implementation=1``, forced by any recurrent dropout), else "shared".
-    Activations other than Keras's defaults are refused (ValueError naming them).
+    Activations are carried over where rnnkit has them (sigmoid, hard_sigmoid, tanh, relu,
+    linear; for the gates sigmoid and hard_sigmoid); others are refused (ValueError naming them).
     """
     where = "keras_options"
     out: dict = {"bidirectional": False}
@@ -436,15 +439,16 @@ def keras_options(klayer) -> dict:
     if not out["bidirectional"]:
         out["go_backwards"] = bool(cfg.get("go_backwards", False))
     out["masked_output"] = "zeros" if cfg.get("zero_output_for_mask", False) or out["bidirectional"] else "previous"
-    activation = cfg.get("activation", "tanh")
+    keys = {"activation": ACTIVATION_CHOICES}
+    if kind != "SimpleRNN":
+        keys["recurrent_activation"] = GATE_ACTIVATION_CHOICES
+    for key, names_ok in keys.items():
+        if cfg.get(key) not in names_ok:
+            raise ValueError(f"{where}: the Keras {kind}'s {key} must be one of {names_ok}, got {cfg.get(key)!r}")
     if kind == "SimpleRNN":
-        if activation not in ("tanh", "relu"):
-            raise ValueError(f"{where}: the SimpleRNN's activation must be 'tanh' or 'relu', got {activation!r}")
-        out["nonlinearity"] = activation
+        out["nonlinearity"] = cfg["activation"]
     else:
-        for key, want in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
-            if cfg.get(key) != want:
-                raise ValueError(f"{where}: the Keras {kind}'s {key} must be {want!r}, got {cfg.get(key)!r}")
+        out.update(activation=cfg["activation"], recurrent_activation=cfg["recurrent_activation"])
         if kind == "GRU":
             out["reset_after"] = bool(cfg["reset_after"])
     p_in, p_rec = float(cfg.get("dropout", 0.0)), float(cfg.get("recurrent_dropout", 0.0))

@@ -784,7 +784,10 @@ class RecurrentLayer(Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
+        family_defaults = self._family.defaults()
         for k, v in self.variant.items():
+            if k in ("activation", "recurrent_activation") and v == family_defaults[k]:
+                continue  # Keras's options: shown only when set
             s += f", {k}={v!r}"
         defaults = {
             "bias": True,
@@ -885,7 +888,9 @@ class GRU(RecurrentLayer, family="gru"):
     convention. ``reset_after=False``: r multiplies h before W_hn, as in Cho et
     al. 2014 and CS224N. ``reset_gate=False``: the simplified GRU with the
     update gate only (course notes); then G = 2 and rows are stacked z, n.
-    Equations and backward: ``rnnkit.cells.gru``.
+    ``activation`` (the candidate's, tanh) and ``recurrent_activation`` (r and z's,
+    sigmoid) take Keras's choices: sigmoid, hard_sigmoid (Keras 3's relu6(x + 3) / 6),
+    tanh, relu, linear. Equations and backward: ``rnnkit.cells.gru``.
 
     Example
     -------
@@ -908,6 +913,8 @@ class GRU(RecurrentLayer, family="gru"):
         *,
         reset_after=True,
         reset_gate=True,
+        activation="tanh",
+        recurrent_activation="sigmoid",
         input_dropout=0.0,
         recurrent_dropout=0.0,
         variational=False,
@@ -920,7 +927,12 @@ class GRU(RecurrentLayer, family="gru"):
         dtype=np.float32,
         seed=None,
     ):
-        variant = {"reset_after": reset_after, "reset_gate": reset_gate}
+        variant = {
+            "reset_after": reset_after,
+            "reset_gate": reset_gate,
+            "activation": activation,
+            "recurrent_activation": recurrent_activation,
+        }
         super().__init__(
             input_size,
             hidden_size,
@@ -948,7 +960,9 @@ class LSTM(RecurrentLayer, family="lstm"):
     """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o), ``proj_size`` included.
 
     ``hx`` and the returned state are tuples (h, c). ``peephole=True`` adds
-    Gers and Schmidhuber's peephole connections. Equations and backward:
+    Gers and Schmidhuber's peephole connections. ``activation`` (of g and of c_t, tanh)
+    and ``recurrent_activation`` (of i, f, o, sigmoid) take Keras's choices: sigmoid,
+    hard_sigmoid (Keras 3's relu6(x + 3) / 6), tanh, relu, linear. Equations and backward:
     ``rnnkit.cells.lstm``.
 
     Example
@@ -973,6 +987,8 @@ class LSTM(RecurrentLayer, family="lstm"):
         proj_size=0,
         *,
         peephole=False,
+        activation="tanh",
+        recurrent_activation="sigmoid",
         input_dropout=0.0,
         recurrent_dropout=0.0,
         variational=False,
@@ -1006,6 +1022,7 @@ class LSTM(RecurrentLayer, family="lstm"):
             dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
+            variant={"activation": activation, "recurrent_activation": recurrent_activation},
         )
 
 

@@ -245,6 +245,8 @@ def test_keras_dropout_settings_convert_both_ways():
         "batch_first": True,
         "go_backwards": True,
         "masked_output": "previous",
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
         "reset_after": True,
         "input_dropout": 0.25,
         "recurrent_dropout": 0.5,
