@@ -116,6 +116,51 @@ def relu_backward(dy: np.ndarray, r: np.ndarray) -> np.ndarray:
     return dy * (r > 0)
 
 
+def hard_sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Keras 3's piecewise-linear sigmoid, relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1). ``out`` may alias ``x``.
+
+    (Keras 2 used clip(0.2 x + 0.5, 0, 1); Keras 3 and PyTorch's ``hardsigmoid`` use this one.)
+    """
+    x = _floating(x)
+    out = np.multiply(x, 1.0 / 6.0, out=np.empty_like(x) if out is None else out)
+    out += 0.5
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _linear(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return np.array(x, dtype=_floating(x).dtype)
+    if out is not x:
+        out[...] = x
+    return out
+
+
+def _tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.tanh(x, out=out)
+
+
+# name -> (y = f(x) with ``out``, dy/dx written as a function of y). Every derivative here is a function
+# of the output alone, so backward passes keep only activated values: sigmoid y (1 - y); tanh 1 - y^2;
+# hard_sigmoid 1/6 where 0 < y < 1 (x in (-3, 3)), else 0; relu [y > 0]; linear 1.
+ACTIVATIONS = {
+    "sigmoid": (sigmoid, lambda y: y * (1.0 - y)),
+    "hard_sigmoid": (hard_sigmoid, lambda y: ((y > 0.0) & (y < 1.0)) * y.dtype.type(1.0 / 6.0)),
+    "tanh": (_tanh, lambda y: 1.0 - y * y),
+    "relu": (relu, lambda y: (y > 0).astype(y.dtype)),
+    "linear": (_linear, lambda y: np.ones_like(y)),
+}
+
+
+def activate(name: str, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The activation ``name`` (a key of ``ACTIVATIONS``) of x; ``out`` may alias ``x``."""
+    return ACTIVATIONS[name][0](x, out=out)
+
+
+def activation_grad(name: str, y: np.ndarray) -> np.ndarray:
+    """dy/dx of the activation ``name`` at the output y = f(x)."""
+    return ACTIVATIONS[name][1](y)
+
+
 # -- linear -------------------------------------------------------------------------------------------
 
 

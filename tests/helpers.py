@@ -70,21 +70,22 @@ def random_state(layer, B, rng, unbatched=False):
     return h
 
 
-def check_layer_gradients(layer, x, hx, lengths=None, seed=0, tol=1e-6):
+def check_layer_gradients(layer, x, hx, lengths=None, seed=0, tol=1e-6, **forward_kw):
     """Finite differences (float64) of L = sum(P*out) + sum(Q*h_n) [+ sum(Q2*c_n)] for every parameter,
-    the input and the initial state(s). Returns the worst relative error."""
+    the input and the initial state(s); ``forward_kw`` go to every forward (e.g. ``mask=``).
+    Returns the worst relative error."""
     rng = np.random.default_rng(seed)
-    out, hn = layer.forward(x, hx, lengths=lengths)
+    out, hn = layer.forward(x, hx, lengths=lengths, **forward_kw)
     is_lstm = isinstance(hn, tuple)
     P = rng.normal(size=out.shape)
     Qs = [rng.normal(size=s.shape) for s in (hn if is_lstm else (hn,))]
 
     def loss():
-        o, s = layer.forward(x, hx, lengths=lengths)
+        o, s = layer.forward(x, hx, lengths=lengths, **forward_kw)
         states = s if is_lstm else (s,)
         return float(np.sum(P * o) + sum(np.sum(q * st) for q, st in zip(Qs, states)))
 
-    layer.forward(x, hx, lengths=lengths)
+    layer.forward(x, hx, lengths=lengths, **forward_kw)
     layer.zero_grad()
     dx, dhx = layer.backward(P, tuple(Qs) if is_lstm else Qs[0])
     worst = 0.0

@@ -8,6 +8,14 @@ backpropagates on the other), for the variants the C loops cover:
 - ``gru``: PyTorch's form (reset_after, all three gates), no clamped gate.
 - ``lstm``: no peepholes, no projection, no clamped gate.
 
+None takes activations other than PyTorch's (``activation``/``recurrent_activation`` of
+Keras's kind, or an RNN nonlinearity beyond tanh and relu): the loops compute tanh,
+sigmoid and relu only, so those calls run the NumPy maths too.
+
+None of them takes per-gate masks (``StepMasks.per_gate``: a separate input or
+recurrent dropout mask for each gate block, Keras's form): the loops multiply
+one h_{t-1} by the whole W_hh, so those calls are declined and the NumPy maths runs.
+
 The contract an adapter fulfils is written in ``rnnkit._kernels`` (the loop
 backend registry); this module only prepares arguments (contiguous arrays,
 broadcast masks, the output mask applied once) and calls the loops.
@@ -37,6 +45,18 @@ def same_float_dtype(*arrays) -> bool:
         if a.dtype != dt or a.size == 0:
             return False
     return True
+
+
+def default_activations(kw) -> bool:
+    """Whether a call (forward keywords, or a cache) uses the loops' activations: tanh and sigmoid."""
+    get = kw.get if isinstance(kw, dict) else lambda k, d: getattr(kw, k, d)
+    return get("activation", "tanh") == "tanh" and get("recurrent_activation", "sigmoid") == "sigmoid"
+
+
+def shared_masks(kw: dict) -> bool:
+    """Whether a forward call's step masks are the loops' kind (none per gate)."""
+    masks = kw.get("masks")
+    return masks is None or not masks.per_gate
 
 
 # -- arguments of the compiled loops ------------------------------------------------------------------
@@ -142,10 +162,18 @@ class RNNLoops(_Loops):
     """Elman RNN, tanh or relu, any masks (``rnnkit.cells.rnn``)."""
 
     def accepts_forward(self, params: dict, x: np.ndarray, variant: dict) -> bool:
-        return same_float_dtype(params["weight_hh"], x)
+        return (
+            variant.get("nonlinearity", "tanh") in ("tanh", "relu")
+            and shared_masks(variant)
+            and same_float_dtype(params["weight_hh"], x)
+        )
 
     def accepts_backward(self, params: dict, cache) -> bool:
-        return same_float_dtype(params["weight_hh"], cache.x, cache.h, cache.f)
+        return (
+            cache.nonlinearity in ("tanh", "relu")
+            and not cache.masks.per_gate
+            and same_float_dtype(params["weight_hh"], cache.x, cache.h, cache.f)
+        )
 
     def forward(self, params, x, h0, *, lengths=None, masks=None, need_cache=True, nonlinearity="tanh"):
         T, B, _ = x.shape
@@ -191,6 +219,8 @@ class GRULoops(_Loops):
             variant.get("reset_gate", True)
             and variant.get("reset_after", True)
             and not variant.get("clamp")
+            and shared_masks(variant)
+            and default_activations(variant)
             and same_float_dtype(params["weight_hh"], x)
         )
 
@@ -199,6 +229,8 @@ class GRULoops(_Loops):
             cache.reset_gate
             and cache.reset_after
             and not cache.clamp
+            and not cache.masks.per_gate
+            and default_activations(cache)
             and same_float_dtype(params["weight_hh"], cache.x, cache.act, cache.extra)
         )
 
@@ -276,10 +308,22 @@ class LSTMLoops(_Loops):
         return "weight_ci" not in params and "weight_hr" not in params
 
     def accepts_forward(self, params: dict, x: np.ndarray, variant: dict) -> bool:
-        return not variant.get("clamp") and self._plain(params) and same_float_dtype(params["weight_hh"], x)
+        return (
+            not variant.get("clamp")
+            and shared_masks(variant)
+            and default_activations(variant)
+            and self._plain(params)
+            and same_float_dtype(params["weight_hh"], x)
+        )
 
     def accepts_backward(self, params: dict, cache) -> bool:
-        return not cache.clamp and self._plain(params) and same_float_dtype(params["weight_hh"], cache.x, cache.gates)
+        return (
+            not cache.clamp
+            and not cache.masks.per_gate
+            and default_activations(cache)
+            and self._plain(params)
+            and same_float_dtype(params["weight_hh"], cache.x, cache.gates)
+        )
 
     def forward(self, params, x, state, *, lengths=None, masks=None, need_cache=True, **_variant):
         h0, c0 = state

@@ -41,7 +41,8 @@ def _gate_blocks(layer) -> tuple[str, dict]:
     """(cache field of the activated gates, gate -> row block) for a gated layer, from its family's entry."""
     family = layer.family
     acts = family.gate_activations(layer.variant)
-    blocks = {g: k for k, g in enumerate(family.gates(layer.variant)) if acts[g] == "sigmoid"}
+    # gates are the blocks squashed into [0, 1]: sigmoid, or Keras's hard_sigmoid
+    blocks = {g: k for k, g in enumerate(family.gates(layer.variant)) if acts[g] in ("sigmoid", "hard_sigmoid")}
     if family.gates_cache is None or not blocks:
         gated = ", ".join(f.name for f in registry.families() if f.gates_cache is not None)
         raise ValueError(f"gate_statistics: {type(layer).__name__} has no gates; expected a layer of {gated}")

@@ -44,7 +44,8 @@ import numpy as np
 
 from rnnkit.analysis._common import find_layer
 
-MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}  # max over a of |f'(a)|
+# max over a of |f'(a)|
+MAX_DERIVATIVE = {"sigmoid": 0.25, "hard_sigmoid": 1.0 / 6.0, "tanh": 1.0, "relu": 1.0, "linear": 1.0}
 
 
 def gate_names(layer) -> tuple[str, ...]:

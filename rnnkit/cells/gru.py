@@ -24,6 +24,9 @@ update gate only; two gate blocks stacked z, n,
 
 (The course writes c = Gu * c~ + (1 - Gu) * c_prev: its Gu is our 1 - z.)
 
+Keras's ``activation`` (the candidate's tanh) and ``recurrent_activation`` (the gates' sigmoid)
+are options of ``forward`` in every form; backward then uses their derivatives at the outputs.
+
 Backward, with dh the gradient arriving at h':
 
     dn = dh * (1 - z)      dz = dh * (h - n)      dh_prev = dh * z + ...
@@ -47,16 +50,18 @@ from rnnkit.cells.common import (
     apply_clamp,
     input_projection,
     masked_output,
+    recurrent_grad,
     recurrent_input,
     recurrent_inputs,
     recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
     weight_grads,
     zero_clamped,
 )
-from rnnkit.functional import sigmoid
+from rnnkit.functional import activate, activation_grad
 
 
 def gates(reset_gate: bool = True) -> int:
@@ -79,6 +84,8 @@ class GRUCache:
     reset_after: bool
     reset_gate: bool
     clamp: dict
+    activation: str = "tanh"  # of the candidate n (Keras's ``activation``)
+    recurrent_activation: str = "sigmoid"  # of r and z (Keras's ``recurrent_activation``)
 
 
 def forward(
@@ -92,11 +99,15 @@ def forward(
     reset_after: bool = True,
     reset_gate: bool = True,
     clamp: dict | None = None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
 ):
     """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
 
     ``clamp={"r": v1, "z": v2}`` fixes gates to constants (gate clamping); hr below is
-    h_{t-1} as it enters the recurrent products (recurrent dropout applied).
+    h_{t-1} as it enters the recurrent products (recurrent dropout applied). ``activation``
+    replaces the candidate's tanh and ``recurrent_activation`` the gates' sigmoid, as Keras's
+    options of those names do (``rnnkit.functional.ACTIVATIONS``).
     """
     T, B, _ = x.shape
     H = h0.shape[-1]
@@ -105,6 +116,8 @@ def forward(
     w_hh = params["weight_hh"]
     b_hh = params.get("bias_hh")
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    if mk.per_gate and not (reset_gate and reset_after):
+        raise ValueError("gru.forward: per-gate masks need reset_after=True and reset_gate=True, got other variants")
     h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     if not reset_gate:
@@ -114,20 +127,20 @@ def forward(
         for t in range(T):
             a = act[t]
             a += recurrent_input(mk, t, h[t]) @ w_hh_t
-            sigmoid(a[:, :H], out=a[:, :H])
-            np.tanh(a[:, H:], out=a[:, H:])
+            activate(recurrent_activation, a[:, :H], out=a[:, :H])
+            activate(activation, a[:, H:], out=a[:, H:])
             apply_clamp(a, clamp, blocks, H)
             _blend(a[:, :H], a[:, H:], h[t], h[t + 1])
             take_update(mk.update, t, h)
     elif reset_after:
-        act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H))  # b_hn stays inside r * (.)
+        # b_hn stays inside r * (.)
+        act = input_projection(params, x, fold_hidden_bias=slice(0, 2 * H), masks=mk)
         extra = np.empty((T, B, H), dtype=x.dtype)  # hr W_hn^T + b_hn
-        w_hh_t = w_hh.T
         for t in range(T):
             a = act[t]
-            hw = recurrent_input(mk, t, h[t]) @ w_hh_t  # (B, 3H)
+            hw = recurrent_product(mk, t, h[t], w_hh)  # (B, 3H), recurrent dropout per gate or shared
             a[:, : 2 * H] += hw[:, : 2 * H]
-            sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # r, z
+            activate(recurrent_activation, a[:, : 2 * H], out=a[:, : 2 * H])  # r, z
             apply_clamp(a, clamp, blocks, H)
             hn = extra[t]
             hn[...] = hw[:, 2 * H :]
@@ -135,7 +148,7 @@ def forward(
                 hn += b_hh[2 * H :]
             n = a[:, 2 * H :]
             n += a[:, :H] * hn  # + r * (hr W_hn^T + b_hn)
-            np.tanh(n, out=n)
+            activate(activation, n, out=n)
             _blend(a[:, H : 2 * H], n, h[t], h[t + 1])
             take_update(mk.update, t, h)
     else:
@@ -147,16 +160,18 @@ def forward(
             hr = recurrent_input(mk, t, h[t])
             rz = a[:, : 2 * H]
             rz += hr @ w_rz_t
-            sigmoid(rz, out=rz)
+            activate(recurrent_activation, rz, out=rz)
             apply_clamp(a, clamp, blocks, H)
             rh = extra[t]
             np.multiply(a[:, :H], hr, out=rh)
             n = a[:, 2 * H :]
             n += rh @ w_n_t  # + (r * hr) W_hn^T
-            np.tanh(n, out=n)
+            activate(activation, n, out=n)
             _blend(a[:, H : 2 * H], n, h[t], h[t + 1])
             take_update(mk.update, t, h)
-    cache = GRUCache(x, h, act, extra, mk, reset_after, reset_gate, clamp) if need_cache else None
+    cache = None
+    if need_cache:
+        cache = GRUCache(x, h, act, extra, mk, reset_after, reset_gate, clamp, activation, recurrent_activation)
     return masked_output(mk, h), h[T].copy(), cache
 
 
@@ -183,6 +198,14 @@ def backward(
     # d(recurrent products): equal to dxw except where r multiplies (hr W_hn^T + b_hn)
     dhw = np.empty_like(act) if (cache.reset_gate and cache.reset_after) else dxw
     dh = np.zeros_like(h[0]) if dh_T is None else dh_T.astype(x.dtype, copy=True)
+    rec, act_name = cache.recurrent_activation, cache.activation
+
+    def dgate(y):  # derivative of the gates' activation at its output (sigmoid: y (1 - y))
+        return y * (1.0 - y) if rec == "sigmoid" else activation_grad(rec, y)
+
+    def dcand(y):  # derivative of the candidate's activation at its output (tanh: 1 - y^2)
+        return 1.0 - y * y if act_name == "tanh" else activation_grad(act_name, y)
+
     for t in reversed(range(T)):
         if dout is not None:
             dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
@@ -191,26 +214,27 @@ def backward(
         rmask = recurrent_mask_at(mk, t)
         if not cache.reset_gate:
             z, n = a[:, :H], a[:, H:]
-            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, :H])  # da_z
-            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d[:, H:])  # da_n
+            np.multiply(dh * (h_prev - n), dgate(z), out=d[:, :H])  # da_z
+            np.multiply(dh * (1.0 - z), dcand(n), out=d[:, H:])  # da_n
             zero_clamped(d, cache.clamp, blocks, H)
             dhr = d @ w_hh
         else:
             r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-            np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d[:, H : 2 * H])  # da_z
+            np.multiply(dh * (h_prev - n), dgate(z), out=d[:, H : 2 * H])  # da_z
             dan = d[:, 2 * H :]
-            np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dan)  # da_n
+            np.multiply(dh * (1.0 - z), dcand(n), out=dan)  # da_n
             if cache.reset_after:
-                np.multiply(dan * extra[t], r * (1.0 - r), out=d[:, :H])  # da_r
+                np.multiply(dan * extra[t], dgate(r), out=d[:, :H])  # da_r
                 zero_clamped(d, cache.clamp, blocks, H)
                 e = dhw[t]
                 e[:, : 2 * H] = d[:, : 2 * H]
                 np.multiply(dan, r, out=e[:, 2 * H :])  # d(hr W_hn^T + b_hn)
-                dhr = e @ w_hh
+                dhr = recurrent_grad(mk, t, e, w_hh)  # recurrent dropout (shared or per gate) included
+                rmask = None
             else:
                 drh = dan @ w_hh[2 * H :]  # d(r * hr)
                 hr = h_prev if rmask is None else h_prev * rmask
-                np.multiply(drh * hr, r * (1.0 - r), out=d[:, :H])  # da_r
+                np.multiply(drh * hr, dgate(r), out=d[:, :H])  # da_r
                 zero_clamped(d, cache.clamp, blocks, H)
                 dhr = drh * r + d[:, : 2 * H] @ w_hh[: 2 * H]
         if rmask is not None:
@@ -225,5 +249,5 @@ def backward(
         TB = T * x.shape[1]
         grads["weight_hh"][2 * H :] = dxw[..., 2 * H :].reshape(TB, H).T @ extra.reshape(TB, H)
     else:
-        grads, dx = weight_grads(params, x, dxw, h_in, dhw)
+        grads, dx = weight_grads(params, x, dxw, h_in, dhw, input_mask=mk.input)
     return add_into(grads_out, grads), dx, dh

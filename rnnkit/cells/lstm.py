@@ -10,6 +10,9 @@ h_{t-1} as it enters the recurrent product, i.e. with recurrent dropout):
     m_t = o * tanh(c_t)
     h_t = m_t  [or, with a projection (proj_size P), m_t @ W_hr.T]
 
+Keras's ``activation`` (here tanh, of g and of c_t) and ``recurrent_activation`` (here sigmoid,
+of i, f, o) are options of ``forward``; backward then uses their derivatives at the outputs.
+
 The bracketed terms are optional: peephole connections (Gers and
 Schmidhuber 2000; vectors w_ci, w_cf, w_co of size H, named ``weight_ci``,
 ``weight_cf``, ``weight_co``) and the projection of Sak et al. 2014 as
@@ -53,16 +56,16 @@ from rnnkit.cells.common import (
     apply_clamp,
     input_projection,
     masked_output,
-    recurrent_input,
+    recurrent_grad,
     recurrent_inputs,
-    recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
     weight_grads,
     zero_clamped,
 )
-from rnnkit.functional import sigmoid
+from rnnkit.functional import activate, activation_grad
 
 GATES = 4
 GATE_BLOCKS = {"i": 0, "f": 1, "o": 3}  # gates that clamp_gates may fix, and their row block
@@ -80,6 +83,8 @@ class LSTMCache:
     m: np.ndarray | None  # (T, B, H) o * tanh(c_new) when projected, else None (it is h)
     masks: StepMasks
     clamp: dict
+    activation: str = "tanh"  # of g and of c_t (Keras's ``activation``)
+    recurrent_activation: str = "sigmoid"  # of i, f, o (Keras's ``recurrent_activation``)
 
 
 def forward(
@@ -91,22 +96,26 @@ def forward(
     masks: StepMasks | None = None,
     need_cache: bool = True,
     clamp: dict | None = None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
 ):
     """Run the LSTM over x (T, B, D) from state (h0, c0). Returns (out, (h_T, c_T), cache).
 
     Optional entries of ``params``: ``weight_ci``/``weight_cf``/``weight_co``
     (peepholes) and ``weight_hr`` (projection). ``clamp={"i": 1, "f": 0, "o": 1}``
-    fixes gates to constants (gate clamping).
+    fixes gates to constants (gate clamping). ``activation`` replaces tanh (of g and of c_t) and
+    ``recurrent_activation`` the sigmoid of i, f, o, as Keras's options of those names do
+    (``rnnkit.functional.ACTIVATIONS``).
     """
     h0, c0 = state
     T, B, _ = x.shape
     H = c0.shape[-1]
     clamp = clamp or {}
-    w_hh_t = params["weight_hh"].T
+    w_hh = params["weight_hh"]
     peep = "weight_ci" in params
     w_hr_t = params["weight_hr"].T if "weight_hr" in params else None
-    gates = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, 4H), activated in place
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    gates = input_projection(params, x, fold_hidden_bias=slice(None), masks=mk)  # (T, B, 4H), activated in place
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     c = np.empty((T + 1, B, H), dtype=x.dtype)
     c_new = c[1:] if mk.update_c is None else np.empty((T, B, H), dtype=x.dtype)
@@ -115,12 +124,12 @@ def forward(
     h[0], c[0] = h0, c0
     for t in range(T):
         a = gates[t]
-        a += recurrent_input(mk, t, h[t]) @ w_hh_t
+        a += recurrent_product(mk, t, h[t], w_hh)
         if peep:
             a[:, :H] += params["weight_ci"] * c[t]
             a[:, H : 2 * H] += params["weight_cf"] * c[t]
-        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i, f
-        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
+        activate(recurrent_activation, a[:, : 2 * H], out=a[:, : 2 * H])  # i, f
+        activate(activation, a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
         apply_clamp(a, clamp, GATE_BLOCKS, H)  # o is set again below
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         cn = c_new[t]
@@ -128,10 +137,10 @@ def forward(
         cn += i * g  # c_t = f c_{t-1} + i g
         if peep:
             o += params["weight_co"] * cn
-        sigmoid(o, out=o)
+        activate(recurrent_activation, o, out=o)
         if "o" in clamp:
             o[...] = clamp["o"]
-        np.tanh(cn, out=tanh_c[t])
+        activate(activation, cn, out=tanh_c[t])
         if w_hr_t is None:
             np.multiply(o, tanh_c[t], out=h[t + 1])  # h_t = o tanh(c_t)
         else:
@@ -141,7 +150,9 @@ def forward(
             c[t + 1] = cn
             take_update(mk.update_c, t, c)
         take_update(mk.update, t, h)
-    cache = LSTMCache(x, h, c, c_new, gates, tanh_c, m, mk, clamp) if need_cache else None
+    cache = None
+    if need_cache:
+        cache = LSTMCache(x, h, c, c_new, gates, tanh_c, m, mk, clamp, activation, recurrent_activation)
     return masked_output(mk, h), (h[T].copy(), c[T].copy()), cache
 
 
@@ -161,6 +172,8 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
     dc = np.zeros_like(c[0]) if dc_T is None else dc_T.astype(x.dtype, copy=True)
     da = np.empty_like(gates)  # (T, B, 4H)
     dh_new = None if w_hr is None else np.empty_like(h[1:])  # (T, B, P) for dW_hr
+    act, rec = cache.activation, cache.recurrent_activation
+    plain = act == "tanh" and rec == "sigmoid"
     for t in reversed(range(T)):
         if dout is not None:
             dh += dout[t] if mk.out is None else dout[t] * mk.out[t]
@@ -175,27 +188,32 @@ def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, 
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         tc = tanh_c[t]
         d = da[t]
-        np.multiply(dm * tc, o * (1.0 - o), out=d[:, 3 * H :])  # da_o, through sigmoid
+        if plain:
+            np.multiply(dm * tc, o * (1.0 - o), out=d[:, 3 * H :])  # da_o, through sigmoid
+        else:
+            np.multiply(dm * tc, activation_grad(rec, o), out=d[:, 3 * H :])
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)  # before da_o feeds the peephole
-        dc = dc + dm * o * (1.0 - tc * tc)  # through m_t = o tanh(c_t)
+        dc = dc + dm * o * ((1.0 - tc * tc) if plain else activation_grad(act, tc))  # through m_t = o tanh(c_t)
         if peep:
             dc += d[:, 3 * H :] * params["weight_co"]  # through o's peephole on c_t
-        np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])  # da_i
-        np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H : 2 * H])  # da_f
-        np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H : 3 * H])  # da_g, through tanh
+        if plain:
+            np.multiply(dc * g, i * (1.0 - i), out=d[:, :H])  # da_i
+            np.multiply(dc * c[t], f * (1.0 - f), out=d[:, H : 2 * H])  # da_f
+            np.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H : 3 * H])  # da_g, through tanh
+        else:
+            np.multiply(dc * g, activation_grad(rec, i), out=d[:, :H])
+            np.multiply(dc * c[t], activation_grad(rec, f), out=d[:, H : 2 * H])
+            np.multiply(dc * i, activation_grad(act, g), out=d[:, 2 * H : 3 * H])
         zero_clamped(d, cache.clamp, GATE_BLOCKS, H)
         dc = dc * f  # dc_{t-1}
         if peep:
             dc += d[:, :H] * params["weight_ci"] + d[:, H : 2 * H] * params["weight_cf"]
-        dh = d @ w_hh  # dh_{t-1}, through the recurrent product
-        r = recurrent_mask_at(mk, t)
-        if r is not None:
-            dh *= r
+        dh = recurrent_grad(mk, t, d, w_hh)  # dh_{t-1}, through the recurrent product
         if skip_h is not None:
             dh += skip_h
         if skip_c is not None:
             dc += skip_c
-    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
+    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da, input_mask=mk.input)
     if peep:
         grads["weight_ci"] = np.einsum("tbh,tbh->h", da[..., :H], c[:-1])
         grads["weight_cf"] = np.einsum("tbh,tbh->h", da[..., H : 2 * H], c[:-1])

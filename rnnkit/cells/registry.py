@@ -35,6 +35,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice
 from rnnkit.cells import gru, ln_gru, ln_lstm, lstm, mgu, rnn
+from rnnkit.functional import ACTIVATIONS
 
 Shape = tuple[int, ...]
 ParamSpec = dict[str, tuple[Shape, str]]  # name -> (shape, initialiser: "uniform" | "ones" | "zeros")
@@ -138,6 +139,8 @@ class CellFamily:
       layer for the default variant (their cells append "Cell"), or None.
     - ``torch_gap``: for a variant the torch twin does not compute, why (text after the layer's
       description; ``{twin}`` stands for the torch class), else None.
+    - ``per_gate_masks``: whether its maths take per-gate dropout masks (``StepMasks.input`` and a
+      per-gate ``StepMasks.recurrent``; Keras's form), or a function of the variant options saying so.
     - ``model_choice``: offered where a model or command picks its cell by name (``--cell``).
     - ``summary``: one line for listings and docs.
     """
@@ -159,6 +162,7 @@ class CellFamily:
     torch_twin: str | None = None
     torch_gap: Callable[[Mapping[str, Any]], str | None] | None = None
     keras_twin: str | None = None
+    per_gate_masks: bool | Callable[[Mapping[str, Any]], bool] = False
     model_choice: bool = True
     summary: str = ""
 
@@ -218,8 +222,11 @@ class CellFamily:
             return None
         if any(clamp.get(g) != v for g, v in self.plain_rnn_clamp.items() if g in gates):
             return None
-        acts = self.gate_activations(variant)
-        return next(g for g in gates if acts[g] != "sigmoid")
+        return next(g for g in gates if g not in self.clampable)  # the candidate: the one block never clamped
+
+    def takes_per_gate_masks(self, variant: Mapping[str, Any] | None = None) -> bool:
+        """Whether this variant's maths take per-gate dropout masks (``dropout_masks="per_gate"``)."""
+        return bool(_variant_dependent(self.per_gate_masks, {**self.defaults(), **(variant or {})}))
 
     def gate_activations(self, variant: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Gate -> the activation applied to its pre-activation."""
@@ -303,7 +310,44 @@ def _activations_of(gates: tuple[str, ...]) -> dict[str, str]:
     return {g: _SIGMOID_TANH[g] for g in gates}
 
 
+def _keras_activations(gates: tuple[str, ...], variant: Mapping[str, Any]) -> dict[str, str]:
+    """Gate -> activation with Keras's two options: ``recurrent_activation`` for the gates (sigmoid by
+    default), ``activation`` for the candidate (tanh by default)."""
+    return {
+        g: variant["recurrent_activation"] if _SIGMOID_TANH[g] == "sigmoid" else variant["activation"] for g in gates
+    }
+
+
+# Keras accepts any function for both; rnnkit offers those of rnnkit.functional.ACTIVATIONS, and for the
+# gates only the two that squash into [0, 1] (a gate outside it, e.g. linear, lets the state grow without
+# bound: z h_{t-1} with z > 1).
+ACTIVATION_CHOICES = tuple(ACTIVATIONS)  # sigmoid, hard_sigmoid (Keras 3's relu6(x + 3) / 6), tanh, relu, linear
+GATE_ACTIVATION_CHOICES = ("sigmoid", "hard_sigmoid")
+_KERAS_ACTIVATION_OPTIONS = (
+    Option("activation", "tanh", choices=ACTIVATION_CHOICES),
+    Option("recurrent_activation", "sigmoid", choices=GATE_ACTIVATION_CHOICES),
+)
+
+
+def _activation_gap(variant: Mapping[str, Any]) -> str | None:
+    if (variant["activation"], variant["recurrent_activation"]) != ("tanh", "sigmoid"):
+        return (
+            f"uses activation={variant['activation']!r}, recurrent_activation={variant['recurrent_activation']!r}; "
+            "{twin} has tanh and sigmoid only"
+        )
+    return None
+
+
+def _rnn_torch_gap(variant: Mapping[str, Any]) -> str | None:
+    if variant["nonlinearity"] not in ("tanh", "relu"):
+        return f"uses nonlinearity={variant['nonlinearity']!r}; {{twin}} has tanh and relu only"
+    return None
+
+
 def _gru_torch_gap(variant: Mapping[str, Any]) -> str | None:
+    gap = _activation_gap(variant)
+    if gap:
+        return gap
     if not variant["reset_gate"]:
         return "has 2 gate blocks (z, n) and no torch.nn equivalent; {twin} has 3"
     if not variant["reset_after"]:
@@ -328,7 +372,9 @@ register(
         options=(Option("nonlinearity", "tanh", choices=rnn.NONLINEARITIES),),
         adds_into_grads=True,
         torch_twin="RNN",
+        torch_gap=_rnn_torch_gap,
         keras_twin="SimpleRNN",
+        per_gate_masks=True,
         summary="Elman RNN, h' = tanh or relu of the two affine maps (Elman 1990)",
     )
 )
@@ -339,8 +385,8 @@ register(
         backward=gru.backward,
         gate_names=_gru_gates,
         clampable=tuple(gru.gate_blocks()),
-        activations=lambda v: _activations_of(_gru_gates(v)),
-        options=(Option("reset_after", True), Option("reset_gate", True)),
+        activations=lambda v: _keras_activations(_gru_gates(v), v),
+        options=(Option("reset_after", True), Option("reset_gate", True)) + _KERAS_ACTIVATION_OPTIONS,
         adds_into_grads=True,
         gates_cache="act",
         remember=("z", 1.0),
@@ -348,6 +394,7 @@ register(
         torch_twin="GRU",
         torch_gap=_gru_torch_gap,
         keras_twin="GRU",
+        per_gate_masks=lambda v: v["reset_gate"] and v["reset_after"],
         summary="gated recurrent unit, PyTorch's form or Cho et al. 2014's, or update gate only",
     )
 )
@@ -359,13 +406,16 @@ register(
         gate_names=("i", "f", "g", "o"),
         state_arity=2,
         clampable=tuple(lstm.GATE_BLOCKS),
-        activations=_activations_of(("i", "f", "g", "o")),
+        activations=lambda v: _keras_activations(("i", "f", "g", "o"), v),
+        options=_KERAS_ACTIVATION_OPTIONS,
         features=frozenset({"proj_size", "peephole"}),
         adds_into_grads=True,
         gates_cache="gates",
         remember=("f", 1.0),
         torch_twin="LSTM",
+        torch_gap=_activation_gap,
         keras_twin="LSTM",
+        per_gate_masks=True,
         summary="long short-term memory (Hochreiter and Schmidhuber 1997; forget gate of Gers et al. 2000)",
     )
 )

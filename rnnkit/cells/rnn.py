@@ -3,11 +3,12 @@
 Equations (PyTorch's ``nn.RNN``; the course notes' a<t> = g(Waa a<t-1> + Wax x<t> + ba)):
 
     a_t = x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh        (B, H)
-    h_t = f(a_t),   f = tanh or relu
+    h_t = f(a_t),   f = tanh or relu (PyTorch's), or sigmoid, hard_sigmoid, linear (Keras's SimpleRNN
+                    activations; rnnkit.functional.ACTIVATIONS)
 
 Backward, for dh_t = dL/dh_t (from the output at t and from step t+1):
 
-    da_t     = dh_t * f'(a_t)          tanh: 1 - h_t**2;  relu: [h_t > 0]
+    da_t     = dh_t * f'(a_t)          tanh: 1 - h_t**2;  relu: [h_t > 0]; each f' is a function of h_t
     dh_{t-1} = da_t @ W_hh             (the only sequential part)
     dW_ih    = sum_t da_t.T @ x_t,   dW_hh = sum_t da_t.T @ h_{t-1},   db_ih = db_hh = sum_t,b da_t
     dx_t     = da_t @ W_ih
@@ -39,17 +40,18 @@ from rnnkit.cells.common import (
     add_into,
     input_projection,
     masked_output,
-    recurrent_input,
+    recurrent_grad,
     recurrent_inputs,
-    recurrent_mask_at,
+    recurrent_product,
     resolve_masks,
     split_update,
     take_update,
     weight_grads,
 )
+from rnnkit.functional import activate, activation_grad
 
 GATES = 1
-NONLINEARITIES = ("tanh", "relu")
+NONLINEARITIES = ("tanh", "relu", "sigmoid", "hard_sigmoid", "linear")  # PyTorch's two, then Keras's others
 
 
 @dataclass
@@ -73,20 +75,17 @@ def forward(
 ):
     """Run the RNN over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache)."""
     T, B, _ = x.shape
-    w_hh_t = params["weight_hh"].T
-    xw = input_projection(params, x, fold_hidden_bias=slice(None))  # (T, B, H)
+    w_hh = params["weight_hh"]
     mk = resolve_masks(lengths, masks, T, x.dtype)
+    xw = input_projection(params, x, fold_hidden_bias=slice(None), masks=mk)  # (T, B, H)
     h = np.empty((T + 1,) + h0.shape, dtype=x.dtype)  # (T+1, B, H)
     h[0] = h0
     # f(a_t) is h_t itself unless an update mask blends it with h_{t-1}; then it is kept apart
     f = h[1:] if mk.update is None else np.empty_like(xw)
     for t in range(T):
         a = xw[t]
-        a += recurrent_input(mk, t, h[t]) @ w_hh_t  # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
-        if nonlinearity == "tanh":
-            np.tanh(a, out=f[t])
-        else:
-            np.maximum(a, 0.0, out=f[t])
+        a += recurrent_product(mk, t, h[t], w_hh)  # a_t = x_t W_ih^T + h_{t-1} W_hh^T + b
+        activate(nonlinearity, a, out=f[t])
         if mk.update is not None:  # lengths / zoneout: keep part of h_{t-1}
             h[t + 1] = f[t]
             take_update(mk.update, t, h)
@@ -112,13 +111,12 @@ def backward(
         dh, skip = split_update(mk.update, t, dh)
         if cache.nonlinearity == "tanh":  # backprop through tanh: 1 - f^2
             np.multiply(dh, 1.0 - f[t] * f[t], out=da[t])
-        else:  # backprop through relu: [f > 0]
+        elif cache.nonlinearity == "relu":  # backprop through relu: [f > 0]
             np.multiply(dh, f[t] > 0, out=da[t])
-        dh = da[t] @ w_hh  # dh_{t-1}, through the recurrent product
-        r = recurrent_mask_at(mk, t)
-        if r is not None:
-            dh *= r
+        else:  # the derivative at the output (rnnkit.functional.ACTIVATIONS)
+            np.multiply(dh, activation_grad(cache.nonlinearity, f[t]), out=da[t])
+        dh = recurrent_grad(mk, t, da[t], w_hh)  # dh_{t-1}, through the recurrent product
         if skip is not None:
             dh += skip
-    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da)
+    grads, dx = weight_grads(params, x, da, recurrent_inputs(mk, h), da, input_mask=mk.input)
     return add_into(grads_out, grads), dx, dh

@@ -28,15 +28,18 @@ both biases, because b_hn sits inside r * (h W_hn^T + b_hn) there.
 
 Both libraries then compute the same thing: Keras' GRU
 ``h = z * h_prev + (1 - z) * hh`` is rnnkit's ``h' = (1 - z) * n + z * h``.
-Assumed, and checked when a Keras layer object is given: activation tanh
-(SimpleRNN: rnnkit's nonlinearity, tanh or relu), recurrent_activation
-sigmoid (Keras' default), ``use_bias`` equal to rnnkit's ``bias``, ``units``
+Assumed, and checked when a Keras layer object is given: the layer's
+activations (Keras's ``activation`` is rnnkit's ``activation``, or for
+SimpleRNN its ``nonlinearity``; ``recurrent_activation`` the same name in
+both; defaults tanh and sigmoid), ``use_bias`` equal to rnnkit's ``bias``, ``units``
 equal to ``hidden_size``, and for GRU the same ``reset_after``. No Keras
 layer has the layout of GRU(reset_gate=False), MGU, LSTM(proj_size > 0) or
 LSTM(peephole=True): these raise ValueError. Layers with zoneout or clamped
 gates compute another function than Keras' even in eval mode: refused too,
 unless ``allow_variants=True`` (the weights themselves map as above). The
-train-time dropouts change nothing in eval mode and are not carried over.
+train-time dropouts change nothing in eval mode; :func:`keras_layer` and
+:func:`keras_options` / :func:`from_keras` carry their settings (rates, one
+mask per sequence, per-gate masks), not the random masks themselves.
 
 Layers and directions. Keras stacks layers as separate layer objects, so a
 stacked rnnkit layer converts one level at a time: pass ``layer_index=k``
@@ -69,10 +72,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rnnkit.cells.registry import ACTIVATION_CHOICES, GATE_ACTIVATION_CHOICES
 from rnnkit.layers.cell import StepCell as _Cell
 from rnnkit.layers.recurrent import RecurrentLayer
 
-__all__ = ["to_keras_weights", "from_keras_weights", "keras_layer", "keras_class_name"]
+__all__ = ["to_keras_weights", "from_keras_weights", "keras_layer", "keras_class_name", "keras_options", "from_keras"]
 
 # Keras gate block j holds rnnkit gate block _PERM[kind][j].
 _PERM = {
@@ -166,7 +170,7 @@ def _names(layer, index: int | None) -> list[dict]:
 def _input_size(layer, index: int | None) -> int:
     if index is None or index == 0:
         return layer.input_size
-    return layer.hidden_size * layer.num_directions
+    return layer.layer_output_size
 
 
 def _blocks(a: np.ndarray, order, H: int) -> np.ndarray:
@@ -217,10 +221,10 @@ def _config_of(where: str, obj, layer, kind: str) -> None:
             f"{where}: the Keras layer must be a {want} to match rnnkit {type(layer).__name__}, got {name}"
         )
     cfg = obj.get_config()
-    act = layer.variant.get("nonlinearity", "tanh")
+    act = layer.variant.get("nonlinearity", layer.variant.get("activation", "tanh"))
     expected = {"units": layer.hidden_size, "activation": act, "use_bias": layer.bias}
     if kind != "SimpleRNN":
-        expected["recurrent_activation"] = "sigmoid"
+        expected["recurrent_activation"] = layer.variant.get("recurrent_activation", "sigmoid")
     if kind == "GRU":
         expected["reset_after"] = layer.variant["reset_after"]
     for key, val in expected.items():
@@ -336,7 +340,7 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
 
 
 # -- building the Keras layer ---------------------------------------------------------------------
-_RESERVED = ("units", "activation", "recurrent_activation", "use_bias", "reset_after")
+_RESERVED = ("units", "activation", "recurrent_activation", "use_bias", "reset_after", "go_backwards")
 
 
 def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
@@ -376,19 +380,104 @@ def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
         "units": layer.hidden_size,
         "use_bias": layer.bias,
         "dtype": dtype,
-        "activation": layer.variant.get("nonlinearity", "tanh"),
+        "activation": layer.variant.get("nonlinearity", layer.variant.get("activation", "tanh")),
     }
     if kind != "SimpleRNN":
-        kw["recurrent_activation"] = "sigmoid"
+        kw["recurrent_activation"] = layer.variant.get("recurrent_activation", "sigmoid")
     if kind == "GRU":
         kw["reset_after"] = layer.variant["reset_after"]
     if not is_cell:
         kw.update(return_sequences=True, return_state=True)
+        # a masked step emits zeros ("zeros") or repeats the last output ("previous")
+        kw.update(go_backwards=layer.go_backwards, zero_output_for_mask=layer.masked_output == "zeros")
+        # train-time dropouts: Keras draws one mask per sequence (rnnkit's variational form); with a
+        # recurrent dropout, or implementation=1, one mask per gate
+        kw.update(dropout=layer.input_dropout, recurrent_dropout=layer.recurrent_dropout)
+        if kind != "SimpleRNN" and layer.dropout_masks == "per_gate":
+            kw["implementation"] = 1
     kw.update(kwargs)
     built = getattr(keras.layers, kind + ("Cell" if is_cell else ""))(**kw)
     if getattr(layer, "bidirectional", False):
-        built = keras.layers.Bidirectional(built, dtype=dtype)
+        built = keras.layers.Bidirectional(built, merge_mode=layer.merge_mode, dtype=dtype)
     D = _input_size(layer, index)
     built.build((None, D) if is_cell else (None, None, D))
     built.set_weights(weights)
     return built
+
+
+def keras_options(klayer) -> dict:
+    """The rnnkit layer settings of a Keras 3 ``LSTM`` / ``GRU`` / ``SimpleRNN`` (or ``Bidirectional``).
+
+    Returns keywords for ``rnnkit.layers.recurrent_layer(name, input_size, hidden_size, **kw)`` plus
+    ``"name"`` and ``"hidden_size"``: the family, ``units``, ``use_bias``, ``batch_first=True``
+    (Keras is batch-major), ``go_backwards``, ``masked_output`` (``zero_output_for_mask``),
+    ``bidirectional`` and ``merge_mode``, the GRU's ``reset_after`` or the SimpleRNN's activation,
+    and the dropouts: Keras's ``dropout`` (on the layer's input) becomes ``input_dropout``, its
+    ``recurrent_dropout`` rnnkit's, both with ``variational=True`` (Keras draws one mask per
+    sequence and reuses it at every step), and ``dropout_masks="per_gate"`` where Keras draws one
+    mask per gate (its ``implementation=1``, forced by any recurrent dropout), else "shared".
+    Activations are carried over where rnnkit has them (sigmoid, hard_sigmoid, tanh, relu,
+    linear; for the gates sigmoid and hard_sigmoid); others are refused (ValueError naming them).
+    """
+    where = "keras_options"
+    out: dict = {"bidirectional": False}
+    inner = klayer
+    if type(klayer).__name__ == "Bidirectional":
+        inner = klayer.forward_layer
+        out.update(bidirectional=True, merge_mode=klayer.merge_mode)
+        if klayer.merge_mode not in ("concat", "sum", "mul", "ave"):
+            raise ValueError(
+                f"{where}: the Bidirectional's merge_mode must be 'concat', 'sum', 'mul' or 'ave', "
+                f"got {klayer.merge_mode!r}"
+            )
+    kind = type(inner).__name__
+    names = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
+    if kind not in names:
+        raise TypeError(f"{where}: klayer must be a Keras LSTM, GRU, SimpleRNN or Bidirectional, got {kind}")
+    cfg = inner.get_config()
+    out.update(name=names[kind], hidden_size=int(cfg["units"]), bias=bool(cfg["use_bias"]), batch_first=True)
+    if not out["bidirectional"]:
+        out["go_backwards"] = bool(cfg.get("go_backwards", False))
+    out["masked_output"] = "zeros" if cfg.get("zero_output_for_mask", False) or out["bidirectional"] else "previous"
+    keys = {"activation": ACTIVATION_CHOICES}
+    if kind != "SimpleRNN":
+        keys["recurrent_activation"] = GATE_ACTIVATION_CHOICES
+    for key, names_ok in keys.items():
+        if cfg.get(key) not in names_ok:
+            raise ValueError(f"{where}: the Keras {kind}'s {key} must be one of {names_ok}, got {cfg.get(key)!r}")
+    if kind == "SimpleRNN":
+        out["nonlinearity"] = cfg["activation"]
+    else:
+        out.update(activation=cfg["activation"], recurrent_activation=cfg["recurrent_activation"])
+        if kind == "GRU":
+            out["reset_after"] = bool(cfg["reset_after"])
+    p_in, p_rec = float(cfg.get("dropout", 0.0)), float(cfg.get("recurrent_dropout", 0.0))
+    out.update(input_dropout=p_in, recurrent_dropout=p_rec, variational=bool(p_in or p_rec))
+    per_gate = kind != "SimpleRNN" and getattr(inner.cell, "implementation", 2) == 1
+    out["dropout_masks"] = "per_gate" if per_gate else "shared"
+    return out
+
+
+def from_keras(klayer, *, dtype=np.float32):
+    """The rnnkit layer equivalent to a built Keras 3 recurrent layer: its settings (``keras_options``)
+    and its weights (``from_keras_weights``).
+
+    >>> import os; os.environ.setdefault("KERAS_BACKEND", "torch")
+    'torch'
+    >>> import keras
+    >>> k = keras.layers.LSTM(4, dropout=0.1, recurrent_dropout=0.2)
+    >>> k.build((None, None, 3))
+    >>> layer = from_keras(k)
+    >>> type(layer).__name__, layer.input_dropout, layer.recurrent_dropout, layer.dropout_masks
+    ('LSTM', 0.1, 0.2, 'per_gate')
+    """
+    from rnnkit.layers import recurrent_layer
+
+    opts = keras_options(klayer)
+    weights = klayer.get_weights()
+    if not weights:
+        raise ValueError(f"from_keras: klayer must be built (it has no weights yet), got {type(klayer).__name__}")
+    name, hidden = opts.pop("name"), opts.pop("hidden_size")
+    layer = recurrent_layer(name, int(weights[0].shape[0]), hidden, dtype=dtype, **opts)
+    from_keras_weights(layer, klayer)
+    return layer

@@ -213,13 +213,32 @@ class RNNCell(StepCell, family="rnn"):
 
 
 class GRUCell(StepCell, family="gru"):
-    """One GRU step; ``torch.nn.GRUCell`` by default, ``reset_after`` / ``reset_gate`` as in ``rnnkit.GRU``."""
+    """One GRU step; ``torch.nn.GRUCell`` by default; ``reset_after``, ``reset_gate`` and Keras's
+    ``activation`` / ``recurrent_activation`` as in ``rnnkit.GRU``."""
 
     def __init__(
-        self, input_size, hidden_size, bias=True, *, reset_after=True, reset_gate=True, dtype=np.float32, seed=None
+        self,
+        input_size,
+        hidden_size,
+        bias=True,
+        *,
+        reset_after=True,
+        reset_gate=True,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        dtype=np.float32,
+        seed=None,
     ):
         super().__init__(
-            input_size, hidden_size, bias, dtype=dtype, seed=seed, reset_after=reset_after, reset_gate=reset_gate
+            input_size,
+            hidden_size,
+            bias,
+            dtype=dtype,
+            seed=seed,
+            reset_after=reset_after,
+            reset_gate=reset_gate,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
         )
 
 

@@ -5,7 +5,7 @@ A layer runs a cell family (``rnnkit.cells``) over whole sequences, stacked
 backward pass needs. Parameters are PyTorch's, by name, shape and gate
 order: for layer k and direction suffix s ('' or '_reverse')
 
-    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else H_out * num_directions
+    weight_ih_l{k}{s}  (G*H, D)       D = input_size for k = 0, else layer_output_size
     weight_hh_l{k}{s}  (G*H, H_out)
     bias_ih_l{k}{s}    (G*H,)         (absent with bias=False)
     bias_hh_l{k}{s}    (G*H,)
@@ -17,9 +17,9 @@ with G = 1 (RNN), 3 (GRU: r, z, n), 2 (GRU without reset gate: z, n),
 +/- 1/sqrt(hidden_size), PyTorch's default, from ``seed``.
 
 Shapes: x (T, B, D) or, with ``batch_first``, (B, T, D), or unbatched (T, D);
-out (T, B, H_out * num_directions); hx and h_n (num_layers * num_directions,
-B, H_out), layer-major with directions interleaved (PyTorch's order); for
-LSTM both states, as a tuple (h, c), c being (..., B, H).
+out (T, B, layer_output_size): H_out * num_directions, or H_out with a merge_mode other than
+"concat"; hx and h_n (num_layers * num_directions, B, H_out), layer-major with directions
+interleaved (PyTorch's order); for LSTM both states, as a tuple (h, c), c being (..., B, H).
 
 Regularisers, all off by default and active in training mode only (``eval()``
 turns them off; zoneout then uses its expectation). Masks come from the
@@ -32,6 +32,12 @@ layer's own generator (``seed``); backward reuses the forward's masks.
 - ``variational``: the three dropouts above draw one mask per sequence and
   reuse it at every step (Gal and Ghahramani 2016); otherwise a new mask is
   drawn at every step (standard dropout).
+- ``dropout_masks``: "shared" (default): one input-dropout and one recurrent-dropout mask
+  for all gates; "per_gate": one for each gate block, as Keras draws them (its
+  ``implementation=1``: ``x * B_W[k]``, ``h_tm1 * B_U[k]``), each direction its own. The
+  per-gate form runs the NumPy maths (the compiled loops take one mask) and is offered
+  by the families whose registry entry says ``per_gate_masks`` (RNN, where it is the
+  shared form with G = 1; GRU in PyTorch's form; LSTM).
 - ``weight_drop``: DropConnect on every W_hh, one mask per forward pass (AWD-LSTM, Merity et al. 2017).
 - ``zoneout``: each unit keeps its previous value with probability z
   (Krueger et al. 2016); for LSTM a float or a pair (z_h, z_c).
@@ -39,6 +45,24 @@ layer's own generator (``seed``); backward reuses the forward's masks.
 All dropouts are "inverted": kept values are scaled by 1/(1-p), so eval needs no rescaling.
 Each of the five may be reassigned after construction (``layer.dropout = 0.3``); an
 assignment is validated exactly as the constructor's argument is.
+
+Keras's conventions, as options:
+
+- ``forward(x, mask=...)``: a boolean step mask (T, B) ((B, T) with ``batch_first``, (T,)
+  unbatched). A step with False keeps the previous states (h and, for LSTM, c) and emits zeros,
+  or with ``masked_output="previous"`` the last output (Keras's default
+  ``zero_output_for_mask=False``: zeros before the first kept step). Left padding and holes are
+  allowed, in both loop backends (the mask is an update and an output step mask,
+  ``rnnkit.cells.common.StepMasks``). The reverse direction reads the sequence and its mask
+  reversed together, ``x[::-1]`` and ``mask[::-1]``, as Keras's ``Bidirectional`` does; with
+  ``lengths`` it reverses each sequence within its length (PyTorch's packed sequences). The two
+  agree on right padding. ``lengths`` and ``mask`` are exclusive (the error says which to drop).
+- ``go_backwards=True`` (unidirectional layers): the stack reads ``x[::-1]`` (and ``mask[::-1]``;
+  ``lengths`` become the mask t < lengths[b] first) and returns its outputs in that reversed
+  order, as Keras's ``go_backwards``.
+- ``merge_mode``: how a bidirectional layer joins its directions' outputs, at every layer of the
+  stack: "concat" (default, PyTorch's; width 2 H_out), "sum", "mul", "ave" (width H_out, so the
+  next layer's D is H_out), Keras's ``Bidirectional`` modes. ``layer_output_size`` gives the width.
 
 A batch of size B = 0 gives empty outputs and states and adds nothing to the
 gradients, as PyTorch does; T must be at least 1.
@@ -53,6 +77,7 @@ import numpy as np
 from rnnkit import _kernels
 from rnnkit._validate import (
     as_float_array,
+    check_choice,
     check_positive_int,
     check_probability,
     fmt_shape,
@@ -64,6 +89,17 @@ from rnnkit.cells.common import StepMasks
 from rnnkit.cells.registry import CellFamily
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
+
+MASKED_OUTPUTS = ("zeros", "previous")  # what a masked step emits (Keras: zero_output_for_mask True / False)
+MERGE_MODES = ("concat", "sum", "mul", "ave")  # how a bidirectional layer joins its two directions
+DROPOUT_MASKS = ("shared", "per_gate")  # one input/recurrent dropout mask for all gates, or one per gate (Keras)
+
+
+def output_mask(m: np.ndarray, masked_output: str) -> np.ndarray:
+    """The output mask of a step mask m (T, B, 1): m itself ("zeros"), or 1 from the first kept step on
+    ("previous": a masked step repeats the last output, which is the carried state h_t; before any
+    kept step Keras emits zeros, not h0)."""
+    return m if masked_output == "zeros" else np.maximum.accumulate(m, axis=0)
 
 
 def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
@@ -80,6 +116,44 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return x[idx, np.arange(B)[None, :]]
 
 
+def _reverse(x: np.ndarray, lengths: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray:
+    """The reverse direction's view of x (T, B, ...): with a step mask the whole sequence reversed (Keras's
+    Bidirectional reverses the sequence and the mask together), else within each length. Its own inverse."""
+    return x[::-1] if mask is not None else reverse_padded(x, lengths)
+
+
+def _merge(outs: list, mode: str) -> np.ndarray:
+    """Join the directions' outputs (T, B, H_out) each: Keras's merge modes."""
+    if len(outs) == 1:
+        return outs[0]
+    f, b = outs
+    if mode == "concat":
+        return np.concatenate(outs, axis=-1)
+    if mode == "sum":
+        return f + b
+    if mode == "ave":
+        return (f + b) * f.dtype.type(0.5)
+    return f * b  # "mul"
+
+
+def _merge_backward(dout, mode: str, num_directions: int, Ho: int, merged) -> list:
+    """Gradients of ``_merge`` for each direction: concat splits dout; sum passes it to both; ave halves it;
+    mul: d(f * b) = (dout * b, dout * f)."""
+    if dout is None:
+        return [None] * num_directions
+    if num_directions == 1:
+        return [dout]
+    if mode == "concat":
+        return [dout[..., :Ho], dout[..., Ho:]]
+    if mode == "sum":
+        return [dout, dout]
+    if mode == "ave":
+        half = dout * dout.dtype.type(0.5)
+        return [half, half]
+    f, b = merged
+    return [dout * b, dout * f]
+
+
 @dataclass
 class _LayerCache:
     """What backward needs from one forward pass."""
@@ -91,6 +165,9 @@ class _LayerCache:
     input_mask: np.ndarray | None = None  # input dropout mask, or None
     zoneout: tuple = (0.0, 0.0)  # the zoneout probabilities (h, c) the forward used
     lengths: np.ndarray | None = None
+    mask: np.ndarray | None = None  # (T, B) bool, in the order the layer ran (after go_backwards)
+    merged: list = field(default_factory=list)  # [layer] the two directions' outputs (merge_mode="mul"), or None
+    go_backwards: bool = False
     batch_first: bool = False
     unbatched: bool = False
     out_shape: tuple = ()
@@ -100,7 +177,7 @@ class _LayerCache:
 class DropoutMasks:
     """The random masks a recurrent layer drew and applied in its last forward pass.
 
-    Returned by ``RecurrentLayer.dropout_masks()``; each is None where that
+    Returned by ``RecurrentLayer.last_dropout_masks()``; each is None where that
     regulariser is off (or in eval mode, where dropout draws nothing). Dropout
     masks are inverted: 0 where dropped, 1/(1-p) where kept. Per-layer entries
     are tuples indexed [layer], per-direction ones [layer][direction]:
@@ -167,6 +244,10 @@ class RecurrentLayer(Module):
         zoneout=0.0,
         proj_size=0,
         peephole=False,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
         variant: dict | None = None,
@@ -187,6 +268,20 @@ class RecurrentLayer(Module):
         self.bidirectional = _check_bool(name, "bidirectional", bidirectional)
         self.variational = _check_bool(name, "variational", variational)
         self.peephole = _check_bool(name, "peephole", peephole)
+        self.masked_output = check_choice(name, "masked_output", masked_output, MASKED_OUTPUTS)
+        self.go_backwards = _check_bool(name, "go_backwards", go_backwards)
+        self.merge_mode = check_choice(name, "merge_mode", merge_mode, MERGE_MODES)
+        self.dropout_masks = check_choice(name, "dropout_masks", dropout_masks, DROPOUT_MASKS)
+        if self.dropout_masks == "per_gate" and not self._family.takes_per_gate_masks(self.variant):
+            raise ValueError(
+                f"{name}: dropout_masks must be 'shared' for cell {self._family.name!r} with "
+                f"{self.variant} (its maths take one mask for all gates), got 'per_gate'"
+            )
+        if self.go_backwards and self.bidirectional:
+            raise ValueError(
+                f"{name}: go_backwards must be False for a bidirectional layer (its reverse direction "
+                "already reads the sequence backwards), got True"
+            )
         # The regularisers are properties: assigning one later is validated exactly as here.
         self.dropout = dropout
         self.input_dropout = input_dropout
@@ -272,6 +367,11 @@ class RecurrentLayer(Module):
         """The cell family this layer runs (its registry entry)."""
         return self._family
 
+    @property
+    def layer_output_size(self) -> int:
+        """Features of each output step: H_out * num_directions with merge_mode="concat", else H_out."""
+        return self.output_size * (self.num_directions if self.merge_mode == "concat" else 1)
+
     def _num_gates(self) -> int:
         return self.gates
 
@@ -280,7 +380,7 @@ class RecurrentLayer(Module):
 
     def _param_spec(self, layer: int) -> dict:
         """name -> (shape, initialiser) of one direction of layer ``layer``, from the family's layout."""
-        d_in = self.input_size if layer == 0 else self.output_size * self.num_directions
+        d_in = self.input_size if layer == 0 else self.layer_output_size
         return self._family.parameter_spec(
             d_in,
             self.hidden_size,
@@ -423,13 +523,50 @@ class RecurrentLayer(Module):
         shape = (1, B, F) if self.variational else (T, B, F)
         return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
 
-    def _step_masks(self, T: int, B: int, lengths) -> StepMasks | None:
-        """Masks for one direction of one layer: lengths, zoneout, recurrent dropout."""
+    def _parse_mask(self, where, mask, T, B, unbatched, lengths):
+        """The step mask as (T, B) bool, or None; (B, T) with batch_first, (T,) unbatched."""
+        if mask is None:
+            return None
+        if lengths is not None:
+            raise ValueError(
+                f"{where}: mask must be None when lengths is given (pass one of them: lengths [t < lengths[b]] "
+                f"is the mask of right-padded sequences), got a mask and lengths {lengths!r}"
+            )
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{where}: mask must be a boolean array (True = a step to process), got dtype {mask.dtype}")
+        if unbatched:
+            want = (T,)
+        else:
+            want = (B, T) if self.batch_first else (T, B)
+        if mask.shape != want:
+            raise ValueError(f"{where}: mask must have shape {fmt_shape(want)}, got {fmt_shape(mask.shape)}")
+        if unbatched:
+            return mask[:, None]
+        return np.ascontiguousarray(mask.T) if self.batch_first else mask
+
+    def _gate_dropout_mask(self, p: float, T: int, B: int, F: int) -> np.ndarray:
+        """Per-gate inverted-dropout masks, (1 or T, B, G, F): one mask for each gate block."""
+        keep = 1.0 - p
+        shape = (1 if self.variational else T, B, self.gates, F)
+        return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+
+    def _step_masks(self, T: int, B: int, lengths, mask=None, first_layer=False) -> StepMasks | None:
+        """Masks for one direction of one layer: lengths or a step mask (T, B) bool, zoneout, recurrent
+        dropout, and with per-gate dropout masks the first layer's input dropout."""
         z_h, z_c = self.zoneout
         rec_p = self.recurrent_dropout if self.training else 0.0
-        if lengths is None and not (z_h or z_c or rec_p):
+        per_gate = self.dropout_masks == "per_gate"
+        in_p = self.input_dropout if (self.training and per_gate and first_layer) else 0.0
+        if lengths is None and mask is None and not (z_h or z_c or rec_p or in_p):
             return None
-        mk = StepMasks.from_lengths(lengths, T, self.dtype) if lengths is not None else StepMasks()
+        if mask is not None:  # Keras: a masked step keeps both states and emits zeros (or the last output)
+            m = mask.astype(self.dtype)[:, :, None]
+            mk = StepMasks(update=m, update_c=m, out=output_mask(m, self.masked_output))
+        elif lengths is not None:
+            mk = StepMasks.from_lengths(lengths, T, self.dtype)
+        else:
+            mk = StepMasks()
         for z, attr, width in ((z_h, "update", self.output_size), (z_c, "update_c", self.hidden_size)):
             if z:
                 if self.training:  # 1 = take the new value, with probability 1 - z
@@ -439,7 +576,12 @@ class RecurrentLayer(Module):
                 prev = getattr(mk, attr)
                 setattr(mk, attr, u if prev is None else u * prev)
         if rec_p:
-            mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
+            if per_gate:
+                mk.recurrent = self._gate_dropout_mask(rec_p, T, B, self.output_size)
+            else:
+                mk.recurrent = self._dropout_mask(rec_p, T, B, self.output_size)
+        if in_p:  # drawn for each direction, as Keras's two layers of a Bidirectional do
+            mk.input = self._gate_dropout_mask(in_p, T, B, self.input_size)
         return mk
 
     def state_at(self, k: int):
@@ -467,7 +609,7 @@ class RecurrentLayer(Module):
         c = np.stack([cc.c[k] for (cc,) in cache.cells])
         return h, (c[:, 0] if cache.unbatched else c)
 
-    def dropout_masks(self) -> DropoutMasks:
+    def last_dropout_masks(self) -> DropoutMasks:
         """The random masks of the last forward pass (dropout, recurrent dropout, zoneout, weight drop).
 
         Read from the forward's cache, so they are the masks the forward
@@ -477,7 +619,7 @@ class RecurrentLayer(Module):
         cache = self._cache
         if cache is None:
             raise RuntimeError(
-                f"{type(self).__name__}.dropout_masks: no cache; run forward (with gradients enabled) first"
+                f"{type(self).__name__}.last_dropout_masks: no cache; run forward (with gradients enabled) first"
             )
 
         def copy(a):
@@ -498,8 +640,16 @@ class RecurrentLayer(Module):
         )
 
     # -- forward / backward ---------------------------------------------------------------------
-    def forward(self, x, hx=None, lengths=None):
-        """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n))."""
+    def forward(self, x, hx=None, lengths=None, mask=None):
+        """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n)).
+
+        ``lengths`` (B,) ints: right-padded sequences (PyTorch's packed sequences).
+        ``mask`` (T, B) bool, (B, T) with batch_first, (T,) unbatched: Keras's step mask; a step with
+        False keeps the previous states (h and c) and emits zeros, or with ``masked_output="previous"``
+        the last output (zeros before the first kept step), so left padding and holes work. The
+        reverse direction reads the sequence and the mask reversed together (``x[::-1]``,
+        ``mask[::-1]``), as Keras's Bidirectional does. Pass ``lengths`` or ``mask``, not both.
+        """
         where = f"{type(self).__name__}.forward"
         x, unbatched = self._parse_x(where, x)
         T, B, _ = x.shape
@@ -513,15 +663,28 @@ class RecurrentLayer(Module):
         if unbatched and lengths is not None:
             raise ValueError(f"{where}: lengths must be None for unbatched input, got {lengths!r}")
         lengths = self._parse_lengths(where, lengths, T, B)
+        mask = self._parse_mask(where, mask, T, B, unbatched, lengths)
+        if self.go_backwards:  # Keras: read the sequence (and its mask) reversed, return outputs in that order
+            if lengths is not None:
+                mask, lengths = np.arange(T)[:, None] < lengths[None, :], None
+            x = x[::-1]
+            mask = None if mask is None else mask[::-1]
 
         need_cache = is_grad_enabled()
         self._cache = None  # free the last forward's cache before building this one
         train = self.training
-        cache = _LayerCache(lengths=lengths, batch_first=self.batch_first, unbatched=unbatched, zoneout=self.zoneout)
+        cache = _LayerCache(
+            lengths=lengths,
+            mask=mask,
+            go_backwards=self.go_backwards,
+            batch_first=self.batch_first,
+            unbatched=unbatched,
+            zoneout=self.zoneout,
+        )
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if self._has_cell_state else None
         kwargs = self._family_kwargs()
-        if train and self.input_dropout:
+        if train and self.input_dropout and self.dropout_masks == "shared":  # per gate: in the step masks
             cache.input_mask = self._dropout_mask(self.input_dropout, T, B, self.input_size)
             x = x * cache.input_mask
         layer_in = x
@@ -537,8 +700,9 @@ class RecurrentLayer(Module):
                     wmask = (self._rng.random(w.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
                     params = dict(params, weight_hh=w * wmask)
                 state = (h0[idx], c0[idx]) if self._has_cell_state else h0[idx]
-                xin = layer_in if d == 0 else reverse_padded(layer_in, lengths)
-                step_masks = self._step_masks(T, B, lengths)
+                xin = layer_in if d == 0 else _reverse(layer_in, lengths, mask)
+                dmask = None if mask is None else (mask if d == 0 else mask[::-1])
+                step_masks = self._step_masks(T, B, lengths, dmask, first_layer=layer == 0)
                 out, state_T, cc = _kernels.forward(
                     self._family,
                     params,
@@ -549,7 +713,7 @@ class RecurrentLayer(Module):
                     need_cache=need_cache,
                     **kwargs,
                 )
-                outs.append(out if d == 0 else reverse_padded(out, lengths))
+                outs.append(out if d == 0 else _reverse(out, lengths, mask))
                 layer_caches.append(cc)
                 wmasks.append(wmask)
                 smasks.append(step_masks)
@@ -557,15 +721,16 @@ class RecurrentLayer(Module):
                     h_n[idx], c_n[idx] = state_T
                 else:
                     h_n[idx] = state_T
-            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
-            mask = None
+            out = _merge(outs, self.merge_mode)
+            cache.merged.append(tuple(outs) if self.merge_mode == "mul" and need_cache else None)
+            drop = None
             if train and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = self._dropout_mask(self.dropout, T, B, out.shape[-1])
-                out = out * mask
+                drop = self._dropout_mask(self.dropout, T, B, out.shape[-1])
+                out = out * drop
             cache.cells.append(layer_caches)
             cache.weight_masks.append(wmasks)
             cache.step_masks.append(smasks)
-            cache.dropout_masks.append(mask)
+            cache.dropout_masks.append(drop)
             layer_in = out
         cache.out_shape = layer_in.shape
         self._cache = cache if need_cache else None
@@ -609,11 +774,12 @@ class RecurrentLayer(Module):
             if mask is not None and d_layer_out is not None:
                 d_layer_out = d_layer_out * mask
             d_in = None
+            dparts = _merge_backward(d_layer_out, self.merge_mode, self.num_directions, Ho, cache.merged[layer])
             for d, suffix in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
-                dpart = None if d_layer_out is None else d_layer_out[..., d * Ho : (d + 1) * Ho]
+                dpart = dparts[d]
                 if dpart is not None and d == 1:
-                    dpart = reverse_padded(dpart, lengths)
+                    dpart = np.ascontiguousarray(_reverse(dpart, lengths, cache.mask))
                 if self._has_cell_state:
                     dstate = (None if dh_T is None else dh_T[idx], None if dc_T is None else dc_T[idx])
                 else:
@@ -634,7 +800,7 @@ class RecurrentLayer(Module):
                     for name, val in g.items():
                         grads[f"{name}_l{layer}{suffix}"] += val
                 if d == 1:
-                    dx = reverse_padded(dx, lengths)
+                    dx = _reverse(dx, lengths, cache.mask)
                 d_in = dx if d_in is None else d_in + dx
                 if self._has_cell_state:
                     dh0[idx], dc0[idx] = ds0
@@ -644,6 +810,8 @@ class RecurrentLayer(Module):
         dx = d_layer_out
         if cache.input_mask is not None:
             dx = dx * cache.input_mask
+        if cache.go_backwards:
+            dx = dx[::-1]
         if cache.unbatched:
             dx, dh0 = dx[:, 0], dh0[:, 0]
             dc0 = None if dc0 is None else dc0[:, 0]
@@ -684,7 +852,10 @@ class RecurrentLayer(Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
+        family_defaults = self._family.defaults()
         for k, v in self.variant.items():
+            if k in ("activation", "recurrent_activation") and v == family_defaults[k]:
+                continue  # Keras's options: shown only when set
             s += f", {k}={v!r}"
         defaults = {
             "bias": True,
@@ -697,6 +868,10 @@ class RecurrentLayer(Module):
             "weight_drop": 0.0,
             "proj_size": 0,
             "peephole": False,
+            "masked_output": "zeros",
+            "go_backwards": False,
+            "merge_mode": "concat",
+            "dropout_masks": "shared",
         }
         for k, default in defaults.items():
             if getattr(self, k) != default:
@@ -740,6 +915,10 @@ class RNN(RecurrentLayer, family="rnn"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -756,6 +935,10 @@ class RNN(RecurrentLayer, family="rnn"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
             variant={"nonlinearity": nonlinearity},
@@ -773,7 +956,9 @@ class GRU(RecurrentLayer, family="gru"):
     convention. ``reset_after=False``: r multiplies h before W_hn, as in Cho et
     al. 2014 and CS224N. ``reset_gate=False``: the simplified GRU with the
     update gate only (course notes); then G = 2 and rows are stacked z, n.
-    Equations and backward: ``rnnkit.cells.gru``.
+    ``activation`` (the candidate's, tanh) and ``recurrent_activation`` (r and z's,
+    sigmoid) take Keras's choices: sigmoid, hard_sigmoid (Keras 3's relu6(x + 3) / 6),
+    tanh, relu, linear. Equations and backward: ``rnnkit.cells.gru``.
 
     Example
     -------
@@ -796,15 +981,26 @@ class GRU(RecurrentLayer, family="gru"):
         *,
         reset_after=True,
         reset_gate=True,
+        activation="tanh",
+        recurrent_activation="sigmoid",
         input_dropout=0.0,
         recurrent_dropout=0.0,
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
-        variant = {"reset_after": reset_after, "reset_gate": reset_gate}
+        variant = {
+            "reset_after": reset_after,
+            "reset_gate": reset_gate,
+            "activation": activation,
+            "recurrent_activation": recurrent_activation,
+        }
         super().__init__(
             input_size,
             hidden_size,
@@ -818,6 +1014,10 @@ class GRU(RecurrentLayer, family="gru"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
             variant=variant,
@@ -828,7 +1028,9 @@ class LSTM(RecurrentLayer, family="lstm"):
     """Long short-term memory layer, as ``torch.nn.LSTM`` (gate order i, f, g, o), ``proj_size`` included.
 
     ``hx`` and the returned state are tuples (h, c). ``peephole=True`` adds
-    Gers and Schmidhuber's peephole connections. Equations and backward:
+    Gers and Schmidhuber's peephole connections. ``activation`` (of g and of c_t, tanh)
+    and ``recurrent_activation`` (of i, f, o, sigmoid) take Keras's choices: sigmoid,
+    hard_sigmoid (Keras 3's relu6(x + 3) / 6), tanh, relu, linear. Equations and backward:
     ``rnnkit.cells.lstm``.
 
     Example
@@ -853,11 +1055,17 @@ class LSTM(RecurrentLayer, family="lstm"):
         proj_size=0,
         *,
         peephole=False,
+        activation="tanh",
+        recurrent_activation="sigmoid",
         input_dropout=0.0,
         recurrent_dropout=0.0,
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -876,8 +1084,13 @@ class LSTM(RecurrentLayer, family="lstm"):
             zoneout=zoneout,
             proj_size=proj_size,
             peephole=peephole,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
+            variant={"activation": activation, "recurrent_activation": recurrent_activation},
         )
 
 
@@ -910,6 +1123,10 @@ class MGU(RecurrentLayer, family="mgu"):
         variational=False,
         weight_drop=0.0,
         zoneout=0.0,
+        masked_output="zeros",
+        go_backwards=False,
+        merge_mode="concat",
+        dropout_masks="shared",
         dtype=np.float32,
         seed=None,
     ):
@@ -926,6 +1143,10 @@ class MGU(RecurrentLayer, family="mgu"):
             variational=variational,
             weight_drop=weight_drop,
             zoneout=zoneout,
+            masked_output=masked_output,
+            go_backwards=go_backwards,
+            merge_mode=merge_mode,
+            dropout_masks=dropout_masks,
             dtype=dtype,
             seed=seed,
         )

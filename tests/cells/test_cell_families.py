@@ -114,7 +114,10 @@ def test_unknown_names_and_bad_entries_are_refused():
         CellFamily("x", fwd, bwd, ("h",), features=frozenset({"attention"}))
     with pytest.raises(ValueError, match="options must have distinct names"):
         CellFamily("x", fwd, bwd, ("h",), options=(Option("clamp", 0),))
-    with pytest.raises(ValueError, match="RNN: nonlinearity must be one of 'tanh', 'relu', got 'gelu'"):
+    with pytest.raises(
+        ValueError,
+        match="RNN: nonlinearity must be one of 'tanh', 'relu', 'sigmoid', 'hard_sigmoid', 'linear', got 'gelu'",
+    ):
         rnnkit.RNN(2, 3, nonlinearity="gelu")
     with pytest.raises(TypeError, match="GRU: reset_after must be a bool, got str 'yes'"):
         rnnkit.GRU(2, 3, reset_after="yes")

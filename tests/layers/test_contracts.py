@@ -222,9 +222,9 @@ def test_backward_before_forward_and_wrong_dout(name):
 
 
 def test_constructor_arguments():
-    with pytest.raises(ValueError, match="RNN: nonlinearity must be one of 'tanh', 'relu', got 'sigmoid'"):
-        rnnkit.RNN(3, 4, nonlinearity="sigmoid")
-    with pytest.raises(ValueError, match="RNNCell: nonlinearity must be one of 'tanh', 'relu', got 'gelu'"):
+    with pytest.raises(ValueError, match="RNN: nonlinearity must be one of 'tanh', 'relu', .*, got 'softplus'"):
+        rnnkit.RNN(3, 4, nonlinearity="softplus")
+    with pytest.raises(ValueError, match="RNNCell: nonlinearity must be one of 'tanh', 'relu', .*, got 'gelu'"):
         rnnkit.RNNCell(3, 4, nonlinearity="gelu")
     with pytest.raises(ValueError, match="LSTM: hidden_size must be >= 1, got 0"):
         rnnkit.LSTM(3, 0)

@@ -59,7 +59,7 @@ def test_cell_constructor(name, data):
     a.draw("dtype", FLOAT_DTYPES, BAD_DTYPES)
     a.draw("seed", seeds(), bad_seeds())
     if name == "RNNCell":
-        a.draw("nonlinearity", st.sampled_from(["tanh", "relu"]), st.sampled_from(["sigmoid", None, 0]))
+        a.draw("nonlinearity", st.sampled_from(["tanh", "relu", "hard_sigmoid"]), st.sampled_from(["gelu", None, 0]))
     if name == "GRUCell":
         a.draw("reset_after", st.booleans(), bad_bool())
         a.draw("reset_gate", st.booleans(), bad_bool())
