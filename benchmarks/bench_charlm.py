@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import sys
 import tempfile
@@ -21,7 +22,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if importlib.util.find_spec("rnnkit") is None:  # not installed: the checkout's source tree
+    sys.path.insert(0, str(HERE.parent))
 
 
 def main(argv=None) -> int:

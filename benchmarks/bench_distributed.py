@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -40,6 +41,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+def _package_parent() -> str:
+    """The folder holding the rnnkit to measure: the installed one, else this checkout's source tree."""
+    spec = importlib.util.find_spec("rnnkit")
+    return str(Path(spec.origin).resolve().parent.parent) if spec is not None else str(ROOT)
+
+
 def _thread_env(threads: int) -> dict:
     return {
         k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RNNKIT_NUM_THREADS")
@@ -48,7 +55,8 @@ def _thread_env(threads: int) -> dict:
 
 # -- worker: one process of the measured run -------------------------------------------------------------
 def worker(args) -> int:
-    sys.path.insert(0, str(ROOT))
+    if importlib.util.find_spec("rnnkit") is None:
+        sys.path.insert(0, str(ROOT))
     from rnnkit import _kernels, distributed
     from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
     from rnnkit.optim import SGD
@@ -128,7 +136,7 @@ def _launch(P: int, args, out: Path) -> dict:
         version = subprocess.run(["mpirun", "--version"], capture_output=True, text=True).stdout
         flags = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"] if "Open MPI" in version else []
         cmd = ["mpirun", *flags, "-n", str(P)] + cmd
-    env = dict(os.environ, **_thread_env(threads), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, **_thread_env(threads), PYTHONPATH=_package_parent())
     subprocess.run(cmd, check=True, env=env, timeout=args.timeout)
     return json.loads(out.read_text())
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -65,7 +66,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if importlib.util.find_spec("rnnkit") is None:  # not installed: the checkout's source tree
+    sys.path.insert(0, str(HERE.parent))
+# the folder holding the rnnkit this process uses; the memory child imports the same one
+PACKAGE_PARENT = str(Path(importlib.util.find_spec("rnnkit").origin).resolve().parent.parent)
 
 MODELS = {  # name: (cell, layers, hidden = embedding)
     "small": ("lstm", 2, 200),
@@ -337,7 +341,7 @@ def measure_memory(args, argv) -> dict | None:
         OMP_NUM_THREADS=threads,
         MKL_NUM_THREADS=threads,
         RNNKIT_NUM_THREADS=threads,
-        PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]),
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--memory-child"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)

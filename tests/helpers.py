@@ -7,12 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
+import rnnkit
 from rnnkit.cells import registry
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers import recurrent_layer
 
 # The checkout's root (this file is tests/helpers.py); tests at any depth use it instead of counting parents.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The folder holding the rnnkit this process imported: the installed package in CI, the source tree
+# in a development checkout. Subprocesses get it first on PYTHONPATH, so they test the same rnnkit
+# (the source tree of an installed checkout has no compiled loops).
+PACKAGE_PARENT = str(Path(rnnkit.__file__).resolve().parent.parent)
+
+
+def subprocess_env(**extra: str) -> dict:
+    """os.environ with PYTHONPATH leading to the rnnkit under test, plus ``extra``."""
+    path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
 
 
 def shared_data(*parts: str) -> Path:

@@ -24,6 +24,8 @@ from rnnkit.cli import build_parser, main
 from rnnkit.runs import lm as lmrun
 from rnnkit.runs import ngram as ngramrun
 
+from helpers import subprocess_env
+
 TEXT = "".join(f"the {w} sat on the mat {i % 5}\n" for i, w in zip(range(120), ["cat", "dog", "fox"] * 40))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -333,7 +335,7 @@ def test_a_closed_pipe_ends_quietly(world, capsys, monkeypatch):
 
 
 def test_as_a_user_runs_them_in_a_subprocess(world):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     lm = str(world["lmrun"])
     cases = [
         ["lm", "sample", "--run", str(world["legacy"])],

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import rnnkit.cli
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import subprocess_env
 
 
 def test_importing_main_module_does_not_run_the_cli(monkeypatch):
@@ -23,7 +21,7 @@ def test_importing_main_module_does_not_run_the_cli(monkeypatch):
 
 
 def test_python_m_rnnkit_runs_the_cli():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     res = subprocess.run(
         [sys.executable, "-m", "rnnkit", "--help"], capture_output=True, text=True, env=env, timeout=120
     )

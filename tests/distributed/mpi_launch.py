@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 180
 
@@ -38,7 +40,7 @@ def _require_mpi():
 
 
 def _env():
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "RNNKIT_DISTRIBUTED"):
         env.pop(name, None)

@@ -21,6 +21,8 @@ import pytest
 
 from rnnkit.checkpoint import load_checkpoint
 
+from helpers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEXT = "".join(f"the {w} sat on the mat {i % 5}\n" for i, w in zip(range(60), ["cat", "dog", "fox"] * 20))
 
@@ -58,7 +60,7 @@ def _argv(data, out):
 
 
 def _start(argv):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     return subprocess.Popen(
         [sys.executable, "-m", "rnnkit", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

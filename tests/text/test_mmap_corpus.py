@@ -26,6 +26,8 @@ from rnnkit.text.mmap_corpus import (
 )
 from rnnkit.trainer import Trainer, TrainerConfig
 
+from helpers import PACKAGE_PARENT
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TEXT = (
@@ -127,7 +129,7 @@ def test_resident_memory_does_not_grow_with_the_corpus(tmp_path):
             check=True,
             timeout=300,
             cwd=ROOT,
-            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+            env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
         )
         return int(out.stdout.split()[-1])
 
