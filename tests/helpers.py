@@ -22,9 +22,12 @@ PACKAGE_PARENT = str(Path(rnnkit.__file__).resolve().parent.parent)
 
 
 def subprocess_env(**extra: str) -> dict:
-    """os.environ with PYTHONPATH leading to the rnnkit under test, plus ``extra``."""
+    """os.environ with PYTHONPATH leading to the rnnkit under test, plus ``extra``.
+
+    PYTHONSAFEPATH (Python 3.11+) keeps ``python -m``/``-c`` from putting the working directory, a
+    checkout's root whose ``rnnkit/`` has no compiled loops, ahead of it."""
     path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, **extra)
+    return dict(os.environ, PYTHONPATH=path, PYTHONSAFEPATH="1", **extra)
 
 
 def shared_data(*parts: str) -> Path:
