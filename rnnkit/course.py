@@ -55,8 +55,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit import activations
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape
@@ -112,7 +114,7 @@ _GRU_GATES = {True: "ruc", False: "uc"}  # full GRU / simplified GRU, in rnnkit'
 
 
 # -- activations --------------------------------------------------------------------------------
-def softmax(x) -> np.ndarray:
+def softmax(x: np.ndarray) -> np.ndarray:
     """Column-wise softmax, y[:, j] = exp(x[:, j]) / sum_i exp(x[i, j]); stable for any finite x.
 
     The course's output layer: x (n_y, m) of scores gives (n_y, m) columns that
@@ -122,7 +124,7 @@ def softmax(x) -> np.ndarray:
     return activations.softmax(x, axis=0)
 
 
-def sigmoid(x) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function 1 / (1 + exp(-x)), element-wise, as 0.5 * (1 + tanh(x / 2)) so it never overflows."""
     return activations.sigmoid(x)
 
@@ -134,11 +136,11 @@ class _Shapes:
     Errors read ``"rnn_cell_forward: xt must have shape (n_x, m) = (3, 10), got (4, 10)"``.
     """
 
-    def __init__(self, where: str):
+    def __init__(self, where: str) -> None:
         self.where = where
         self.size: dict[str, int] = {}
 
-    def array(self, name: str, value, spec, *, peek_m: int | None = None) -> np.ndarray:
+    def array(self, name: str, value: ArrayLike, spec: Sequence[int | str], *, peek_m: int | None = None) -> np.ndarray:
         """Convert ``value`` to float64 and check it; ``peek_m`` takes m from that axis when the rank fits."""
         arr = as_float_array(self.where, name, value, np.float64)
         if peek_m is not None and "m" not in self.size and arr.ndim == len(spec) and arr.shape[peek_m] >= 1:
@@ -146,7 +148,7 @@ class _Shapes:
         self.check(name, arr, spec)
         return arr
 
-    def check(self, name: str, arr: np.ndarray, spec) -> None:
+    def check(self, name: str, arr: np.ndarray, spec: Sequence[int | str]) -> None:
         new: dict[str, int] = {}
         ok = arr.ndim == len(spec)
         for want, got in zip(spec, arr.shape) if ok else ():
@@ -182,7 +184,7 @@ class _Shapes:
             )
         return f"{letters} = {fmt_shape(sizes)}"
 
-    def params(self, parameters, shapes: Mapping) -> dict:
+    def params(self, parameters: dict, shapes: Mapping) -> dict:
         """Check the dict of course parameters; returns float64 arrays under the same keys."""
         if not isinstance(parameters, Mapping):
             raise TypeError(f"{self.where}: parameters must be a dict, got {type(parameters).__name__}")
@@ -191,7 +193,7 @@ class _Shapes:
             raise ValueError(f"{self.where}: parameters must contain {', '.join(shapes)}; missing {', '.join(missing)}")
         return {k: self.array(f"parameters['{k}']", parameters[k], spec) for k, spec in shapes.items()}
 
-    def cache(self, name: str, cache, fields: Sequence[str]) -> tuple:
+    def cache(self, name: str, cache: Any, fields: Sequence[str]) -> tuple:
         if not isinstance(cache, (tuple, list)) or len(cache) != len(fields):
             got = (
                 f"a {type(cache).__name__} of length {len(cache)}"
@@ -274,7 +276,7 @@ def _no_masks() -> StepMasks:
     return StepMasks()
 
 
-def rnn_state_dict(parameters) -> dict:
+def rnn_state_dict(parameters: dict) -> dict:
     """The weights of ``rnnkit.RNN(n_x, n_a)`` that compute the course RNN ``parameters`` (Wax, Waa, ba).
 
     weight_ih_l0 = Wax (n_a, n_x), weight_hh_l0 = Waa (n_a, n_a), bias_ih_l0 = ba[:, 0], bias_hh_l0 = 0.
@@ -284,7 +286,7 @@ def rnn_state_dict(parameters) -> dict:
     return _state_dict(_rnn_cell_params(s.params(parameters, _RNN)))
 
 
-def lstm_state_dict(parameters) -> dict:
+def lstm_state_dict(parameters: dict) -> dict:
     """The weights of ``rnnkit.LSTM(n_x, n_a)`` that compute the course LSTM ``parameters``.
 
     Each W_g (n_a, n_a + n_x) acts on [a_prev; xt]: W_g[:, :n_a] goes to weight_hh_l0,
@@ -295,7 +297,7 @@ def lstm_state_dict(parameters) -> dict:
     return _state_dict(_lstm_cell_params(P, s.size["n_a"]))
 
 
-def gru_state_dict(parameters) -> dict:
+def gru_state_dict(parameters: dict) -> dict:
     """The weights of the rnnkit GRU that computes the course GRU ``parameters``.
 
     Full GRU (Wr, br present): ``rnnkit.GRU(n_x, n_a, reset_after=False)``, rows r, z, n =
@@ -315,7 +317,7 @@ def _scores(W: np.ndarray, b: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 # -- RNN ----------------------------------------------------------------------------------------
-def rnn_cell_forward(xt, a_prev, parameters):
+def rnn_cell_forward(xt: ArrayLike, a_prev: ArrayLike, parameters: dict) -> tuple[np.ndarray, np.ndarray, tuple]:
     """One step of the course RNN. Returns (a_next, yt_pred, cache).
 
         a_next  = tanh(Wax xt + Waa a_prev + ba)          (n_a, m)
@@ -354,7 +356,7 @@ def _rnn_sequence(where: str, x, a0, parameters):
     return a, _scores(P["Wya"], P["by"], a), (steps, x)
 
 
-def rnn_forward(x, a0, parameters):
+def rnn_forward(x: ArrayLike, a0: ArrayLike, parameters: dict) -> tuple[np.ndarray, np.ndarray, tuple]:
     """The course RNN over all time steps. Returns (a, y_pred, caches).
 
         a<t>      = tanh(Wax x<t> + Waa a<t-1> + ba),   a<0> = a0
@@ -369,7 +371,7 @@ def rnn_forward(x, a0, parameters):
     return a, softmax(z), caches
 
 
-def rnn_cell_backward(da_next, cache):
+def rnn_cell_backward(da_next: ArrayLike, cache: tuple) -> dict[str, np.ndarray]:
     """Gradients of one RNN step, given da_next = dJ/da_next (n_a, m) and that step's cache.
 
         dtanh   = (1 - a_next**2) * da_next
@@ -403,7 +405,7 @@ def _rnn_grads(g: dict) -> dict:
     return {"dWax": g["weight_ih"], "dWaa": g["weight_hh"], "dba": g["bias_ih"][:, None]}
 
 
-def rnn_backward(da, caches):
+def rnn_backward(da: ArrayLike, caches: tuple) -> dict[str, np.ndarray]:
     """Backpropagation through time for ``rnn_forward``.
 
     ``da`` (n_a, m, T_x) is the upstream gradient of every hidden state a<t> (from
@@ -442,7 +444,9 @@ def _gate_columns(gates: np.ndarray, n_a: int) -> dict:
     return {"ft": cols["f"], "it": cols["i"], "cct": cols["c"], "ot": cols["o"]}
 
 
-def lstm_cell_forward(xt, a_prev, c_prev, parameters):
+def lstm_cell_forward(
+    xt: ArrayLike, a_prev: ArrayLike, c_prev: ArrayLike, parameters: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """One step of the course LSTM. Returns (a_next, c_next, yt_pred, cache).
 
         concat = [a_prev; xt]                            (n_a + n_x, m)
@@ -473,7 +477,7 @@ def lstm_cell_forward(xt, a_prev, c_prev, parameters):
     return a_next, c_next, yt_pred, cache
 
 
-def lstm_forward(x, a0, parameters):
+def lstm_forward(x: ArrayLike, a0: ArrayLike, parameters: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """The course LSTM over all time steps, from a<0> = a0 and c<0> = 0. Returns (a, y, c, caches).
 
     Each step as in ``lstm_cell_forward``. Shapes: x (n_x, m, T_x), a0 (n_a, m) ->
@@ -542,7 +546,7 @@ def _lstm_grads(g: dict, n_a: int) -> dict:
     return {k: course[k] for k in [f"dW{q}" for q in _LSTM_GATES] + [f"db{q}" for q in _LSTM_GATES]}
 
 
-def lstm_cell_backward(da_next, dc_next, cache):
+def lstm_cell_backward(da_next: ArrayLike, dc_next: ArrayLike, cache: tuple) -> dict[str, np.ndarray]:
     """Gradients of one LSTM step, given da_next, dc_next (n_a, m) and that step's cache.
 
         dc   = dc_next + da_next * ot * (1 - tanh(c_next)**2)
@@ -575,7 +579,7 @@ def lstm_cell_backward(da_next, dc_next, cache):
     }
 
 
-def lstm_backward(da, caches):
+def lstm_backward(da: ArrayLike, caches: tuple) -> dict[str, np.ndarray]:
     """Backpropagation through time for ``lstm_forward``.
 
     ``da`` (n_a, m, T_x) is the upstream gradient of every hidden state a<t>; the
@@ -622,7 +626,7 @@ def _gru_params(s: _Shapes, parameters) -> tuple[dict, bool]:
     return s.params(parameters, shapes), full
 
 
-def gru_cell_forward(xt, c_prev, parameters):
+def gru_cell_forward(xt: ArrayLike, c_prev: ArrayLike, parameters: dict) -> tuple[np.ndarray, np.ndarray, tuple]:
     """One step of the course GRU (the notes' notation, a<t> = c<t>). Returns (c_next, yt_pred, cache).
 
     Full GRU, with the relevance gate Gr (parameters Wr, br present):
@@ -659,7 +663,7 @@ def gru_cell_forward(xt, c_prev, parameters):
     return c_next, yt_pred, (c_next, c_prev, gamma_u, gamma_r, cct, xt, parameters)
 
 
-def gru_cell_backward(dc_next, cache):
+def gru_cell_backward(dc_next: ArrayLike, cache: tuple) -> dict[str, np.ndarray]:
     """Gradients of one GRU step, given dc_next = dJ/dc_next (n_a, m) and that step's cache.
 
     With dcct, du, dr the gradients of the pre-activations of cct, Gu, Gr:
@@ -712,7 +716,7 @@ def gru_cell_backward(dc_next, cache):
 
 
 # -- clipping -----------------------------------------------------------------------------------
-def clip(gradients, maxValue):
+def clip(gradients: dict, maxValue: float) -> dict:
     """Clip every entry of every array in ``gradients`` to [-maxValue, maxValue], in place; returns the dict.
 
     Element-wise, as the course does against exploding gradients (it changes the
@@ -734,7 +738,7 @@ def clip(gradients, maxValue):
 
 
 # -- character-level language model -------------------------------------------------------------
-def initialize_parameters(n_a, n_x, n_y, *, seed=1) -> dict:
+def initialize_parameters(n_a: int, n_x: int, n_y: int, *, seed: int = 1) -> dict:
     """Small random RNN parameters for the language model: W* ~ N(0, 0.01^2), biases 0.
 
     Returns {Wax (n_a, n_x), Waa (n_a, n_a), Wya (n_y, n_a), ba (n_a, 1), by (n_y, 1)}.
@@ -762,7 +766,7 @@ def _newline(where: str, char_to_ix, n_y: int) -> int:
     return int(nl)
 
 
-def sample(parameters, char_to_ix, seed) -> list[int]:
+def sample(parameters: dict, char_to_ix: Mapping[str, int], seed: int) -> list[int]:
     """Draw one name from the language model, character by character. Returns the list of indices.
 
     Starting from x<1> = 0 and a<0> = 0, each step runs ``rnn_cell_forward``, draws
@@ -808,7 +812,9 @@ def _indices(where: str, name: str, seq, size: int, allow_none: bool) -> list:
     return list(seq)
 
 
-def optimize(X, Y, a_prev, parameters, learning_rate=0.01):
+def optimize(
+    X: Sequence[int], Y: Sequence[int], a_prev: ArrayLike, parameters: dict, learning_rate: float = 0.01
+) -> tuple[float, dict, np.ndarray]:
     """One training step of the language model on one name. Returns (loss, gradients, a_last).
 
     X, Y are lists of T_x indices (X[t] None for the zero input that starts a name;
@@ -874,19 +880,19 @@ def _as_name(indices: list[int], ix_to_char) -> str:
 
 
 def model(
-    data,
-    ix_to_char,
-    char_to_ix,
-    num_iterations=35000,
-    n_a=50,
-    names_to_sample=7,
+    data: str | Sequence[str],
+    ix_to_char: Mapping[int, str],
+    char_to_ix: Mapping[str, int],
+    num_iterations: int = 35000,
+    n_a: int = 50,
+    names_to_sample: int = 7,
     *,
-    learning_rate=0.01,
-    seed=0,
-    print_every=2000,
-    verbose=True,
+    learning_rate: float = 0.01,
+    seed: int = 0,
+    print_every: int = 2000,
+    verbose: bool = True,
     print_fn: Callable[[str], None] = print,
-):
+) -> dict:
     """Train the character-level name model with ``optimize``, one name per iteration. Returns parameters.
 
     ``data`` is a list of names (or one string, one name per line); names are
@@ -981,7 +987,7 @@ _CODAS = ("", "", "", "n", "r", "s", "l", "x", "nt", "rd")
 _ENDINGS = ("saurus", "don", "raptor", "ops", "ceratops", "mimus", "venator", "titan", "ia", "us", "ix", "")
 
 
-def generate_names(count, *, seed=0) -> list[str]:
+def generate_names(count: int, *, seed: int = 0) -> list[str]:
     """``count`` made-up, dinosaur-flavoured lower-case names from random syllables; the same seed, the same list.
 
     A name is 1 to 3 syllables (onset, vowel, coda) and an ending such as
@@ -1001,7 +1007,7 @@ def generate_names(count, *, seed=0) -> list[str]:
     return names
 
 
-def build_vocab(names) -> tuple[dict, dict]:
+def build_vocab(names: Sequence[str]) -> tuple[dict, dict]:
     """(char_to_ix, ix_to_char) over the sorted characters of ``names`` plus '\\n', which ends every name."""
     chars = sorted(set("".join(names)) | {"\n"})
     return {ch: i for i, ch in enumerate(chars)}, dict(enumerate(chars))

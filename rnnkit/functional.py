@@ -164,7 +164,7 @@ def activation_grad(name: str, y: np.ndarray) -> np.ndarray:
 # -- linear -------------------------------------------------------------------------------------------
 
 
-def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None):
+def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """``y = x @ weight.T + bias``; returns ``(y, cache)``. No input checks.
 
     x (..., D), weight (H, D), bias (H,) or None -> y (..., H).
@@ -176,7 +176,7 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     return y, (x, weight, bias is not None)
 
 
-def linear_backward(dy: np.ndarray, cache):
+def linear_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of ``linear_forward``: returns ``(dx, dweight, dbias)``; dbias is None without a bias.
 
     dy (..., H) -> dx (..., D), dweight (H, D), dbias (H,).
@@ -201,7 +201,7 @@ def layer_norm_forward(
     eps: float = 1e-5,
     *,
     normalized_ndim: int | None = None,
-):
+) -> tuple[np.ndarray, tuple]:
     """Normalise x over its last axes and apply ``gamma``, ``beta``; returns ``(y, cache)``.
 
     x (..., H), gamma (H,) or None, beta (H,) or None -> y (..., H). The
@@ -259,7 +259,7 @@ def _scaled_statistics(x: np.ndarray, axes: tuple, eps: float):
     return xhat, rstd
 
 
-def layer_norm_backward(dy: np.ndarray, cache):
+def layer_norm_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of ``layer_norm_forward``: returns ``(dx, dgamma, dbeta)``.
 
     dy (..., H) -> dx (..., H), dgamma (H,), dbeta (H,); dgamma / dbeta are
@@ -288,7 +288,7 @@ _ONE_HOT_MAX_V = 256
 _ONE_HOT_MAX_ELEMENTS = 1 << 22
 
 
-def embedding_forward(ids: np.ndarray, weight: np.ndarray, padding_idx: int | None = None):
+def embedding_forward(ids: np.ndarray, weight: np.ndarray, padding_idx: int | None = None) -> tuple[np.ndarray, tuple]:
     """``y = weight[ids]``; returns ``(y, cache)``. No input checks.
 
     ids (...) integer, weight (V, E) -> y (..., E).
@@ -296,7 +296,7 @@ def embedding_forward(ids: np.ndarray, weight: np.ndarray, padding_idx: int | No
     return weight[ids], (ids, weight.shape, padding_idx)
 
 
-def embedding_backward(dy: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
+def embedding_backward(dy: np.ndarray, cache: tuple, out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of ``embedding_forward`` for the table: returns dweight (V, E).
 
     dweight[v] = sum of dy[p] over the positions p with ids[p] == v; the
@@ -323,7 +323,9 @@ def embedding_backward(dy: np.ndarray, cache, out: np.ndarray | None = None) -> 
 # -- softmax cross-entropy ----------------------------------------------------------------------------
 
 
-def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0):
+def cross_entropy_forward(
+    logits: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[np.ndarray, tuple]:
     """Per-row softmax cross-entropy of logits (N, V) against targets (N,) in [0, V); returns
     ``(loss (N,), cache)``. No input checks; ``logits`` is not modified."""
     N, V = logits.shape
@@ -338,7 +340,7 @@ def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, label_smoothi
     return loss, (p, s, targets, eps)
 
 
-def cross_entropy_backward(dloss: np.ndarray, cache) -> np.ndarray:
+def cross_entropy_backward(dloss: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of ``cross_entropy_forward``: dlogits (N, V) = dloss[:, None] * (softmax(z) - q).
 
     Consumes the cache (its buffer becomes the result): call once per forward."""

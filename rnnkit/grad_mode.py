@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 
 _state = threading.local()
 
@@ -19,7 +20,7 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Context manager: forward passes inside it keep no cache for backward."""
     previous = is_grad_enabled()
     _state.enabled = False

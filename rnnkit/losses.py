@@ -50,6 +50,7 @@ import math
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import as_float_array, check_choice, check_probability, fmt_shape
 from rnnkit.functional import cross_entropy_backward, cross_entropy_forward
@@ -72,7 +73,7 @@ def cross_entropy(
     label_smoothing: float = 0.0,
     reduction: str = "mean",
     batch_first: bool = False,
-):
+) -> tuple[float | np.ndarray, np.ndarray | None]:
     """Softmax cross-entropy of ``logits`` against integer ``targets``; returns ``(loss, dlogits)``.
 
     logits (..., V) float32/float64, for instance (T, B, V) or (N, V);
@@ -202,7 +203,7 @@ def cross_entropy(
     return loss, cross_entropy_backward(w, ce_cache).reshape(logits.shape)
 
 
-def perplexity(mean_nll):
+def perplexity(mean_nll: float | ArrayLike) -> float | np.ndarray:
     """exp(mean_nll): the perplexity for a mean negative log-likelihood in nats per token.
 
     Returns a float for a scalar (inf when it overflows), an array for an array.
@@ -216,7 +217,7 @@ def perplexity(mean_nll):
     return float(out) if out.ndim == 0 else out
 
 
-def bits_per_char(mean_nll):
+def bits_per_char(mean_nll: float | ArrayLike) -> float | np.ndarray:
     """mean_nll / ln(2): nats per character converted to bits per character.
 
     >>> round(bits_per_char(np.log(2.0)), 6)

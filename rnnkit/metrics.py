@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["exact_match", "token_accuracy", "corpus_bleu", "tokenize_13a", "bleu_statistics"]
 
@@ -94,7 +94,13 @@ def _ngrams(tokens: list[str], max_order: int) -> Counter:
     return Counter(tuple(tokens[i : i + n]) for n in range(1, max_order + 1) for i in range(len(tokens) - n + 1))
 
 
-def bleu_statistics(hypotheses: Sequence[str], references, *, max_order: int = 4, tokenize=tokenize_13a) -> dict:
+def bleu_statistics(
+    hypotheses: Sequence[str],
+    references: Sequence[str] | Sequence[Sequence[str]],
+    *,
+    max_order: int = 4,
+    tokenize: Callable[[str], list[str]] = tokenize_13a,
+) -> dict:
     """Corpus sums: correct and total n-grams per order, hypothesis length c, reference length r.
 
     ``references`` holds one str per hypothesis, or one list of strs per hypothesis (several references).
@@ -121,7 +127,13 @@ def bleu_statistics(hypotheses: Sequence[str], references, *, max_order: int = 4
     return {"correct": correct, "total": total, "hyp_len": c, "ref_len": r}
 
 
-def corpus_bleu(hypotheses: Sequence[str], references, *, max_order: int = 4, tokenize=tokenize_13a) -> float:
+def corpus_bleu(
+    hypotheses: Sequence[str],
+    references: Sequence[str] | Sequence[Sequence[str]],
+    *,
+    max_order: int = 4,
+    tokenize: Callable[[str], list[str]] = tokenize_13a,
+) -> float:
     """Corpus BLEU on a 0..100 scale, sacrebleu's default definition (see the module docstring)."""
     s = bleu_statistics(hypotheses, references, max_order=max_order, tokenize=tokenize)
     correct, total, c, r = s["correct"], s["total"], s["hyp_len"], s["ref_len"]

@@ -108,7 +108,7 @@ class Optimizer:
 
     _defaults: dict[str, Any] = {}
 
-    def __init__(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], **hyper) -> None:
+    def __init__(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], **hyper: Any) -> None:
         where = type(self).__name__
         self.params, self.grads = _check_params_grads(where, params, grads)
         self._hyper = self._check_hyper(where, {**self._defaults, **hyper})
@@ -277,8 +277,8 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params,
-        grads,
+        params: dict,
+        grads: dict,
         lr: float,
         momentum: float = 0.0,
         dampening: float = 0.0,
@@ -353,8 +353,8 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        params,
-        grads,
+        params: dict,
+        grads: dict,
         lr: float = 0.01,
         lr_decay: float = 0.0,
         weight_decay: float = 0.0,
@@ -428,8 +428,8 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params,
-        grads,
+        params: dict,
+        grads: dict,
         lr: float = 0.01,
         alpha: float = 0.99,
         eps: float = 1e-8,
@@ -517,8 +517,8 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params,
-        grads,
+        params: dict,
+        grads: dict,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -599,8 +599,8 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params,
-        grads,
+        params: dict,
+        grads: dict,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

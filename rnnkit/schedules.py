@@ -35,6 +35,7 @@ from typing import Any
 
 from rnnkit._validate import check_choice, check_positive_int
 from rnnkit._validate import check_real as _real
+from rnnkit.optim import Optimizer
 
 __all__ = ["LRSchedule", "StepDecay", "ReduceLROnPlateau", "CosineAnnealing"]
 
@@ -62,7 +63,7 @@ class LRSchedule:
     _hyper_names: tuple[str, ...] = ()
     _counter_names: tuple[str, ...] = ()
 
-    def __init__(self, optimizer, **hyper) -> None:
+    def __init__(self, optimizer: Optimizer, **hyper: Any) -> None:
         where = type(self).__name__
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"{where}: optimizer must have an 'lr' attribute, got {type(optimizer).__name__}")
@@ -75,7 +76,7 @@ class LRSchedule:
     def _check(self, where: str, values: dict) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def step(self, *args) -> None:  # pragma: no cover - abstract
+    def step(self, *args: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @property
@@ -144,7 +145,9 @@ class StepDecay(LRSchedule):
 
     _hyper_names = ("step_size", "gamma", "decay_start")
 
-    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, decay_start: int | None = None) -> None:
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, decay_start: int | None = None
+    ) -> None:
         super().__init__(
             optimizer, step_size=step_size, gamma=gamma, decay_start=step_size if decay_start is None else decay_start
         )
@@ -188,7 +191,7 @@ class CosineAnnealing(LRSchedule):
 
     _hyper_names = ("T_max", "eta_min")
 
-    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0) -> None:
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def _check(self, where, v):
@@ -240,7 +243,7 @@ class ReduceLROnPlateau(LRSchedule):
 
     def __init__(
         self,
-        optimizer,
+        optimizer: Optimizer,
         mode: str = "min",
         factor: float = 0.1,
         patience: int = 10,

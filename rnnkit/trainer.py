@@ -153,16 +153,16 @@ class TrainResult:
 
 
 class _NoBar:
-    def __init__(self, total, initial, desc):
+    def __init__(self, total: int | None, initial: int, desc: str) -> None:
         pass
 
-    def update(self, n=1):
+    def update(self, n: int = 1) -> None:
         pass
 
-    def set_postfix_str(self, s):
+    def set_postfix_str(self, s: str) -> None:
         pass
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
@@ -249,11 +249,11 @@ class Trainer:
     def after_update(self, step: int) -> None:
         """Called after every update (data-parallel runs compare weight checksums here)."""
 
-    def checkpoint_extras(self, carried) -> tuple[dict, dict]:
+    def checkpoint_extras(self, carried: Any) -> tuple[dict, dict]:
         """(trainer_state entries, arrays) to save besides the main process's own; a collective call."""
         return {}, {}
 
-    def restore_extras(self, state: dict, arrays: dict, carried):
+    def restore_extras(self, state: dict, arrays: dict, carried: Any) -> Any:
         """Restore what ``checkpoint_extras`` saved; returns the carried state to continue with."""
         return carried
 
@@ -554,14 +554,14 @@ def _ppl(mean_loss: float) -> float:
 class _Window:
     """Running sums of the updates since the last train record."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.loss = 0.0
         self.count = 0
         self.norm_sum = 0.0
         self.updates = 0
         self.t0 = time.perf_counter()
 
-    def add(self, res: StepResult, norm: float):
+    def add(self, res: StepResult, norm: float) -> None:
         self.loss += float(res.loss_sum)
         self.count += int(res.count)
         self.norm_sum += norm
@@ -601,7 +601,7 @@ class _Log:
 
     FIELDS = ["kind", "epoch", "step", "loss", "ppl", "lr", "grad_norm", "tokens_per_s", "seconds"]
 
-    def __init__(self, path: Path | None, fmt: str, keep_until_step: int | None):
+    def __init__(self, path: Path | None, fmt: str, keep_until_step: int | None) -> None:
         self.path, self.fmt, self.file = path, fmt, None
         if path is None:
             return
@@ -667,7 +667,7 @@ class _Log:
         log.debug("%s", record)
         return record
 
-    def close(self):
+    def close(self) -> None:
         if self.file is not None:
             self.file.close()
             self.file = None

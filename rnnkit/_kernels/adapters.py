@@ -25,9 +25,11 @@ docs/performance.md has the measurements behind each choice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from rnnkit.cells import gru, lstm, rnn
 from rnnkit.cells.common import StepMasks, add_into, masked_output, recurrent_inputs, resolve_masks, weight_grads
@@ -35,7 +37,7 @@ from rnnkit.cells.common import StepMasks, add_into, masked_output, recurrent_in
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-def same_float_dtype(*arrays) -> bool:
+def same_float_dtype(*arrays: np.ndarray) -> bool:
     """Whether the arrays share one float dtype the loops compile for (float32 or float64) and none is
     empty (an empty batch takes the NumPy loops, which return empty results as PyTorch does)."""
     dt = arrays[0].dtype
@@ -47,7 +49,7 @@ def same_float_dtype(*arrays) -> bool:
     return True
 
 
-def default_activations(kw) -> bool:
+def default_activations(kw: dict | object) -> bool:
     """Whether a call (forward keywords, or a cache) uses the loops' activations: tanh and sigmoid."""
     get = kw.get if isinstance(kw, dict) else lambda k, d: getattr(kw, k, d)
     return get("activation", "tanh") == "tanh" and get("recurrent_activation", "sigmoid") == "sigmoid"
@@ -62,7 +64,7 @@ def shared_masks(kw: dict) -> bool:
 # -- arguments of the compiled loops ------------------------------------------------------------------
 
 
-def can_add_in_place(grads_out: dict | None, dtype) -> bool:
+def can_add_in_place(grads_out: dict | None, dtype: DTypeLike) -> bool:
     """Whether the compiled products can add straight into ``grads_out`` (one float dtype, rows contiguous)."""
     return grads_out is not None and all(
         g.dtype == dtype and g.ndim in (1, 2) and g.strides[-1] == g.itemsize for g in grads_out.values()
@@ -70,8 +72,14 @@ def can_add_in_place(grads_out: dict | None, dtype) -> bool:
 
 
 def weight_grads_compiled(
-    ck, params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray, grads_out: dict | None
-):
+    ck: ModuleType,
+    params: dict,
+    x: np.ndarray,
+    dxw: np.ndarray,
+    h_in: np.ndarray,
+    dhw: np.ndarray,
+    grads_out: dict | None,
+) -> tuple[dict, np.ndarray]:
     """``rnnkit.cells.common.weight_grads`` for the compiled loops: with ``grads_out``, every product
     is added into the gradient it belongs to, with no temporary. Returns (grads, dx)."""
     if not can_add_in_place(grads_out, x.dtype):
@@ -96,7 +104,9 @@ def weight_grads_compiled(
     return grads_out, dx.reshape(T, B, D)
 
 
-def projection_args(params: dict, x: np.ndarray, fold: int):
+def projection_args(
+    params: dict, x: np.ndarray, fold: int
+) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray | None, np.ndarray | None, int]:
     """(x, W_ih, transposed?, b_ih, b_hh, fold): the input projection the compiled forward loops start
     with, x @ W_ih^T + b_ih + b_hh[:fold]."""
     return (
@@ -109,7 +119,9 @@ def projection_args(params: dict, x: np.ndarray, fold: int):
     )
 
 
-def loop_mask(m: np.ndarray | None, T: int, B: int, W: int, dtype, recurrent: bool = False):
+def loop_mask(
+    m: np.ndarray | None, T: int, B: int, W: int, dtype: DTypeLike, recurrent: bool = False
+) -> np.ndarray | None:
     """A step mask as the compiled loops read it: contiguous, (T, B, 1|W) or, recurrent, (T|1, B, W)."""
     if m is None:
         return None
@@ -122,7 +134,9 @@ def loop_mask(m: np.ndarray | None, T: int, B: int, W: int, dtype, recurrent: bo
     return np.ascontiguousarray(m, dtype=dtype)
 
 
-def loop_masks(mk: StepMasks, T: int, B: int, H_out: int, H: int, dtype):
+def loop_masks(
+    mk: StepMasks, T: int, B: int, H_out: int, H: int, dtype: DTypeLike
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(update, update_c, recurrent) for the compiled loops."""
     return (
         loop_mask(mk.update, T, B, H_out, dtype),
@@ -131,7 +145,7 @@ def loop_masks(mk: StepMasks, T: int, B: int, H_out: int, H: int, dtype):
     )
 
 
-def masked_dout(mk: StepMasks, dout: np.ndarray | None, dtype):
+def masked_dout(mk: StepMasks, dout: np.ndarray | None, dtype: DTypeLike) -> np.ndarray | None:
     """dout with the output mask applied once for all steps (the loops then only add it), contiguous."""
     if dout is None:
         return None
@@ -149,11 +163,11 @@ def initial_grad(d: np.ndarray | None, like: np.ndarray) -> np.ndarray:
 
 
 class _Loops:
-    def __init__(self, extension: Callable[[], Any]):
+    def __init__(self, extension: Callable[[], Any]) -> None:
         self._extension = extension
 
     @property
-    def ck(self):
+    def ck(self) -> ModuleType:
         """The extension module, read at each call (so it can be swapped, e.g. to count calls)."""
         return self._extension()
 
@@ -168,14 +182,24 @@ class RNNLoops(_Loops):
             and same_float_dtype(params["weight_hh"], x)
         )
 
-    def accepts_backward(self, params: dict, cache) -> bool:
+    def accepts_backward(self, params: dict, cache: Any) -> bool:
         return (
             cache.nonlinearity in ("tanh", "relu")
             and not cache.masks.per_gate
             and same_float_dtype(params["weight_hh"], cache.x, cache.h, cache.f)
         )
 
-    def forward(self, params, x, h0, *, lengths=None, masks=None, need_cache=True, nonlinearity="tanh"):
+    def forward(
+        self,
+        params: dict,
+        x: np.ndarray,
+        h0: np.ndarray,
+        *,
+        lengths: ArrayLike | None = None,
+        masks: StepMasks | None = None,
+        need_cache: bool = True,
+        nonlinearity: str = "tanh",
+    ) -> tuple[np.ndarray, np.ndarray, rnn.RNNCache]:
         T, B, _ = x.shape
         H = h0.shape[-1]
         mk = resolve_masks(lengths, masks, T, x.dtype)
@@ -190,7 +214,15 @@ class RNNLoops(_Loops):
         cache = rnn.RNNCache(x, h, h[1:] if f is None else f, mk, nonlinearity) if need_cache else None
         return masked_output(mk, h), h[T].copy(), cache
 
-    def backward(self, params, cache: rnn.RNNCache, dout, dh_T, *, grads_out=None):
+    def backward(
+        self,
+        params: dict,
+        cache: rnn.RNNCache,
+        dout: np.ndarray | None,
+        dh_T: np.ndarray | None,
+        *,
+        grads_out: dict | None = None,
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
         x, h, mk = cache.x, cache.h, cache.masks
         T, B, _ = x.shape
         H = h.shape[-1]
@@ -224,7 +256,7 @@ class GRULoops(_Loops):
             and same_float_dtype(params["weight_hh"], x)
         )
 
-    def accepts_backward(self, params: dict, cache) -> bool:
+    def accepts_backward(self, params: dict, cache: Any) -> bool:
         return (
             cache.reset_gate
             and cache.reset_after
@@ -234,7 +266,17 @@ class GRULoops(_Loops):
             and same_float_dtype(params["weight_hh"], cache.x, cache.act, cache.extra)
         )
 
-    def forward(self, params, x, h0, *, lengths=None, masks=None, need_cache=True, **_variant):
+    def forward(
+        self,
+        params: dict,
+        x: np.ndarray,
+        h0: np.ndarray,
+        *,
+        lengths: ArrayLike | None = None,
+        masks: StepMasks | None = None,
+        need_cache: bool = True,
+        **_variant: Any,
+    ) -> tuple[np.ndarray, np.ndarray, gru.GRUCache]:
         T, B, _ = x.shape
         H = h0.shape[-1]
         mk = resolve_masks(lengths, masks, T, x.dtype)
@@ -251,7 +293,15 @@ class GRULoops(_Loops):
         cache = gru.GRUCache(x, h, act, extra, mk, True, True, {}) if need_cache else None
         return masked_output(mk, h), h[T].copy(), cache
 
-    def backward(self, params, cache: gru.GRUCache, dout, dh_T, *, grads_out=None):
+    def backward(
+        self,
+        params: dict,
+        cache: gru.GRUCache,
+        dout: np.ndarray | None,
+        dh_T: np.ndarray | None,
+        *,
+        grads_out: dict | None = None,
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
         ck = self.ck
         x, h, mk = cache.x, cache.h, cache.masks
         T, B, D = x.shape
@@ -316,7 +366,7 @@ class LSTMLoops(_Loops):
             and same_float_dtype(params["weight_hh"], x)
         )
 
-    def accepts_backward(self, params: dict, cache) -> bool:
+    def accepts_backward(self, params: dict, cache: Any) -> bool:
         return (
             not cache.clamp
             and not cache.masks.per_gate
@@ -325,7 +375,17 @@ class LSTMLoops(_Loops):
             and same_float_dtype(params["weight_hh"], cache.x, cache.gates)
         )
 
-    def forward(self, params, x, state, *, lengths=None, masks=None, need_cache=True, **_variant):
+    def forward(
+        self,
+        params: dict,
+        x: np.ndarray,
+        state: tuple[np.ndarray, np.ndarray],
+        *,
+        lengths: ArrayLike | None = None,
+        masks: StepMasks | None = None,
+        need_cache: bool = True,
+        **_variant: Any,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], lstm.LSTMCache]:
         h0, c0 = state
         T, B, _ = x.shape
         H = c0.shape[-1]
@@ -348,7 +408,15 @@ class LSTMLoops(_Loops):
             cache = lstm.LSTMCache(x, h, c, c[1:] if c_new is None else c_new, gates, tanh_c, None, mk, {})
         return masked_output(mk, h), (h[T].copy(), c_T.copy()), cache
 
-    def backward(self, params, cache: lstm.LSTMCache, dout, dstate_T, *, grads_out=None):
+    def backward(
+        self,
+        params: dict,
+        cache: lstm.LSTMCache,
+        dout: np.ndarray | None,
+        dstate_T: tuple[np.ndarray | None, np.ndarray | None] | None,
+        *,
+        grads_out: dict | None = None,
+    ) -> tuple[dict, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         x, h, mk = cache.x, cache.h, cache.masks
         T, B, _ = x.shape
         H = h.shape[-1]

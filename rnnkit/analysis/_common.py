@@ -69,7 +69,7 @@ class StateLayout:
     S = L * H_out (+ L * H). ``hidden`` is the slice of the h parts, ``top`` that of the last layer's h.
     """
 
-    def __init__(self, layer: RecurrentLayer):
+    def __init__(self, layer: RecurrentLayer) -> None:
         self.L, self.Ho, self.H = layer.num_layers, layer.output_size, layer.hidden_size
         self.lstm = layer._has_cell_state
         self.size = self.L * self.Ho + (self.L * self.H if self.lstm else 0)

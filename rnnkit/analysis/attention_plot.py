@@ -18,10 +18,19 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def plot_attention(weights, source_tokens, output_tokens, *, title: str | None = None):
+def plot_attention(
+    weights: ArrayLike, source_tokens: Sequence[str], output_tokens: Sequence[str], *, title: str | None = None
+) -> Figure:
     """A heatmap of ``weights`` (T_out, S): output tokens down the side, source tokens along the bottom."""
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.shape != (len(output_tokens), len(source_tokens)):

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_choice, check_positive_int
 from rnnkit.cells import registry
@@ -44,7 +48,7 @@ log = logging.getLogger(__name__)
 TASKS = ("adding", "copy", "parity")
 
 
-def task_data(task: str, n: int, T: int, rng: np.random.Generator):
+def task_data(task: str, n: int, T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(x (steps, n, D), y) of a task: adding (y (n,)), copy (y (T+20, n)), parity (y (n,))."""
     check_choice("task_data", "task", task, TASKS)
     if task == "adding":
@@ -84,7 +88,7 @@ def task_model_config(
     return TaskModelConfig("sequence_classifier", input_size=1, output_size=2, **common)
 
 
-def build_task_model(config: TaskModelConfig):
+def build_task_model(config: TaskModelConfig) -> SequenceRegressor | SequenceClassifier:
     return (SequenceRegressor if config.kind == "sequence_regressor" else SequenceClassifier)(config)
 
 
@@ -97,7 +101,7 @@ class TaskBatches:
 
     stateful = False
 
-    def __init__(self, task: str, length: int, batch_size: int, batches: int, seed: int = 0):
+    def __init__(self, task: str, length: int, batch_size: int, batches: int, seed: int = 0) -> None:
         self.task = check_choice("TaskBatches", "task", task, TASKS)
         self.length = check_positive_int("TaskBatches", "length", length)
         self.batch_size = check_positive_int("TaskBatches", "batch_size", batch_size)
@@ -107,14 +111,14 @@ class TaskBatches:
     def __len__(self) -> int:
         return self.batches
 
-    def batch(self, epoch: int, index: int):
+    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < self.batches:
             raise IndexError(f"TaskBatches.batch: index must be in [0, {self.batches}), got {index}")
         rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         return task_data(self.task, self.batch_size, self.length, rng)
 
 
-def score(model, task: str, x, y) -> dict:
+def score(model: SequenceRegressor | SequenceClassifier, task: str, x: np.ndarray, y: np.ndarray) -> dict:
     """The task's score of ``model`` on (x, y): {"metric", "value", "baseline", "loss"}."""
     if task == "adding":
         mse = float(np.mean((model.predict(x)[:, 0] - y) ** 2))
@@ -169,7 +173,9 @@ class TaskRun:
             raise ValueError(f"TaskRun: lr must be a positive number, got {self.lr!r}")
 
 
-def train_task(run: TaskRun, *, out_dir=None, progress: bool = False):
+def train_task(
+    run: TaskRun, *, out_dir: str | os.PathLike | None = None, progress: bool = False
+) -> tuple[SequenceRegressor | SequenceClassifier, dict]:
     """Train one model as ``run`` says; returns (model, row) with the test score and timings.
 
     ``out_dir``: the Trainer's log and final checkpoint go there (loadable by
@@ -214,7 +220,15 @@ def train_task(run: TaskRun, *, out_dir=None, progress: bool = False):
     return model, row
 
 
-def length_sweep(task: str, cells, lengths, *, out_dir=None, progress: bool = False, **settings) -> list:
+def length_sweep(
+    task: str,
+    cells: Sequence[str],
+    lengths: ArrayLike,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> list:
     """Train every cell at every length (other ``TaskRun`` fields from ``settings``); returns the rows.
 
     With ``out_dir``, each run's log and checkpoint go to ``out_dir/{task}-{cell}-T{length}``.

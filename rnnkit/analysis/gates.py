@@ -29,12 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import as_float_array
 from rnnkit.analysis._common import find_layer, left_as_found
 from rnnkit.cells import registry
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.layers.recurrent import reverse_padded
+from rnnkit.module import Module
 
 
 def _gate_blocks(layer) -> tuple[str, dict]:
@@ -81,7 +83,15 @@ def _weighted_mean(v: np.ndarray, w: np.ndarray | None, axes) -> np.ndarray:
     return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
 
 
-def gate_statistics(model, x=None, *, hx=None, lengths=None, low: float = 0.05, high: float = 0.95) -> GateStatistics:
+def gate_statistics(
+    model: Module,
+    x: ArrayLike | None = None,
+    *,
+    hx: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+    lengths: ArrayLike | None = None,
+    low: float = 0.05,
+    high: float = 0.95,
+) -> GateStatistics:
     """Gate statistics of a gated layer over a batch, from its forward cache.
 
     ``model`` is a GRU, LSTM or MGU layer, or a model holding one as ``.rnn``.

@@ -54,13 +54,16 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import fmt_shape
 from rnnkit.analysis._common import StateLayout, find_layer, layer_input, left_as_found, time_major_input
 from rnnkit.grad_mode import is_grad_enabled
+from rnnkit.module import Module
 
 
 @dataclass
@@ -143,7 +146,15 @@ def _squared_error(where, h, y):
     return 0.5 * (r * r).sum(axis=1), r
 
 
-def gradient_flow(model, x, target=None, *, hx=None, jacobians: bool = True, seed: int = 0) -> GradientFlow:
+def gradient_flow(
+    model: Module,
+    x: ArrayLike,
+    target: ArrayLike | Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    hx: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+    jacobians: bool = True,
+    seed: int = 0,
+) -> GradientFlow:
     """Norms of dL_T/ds_t and of ds_T/ds_t for t = 0..T, from the model's own backward pass.
 
     ``model`` is a unidirectional recurrent layer (RNN, GRU, LSTM, MGU, stacked

@@ -24,6 +24,8 @@ from rnnkit.cells import registry
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rnnkit.analysis.gates import GateStatistics
+
 # one colour per registered cell family, in registration order (rnn red, gru blue, lstm green, mgu purple, ...)
 _PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
@@ -52,7 +54,7 @@ class _Styles:
 
     DASHES = ("-", "--", ":", "-.")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.used: dict = {}
 
     def __call__(self, label) -> dict:
@@ -148,7 +150,7 @@ def plot_spectrum(
     return fig
 
 
-def plot_gate_saturation(stats, *, row: int = 0, title: str | None = None) -> Figure:
+def plot_gate_saturation(stats: GateStatistics, *, row: int = 0, title: str | None = None) -> Figure:
     """Heatmaps of one row (layer/direction) of a :class:`GateStatistics`.
 
     Left: mean activation per gate and unit (gates x units). Right: fraction of

@@ -43,12 +43,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.analysis._common import find_layer
+from rnnkit.layers.recurrent import RecurrentLayer
+from rnnkit.module import Module
 
 # max over a of |f'(a)|
 MAX_DERIVATIVE = {"sigmoid": 0.25, "hard_sigmoid": 1.0 / 6.0, "tanh": 1.0, "relu": 1.0, "linear": 1.0}
 
 
-def gate_names(layer) -> tuple[str, ...]:
+def gate_names(layer: RecurrentLayer) -> tuple[str, ...]:
     """The gate blocks of the layer's weights, in row order (its family's registry entry)."""
     return layer.family.gates(layer.variant)
 
@@ -96,7 +98,7 @@ class RecurrentSpectrum:
         return rate ** np.arange(k + 1, dtype=np.float64)
 
 
-def recurrent_spectrum(model) -> RecurrentSpectrum:
+def recurrent_spectrum(model: Module) -> RecurrentSpectrum:
     """Singular values of each recurrent weight matrix, per gate block, with the plain-RNN rate.
 
     ``model`` is a recurrent layer or a model holding one as ``.rnn``. Weights

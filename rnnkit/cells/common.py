@@ -55,6 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 
 @dataclass
@@ -71,12 +72,12 @@ class StepMasks:
         return self.input is not None or (self.recurrent is not None and self.recurrent.ndim == 4)
 
     @staticmethod
-    def from_lengths(lengths, T: int, dtype) -> StepMasks:
+    def from_lengths(lengths: ArrayLike, T: int, dtype: DTypeLike) -> StepMasks:
         m = (np.arange(T)[:, None] < np.asarray(lengths)[None, :]).astype(dtype)[:, :, None]
         return StepMasks(update=m, update_c=m, out=m)
 
 
-def resolve_masks(lengths, masks: StepMasks | None, T: int, dtype) -> StepMasks:
+def resolve_masks(lengths: ArrayLike, masks: StepMasks | None, T: int, dtype: DTypeLike) -> StepMasks:
     """The masks a forward pass uses: ``masks`` if given, else those of ``lengths`` (or none)."""
     if masks is not None:
         return masks
@@ -91,7 +92,7 @@ def recurrent_input(masks: StepMasks, t: int, h_prev: np.ndarray) -> np.ndarray:
     return h_prev if r is None else h_prev * r[t if r.shape[0] > 1 else 0]
 
 
-def recurrent_mask_at(masks: StepMasks, t: int):
+def recurrent_mask_at(masks: StepMasks, t: int) -> np.ndarray | None:
     r = masks.recurrent
     return None if r is None else r[t if r.shape[0] > 1 else 0]
 
@@ -104,7 +105,7 @@ def take_update(u: np.ndarray | None, t: int, s: np.ndarray) -> None:
         s[t + 1] += s[t]
 
 
-def split_update(u: np.ndarray | None, t: int, d: np.ndarray):
+def split_update(u: np.ndarray | None, t: int, d: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Gradient of take_update: (part through the new state, part that skips to the old one)."""
     if u is None:
         return d, None
@@ -187,7 +188,14 @@ def zero_clamped(d: np.ndarray, clamp: dict, blocks: dict, H: int) -> None:
         d[..., k * H : (k + 1) * H] = 0.0
 
 
-def weight_grads(params: dict, x: np.ndarray, dxw: np.ndarray, h_in: np.ndarray, dhw: np.ndarray, input_mask=None):
+def weight_grads(
+    params: dict,
+    x: np.ndarray,
+    dxw: np.ndarray,
+    h_in: np.ndarray,
+    dhw: np.ndarray,
+    input_mask: np.ndarray | None = None,
+) -> tuple[dict, np.ndarray]:
     """Gradients of the two projections, one GEMM per weight after the time loop.
 
     ``dxw`` (T, B, G*H): gradient of the input pre-activations; ``dhw`` (T, B,

@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit.cells.common import (
     StepMasks,
@@ -93,7 +94,7 @@ def forward(
     x: np.ndarray,
     h0: np.ndarray,
     *,
-    lengths=None,
+    lengths: ArrayLike | None = None,
     masks: StepMasks | None = None,
     need_cache: bool = True,
     reset_after: bool = True,
@@ -101,7 +102,7 @@ def forward(
     clamp: dict | None = None,
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
-):
+) -> tuple[np.ndarray, np.ndarray, GRUCache]:
     """Run the GRU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
 
     ``clamp={"r": v1, "z": v2}`` fixes gates to constants (gate clamping); hr below is
@@ -184,7 +185,7 @@ def _blend(z, n, h_prev, out):
 
 def backward(
     params: dict, cache: GRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *, grads_out: dict | None = None
-):
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.

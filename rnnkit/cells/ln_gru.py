@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit.cells.common import (
     StepMasks,
@@ -87,12 +88,12 @@ def forward(
     x: np.ndarray,
     h0: np.ndarray,
     *,
-    lengths=None,
+    lengths: ArrayLike | None = None,
     masks: StepMasks | None = None,
     need_cache: bool = True,
     eps: float = 1e-5,
     clamp: dict | None = None,
-):
+) -> tuple[np.ndarray, np.ndarray, LNGRUCache]:
     """Run the layer-normalised GRU over x (T, B, D) from h0 (B, H). Returns (out, h_T, cache).
 
     ``params``: ``weight_ih``, ``weight_hh``, ``ln_ih_weight``, ``ln_hh_weight``
@@ -133,7 +134,9 @@ def forward(
     return masked_output(mk, h), h[T].copy(), cache
 
 
-def backward(params: dict, cache: LNGRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None):
+def backward(
+    params: dict, cache: LNGRUCache, dout: np.ndarray | None, dh_T: np.ndarray | None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H))."""
     x, h, act, mk = cache.x, cache.h, cache.act, cache.masks
     T, B, D = x.shape

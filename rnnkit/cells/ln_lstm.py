@@ -65,6 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit.cells.common import (
     StepMasks,
@@ -102,14 +103,14 @@ class LNLSTMCache:
 def forward(
     params: dict,
     x: np.ndarray,
-    state,
+    state: tuple[np.ndarray, np.ndarray],
     *,
-    lengths=None,
+    lengths: ArrayLike | None = None,
     masks: StepMasks | None = None,
     need_cache: bool = True,
     eps: float = 1e-5,
     clamp: dict | None = None,
-):
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], LNLSTMCache]:
     """Run the layer-normalised LSTM over x (T, B, D) from (h0, c0). Returns (out, (h_T, c_T), cache).
 
     ``params``: ``weight_ih``, ``weight_hh``, ``ln_ih_weight``, ``ln_hh_weight``,
@@ -155,7 +156,12 @@ def forward(
     return masked_output(mk, h), (h[T].copy(), c[T].copy()), cache
 
 
-def backward(params: dict, cache: LNLSTMCache, dout: np.ndarray | None, dstate_T):
+def backward(
+    params: dict,
+    cache: LNLSTMCache,
+    dout: np.ndarray | None,
+    dstate_T: tuple[np.ndarray | None, np.ndarray | None] | None,
+) -> tuple[dict, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Backpropagate through time. Returns (grads, dx (T, B, D), (dh0, dc0))."""
     x, h, c, gates, tanh_c, mk = cache.x, cache.h, cache.c, cache.gates, cache.tanh_c, cache.masks
     T, B, D = x.shape

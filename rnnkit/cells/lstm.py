@@ -49,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit.cells.common import (
     StepMasks,
@@ -90,15 +91,15 @@ class LSTMCache:
 def forward(
     params: dict,
     x: np.ndarray,
-    state,
+    state: tuple[np.ndarray, np.ndarray],
     *,
-    lengths=None,
+    lengths: ArrayLike | None = None,
     masks: StepMasks | None = None,
     need_cache: bool = True,
     clamp: dict | None = None,
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
-):
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], LSTMCache]:
     """Run the LSTM over x (T, B, D) from state (h0, c0). Returns (out, (h_T, c_T), cache).
 
     Optional entries of ``params``: ``weight_ci``/``weight_cf``/``weight_co``
@@ -156,7 +157,14 @@ def forward(
     return masked_output(mk, h), (h[T].copy(), c[T].copy()), cache
 
 
-def backward(params: dict, cache: LSTMCache, dout: np.ndarray | None, dstate_T, *, grads_out: dict | None = None):
+def backward(
+    params: dict,
+    cache: LSTMCache,
+    dout: np.ndarray | None,
+    dstate_T: tuple[np.ndarray | None, np.ndarray | None] | None,
+    *,
+    grads_out: dict | None = None,
+) -> tuple[dict, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Backpropagate through time. Returns (grads, dx (T, B, D), (dh0, dc0)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit.cells.common import (
     StepMasks,
@@ -71,11 +72,11 @@ def forward(
     x: np.ndarray,
     h0: np.ndarray,
     *,
-    lengths=None,
+    lengths: ArrayLike | None = None,
     masks: StepMasks | None = None,
     need_cache: bool = True,
     clamp: dict | None = None,
-):
+) -> tuple[np.ndarray, np.ndarray, MGUCache]:
     """Run the MGU over x (T, B, D) from h0 (B, H). Returns (out (T, B, H), h_T (B, H), cache).
 
     ``clamp={"f": v}`` fixes the forget gate to the constant v (gate clamping).
@@ -110,7 +111,7 @@ def forward(
 
 def backward(
     params: dict, cache: MGUCache, dout: np.ndarray | None, dh_T: np.ndarray | None, *, grads_out: dict | None = None
-):
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Backpropagate through time. Returns (grads, dx (T, B, D), dh0 (B, H)).
 
     With ``grads_out`` (arrays shaped like ``params``) the gradients are added into it and it is returned.

@@ -42,14 +42,14 @@ ParamSpec = dict[str, tuple[Shape, str]]  # name -> (shape, initialiser: "unifor
 FEATURES = ("proj_size", "peephole")  # layer options that change the parameters, not the forward's keywords
 
 
-def check_bool(where: str, name: str, value) -> bool:
+def check_bool(where: str, name: str, value: Any) -> bool:
     """``value`` as a bool, or TypeError naming it."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{where}: {name} must be a bool, got {type(value).__name__} {value!r}")
     return bool(value)
 
 
-def check_eps(where: str, name: str, value) -> float:
+def check_eps(where: str, name: str, value: Any) -> float:
     """A finite float > 0 (a variance floor), or the error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a float, got {type(value).__name__} {value!r}")
@@ -70,7 +70,7 @@ class Option:
     choices: tuple | None = None
     check: Callable[[str, str, Any], Any] | None = None
 
-    def validate(self, where: str, value):
+    def validate(self, where: str, value: Any) -> Any:
         if self.check is not None:
             return self.check(where, self.name, value)
         if isinstance(self.default, bool):
@@ -249,7 +249,7 @@ class CellFamily:
             G, hidden_size, input_size, proj_size or hidden_size, bias=bias, proj_size=proj_size, peephole=peephole
         )
 
-    def parameter_names(self, **kw) -> tuple[str, ...]:
+    def parameter_names(self, **kw: Any) -> tuple[str, ...]:
         """The parameter names of one layer and direction (``parameter_spec``'s keywords; sizes 1)."""
         return tuple(self.parameter_spec(1, 2, **kw))
 

@@ -26,6 +26,14 @@ the cost model and cluster recipes.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when used: mpi4py and the trainers load only when needed
+    from rnnkit.distributed.comm import Communicator
+    from rnnkit.optim import Optimizer
+    from rnnkit.protocols import BatchSource, TrainableModel
+    from rnnkit.trainer import Trainer, TrainerConfig
 
 # environment variables through which launchers announce the job's size, in the order checked
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -49,7 +57,7 @@ def launched_size() -> int:
     return 1
 
 
-def init():
+def init() -> Communicator | None:
     """The job's Communicator when more than one process runs, else None (and mpi4py is not imported).
 
     Raises ImportError with the install command when the launcher started
@@ -77,7 +85,14 @@ def init():
     return comm
 
 
-def make_trainer(model, optimizer, config=None, *, comm=None, **kwargs):
+def make_trainer(
+    model: TrainableModel,
+    optimizer: Optimizer,
+    config: TrainerConfig | None = None,
+    *,
+    comm: Communicator | None = None,
+    **kwargs: Any,
+) -> Trainer:
     """A plain :class:`rnnkit.trainer.Trainer` when ``comm`` is None, else a DistributedTrainer on ``comm``.
 
     Keyword arguments only the DistributedTrainer knows (check_every,
@@ -93,7 +108,7 @@ def make_trainer(model, optimizer, config=None, *, comm=None, **kwargs):
     return DistributedTrainer(model, optimizer, config, comm=comm, **kwargs)
 
 
-def guard(comm):
+def guard(comm: Communicator | None) -> AbstractContextManager:
     """A context in which an exception on one rank aborts the job (nothing at all when ``comm`` is None)."""
     if comm is None:
         import contextlib
@@ -104,7 +119,7 @@ def guard(comm):
     return abort_on_error(comm)
 
 
-def shard_source(trainer, source):
+def shard_source(trainer: Trainer, source: BatchSource) -> BatchSource:
     """``source`` itself for a plain Trainer; this rank's shard of it for a DistributedTrainer."""
     if source is None or not hasattr(trainer, "shard_source"):
         return source

@@ -30,13 +30,19 @@ whatever the gradients' dtype.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
+
+from rnnkit.distributed.comm import Communicator
 
 
 class GradientBuckets:
     """Flat buffer, bucket boundaries and the reduction of a dict of gradients; see the module docstring."""
 
-    def __init__(self, grads: dict, comm, *, bucket_bytes: int = 4 << 20, average: bool = True, num_extras: int = 2):
+    def __init__(
+        self, grads: dict, comm: Communicator, *, bucket_bytes: int = 4 << 20, average: bool = True, num_extras: int = 2
+    ) -> None:
         if not grads:
             raise ValueError("GradientBuckets: grads must hold at least one gradient, got none")
         dtypes = {g.dtype for g in grads.values()}
@@ -84,7 +90,7 @@ class GradientBuckets:
         self._pending.append(self.comm.iallreduce_(self.flat[lo:hi]))
         self._launched[k] = True
 
-    def ready(self, names, grads: dict) -> None:
+    def ready(self, names: Iterable[str], grads: dict) -> None:
         """Mark ``names`` final; launch every bucket all of whose gradients are final; let MPI progress."""
         self._ready.update(names)
         for k, bucket in enumerate(self.buckets):
@@ -93,7 +99,7 @@ class GradientBuckets:
         if self._pending:
             self.comm.testall(self._pending)
 
-    def finish(self, grads: dict, extras) -> np.ndarray:
+    def finish(self, grads: dict, extras: Sequence[float]) -> np.ndarray:
         """Launch what is left, wait, write the mean (or sum) back into ``grads``; return the summed extras."""
         self.extras[:] = extras
         self._pending.append(self.comm.iallreduce_(self.extras))

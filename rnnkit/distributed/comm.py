@@ -22,6 +22,8 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +31,7 @@ import numpy as np
 class Communicator:
     """rank, size and the collectives of a data-parallel run, over ``comm`` (an ``mpi4py.MPI.Comm``)."""
 
-    def __init__(self, comm):
+    def __init__(self, comm: Any) -> None:
         from mpi4py import MPI  # imported only when a run has more than one process
 
         self.MPI = MPI
@@ -43,14 +45,14 @@ class Communicator:
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
         return buf
 
-    def iallreduce_(self, buf: np.ndarray):
+    def iallreduce_(self, buf: np.ndarray) -> Any:
         """Start an in-place sum of ``buf`` over every rank; returns the request to ``wait`` on."""
         return self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
 
-    def waitall(self, requests) -> None:
+    def waitall(self, requests: Sequence[Any]) -> None:
         self.MPI.Request.Waitall(requests)
 
-    def testall(self, requests) -> bool:
+    def testall(self, requests: Sequence[Any]) -> bool:
         """Let MPI progress outstanding requests (without blocking); True when all are done."""
         return bool(self.MPI.Request.Testall(requests))
 
@@ -80,7 +82,7 @@ class Communicator:
         self.comm.Allgatherv(send, [recv, sizes.tolist(), offsets.tolist(), self.MPI.BYTE])
         return [recv[o : o + n].tobytes() for o, n in zip(offsets, sizes)]
 
-    def allgather_json(self, obj) -> list:
+    def allgather_json(self, obj: Any) -> list:
         return [json.loads(b.decode()) for b in self.allgather_bytes(json.dumps(obj).encode())]
 
     def allgather_arrays(self, arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
@@ -105,7 +107,7 @@ class abort_on_error:
     ranks waiting in a collective, even when a caller above catches it.
     """
 
-    def __init__(self, comm: Communicator):
+    def __init__(self, comm: Communicator) -> None:
         self.comm = comm
 
     def __enter__(self):

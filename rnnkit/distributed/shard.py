@@ -24,15 +24,19 @@ its own streams instead (no extra draws, and no equivalence with one process).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit.batches import Window
+from rnnkit.protocols import BatchSource
 
 
 class ShardInfo:
     """The split of the batch being trained on: combined size B and this rank's rows [lo, hi)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.B, self.lo, self.hi = None, 0, 0
 
     def set(self, B: int, lo: int, hi: int) -> None:
@@ -42,11 +46,13 @@ class ShardInfo:
 class ShardedGenerator(np.random.Generator):
     """A Generator on the same bit generator, drawing (T, B, F) and keeping this rank's rows of (T, b, F) draws."""
 
-    def __init__(self, bit_generator, shard: ShardInfo):
+    def __init__(self, bit_generator: np.random.BitGenerator, shard: ShardInfo) -> None:
         super().__init__(bit_generator)
         self.shard = shard
 
-    def random(self, size=None, dtype=np.float64, out=None):
+    def random(
+        self, size: int | tuple[int, ...] | None = None, dtype: DTypeLike = np.float64, out: np.ndarray | None = None
+    ) -> float | np.ndarray:
         sh = self.shard
         local = sh.hi - sh.lo
         if out is None and sh.B is not None and sh.B != local and isinstance(size, tuple) and len(size) == 3:
@@ -66,7 +72,7 @@ def split(B: int, rank: int, size: int, where: str = "ShardedSource") -> tuple[i
     return rank * b, (rank + 1) * b
 
 
-def batch_size_of(batch, axes) -> int:
+def batch_size_of(batch: Window | tuple, axes: Sequence[int]) -> int:
     if isinstance(batch, Window):
         return batch.x.shape[1]
     if isinstance(batch, tuple):
@@ -74,7 +80,7 @@ def batch_size_of(batch, axes) -> int:
     raise TypeError(f"ShardedSource: cannot shard a batch of type {type(batch).__name__} (a Window or a tuple)")
 
 
-def shard_batch(batch, lo: int, hi: int, axes=None):
+def shard_batch(batch: Window | tuple, lo: int, hi: int, axes: Sequence[int] | None = None) -> Window | tuple:
     """Rows [lo, hi) of a batch: a TBPTT ``Window`` (columns of x and y) or a tuple of arrays along ``axes``."""
     if isinstance(batch, Window):
         return Window(x=batch.x[:, lo:hi], y=batch.y[:, lo:hi], loss_from=batch.loss_from, carry=batch.carry)
@@ -94,7 +100,7 @@ class ShardedSource:
     [[2, 3], [6, 7]]
     """
 
-    def __init__(self, source, rank: int, size: int, shard: ShardInfo | None = None):
+    def __init__(self, source: BatchSource, rank: int, size: int, shard: ShardInfo | None = None) -> None:
         if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size):
             raise ValueError(f"ShardedSource: rank must be in [0, size) and size >= 1, got rank={rank}, size={size}")
         self.source, self.rank, self.size = source, rank, size
@@ -108,7 +114,7 @@ class ShardedSource:
     def __len__(self) -> int:
         return len(self.source)
 
-    def batch(self, epoch: int, index: int):
+    def batch(self, epoch: int, index: int) -> Window | tuple:
         batch = self.source.batch(epoch, index)
         B = batch_size_of(batch, self.axes)
         lo, hi = split(B, self.rank, self.size)

@@ -29,17 +29,21 @@ so an exception on one rank ends the job instead of leaving the others waiting.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rnnkit.checkpoint import flatten_state, latest_checkpoint, unflatten_state
 from rnnkit.distributed.buckets import GradientBuckets, weights_checksum
-from rnnkit.distributed.comm import abort_on_error
+from rnnkit.distributed.comm import Communicator, abort_on_error
 from rnnkit.distributed.shard import ShardedGenerator, ShardedSource, ShardInfo
-from rnnkit.protocols import StepResult
-from rnnkit.trainer import Trainer
+from rnnkit.optim import Optimizer
+from rnnkit.protocols import BatchSource, StepResult, TrainableModel
+from rnnkit.schedules import LRSchedule
+from rnnkit.trainer import Trainer, TrainerConfig, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +70,20 @@ class DistributedTrainer(Trainer):
 
     def __init__(
         self,
-        model,
-        optimizer,
-        config=None,
+        model: TrainableModel,
+        optimizer: Optimizer,
+        config: TrainerConfig | None = None,
         *,
-        comm,
-        schedule=None,
-        out_dir=None,
+        comm: Communicator,
+        schedule: LRSchedule | None = None,
+        out_dir: str | os.PathLike | None = None,
         check_every: int | None = 100,
         bucket_bytes: int = 4 << 20,
         overlap: bool = False,
         masks: str = "global",
         average: bool = True,
         seed: int = 0,
-    ):
+    ) -> None:
         super().__init__(model, optimizer, config, schedule=schedule, out_dir=out_dir)
         if masks not in MASKS:
             raise ValueError(f"DistributedTrainer: masks must be one of {MASKS}, got {masks!r}")
@@ -108,7 +112,7 @@ class DistributedTrainer(Trainer):
             bits = m.rng.bit_generator if self.masks == "global" else type(m.rng.bit_generator)(children[i])
             m.rng = ShardedGenerator(bits, self.shard) if self.masks == "global" else np.random.Generator(bits)
 
-    def shard_source(self, source) -> ShardedSource:
+    def shard_source(self, source: BatchSource) -> ShardedSource:
         """This rank's view of ``source`` (wired to the dropout generators, for global masks)."""
         return ShardedSource(source, self.comm.rank, self.comm.size, self.shard)
 
@@ -131,7 +135,7 @@ class DistributedTrainer(Trainer):
         self._overlap_on = False
 
     # -- the hooks ------------------------------------------------------------------------------------
-    def fit(self, train, valid=None, *, resume: bool = False):
+    def fit(self, train: ShardedSource, valid: ShardedSource | None = None, *, resume: bool = False) -> TrainResult:
         if not isinstance(train, ShardedSource):
             raise TypeError("DistributedTrainer.fit: train must come from trainer.shard_source(source)")
         if valid is not None and not isinstance(valid, ShardedSource):
@@ -154,7 +158,7 @@ class DistributedTrainer(Trainer):
                 f"(a file system shared by all nodes), got {names} by rank"
             )
 
-    def evaluate(self, data) -> dict:
+    def evaluate(self, data: BatchSource) -> dict:
         if not isinstance(data, ShardedSource):
             raise TypeError("DistributedTrainer.evaluate: data must come from trainer.shard_source(source)")
         with abort_on_error(self.comm):
@@ -198,7 +202,7 @@ class DistributedTrainer(Trainer):
                 "rnnkit, NumPy and BLAS with the same seed and data"
             )
 
-    def checkpoint_extras(self, carried) -> tuple[dict, dict]:
+    def checkpoint_extras(self, carried: Any) -> tuple[dict, dict]:
         structure, arrays = flatten_state(carried, prefix=f"rank{self.comm.rank}.state")
         mine = {
             "generators": {k: g.bit_generator.state for k, g in self.model.generators().items()},
@@ -209,7 +213,7 @@ class DistributedTrainer(Trainer):
         merged = {k: v for part in all_arrays for k, v in part.items()}
         return {"world_size": self.comm.size, "masks": self.masks, "ranks": everyone}, merged
 
-    def restore_extras(self, state: dict, arrays: dict, carried):
+    def restore_extras(self, state: dict, arrays: dict, carried: Any) -> Any:
         ranks = state.get("ranks")
         if ranks is None or state.get("world_size") != self.comm.size:
             raise ValueError(

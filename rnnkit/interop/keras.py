@@ -69,8 +69,10 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit.cells.registry import ACTIVATION_CHOICES, GATE_ACTIVATION_CHOICES
 from rnnkit.layers.cell import StepCell as _Cell
@@ -121,7 +123,7 @@ def _kind(where: str, layer, allow_variants: bool = False) -> str:
     return family.keras_twin
 
 
-def keras_class_name(layer) -> str:
+def keras_class_name(layer: RecurrentLayer | _Cell) -> str:
     """Name of the Keras 3 class equivalent to ``layer``: 'LSTM', 'GRU', 'SimpleRNN' or their '...Cell'.
 
     >>> import rnnkit
@@ -179,7 +181,9 @@ def _blocks(a: np.ndarray, order, H: int) -> np.ndarray:
 
 
 # -- rnnkit -> Keras ------------------------------------------------------------------------------
-def to_keras_weights(layer, *, layer_index: int | None = None, allow_variants: bool = False) -> list[np.ndarray]:
+def to_keras_weights(
+    layer: RecurrentLayer | _Cell, *, layer_index: int | None = None, allow_variants: bool = False
+) -> list[np.ndarray]:
     """Return ``layer``'s weights as the list a Keras 3 layer's ``set_weights`` takes.
 
     [kernel (D, G*H), recurrent_kernel (H, G*H), bias], the bias shaped as in
@@ -280,7 +284,9 @@ def _bias_hint(kind: str, got: tuple, H: int) -> str:
     return ""
 
 
-def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_variants: bool = False) -> None:
+def from_keras_weights(
+    layer: RecurrentLayer | _Cell, weights: Any, *, layer_index: int | None = None, allow_variants: bool = False
+) -> None:
     """Copy Keras 3 weights into ``layer`` in place: the inverse of :func:`to_keras_weights`.
 
     ``weights`` is the list from a Keras layer's ``get_weights()`` or the
@@ -343,7 +349,7 @@ def from_keras_weights(layer, weights, *, layer_index: int | None = None, allow_
 _RESERVED = ("units", "activation", "recurrent_activation", "use_bias", "reset_after", "go_backwards")
 
 
-def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
+def keras_layer(layer: RecurrentLayer | _Cell, *, layer_index: int | None = None, **kwargs: Any) -> Any:
     """Build the Keras 3 layer equivalent to ``layer`` (one level of it), with the weights set.
 
     An rnnkit RNN/GRU/LSTM becomes ``keras.layers.SimpleRNN/GRU/LSTM`` with
@@ -405,7 +411,7 @@ def keras_layer(layer, *, layer_index: int | None = None, **kwargs):
     return built
 
 
-def keras_options(klayer) -> dict:
+def keras_options(klayer: Any) -> dict:
     """The rnnkit layer settings of a Keras 3 ``LSTM`` / ``GRU`` / ``SimpleRNN`` (or ``Bidirectional``).
 
     Returns keywords for ``rnnkit.layers.recurrent_layer(name, input_size, hidden_size, **kw)`` plus
@@ -458,7 +464,7 @@ def keras_options(klayer) -> dict:
     return out
 
 
-def from_keras(klayer, *, dtype=np.float32):
+def from_keras(klayer: Any, *, dtype: DTypeLike = np.float32) -> RecurrentLayer | _Cell:
     """The rnnkit layer equivalent to a built Keras 3 recurrent layer: its settings (``keras_options``)
     and its weights (``from_keras_weights``).
 

@@ -62,8 +62,10 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit.cells import registry
 from rnnkit.layers.cell import StepCell as _Cell
@@ -91,7 +93,7 @@ def _is_recurrent(m) -> bool:
     return isinstance(m, (RecurrentLayer, _Cell))
 
 
-def layer_config(layer) -> dict:
+def layer_config(layer: RecurrentLayer | _Cell) -> dict:
     """The configuration that decides what a recurrent layer's weights mean, as a JSON-ready dict.
 
     Keys: class, input_size, hidden_size, bias, the variant options
@@ -188,7 +190,9 @@ def _import_torch(where: str):
 
 
 # -- state_dicts ------------------------------------------------------------------------------------
-def to_torch_state_dict(layer, *, as_tensors: bool = False, allow_variants: bool = False) -> dict:
+def to_torch_state_dict(
+    layer: RecurrentLayer | _Cell, *, as_tensors: bool = False, allow_variants: bool = False
+) -> dict:
     """Return ``layer``'s weights as a PyTorch state_dict: copies, under PyTorch's names and layout.
 
     NumPy arrays by default; torch tensors (CPU, the layer's dtype) with
@@ -280,7 +284,12 @@ def _select(where: str, state_dict, prefix: str) -> dict:
 
 
 def from_torch_state_dict(
-    layer, state_dict, *, prefix: str = "", strict: bool = True, allow_variants: bool = False
+    layer: RecurrentLayer | _Cell,
+    state_dict: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    strict: bool = True,
+    allow_variants: bool = False,
 ) -> None:
     """Copy a PyTorch state_dict (tensors or arrays) into ``layer``, in place, checking names and shapes.
 
@@ -342,7 +351,11 @@ def _configs(module) -> dict:
 
 
 def save_torch_safetensors(
-    layer, path, *, metadata: Mapping[str, str] | None = None, allow_variants: bool = False
+    layer: RecurrentLayer | _Cell,
+    path: str | os.PathLike,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    allow_variants: bool = False,
 ) -> str:
     """Write ``layer``'s state_dict to a safetensors file that PyTorch loads directly; return its SHA-256.
 
@@ -391,7 +404,14 @@ def _check_saved_configs(where: str, source: str, saved_json: str, layer, prefix
             raise ValueError(f"{where}: {source} was saved from a different layer{at}: " + "; ".join(diff))
 
 
-def load_torch_safetensors(layer, path, *, prefix: str = "", strict: bool = True, allow_variants: bool = False) -> None:
+def load_torch_safetensors(
+    layer: RecurrentLayer | _Cell,
+    path: str | os.PathLike,
+    *,
+    prefix: str = "",
+    strict: bool = True,
+    allow_variants: bool = False,
+) -> None:
     """Load a safetensors file of PyTorch weights (``safetensors.torch.save_file``, or ours) into ``layer``.
 
     Read with NumPy alone (``rnnkit.io.load_file``), then checked and copied
@@ -417,7 +437,7 @@ def load_torch_safetensors(layer, path, *, prefix: str = "", strict: bool = True
 
 
 # -- torch.nn modules --------------------------------------------------------------------------------
-def torch_module(layer):
+def torch_module(layer: RecurrentLayer | _Cell) -> Any:
     """Build the ``torch.nn`` module that computes what ``layer`` computes, with its weights loaded.
 
     RNN/GRU/LSTM -> torch.nn.RNN/GRU/LSTM (num_layers, bidirectional,
@@ -473,7 +493,7 @@ def torch_module(layer):
     return module
 
 
-def from_torch_module(module, *, dtype=None):
+def from_torch_module(module: Any, *, dtype: DTypeLike = None) -> RecurrentLayer | _Cell:
     """Build the rnnkit layer or cell equivalent to a ``torch.nn`` RNN/GRU/LSTM (or cell), weights copied.
 
     ``dtype`` defaults to the module's (float32 or float64); ``proj_size``

@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from rnnkit._validate import as_float_array, check_positive_int, check_real, fmt_shape, make_rng, resolve_dtype
 from rnnkit.activations import log_softmax
@@ -62,7 +64,7 @@ __all__ = [
 ]
 
 
-def check_cutoffs(where: str, cutoffs, n_classes: int, name: str = "cutoffs") -> tuple[int, ...]:
+def check_cutoffs(where: str, cutoffs: Sequence[int], n_classes: int, name: str = "cutoffs") -> tuple[int, ...]:
     """The cutoffs as a tuple of ints, strictly increasing, in [1, n_classes - 1] (PyTorch's rule)."""
     if isinstance(cutoffs, (str, bytes)) or not isinstance(cutoffs, (list, tuple)):
         raise TypeError(f"{where}: {name} must be a list or tuple of ints, got {type(cutoffs).__name__} {cutoffs!r}")
@@ -76,7 +78,7 @@ def check_cutoffs(where: str, cutoffs, n_classes: int, name: str = "cutoffs") ->
     return cut
 
 
-def tail_sizes(in_features: int, n_classes: int, cutoffs, div_value: float) -> list[tuple[int, int]]:
+def tail_sizes(in_features: int, n_classes: int, cutoffs: Sequence[int], div_value: float) -> list[tuple[int, int]]:
     """(E_i, V_i) of each cluster: projection width in_features // div_value^(i+1), cluster size."""
     bounds = list(cutoffs) + [n_classes]
     return [(int(in_features // (div_value ** (i + 1))), bounds[i + 1] - bounds[i]) for i in range(len(cutoffs))]
@@ -90,7 +92,15 @@ def _head_targets(t: np.ndarray, bounds) -> np.ndarray:
 
 
 # -- the maths: plain functions with explicit caches ------------------------------------------------
-def adaptive_forward(params: dict, x: np.ndarray, targets: np.ndarray, cutoffs, *, real=None, grad_scale=1.0):
+def adaptive_forward(
+    params: dict,
+    x: np.ndarray,
+    targets: np.ndarray,
+    cutoffs: Sequence[int],
+    *,
+    real: np.ndarray | None = None,
+    grad_scale: float = 1.0,
+) -> tuple[np.ndarray, tuple]:
     """Negative log-likelihood per row, nll (N,), of targets (N,) for rows x (N, E); returns ``(nll, cache)``.
 
     ``cutoffs`` as the layer's (without V; V is the size of the last tail + its cutoff). Rows where
@@ -132,7 +142,7 @@ def adaptive_forward(params: dict, x: np.ndarray, targets: np.ndarray, cutoffs, 
     return nll, cache
 
 
-def adaptive_backward(params: dict, cache):
+def adaptive_backward(params: dict, cache: tuple) -> tuple[np.ndarray, dict]:
     """Gradients of :func:`adaptive_forward`: ``(dx (N, E), grads)``, grads a dict of parameter names."""
     N, idx, xr, dzh, clusters, n_clusters = cache
     Wh = params["head.weight"]
@@ -160,7 +170,9 @@ def adaptive_backward(params: dict, cache):
     return dx, grads
 
 
-def adaptive_log_prob(params: dict, x: np.ndarray, cutoffs, head_logits: np.ndarray | None = None) -> np.ndarray:
+def adaptive_log_prob(
+    params: dict, x: np.ndarray, cutoffs: Sequence[int], head_logits: np.ndarray | None = None
+) -> np.ndarray:
     """log P(w | x) for every word: (N, V), rows summing to 1 in probability. No input checks."""
     zh = head_logits
     if zh is None:
@@ -179,7 +191,7 @@ def adaptive_log_prob(params: dict, x: np.ndarray, cutoffs, head_logits: np.ndar
     return out
 
 
-def adaptive_predict(params: dict, x: np.ndarray, cutoffs) -> np.ndarray:
+def adaptive_predict(params: dict, x: np.ndarray, cutoffs: Sequence[int]) -> np.ndarray:
     """The most probable word (N,): the head's argmax when it is a shortlist word, else the full argmax."""
     zh = x @ params["head.weight"].T
     if "head.bias" in params:
@@ -206,12 +218,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         self,
         in_features: int,
         n_classes: int,
-        cutoffs,
+        cutoffs: Sequence[int],
         div_value: float = 4.0,
         head_bias: bool = False,
-        dtype=np.float32,
-        seed=None,
-    ):
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         where = "AdaptiveLogSoftmaxWithLoss"
         self.in_features = check_positive_int(where, "in_features", in_features)
@@ -250,7 +262,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             raise ValueError(f"{where}: x must have shape (N, {self.in_features}), got {fmt_shape(shape)}")
         return x
 
-    def forward(self, x, targets):
+    def forward(self, x: ArrayLike, targets: ArrayLike) -> tuple[np.ndarray, float]:
         """(output (N,), loss): log P(targets) per row and their negated mean, as PyTorch's layer."""
         where = "AdaptiveLogSoftmaxWithLoss.forward"
         x = self._check_x(where, x)
@@ -268,7 +280,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         loss = float(np.mean(nll.astype(np.float64))) if nll.size else math.nan
         return -nll, loss
 
-    def backward(self, weights=None) -> np.ndarray:
+    def backward(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Add the gradients of the mean loss (or of sum_n weights[n] * nll[n]) into ``grads``; return dx."""
         where = "AdaptiveLogSoftmaxWithLoss.backward"
         if self._cache is None:
@@ -291,12 +303,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             own[name] += g
         return dx
 
-    def log_prob(self, x) -> np.ndarray:
+    def log_prob(self, x: ArrayLike) -> np.ndarray:
         """log P(w | x) for every class: (N, n_classes)."""
         x = self._check_x("AdaptiveLogSoftmaxWithLoss.log_prob", x)
         return adaptive_log_prob(self.params, x, self.cutoffs)
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """The most probable class of each row: (N,) int64."""
         x = self._check_x("AdaptiveLogSoftmaxWithLoss.predict", x)
         return adaptive_predict(self.params, x, self.cutoffs)

@@ -27,7 +27,10 @@ Shapes: x (B, D) or unbatched (D,); h (B, H) or (H,).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from rnnkit import _kernels
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
@@ -57,15 +60,15 @@ class StepCell(Module):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        bias=True,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
         *,
-        dtype=np.float32,
-        seed=None,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
         family: str | CellFamily | None = None,
-        **variant,
-    ):
+        **variant: Any,
+    ) -> None:
         super().__init__()
         name = type(self).__name__
         if family is None and self._family_name is None:
@@ -108,7 +111,9 @@ class StepCell(Module):
             raise ValueError(f"{where}: {name} must have shape {fmt_shape(want)}, got {fmt_shape(a.shape)}")
         return a
 
-    def step(self, x, hx=None):
+    def step(
+        self, x: ArrayLike, hx: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None
+    ) -> tuple[np.ndarray | tuple[np.ndarray, np.ndarray], tuple]:
         """One step. Returns (h', cache); LSTMCell: ((h', c'), cache). Keeps the cache nowhere."""
         where = f"{type(self).__name__}.forward"
         x = as_float_array(where, "x", x, self.dtype)
@@ -138,13 +143,17 @@ class StepCell(Module):
             state_T = tuple(s[0] for s in state_T) if self._has_cell_state else state_T[0]
         return state_T, (cache, unbatched)
 
-    def forward(self, x, hx=None):
+    def forward(
+        self, x: ArrayLike, hx: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One step, h' = cell(x, h); ``hx=None`` means zeros. LSTMCell returns (h', c')."""
         state, cache = self.step(x, hx)
         self.cache = cache if is_grad_enabled() else None
         return state
 
-    def backward(self, dh_next, dc_next=None, *, cache=None):
+    def backward(
+        self, dh_next: ArrayLike | None, dc_next: ArrayLike | None = None, *, cache: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray | tuple[np.ndarray, np.ndarray]]:
         """Gradients of one step. Returns (dx, dh_prev); LSTMCell: (dx, (dh_prev, dc_prev)).
 
         LSTMCell takes the gradient in the structure ``forward`` returned,
@@ -208,7 +217,16 @@ _Cell = StepCell  # the name the interop modules knew
 class RNNCell(StepCell, family="rnn"):
     """One Elman step, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); ``torch.nn.RNNCell``."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        *,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, dtype=dtype, seed=seed, nonlinearity=nonlinearity)
 
 
@@ -218,17 +236,17 @@ class GRUCell(StepCell, family="gru"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        bias=True,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
         *,
-        reset_after=True,
-        reset_gate=True,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        dtype=np.float32,
-        seed=None,
-    ):
+        reset_after: bool = True,
+        reset_gate: bool = True,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,
@@ -250,7 +268,7 @@ class MGUCell(StepCell, family="mgu"):
     """One minimal-gated-unit step (Zhou et al. 2016); names as PyTorch's cells."""
 
 
-def step_cell(name: str | CellFamily, input_size: int, hidden_size: int, **kw) -> StepCell:
+def step_cell(name: str | CellFamily, input_size: int, hidden_size: int, **kw: Any) -> StepCell:
     """The single-step cell of the registered family ``name``, e.g. ``step_cell("lstm", 3, 4)``.
 
     A family with a named cell class (RNNCell, GRUCell, LSTMCell, MGUCell) gets an instance of it;

@@ -30,7 +30,9 @@ from rnnkit.module import Module
 class Dropout(Module):
     """y = x * mask / (1 - p) in training; y = x in evaluation. x (T, B, F) or any shape if not variational."""
 
-    def __init__(self, p: float = 0.5, variational: bool = False, *, seed=None):
+    def __init__(
+        self, p: float = 0.5, variational: bool = False, *, seed: int | np.random.Generator | None = None
+    ) -> None:
         super().__init__()
         self.p = p  # validated by the property, here and on every later assignment
         if not isinstance(variational, (bool, np.bool_)):
@@ -47,7 +49,7 @@ class Dropout(Module):
         return self._p
 
     @p.setter
-    def p(self, value) -> None:
+    def p(self, value: float) -> None:
         self._p = check_probability("Dropout", "p", value)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

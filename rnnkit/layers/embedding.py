@@ -15,6 +15,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.functional import embedding_backward, embedding_forward
@@ -49,8 +50,13 @@ class Embedding(Module):
     """
 
     def __init__(
-        self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype=np.float32, seed=None
-    ):
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         where = "Embedding"
         self.num_embeddings = check_positive_int(where, "num_embeddings", num_embeddings)

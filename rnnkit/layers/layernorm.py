@@ -32,8 +32,10 @@ is the layer that owns ``weight`` (gamma) and ``bias`` (beta).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import as_float_array, fmt_shape, resolve_dtype
 from rnnkit.functional import layer_norm_backward, layer_norm_forward
@@ -67,8 +69,13 @@ class LayerNorm(Module):
     """
 
     def __init__(
-        self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype=np.float32
-    ):
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         super().__init__()
         where = "LayerNorm"
         if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):

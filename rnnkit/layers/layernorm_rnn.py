@@ -25,6 +25,7 @@ as the plain layers, from ``seed``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit.layers.recurrent import RecurrentLayer
 
@@ -59,27 +60,27 @@ class LayerNormLSTM(_LayerNormRecurrent, family="ln_lstm"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        eps=1e-5,
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        eps: float = 1e-5,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,
@@ -126,27 +127,27 @@ class LayerNormGRU(_LayerNormRecurrent, family="ln_gru"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        eps=1e-5,
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        eps: float = 1e-5,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,

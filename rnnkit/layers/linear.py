@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import as_float_array, check_positive_int, fmt_shape, make_rng, resolve_dtype
 from rnnkit.functional import linear_backward, linear_forward
@@ -48,7 +49,14 @@ class Linear(Module):
     ((4, 5, 3), (2, 3))
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         where = "Linear"
         self.in_features = check_positive_int(where, "in_features", in_features)

@@ -131,7 +131,7 @@ def output_forward(
     grad_scale: float = 1.0,
     chunk_rows: int | None = None,
     out: np.ndarray | None = None,
-):
+) -> tuple[float, int, tuple | None]:
     """Projection, softmax and cross-entropy of rows x (N, E): returns ``(loss, count, cache)``.
 
     loss is the sum over the ``count`` real rows (a float); cache feeds :func:`output_backward`
@@ -173,7 +173,7 @@ def _real_rows(targets, real, ignore_index):
     return keep if real is None else keep & real
 
 
-def output_backward(cache):
+def output_backward(cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of :func:`output_forward`: ``(dx (N, E), dweight (V, E), dbias (V,) or None)``."""
     linear_cache, dz = cache
     return linear_backward(dz, linear_cache)  # dx = dz @ W, dW = dz^T x, db = sum_n dz
@@ -189,7 +189,7 @@ def output_reference(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     grad_scale: float = 1.0,
-):
+) -> tuple[float, int, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """The unfused path, step by step: ``(loss, count, logits (N, V), dx, dweight, dbias)``.
 
     linear_forward, cross_entropy (sum over real rows), dz *= grad_scale, linear_backward; the

@@ -71,8 +71,10 @@ gradients, as PyTorch does; T must be at least 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from rnnkit import _kernels
 from rnnkit._validate import (
@@ -229,30 +231,30 @@ class RecurrentLayer(Module):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        proj_size=0,
-        peephole=False,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        proj_size: int = 0,
+        peephole: bool = False,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
         variant: dict | None = None,
         family: str | CellFamily | None = None,
-    ):
+    ) -> None:
         super().__init__()
         name = type(self).__name__
         if family is None and self._family_name is None:
@@ -313,7 +315,7 @@ class RecurrentLayer(Module):
         return self._dropout
 
     @dropout.setter
-    def dropout(self, p) -> None:
+    def dropout(self, p: float) -> None:
         self._dropout = check_probability(type(self).__name__, "dropout", p)
 
     @property
@@ -322,7 +324,7 @@ class RecurrentLayer(Module):
         return self._input_dropout
 
     @input_dropout.setter
-    def input_dropout(self, p) -> None:
+    def input_dropout(self, p: float) -> None:
         self._input_dropout = check_probability(type(self).__name__, "input_dropout", p)
 
     @property
@@ -331,7 +333,7 @@ class RecurrentLayer(Module):
         return self._recurrent_dropout
 
     @recurrent_dropout.setter
-    def recurrent_dropout(self, p) -> None:
+    def recurrent_dropout(self, p: float) -> None:
         self._recurrent_dropout = check_probability(type(self).__name__, "recurrent_dropout", p)
 
     @property
@@ -340,7 +342,7 @@ class RecurrentLayer(Module):
         return self._weight_drop
 
     @weight_drop.setter
-    def weight_drop(self, p) -> None:
+    def weight_drop(self, p: float) -> None:
         self._weight_drop = check_probability(type(self).__name__, "weight_drop", p)
 
     @property
@@ -351,7 +353,7 @@ class RecurrentLayer(Module):
         return self._zoneout
 
     @zoneout.setter
-    def zoneout(self, zoneout) -> None:
+    def zoneout(self, zoneout: float | tuple[float, float]) -> None:
         name = type(self).__name__
         if self._has_cell_state and isinstance(zoneout, (tuple, list)):
             if len(zoneout) != 2:
@@ -420,7 +422,7 @@ class RecurrentLayer(Module):
         return cached
 
     # -- gate clamping --------------------------------------------------------------------------
-    def clamp_gates(self, **gates) -> RecurrentLayer:
+    def clamp_gates(self, **gates: float) -> RecurrentLayer:
         """Fix gates to constants in forward and backward, e.g. ``lstm.clamp_gates(i=1, f=0, o=1)``.
 
         Clamped gates pass no gradient to their weights. With every gate of the
@@ -584,7 +586,7 @@ class RecurrentLayer(Module):
             mk.input = self._gate_dropout_mask(in_p, T, B, self.input_size)
         return mk
 
-    def state_at(self, k: int):
+    def state_at(self, k: int) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The state after the first k steps of the last forward pass, shaped like h_n (LSTM: (h, c)).
 
         Read from the forward's cache, so it is exactly the state the forward
@@ -640,7 +642,13 @@ class RecurrentLayer(Module):
         )
 
     # -- forward / backward ---------------------------------------------------------------------
-    def forward(self, x, hx=None, lengths=None, mask=None):
+    def forward(
+        self,
+        x: ArrayLike,
+        hx: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+        lengths: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | tuple[np.ndarray, np.ndarray]]:
         """Run the stacked, possibly bidirectional recurrence. Returns (out, h_n); LSTM: (out, (h_n, c_n)).
 
         ``lengths`` (B,) ints: right-padded sequences (PyTorch's packed sequences).
@@ -744,7 +752,9 @@ class RecurrentLayer(Module):
             out = out.transpose(1, 0, 2)
         return out, ((h_n, c_n) if self._has_cell_state else h_n)
 
-    def backward(self, dout, dh_n=None):
+    def backward(
+        self, dout: ArrayLike | None, dh_n: ArrayLike | tuple[ArrayLike | None, ArrayLike | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | tuple[np.ndarray, np.ndarray]]:
         """Backpropagate the gradient of out (and of h_n) to the input and the initial state.
 
         Adds every parameter's gradient into ``self.grads``. Returns (dx, dhx)
@@ -901,27 +911,27 @@ class RNN(RecurrentLayer, family="rnn"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        nonlinearity="tanh",
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,
@@ -971,30 +981,30 @@ class GRU(RecurrentLayer, family="gru"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        reset_after=True,
-        reset_gate=True,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        reset_after: bool = True,
+        reset_gate: bool = True,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         variant = {
             "reset_after": reset_after,
             "reset_gate": reset_gate,
@@ -1045,30 +1055,30 @@ class LSTM(RecurrentLayer, family="lstm"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
         *,
-        peephole=False,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        peephole: bool = False,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,
@@ -1110,26 +1120,26 @@ class MGU(RecurrentLayer, family="mgu"):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
-        input_dropout=0.0,
-        recurrent_dropout=0.0,
-        variational=False,
-        weight_drop=0.0,
-        zoneout=0.0,
-        masked_output="zeros",
-        go_backwards=False,
-        merge_mode="concat",
-        dropout_masks="shared",
-        dtype=np.float32,
-        seed=None,
-    ):
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        masked_output: str = "zeros",
+        go_backwards: bool = False,
+        merge_mode: str = "concat",
+        dropout_masks: str = "shared",
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         super().__init__(
             input_size,
             hidden_size,
@@ -1152,7 +1162,7 @@ class MGU(RecurrentLayer, family="mgu"):
         )
 
 
-def recurrent_layer(name: str | CellFamily, input_size: int, hidden_size: int, **kw) -> RecurrentLayer:
+def recurrent_layer(name: str | CellFamily, input_size: int, hidden_size: int, **kw: Any) -> RecurrentLayer:
     """The sequence layer of the registered cell family ``name``, e.g. ``recurrent_layer("gru", 8, 16)``.
 
     A family with a named class (RNN, GRU, LSTM, MGU, LayerNormLSTM, LayerNormGRU) gets an

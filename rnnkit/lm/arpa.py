@@ -64,10 +64,12 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
 from rnnkit.io import atomic_write
+from rnnkit.lm.ngram import NGramLM
 from rnnkit.lm.vocab import Vocabulary
 
 LOG_ZERO = -99.0  # how log10(0) is written
@@ -124,7 +126,7 @@ def _sections(lm):
     return out
 
 
-def write_arpa(lm, path: str | os.PathLike) -> Path:
+def write_arpa(lm: NGramLM, path: str | os.PathLike) -> Path:
     """Write ``lm`` (an :class:`NGramLM` with a backoff form) to ``path`` as an ARPA file, atomically."""
     where = "NGramLM.to_arpa"
     lm._require_fitted(where)
@@ -170,7 +172,7 @@ def write_arpa(lm, path: str | os.PathLike) -> Path:
 class _Lines:
     """Numbered, stripped lines of a text file, read one at a time."""
 
-    def __init__(self, f, src: str):
+    def __init__(self, f: TextIO, src: str) -> None:
         self.f, self.src, self.no = f, src, 0
 
     def next(self) -> str | None:
@@ -186,7 +188,7 @@ class _Lines:
             if line is None or line:
                 return line
 
-    def fail(self, expected: str, got) -> None:
+    def fail(self, expected: str, got: str | None) -> None:
         shown = "end of file" if got is None else repr(got[:80])
         raise ValueError(f"{self.src}:{self.no}: expected {expected}, got {shown}")
 
@@ -222,7 +224,7 @@ def _parse_float(lines: _Lines, text: str, what: str, k: int, line: str) -> floa
     return x
 
 
-def read_arpa(path: str | os.PathLike, *, unk: str = "<unk>", bos: str = "<s>", eos: str = "</s>"):
+def read_arpa(path: str | os.PathLike, *, unk: str = "<unk>", bos: str = "<s>", eos: str = "</s>") -> NGramLM:
     """Read an ARPA file into an :class:`NGramLM` that scores by the backoff recursion.
 
     ``unk``, ``bos``, ``eos`` name the file's special words (``<s>`` and ``</s>`` must be listed).

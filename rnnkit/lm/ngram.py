@@ -177,7 +177,7 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -910,7 +910,9 @@ class NGramLM:
             return -math.inf, int(words.size)
         return float(np.log(p).sum()), int(words.size)
 
-    def full_scores(self, sentence: str | Sequence[str], bos: bool = True, eos: bool = True):
+    def full_scores(
+        self, sentence: str | Sequence[str], bos: bool = True, eos: bool = True
+    ) -> Iterator[tuple[float, int, bool]]:
         """KenLM's ``full_scores``: for every word of ``sentence`` and (``eos``) the ``</s>`` after it,
         yield (log10 P(w | h), the length of the n-gram that matched, whether w is out of vocabulary).
 
@@ -1146,7 +1148,7 @@ class NGramLM:
 
 
 class _Quiet(logging.Filter):
-    def filter(self, record) -> bool:
+    def filter(self, record: logging.LogRecord) -> bool:
         return False
 
 

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import (
     check_choice,
@@ -134,17 +135,17 @@ class RNNLMConfig:
 class _TiedDecoder(Module):
     """z = h @ E^T + b, with E the embedding's weight (owned by the embedding, gradients added there)."""
 
-    def __init__(self, embedding: Embedding, dtype):
+    def __init__(self, embedding: Embedding, dtype: DTypeLike) -> None:
         super().__init__()
         object.__setattr__(self, "_embedding", embedding)  # not a submodule: its weight is counted once
         self.register_parameter("bias", np.zeros(embedding.params["weight"].shape[0], dtype=dtype))
         self._cache = None
 
-    def forward(self, h):
+    def forward(self, h: np.ndarray) -> np.ndarray:
         z, self._cache = linear_forward(h, self._embedding.params["weight"], self.params["bias"])
         return z
 
-    def backward(self, dz):
+    def backward(self, dz: np.ndarray) -> np.ndarray:
         dh, dweight, dbias = linear_backward(dz, self._cache)
         self._embedding.grads["weight"] += dweight
         self.grads["bias"] += dbias

@@ -77,7 +77,7 @@ def param_shapes(kind: str, Dm: int, H: int, A: int, coverage: bool) -> dict:
 # -- keys: the part of every score that depends on the memory only -------------------------------
 
 
-def keys_forward(kind: str, params: dict, M: np.ndarray):
+def keys_forward(kind: str, params: dict, M: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Keys (B, S, K) from the memory M (B, S, Dm), once per source batch. Returns (keys, cache)."""
     B, S, Dm = M.shape
     if kind == "dot":
@@ -93,7 +93,9 @@ def keys_forward(kind: str, params: dict, M: np.ndarray):
     return (M.reshape(B * S, Dm) @ W.T).reshape(B, S, W.shape[0]), M
 
 
-def keys_backward(kind: str, params: dict, cache, dkeys: np.ndarray, grads: dict) -> np.ndarray | None:
+def keys_backward(
+    kind: str, params: dict, cache: np.ndarray | None, dkeys: np.ndarray, grads: dict
+) -> np.ndarray | None:
     """Gradient of ``keys_forward``: adds the weight's gradient into ``grads``, returns dM (B, S, Dm)."""
     if kind == "dot":
         return dkeys
@@ -116,7 +118,9 @@ def keys_backward(kind: str, params: dict, cache, dkeys: np.ndarray, grads: dict
 # -- scores -------------------------------------------------------------------------------------
 
 
-def score_forward(kind: str, params: dict, keys: np.ndarray, s: np.ndarray, cov: np.ndarray | None):
+def score_forward(
+    kind: str, params: dict, keys: np.ndarray, s: np.ndarray, cov: np.ndarray | None
+) -> tuple[np.ndarray, tuple]:
     """Scores e (B, S) of the top decoder state s (B, H) against the keys. Returns (e, cache)."""
     if kind in ("dot", "general"):
         return np.matmul(keys, s[:, :, None])[:, :, 0], (s,)  # one batched GEMV: (B, S, K) x (B, K)
@@ -132,7 +136,9 @@ def score_forward(kind: str, params: dict, keys: np.ndarray, s: np.ndarray, cov:
     return u @ params["v"], (s, u, cov)
 
 
-def score_backward(kind: str, params: dict, keys: np.ndarray, cache, de: np.ndarray, grads: dict):
+def score_backward(
+    kind: str, params: dict, keys: np.ndarray, cache: tuple, de: np.ndarray, grads: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradient of ``score_forward``. Adds parameter gradients into ``grads``; returns (dkeys, ds, dcov)."""
     if kind in ("dot", "general"):
         (s,) = cache
@@ -182,7 +188,7 @@ def context_forward(a: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.matmul(a[:, None, :], M)[:, 0]  # one batched GEMV
 
 
-def context_backward(a: np.ndarray, M: np.ndarray, dc: np.ndarray):
+def context_backward(a: np.ndarray, M: np.ndarray, dc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of ``context_forward``: returns (da (B, S), dM (B, S, Dm))."""
     return np.matmul(M, dc[:, :, None])[:, :, 0], a[:, :, None] * dc[:, None, :]
 
@@ -190,13 +196,13 @@ def context_backward(a: np.ndarray, M: np.ndarray, dc: np.ndarray):
 # -- coverage loss ------------------------------------------------------------------------------
 
 
-def coverage_loss(a: np.ndarray, cov: np.ndarray, weights) -> float:
+def coverage_loss(a: np.ndarray, cov: np.ndarray, weights: np.ndarray | float) -> float:
     """sum weights * min(a, cov) (See et al. 2017); a, cov (..., S), weights broadcast to them (0 on padded
     target steps)."""
     return float(np.sum(weights * np.minimum(a, cov)))
 
 
-def coverage_loss_backward(a: np.ndarray, cov: np.ndarray, weights: np.ndarray):
+def coverage_loss_backward(a: np.ndarray, cov: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of ``coverage_loss``: to a where a < cov, else to cov (ties go to cov). Returns (da, dcov)."""
     to_a = a < cov
     w = np.broadcast_to(weights, a.shape)

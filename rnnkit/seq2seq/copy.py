@@ -28,7 +28,7 @@ def _softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def mixture(z, p_gen, a, src_ext, n_oov: int) -> np.ndarray:
+def mixture(z: np.ndarray, p_gen: np.ndarray, a: np.ndarray, src_ext: np.ndarray, n_oov: int) -> np.ndarray:
     """P over the extended vocabulary (..., V + n_oov) for z (..., V), p_gen (...), a (..., S), src_ext (B, S)."""
     pv = _softmax(z)
     V = z.shape[-1]
@@ -42,7 +42,9 @@ def mixture(z, p_gen, a, src_ext, n_oov: int) -> np.ndarray:
     return P
 
 
-def loss_and_grads(z, p_gen, a, src_ext, targets, weights):
+def loss_and_grads(
+    z: np.ndarray, p_gen: np.ndarray, a: np.ndarray, src_ext: np.ndarray, targets: np.ndarray, weights: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """sum_{t,b} weights_tb * -log P_tb(targets_tb) and its gradients (dz, dp_gen, da).
 
     ``weights`` (T, B) is 0 on padded target steps (their targets are not read)."""

@@ -42,17 +42,23 @@ reaches a_t because cov_{t'} = sum_{t < t'} a_t.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit.cells import registry
 from rnnkit.cells.common import StepMasks
+from rnnkit.cells.registry import CellFamily
 from rnnkit.layers import Embedding, Linear
 from rnnkit.module import Module
 from rnnkit.seq2seq import attention as att
 
+if TYPE_CHECKING:  # the config's module imports this one
+    from rnnkit.seq2seq.model import Seq2SeqConfig
 
-def cell_family(name: str):
+
+def cell_family(name: str) -> tuple[CellFamily, dict, int]:
     """(registry entry, resolved variant options, gate count G) of the registered cell family ``name``.
 
     The decoder runs the family's maths one step at a time with its default
@@ -91,7 +97,7 @@ class Decoder(Module):
     ``copy.weight_context`` (Dm,), ``copy.weight_state`` (H,), ``copy.weight_input`` (E,), ``copy.bias`` (1,).
     """
 
-    def __init__(self, cfg, Dm: int, dtype, seed: int):
+    def __init__(self, cfg: Seq2SeqConfig, Dm: int, dtype: DTypeLike, seed: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.fam, self.variant, G = cell_family(cfg.cell)
@@ -173,7 +179,17 @@ class Decoder(Module):
         p = self.rnn.params
         return [{n: p[f"{n}_l{k}"] for n in self._cell_names} for k in range(self.L)]
 
-    def step_forward(self, P, tokens, feed, states, mem, masks, t, need_cache):
+    def step_forward(
+        self,
+        P: dict,
+        tokens: np.ndarray,
+        feed: np.ndarray,
+        states: list,
+        mem: tuple,
+        masks: StepMasks,
+        t: int,
+        need_cache: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray, list, tuple | None]:
         """One decoder step for B rows. ``mem`` = (M, keys, mask, cov, fixed_context, src_ext).
 
         Returns (z (B, V), a (B, S) or None, p_gen (B,) or None, ht, new_states, cache)."""
@@ -226,7 +242,22 @@ class Decoder(Module):
         out.update({k: v for k, v in g.items() if k.startswith(("combine.", "out.", "copy."))})
         return out
 
-    def step_backward(self, P, cache, dz, dpg, da_extra, dfeed, dstates, gcov, dcov_extra, grads, acc, masks, t):
+    def step_backward(
+        self,
+        P: dict,
+        cache: tuple,
+        dz: np.ndarray,
+        dpg: np.ndarray | None,
+        da_extra: np.ndarray | None,
+        dfeed: np.ndarray | None,
+        dstates: list,
+        gcov: np.ndarray | None,
+        dcov_extra: np.ndarray | None,
+        grads: dict,
+        acc: dict,
+        masks: StepMasks,
+        t: int,
+    ) -> tuple[np.ndarray, list, np.ndarray | None]:
         """Gradient of one step. dz (B, V), dpg (B,) or None, da_extra (B, S) or None from the loss; dfeed
         (B, H) from step t+1's input; dstates[l] from step t+1; gcov (B, S) = sum of dL/dcov_{t'} for t' > t.
 

@@ -40,16 +40,24 @@ top layer's state, both directions concatenated, to every decoder layer.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from rnnkit.cells import registry
-from rnnkit.layers import Embedding, recurrent_layer
+from rnnkit.layers import Embedding, RecurrentLayer, recurrent_layer
 from rnnkit.module import Module
+
+if TYPE_CHECKING:  # the config's module imports this one
+    from rnnkit.seq2seq.model import Seq2SeqConfig
 
 BRIDGES = ("projection", "concat", "zeros")
 
 
-def encoder_layer(cell: str, input_size: int, hidden_size: int, cfg, dtype, seed: int):
+def encoder_layer(
+    cell: str, input_size: int, hidden_size: int, cfg: Seq2SeqConfig, dtype: DTypeLike, seed: int
+) -> RecurrentLayer:
     """The stacked (bi)directional sequence layer of the registered cell family ``cell``."""
     return recurrent_layer(
         cell,
@@ -87,7 +95,7 @@ class Encoder(Module):
     Returns (M (B, S, Dm), finals) where finals = (f_h (B, Dm), f_c (B, Dm) or None), the top layer's
     final states. Parameters: ``embedding.weight`` (V_src, E) and ``rnn.*`` with PyTorch's names."""
 
-    def __init__(self, cfg, dtype, seed: int):
+    def __init__(self, cfg: Seq2SeqConfig, dtype: DTypeLike, seed: int) -> None:
         super().__init__()
         s = [int(v) for v in np.random.SeedSequence(seed).generate_state(2)]
         self.has_cell_state = has_cell_state(cfg.cell)
@@ -96,7 +104,7 @@ class Encoder(Module):
         self.rnn = encoder_layer(cfg.cell, cfg.embedding_size, cfg.hidden_size, cfg, dtype, s[1])
         self.output_size = self.dirs * cfg.hidden_size
 
-    def forward(self, src, lengths):
+    def forward(self, src: np.ndarray, lengths: ArrayLike) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         x = self.embedding.forward(src)  # (S, B, E)
         out, h_n = self.rnn.forward(x, None, lengths=lengths)  # (S, B, Dm)
         self._hn_shape = (h_n[0] if self.has_cell_state else h_n).shape
@@ -106,7 +114,7 @@ class Encoder(Module):
             finals = (_top_final(h_n, self.dirs), None)
         return np.ascontiguousarray(out.transpose(1, 0, 2)), finals
 
-    def backward(self, dM, dfinals) -> None:
+    def backward(self, dM: np.ndarray | None, dfinals: tuple[np.ndarray, np.ndarray | None]) -> None:
         """dM (B, S, Dm), dfinals = (df_h, df_c or None); adds into ``grads``."""
         dout = None if dM is None else np.ascontiguousarray(dM.transpose(1, 0, 2))
         dh = _top_final_backward(dfinals[0], self._hn_shape, self.dirs)
@@ -123,7 +131,7 @@ class HierarchicalEncoder(Module):
     ``lengths`` counts the sentences of each source (1..N); ``word_lengths`` the words of each sentence
     (>= 1 on real sentences; ignored past a source's last sentence). Returns (M (B, N, Dm), finals)."""
 
-    def __init__(self, cfg, dtype, seed: int):
+    def __init__(self, cfg: Seq2SeqConfig, dtype: DTypeLike, seed: int) -> None:
         super().__init__()
         s = [int(v) for v in np.random.SeedSequence(seed).generate_state(3)]
         self.has_cell_state = has_cell_state(cfg.cell)
@@ -133,7 +141,9 @@ class HierarchicalEncoder(Module):
         self.sentence_rnn = encoder_layer(cfg.cell, self.dirs * cfg.hidden_size, cfg.hidden_size, cfg, dtype, s[2])
         self.output_size = self.dirs * cfg.hidden_size
 
-    def forward(self, src, lengths, word_lengths):
+    def forward(
+        self, src: np.ndarray, lengths: ArrayLike, word_lengths: np.ndarray
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         N, W, B = src.shape
         real = np.arange(N)[:, None] < lengths[None, :]  # (N, B) real sentences
         wl = np.where(real, word_lengths, 1).reshape(N * B)  # a padding sentence reads one (ignored) token
@@ -150,7 +160,7 @@ class HierarchicalEncoder(Module):
             finals = (_top_final(h_n, self.dirs), None)
         return np.ascontiguousarray(out.transpose(1, 0, 2)), finals
 
-    def backward(self, dM, dfinals) -> None:
+    def backward(self, dM: np.ndarray | None, dfinals: tuple[np.ndarray, np.ndarray | None]) -> None:
         dout = None if dM is None else np.ascontiguousarray(dM.transpose(1, 0, 2))
         dh = _top_final_backward(dfinals[0], self._hn_shape, self.dirs)
         if self.has_cell_state:
@@ -168,7 +178,7 @@ class Bridge(Module):
 
     Parameters ("projection" only): ``weight`` (L*H, Dm), ``bias`` (L*H,); LSTM also ``weight_c``, ``bias_c``."""
 
-    def __init__(self, kind: str, Dm: int, H: int, L: int, has_cell_state: bool, dtype, seed: int):
+    def __init__(self, kind: str, Dm: int, H: int, L: int, has_cell_state: bool, dtype: DTypeLike, seed: int) -> None:
         super().__init__()
         self.kind, self.Dm, self.H, self.L, self.has_cell_state = kind, Dm, H, L, has_cell_state
         self.dtype = np.dtype(dtype)
@@ -179,7 +189,7 @@ class Bridge(Module):
                 self.register_parameter("weight" + suffix, rng.uniform(-k, k, (L * H, Dm)).astype(dtype))
                 self.register_parameter("bias" + suffix, rng.uniform(-k, k, (L * H,)).astype(dtype))
 
-    def forward(self, finals):
+    def forward(self, finals: tuple[np.ndarray, np.ndarray | None]) -> list:
         """finals (f_h, f_c) -> list of L states (h, or (h, c) for LSTM), each (B, H)."""
         B = finals[0].shape[0]
         parts = []
@@ -197,7 +207,7 @@ class Bridge(Module):
             return [(parts[0][k], parts[1][k]) for k in range(self.L)]
         return parts[0]
 
-    def backward(self, dstates) -> tuple:
+    def backward(self, dstates: list) -> tuple:
         """Gradient of ``forward``: dstates[l] (dh or (dh, dc)) -> (df_h, df_c or None)."""
         finals, parts = self._cache
         out = []

@@ -14,9 +14,11 @@ n_b is target b's length (its EOS included); lambda is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit._validate import check_choice, check_positive_int, check_probability, check_real, fmt_shape, resolve_dtype
 from rnnkit.cells import registry
@@ -178,7 +180,18 @@ class Seq2SeqBatch:
         return int(np.sum(self.tgt_lengths))
 
     @classmethod
-    def from_sequences(cls, src, tgt, *, bos_id, eos_id, pad_id=0, src_ext=None, tgt_ext=None, n_oov=0):
+    def from_sequences(
+        cls,
+        src: Sequence[Sequence[int]],
+        tgt: Sequence[Sequence[int]],
+        *,
+        bos_id: int,
+        eos_id: int,
+        pad_id: int = 0,
+        src_ext: Sequence[Sequence[int]] | None = None,
+        tgt_ext: Sequence[Sequence[int]] | None = None,
+        n_oov: int = 0,
+    ) -> Seq2SeqBatch:
         """Pad lists of id lists: tgt_in = [BOS] + tgt, tgt_out = tgt + [EOS] (tgt_ext + [EOS] if given)."""
         B = len(src)
         if B == 0 or len(tgt) != B:
@@ -208,7 +221,15 @@ class Seq2SeqBatch:
         )
 
     @classmethod
-    def from_documents(cls, docs, tgt=None, *, bos_id=1, eos_id=2, pad_id=0):
+    def from_documents(
+        cls,
+        docs: Sequence[Sequence[Sequence[int]]],
+        tgt: Sequence[Sequence[int]] | None = None,
+        *,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        pad_id: int = 0,
+    ) -> Seq2SeqBatch:
         """Pad multi-sentence sources for the hierarchical encoder: ``docs[b]`` is a list of sentences,
         each a non-empty list of ids -> src (N, W, B), src_lengths (sentences), word_lengths (N, B).
         ``tgt`` (lists of ids) as in ``from_sequences``; None for decoding."""
@@ -231,7 +252,14 @@ class Seq2SeqBatch:
         return t
 
     @classmethod
-    def from_sources(cls, src, *, pad_id=0, src_ext=None, n_oov=0):
+    def from_sources(
+        cls,
+        src: Sequence[Sequence[int]],
+        *,
+        pad_id: int = 0,
+        src_ext: Sequence[Sequence[int]] | None = None,
+        n_oov: int = 0,
+    ) -> Seq2SeqBatch:
         """A batch of sources only, for decoding (its targets are one padding step, never read)."""
         tgt = [[] for _ in src]
         b = cls.from_sequences(src, tgt, bos_id=pad_id, eos_id=pad_id, pad_id=pad_id, src_ext=src_ext, n_oov=n_oov)
@@ -270,7 +298,7 @@ class Seq2SeqLoss:
 class Seq2Seq(Module):
     """Encoder-decoder with attention, copy and coverage; see :mod:`rnnkit.seq2seq`."""
 
-    def __init__(self, config: Seq2SeqConfig):
+    def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         if not isinstance(config, Seq2SeqConfig):
             raise TypeError(f"Seq2Seq: config must be a Seq2SeqConfig, got {type(config).__name__}")
@@ -296,7 +324,7 @@ class Seq2Seq(Module):
         return self._sampling
 
     @sampling_probability.setter
-    def sampling_probability(self, p) -> None:
+    def sampling_probability(self, p: float) -> None:
         self._sampling = check_probability("Seq2Seq.sampling_probability", "p", p, allow_one=True)
 
     @classmethod
@@ -364,7 +392,9 @@ class Seq2Seq(Module):
         return Seq2SeqBatch(src, lengths, tgt_in, tgt_out, tl, wl, ext, int(batch.n_oov))
 
     # -- forward ----------------------------------------------------------------------------------
-    def encode(self, src, lengths, word_lengths=None):
+    def encode(
+        self, src: np.ndarray, lengths: ArrayLike, word_lengths: ArrayLike | None = None
+    ) -> tuple[tuple, tuple, list]:
         """Encoder, bridge and keys: returns (memory tuple for the decoder, initial decoder states)."""
         c = self.cfg
         if c.encoder == "hierarchical":
@@ -377,7 +407,13 @@ class Seq2Seq(Module):
         fixed = finals[0] if c.attention == "none" else None
         return (M, keys, mask, fixed, kcache), finals, self.bridge.forward(finals)
 
-    def forward(self, batch: Seq2SeqBatch, *, decoder_inputs=None, decoder_masks=None) -> Seq2SeqOutput:
+    def forward(
+        self,
+        batch: Seq2SeqBatch,
+        *,
+        decoder_inputs: np.ndarray | None = None,
+        decoder_masks: DecoderMasks | None = None,
+    ) -> Seq2SeqOutput:
         """Teacher-forced run over batch.tgt_in (scheduled sampling in training mode if configured).
 
         ``decoder_inputs`` (T, B) replaces the fed tokens (and switches sampling off): pass a previous
@@ -548,17 +584,17 @@ class Seq2Seq(Module):
         self.encoder.backward(dM, (df_h, df_c))
 
     # -- the Trainer's protocol -------------------------------------------------------------------
-    def initial_state(self, batch):
+    def initial_state(self, batch: Seq2SeqBatch) -> None:
         return None
 
-    def train_step(self, batch: Seq2SeqBatch, state=None) -> StepResult:
+    def train_step(self, batch: Seq2SeqBatch, state: None = None) -> StepResult:
         """Forward and backward of the mean loss per target token; returns the summed loss and the token count."""
         out = self.forward(batch)
         res = self.loss(out, batch)
         self.backward(res, 1.0 / max(res.count, 1))
         return StepResult(res.loss, res.count, None)
 
-    def eval_step(self, batch: Seq2SeqBatch, state=None) -> StepResult:
+    def eval_step(self, batch: Seq2SeqBatch, state: None = None) -> StepResult:
         with no_grad():
             res = self.loss(self.forward(batch), batch)
         return StepResult(res.loss, res.count, None)

@@ -32,14 +32,17 @@ Example
 from __future__ import annotations
 
 import copy as _copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rnnkit import decoding
 from rnnkit._validate import check_choice, check_positive_int, check_real
 from rnnkit.grad_mode import no_grad
 from rnnkit.seq2seq import copy as ptr
+from rnnkit.seq2seq.model import Seq2Seq, Seq2SeqBatch
 
 METHODS = ("greedy", "beam", "sample")
 
@@ -65,7 +68,7 @@ class Seq2SeqStepModel:
     ``initial_state`` returns the rows of the sources in ``rows`` (all by default); ``for_source(b)`` is the
     same model restricted to source b, as the single-prompt functions of rnnkit.decoding expect."""
 
-    def __init__(self, model, batch):
+    def __init__(self, model: Seq2Seq, batch: Seq2SeqBatch) -> None:
         model.eval()
         batch = model.check_batch(batch, "Seq2SeqStepModel")
         self.model, self.dec, self.batch = model, model.decoder, batch
@@ -97,21 +100,21 @@ class Seq2SeqStepModel:
         other.rows = np.array([b])
         return other
 
-    def initial_state(self, prompt_ids):
+    def initial_state(self, prompt_ids: ArrayLike) -> dict:
         state = decoding.select_state(self._encoded, self.rows)
         prompt = np.asarray(prompt_ids, dtype=np.int64)
         for tok in prompt:  # a forced prefix (rnnkit.decoding passes the prompt without its last token)
             _, state = self.step(state, np.full(len(self.rows), tok, dtype=np.int64))
         return state
 
-    def select(self, state, indices):
+    def select(self, state: dict, indices: ArrayLike) -> dict:
         return decoding.select_state(state, indices)
 
-    def coverage(self, state) -> np.ndarray:
+    def coverage(self, state: dict) -> np.ndarray:
         """Attention summed over every step so far, the last included: (K, S)."""
         return state["cov"] + state["attn"]
 
-    def step(self, state, token_ids):
+    def step(self, state: dict, token_ids: ArrayLike) -> tuple[np.ndarray, dict]:
         c, dec = self.model.cfg, self.dec
         tokens = np.asarray(token_ids, dtype=np.int64)
         tokens = np.where(tokens >= self.V, c.unk_id, tokens)
@@ -146,7 +149,7 @@ class Seq2SeqStepModel:
         return logp, out
 
 
-def force(step_model: Seq2SeqStepModel, tokens) -> tuple[float, np.ndarray | None]:
+def force(step_model: Seq2SeqStepModel, tokens: Sequence[int]) -> tuple[float, np.ndarray | None]:
     """Score ``tokens`` under a single-source step model: (summed log-probability, attention (n, S))."""
     c = step_model.model.cfg
     state = step_model.initial_state([])
@@ -160,7 +163,7 @@ def force(step_model: Seq2SeqStepModel, tokens) -> tuple[float, np.ndarray | Non
     return total, (np.stack(attns) if attns else None)
 
 
-def force_batched(step_model: Seq2SeqStepModel, outputs) -> list[Translation]:
+def force_batched(step_model: Seq2SeqStepModel, outputs: Sequence[Sequence[int]]) -> list[Translation]:
     """Score ``outputs[b]`` (token ids) under source b, all sources side by side: one ``step`` per time
     step. Returns a :class:`Translation` per source (its attention cut to the source's length)."""
     c = step_model.model.cfg
@@ -192,13 +195,13 @@ def force_batched(step_model: Seq2SeqStepModel, outputs) -> list[Translation]:
 class _SourceBeam:
     """The beam of one source in a batched beam search: rnnkit.decoding.beam_search's bookkeeping."""
 
-    def __init__(self, beam_size, alpha, beta, ngram, prefix):
+    def __init__(self, beam_size: int, alpha: float, beta: float, ngram: int, prefix: list[int]) -> None:
         self.beam_size, self.alpha, self.beta, self.ngram, self.prefix = beam_size, alpha, beta, ngram, prefix
         self.live_tokens: list = [[]]
         self.live_scores = np.zeros(1)
         self.finished: list = []
 
-    def add_finished(self, tokens, logprob, done, cov):
+    def add_finished(self, tokens: list[int], logprob: float, done: bool, cov: np.ndarray | None) -> None:
         score = logprob / decoding._length_penalty(len(tokens), self.alpha)
         if self.beta:  # GNMT's coverage penalty, as rnnkit.decoding.beam_search
             score += self.beta * float(np.sum(np.log(np.maximum(np.minimum(cov, 1.0), 1e-12))))
@@ -206,7 +209,16 @@ class _SourceBeam:
         self.finished.sort(key=lambda h: -h.score)
         del self.finished[self.beam_size :]
 
-    def advance(self, lp, cov, t, max_len, min_len, stops, lp_max):
+    def advance(
+        self,
+        lp: np.ndarray,
+        cov: np.ndarray | None,
+        t: int,
+        max_len: int,
+        min_len: int,
+        stops: frozenset[int],
+        lp_max: float,
+    ) -> tuple[list[int], list[int]]:
         """One step from this source's rows' log-probabilities lp (K, V). Returns (row indices into lp,
         next tokens) of the hypotheses that go on; empty when this source is done."""
         cand = self.live_scores[:, None] + lp  # (K, V)
@@ -303,8 +315,8 @@ def beam_search_batched(
 
 
 def translate(
-    model,
-    batch,
+    model: Seq2Seq,
+    batch: Seq2SeqBatch,
     *,
     method: str = "greedy",
     max_len: int = 100,
@@ -316,7 +328,7 @@ def translate(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    seed=None,
+    seed: int | np.random.Generator | None = None,
 ) -> list[Translation]:
     """Decode every source of ``batch`` (a :class:`Seq2SeqBatch`; its targets are not read).
 

@@ -18,13 +18,16 @@ Example
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import check_positive_int
 
 BASELINE_MSE = 1.0 / 6.0
 
 
-def adding_problem(n: int, T: int, rng: np.random.Generator, dtype=np.float32):
+def adding_problem(
+    n: int, T: int, rng: np.random.Generator, dtype: DTypeLike = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` sequences of length ``T``. Returns x (T, n, 2) and y (n,)."""
     n = check_positive_int("adding_problem", "n", n)
     T = check_positive_int("adding_problem", "T", T, minimum=2)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import check_positive_int
 
@@ -47,8 +48,8 @@ def copy_memory(
     *,
     message_length: int = MESSAGE_LENGTH,
     symbols: int = SYMBOLS,
-    dtype=np.float32,
-):
+    dtype: DTypeLike = np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` sequences with a delay of ``T`` steps.
 
     Returns x (T + 2K, n, S + 2), the one-hot symbols in ``dtype``, and

@@ -178,7 +178,7 @@ def draw_date(rng: np.random.Generator) -> datetime.date:
     return datetime.date.fromordinal(int(rng.integers(FIRST.toordinal(), LAST.toordinal() + 1)))
 
 
-def date_pairs(n: int, seed=0, *, with_formats: bool = False) -> list:
+def date_pairs(n: int, seed: int = 0, *, with_formats: bool = False) -> list:
     """``n`` pairs (source, "YYYY-MM-DD"); with ``with_formats``, triples (source, target, DateFormat)."""
     n = check_positive_int("date_pairs", "n", n)
     rng = make_rng("date_pairs", seed)

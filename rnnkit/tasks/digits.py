@@ -36,11 +36,13 @@ def _digit_strings(where: str, n: int, seed, min_length: int, max_length: int) -
     return ["".join(map(str, rng.integers(0, 10, size=int(L)))) for L in lengths]
 
 
-def reversal_pairs(n: int, seed=0, *, min_length: int = 1, max_length: int = MAX_LENGTH) -> list[tuple[str, str]]:
+def reversal_pairs(
+    n: int, seed: int = 0, *, min_length: int = 1, max_length: int = MAX_LENGTH
+) -> list[tuple[str, str]]:
     """``n`` pairs (digits, digits reversed)."""
     return [(s, s[::-1]) for s in _digit_strings("reversal_pairs", n, seed, min_length, max_length)]
 
 
-def sorting_pairs(n: int, seed=0, *, min_length: int = 1, max_length: int = MAX_LENGTH) -> list[tuple[str, str]]:
+def sorting_pairs(n: int, seed: int = 0, *, min_length: int = 1, max_length: int = MAX_LENGTH) -> list[tuple[str, str]]:
     """``n`` pairs (digits, digits sorted ascending)."""
     return [(s, "".join(sorted(s))) for s in _digit_strings("sorting_pairs", n, seed, min_length, max_length)]

@@ -113,7 +113,7 @@ class _TaskModel(Module):
 
     _kind = ""
 
-    def __init__(self, config: TaskModelConfig):
+    def __init__(self, config: TaskModelConfig) -> None:
         super().__init__()
         name = type(self).__name__
         if not isinstance(config, TaskModelConfig):
@@ -144,7 +144,7 @@ class _TaskModel(Module):
         new.load_state_dict(self.state_dict())
         return new
 
-    def initial_state(self, batch):
+    def initial_state(self, batch: Any) -> None:
         return None
 
     def _features(self, x) -> np.ndarray:

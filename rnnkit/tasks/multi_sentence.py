@@ -20,6 +20,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from rnnkit._validate import check_positive_int, make_rng
 
 COLOURS = ("red", "blue", "green", "yellow", "black", "white", "grey", "brown")
@@ -31,7 +33,7 @@ SENTENCE_ENDS = (".", "?")
 MIN_SENTENCES, MAX_SENTENCES = 3, 6
 
 
-def split_sentences(tokens, ends=SENTENCE_ENDS) -> list[list[str]]:
+def split_sentences(tokens: Sequence[str], ends: Collection[str] = SENTENCE_ENDS) -> list[list[str]]:
     """Cut ``tokens`` after each sentence end; a trailing part without an end is a sentence too."""
     out, cur = [], []
     for t in tokens:
@@ -44,7 +46,7 @@ def split_sentences(tokens, ends=SENTENCE_ENDS) -> list[list[str]]:
     return out
 
 
-def multi_sentence_pairs(n: int, seed=0) -> list[tuple[str, str]]:
+def multi_sentence_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` pairs (sentences and a question, "<colour> <animal>")."""
     n = check_positive_int("multi_sentence_pairs", "n", n)
     rng = make_rng("multi_sentence_pairs", seed)

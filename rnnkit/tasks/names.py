@@ -53,7 +53,7 @@ def make_name(rng: np.random.Generator) -> str:
     return "".join(parts)
 
 
-def name_pairs(n: int, seed=0) -> list[tuple[str, str]]:
+def name_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` pairs (a sentence naming "first last", "last , first")."""
     n = check_positive_int("name_pairs", "n", n)
     rng = make_rng("name_pairs", seed)

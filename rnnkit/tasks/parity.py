@@ -22,11 +22,14 @@ Example
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import check_positive_int
 
 
-def parity_task(n: int, T: int, rng: np.random.Generator, *, modulus: int = 2, running: bool = False, dtype=np.float32):
+def parity_task(
+    n: int, T: int, rng: np.random.Generator, *, modulus: int = 2, running: bool = False, dtype: DTypeLike = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` bit sequences of length ``T``.
 
     Returns x (T, n, 1) in {0, 1} (``dtype``) and y int64: (n,) the count of

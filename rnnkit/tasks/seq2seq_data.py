@@ -38,7 +38,7 @@ True
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +66,7 @@ class Seq2SeqTask:
     target_tokens: tuple | None = None  # a closed target vocabulary (None: built from the training targets)
     sentence_ends: tuple | None = None  # tokens that end a sentence, for a hierarchical encoder
 
-    def pairs(self, n: int, seed=0) -> list[tuple[str, str]]:
+    def pairs(self, n: int, seed: int = 0) -> list[tuple[str, str]]:
         return self.make_pairs(n, seed)
 
 
@@ -101,11 +101,17 @@ def tokenize(text: str, level: str) -> list[str]:
     return list(text) if level == "char" else text.split()
 
 
-def detokenize(tokens, level: str) -> str:
+def detokenize(tokens: Iterable[str], level: str) -> str:
     return "".join(tokens) if level == "char" else " ".join(tokens)
 
 
-def make_vocabulary(token_lists, *, min_count: int = 1, max_size: int | None = None, tokens=None) -> Vocabulary:
+def make_vocabulary(
+    token_lists: Iterable[Sequence[str]],
+    *,
+    min_count: int = 1,
+    max_size: int | None = None,
+    tokens: Sequence[str] | None = None,
+) -> Vocabulary:
     """A vocabulary with <pad> <unk> <s> </s>: from counted token lists, or exactly ``tokens`` when given."""
     if tokens is not None:
         counts = Counter({t: 1 for t in tokens})
@@ -117,7 +123,13 @@ def make_vocabulary(token_lists, *, min_count: int = 1, max_size: int | None = N
 
 
 def build_vocabularies(
-    pairs, level: str, *, min_count: int = 1, max_size: int | None = None, target_tokens=None, shared: bool = False
+    pairs: Sequence[tuple[str, str]],
+    level: str,
+    *,
+    min_count: int = 1,
+    max_size: int | None = None,
+    target_tokens: Sequence[str] | None = None,
+    shared: bool = False,
 ) -> tuple[Vocabulary, Vocabulary]:
     """(source vocabulary, target vocabulary) of training pairs; ``shared``: one vocabulary for both sides."""
     check_choice("build_vocabularies", "level", level, LEVELS)
@@ -154,7 +166,9 @@ class Seq2SeqBatch:
         return int(self.tgt_lengths.sum())
 
 
-def extend_ids(src_tokens, tgt_tokens, tgt_vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def extend_ids(
+    src_tokens: Sequence[str], tgt_tokens: Sequence[str], tgt_vocab: Vocabulary
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(source ids, target ids, oov list) over the target vocabulary extended by this example's source OOVs."""
     V = len(tgt_vocab)
     oov: list[str] = []
@@ -180,7 +194,14 @@ def _pad(seqs, pad_id: int) -> np.ndarray:
     return out
 
 
-def make_batch(pairs, src_vocab: Vocabulary, tgt_vocab: Vocabulary, level: str, *, sentence_ends=None) -> Seq2SeqBatch:
+def make_batch(
+    pairs: Sequence[tuple[str, str]],
+    src_vocab: Vocabulary,
+    tgt_vocab: Vocabulary,
+    level: str,
+    *,
+    sentence_ends: Collection[str] | None = None,
+) -> Seq2SeqBatch:
     """Tokenise, encode and pad a list of (source, target) pairs."""
     if not pairs:
         raise ValueError("make_batch: pairs must hold at least one pair, got none")
@@ -224,7 +245,7 @@ class PairBatches:
 
     def __init__(
         self,
-        pairs,
+        pairs: Sequence[tuple[str, str]],
         src_vocab: Vocabulary,
         tgt_vocab: Vocabulary,
         level: str,
@@ -233,8 +254,8 @@ class PairBatches:
         shuffle: bool = True,
         seed: int = 0,
         bucket: int = 20,
-        sentence_ends=None,
-    ):
+        sentence_ends: Collection[str] | None = None,
+    ) -> None:
         where = "PairBatches"
         self.pairs = list(pairs)
         if not self.pairs:

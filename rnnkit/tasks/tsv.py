@@ -28,6 +28,7 @@ ValueError: ...pairs.tsv: line 2: empty line (expected source<TAB>target)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from rnnkit._validate import check_choice, check_positive_int
@@ -93,7 +94,7 @@ def read_tsv(
     return pairs
 
 
-def write_tsv(path: str | os.PathLike, pairs) -> None:
+def write_tsv(path: str | os.PathLike, pairs: Iterable[tuple[str, str]]) -> None:
     """Write (source, target) pairs atomically; a tab or newline inside a side is refused."""
     from rnnkit.io import atomic_write
 

@@ -33,9 +33,12 @@ import json
 import mmap
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnnkit._validate import check_positive_int
 from rnnkit.batches import StreamBatches, Window
@@ -67,7 +70,7 @@ def _eos(level: str) -> str:
     return "\n" if level == "char" else "<eos>"  # as rnnkit.text.data.tokenize
 
 
-def iter_line_tokens(path, level: str):
+def iter_line_tokens(path: str | os.PathLike, level: str) -> Iterator[list[str]]:
     """Each line's tokens (the line's characters or words, then the end token), reading one line at a time."""
     eos = _eos(level)
     with open(path, encoding="utf-8") as f:
@@ -87,7 +90,7 @@ def _chunks(path, level: str, chunk_tokens: int):
         yield buf
 
 
-def write_token_ids(path, chunks, length: int, dtype) -> Path:
+def write_token_ids(path: str | os.PathLike, chunks: Iterable[np.ndarray], length: int, dtype: DTypeLike) -> Path:
     """Write ``length`` ids from the iterable of id arrays ``chunks`` to the .npy ``path``, atomically."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -119,10 +122,10 @@ def write_token_ids(path, chunks, length: int, dtype) -> Path:
 
 
 def prepare(
-    data,
-    out_dir,
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    valid=None,
+    valid: str | os.PathLike | None = None,
     level: str = "word",
     min_count: int = 1,
     max_vocab: int | None = None,
@@ -179,12 +182,12 @@ def prepare(
     return meta
 
 
-def is_prepared(path) -> bool:
+def is_prepared(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a directory holding a complete prepared corpus (its corpus.json)."""
     return Path(path).is_dir() and (Path(path) / META_FILE).is_file()
 
 
-def load_meta(path) -> tuple[dict, Vocabulary]:
+def load_meta(path: str | os.PathLike) -> tuple[dict, Vocabulary]:
     """(corpus.json contents, vocabulary) of a prepared directory; CheckpointError if it is not one."""
     d = Path(path)
     if not is_prepared(d):
@@ -198,7 +201,7 @@ def load_meta(path) -> tuple[dict, Vocabulary]:
 class TokenIds:
     """The read-only mapping of one ``.npy`` of token ids: ``.ids`` (L,) and ``release()`` of its resident pages."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         with open(self.path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -235,7 +238,9 @@ class MappedStreamBatches(StreamBatches):
     ([5, 6, 7], dtype('int64'))
     """
 
-    def __init__(self, token_ids: TokenIds, batch_size: int, k1: int, k2: int | None = None, *, release_every=64):
+    def __init__(
+        self, token_ids: TokenIds, batch_size: int, k1: int, k2: int | None = None, *, release_every: int = 64
+    ) -> None:
         B = check_positive_int("MappedStreamBatches", "batch_size", batch_size)
         N = len(token_ids) // B
         if N < 2:
@@ -257,7 +262,9 @@ class MappedStreamBatches(StreamBatches):
         return Window(x=block[:-1], y=block[1:], loss_from=new_from - start, carry=carry)
 
 
-def stream_from_prepared(path, split: str, batch_size: int, bptt: int, **kw) -> MappedStreamBatches:
+def stream_from_prepared(
+    path: str | os.PathLike, split: str, batch_size: int, bptt: int, **kw: Any
+) -> MappedStreamBatches:
     """The TBPTT source of ``split`` ("train" or "valid") of a prepared corpus; the batch as ``stream_source``."""
     p = Path(path) / f"{split}.npy"
     if not p.is_file():

@@ -62,7 +62,7 @@ class ModelBatches:
 
     stateful = False
 
-    def __init__(self, pairs: PairBatches, cfg: Seq2SeqRunConfig):
+    def __init__(self, pairs: PairBatches, cfg: Seq2SeqRunConfig) -> None:
         self.pairs, self.cfg = pairs, cfg
 
     def __len__(self) -> int:

@@ -10,6 +10,8 @@ detokenised strings.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from rnnkit.runs.directory import RunDir
 from rnnkit.runs.seq2seq.batches import to_model_batch
 from rnnkit.runs.seq2seq.config import RUN_FILES, Seq2SeqRunConfig, build_model, read_run_files, sentence_ends
 from rnnkit.seq2seq import search
+from rnnkit.seq2seq.model import Seq2Seq, Seq2SeqBatch
 from rnnkit.tasks.multi_sentence import split_sentences
 from rnnkit.tasks.seq2seq_data import detokenize, make_batch, tokenize
 from rnnkit.tasks.tsv import read_tsv
@@ -61,7 +64,7 @@ class Hypothesis:
     attention: object  # (n, S) array, or None without attention
 
 
-def decode_batch(model, batch, *, beam: int = 1, nbest: int = 1, max_length: int = 100) -> list:
+def decode_batch(model: Seq2Seq, batch: Seq2SeqBatch, *, beam: int = 1, nbest: int = 1, max_length: int = 100) -> list:
     """Per source of the model batch ``batch``, up to ``nbest`` :class:`Hypothesis` objects, best first.
 
     ``beam == 1`` decodes greedily (all sources side by side); otherwise beam search per source
@@ -109,7 +112,7 @@ class Translation:
     finished: bool = True  # False: cut at max_output_length before </s>
 
 
-def output_words(ids, tgt_vocab: Vocabulary, oov: list) -> tuple[list[str], bool]:
+def output_words(ids: Iterable[int], tgt_vocab: Vocabulary, oov: list) -> tuple[list[str], bool]:
     """(output tokens up to </s>, whether </s> was reached)."""
     V, out = len(tgt_vocab), []
     for i in ids:
@@ -128,7 +131,17 @@ def _attended(source: str, cfg: Seq2SeqRunConfig) -> list[str]:
     return [detokenize(x, cfg.token_level) for x in split_sentences(tokens, sentence_ends(cfg))]
 
 
-def translate_pairs(model, src_vocab, tgt_vocab, cfg, sources, *, beam=1, nbest=1, batch_size=64) -> list:
+def translate_pairs(
+    model: Seq2Seq,
+    src_vocab: Vocabulary,
+    tgt_vocab: Vocabulary,
+    cfg: Seq2SeqRunConfig,
+    sources: Sequence[str],
+    *,
+    beam: int = 1,
+    nbest: int = 1,
+    batch_size: int = 64,
+) -> list:
     """Per source string, ``nbest`` :class:`Translation` objects, best first."""
     level = cfg.token_level
     for i, s in enumerate(sources):
@@ -163,13 +176,21 @@ def score_outputs(hypotheses: list[str], references: list[str], level: str) -> d
     }
 
 
-def evaluate_pairs(model, src_vocab, tgt_vocab, cfg, pairs, *, beam: int = 1) -> dict:
+def evaluate_pairs(
+    model: Seq2Seq,
+    src_vocab: Vocabulary,
+    tgt_vocab: Vocabulary,
+    cfg: Seq2SeqRunConfig,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    beam: int = 1,
+) -> dict:
     """Decode the sources of ``pairs`` and score the outputs against their targets."""
     outputs = translate_pairs(model, src_vocab, tgt_vocab, cfg, [s for s, _ in pairs], beam=beam)
     return score_outputs([o[0].text for o in outputs], [t for _, t in pairs], cfg.token_level)
 
 
-def translate(run: Run, sources, *, beam: int = 1, nbest: int = 1) -> list:
+def translate(run: Run, sources: Iterable[str], *, beam: int = 1, nbest: int = 1) -> list:
     """Translate source strings with a loaded run (see :func:`translate_pairs`)."""
     check_positive_int("translate", "beam", beam)
     check_positive_int("translate", "nbest", nbest)
@@ -180,7 +201,7 @@ def translate(run: Run, sources, *, beam: int = 1, nbest: int = 1) -> list:
     )
 
 
-def evaluate(run: Run, data, *, beam: int = 1) -> dict:
+def evaluate(run: Run, data: str | os.PathLike, *, beam: int = 1) -> dict:
     """Exact match, token accuracy and BLEU of a loaded run on a TSV file."""
     cfg = run.config
     pairs = read_tsv(
