@@ -14,10 +14,10 @@ import pytest
 
 from rnnkit import _kernels
 from rnnkit.cells import registry
-from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
 from rnnkit.layers import recurrent_layer, step_cell
 
 from helpers import assert_close, check_layer_gradients, family_variants
+from helpers import check_step_cell_gradients as hand_bptt_gradients
 
 
 def variants(families=None) -> list[tuple[str, dict]]:
@@ -80,36 +80,7 @@ def check_step_cell_gradients(name, kw):
     """The single-step cell through a 3-step loop, backpropagated by hand with explicit caches."""
     rng = np.random.default_rng(7)
     cell = _perturb(step_cell(name, 3, 4, dtype=np.float64, seed=8, **_cell_kw(kw)), rng)
-    pair = cell.family.state_arity == 2
-    xs = rng.normal(size=(3, 2, 3))
-    h0, c0 = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
-    P = rng.normal(size=(3, 2, 4))
-
-    def run():
-        state, caches, loss = ((h0, c0) if pair else h0), [], 0.0
-        for t in range(3):
-            state, cache = cell.step(xs[t], state)
-            caches.append(cache)
-            loss += np.sum(P[t] * (state[0] if pair else state))
-        return loss, caches
-
-    _, caches = run()
-    cell.zero_grad()
-    dh, dc = np.zeros((2, 4)), np.zeros((2, 4))
-    dxs = np.zeros_like(xs)
-    for t in reversed(range(3)):
-        dh = dh + P[t]
-        if pair:
-            dxs[t], (dh, dc) = cell.backward(dh, dc, cache=caches[t])
-        else:
-            dxs[t], dh = cell.backward(dh, cache=caches[t])
-    f = lambda: run()[0]
-    for pname, p in cell.params.items():
-        assert_gradient_close(pname, cell.grads[pname], numerical_gradient(f, p))
-    assert_gradient_close("x", dxs, numerical_gradient(f, xs))
-    assert_gradient_close("h0", dh, numerical_gradient(f, h0))
-    if pair:
-        assert_gradient_close("c0", dc, numerical_gradient(f, c0))
+    hand_bptt_gradients(cell, rng, pair=cell.family.state_arity == 2)
 
 
 # -- contracts -----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import rnnkit
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient, relative_error
 
-from helpers import VARIANTS, check_layer_gradients, random_state, variant_id
+from helpers import VARIANTS, check_layer_gradients, check_step_cell_gradients, random_state, variant_id
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
@@ -46,37 +46,7 @@ def test_cell_step_gradients(variant):
     name, kw, _ = variant
     rng = np.random.default_rng(7)
     cell = getattr(rnnkit, name + "Cell")(3, 4, dtype=np.float64, seed=8, **kw)
-    is_lstm = name == "LSTM"
-    xs = rng.normal(size=(3, 2, 3))
-    h0 = rng.normal(size=(2, 4))
-    c0 = rng.normal(size=(2, 4))
-    P = rng.normal(size=(3, 2, 4))
-
-    def run():
-        state, caches, loss = ((h0, c0) if is_lstm else h0), [], 0.0
-        for t in range(3):
-            state, cache = cell.step(xs[t], state)
-            caches.append(cache)
-            loss += np.sum(P[t] * (state[0] if is_lstm else state))
-        return loss, caches
-
-    _, caches = run()
-    cell.zero_grad()
-    dh, dc = np.zeros((2, 4)), np.zeros((2, 4))
-    dxs = np.zeros_like(xs)
-    for t in reversed(range(3)):
-        dh = dh + P[t]
-        if is_lstm:
-            dxs[t], (dh, dc) = cell.backward(dh, dc, cache=caches[t])
-        else:
-            dxs[t], dh = cell.backward(dh, cache=caches[t])
-    f = lambda: run()[0]
-    for pname, p in cell.params.items():
-        assert_gradient_close(pname, cell.grads[pname], numerical_gradient(f, p))
-    assert_gradient_close("x", dxs, numerical_gradient(f, xs))
-    assert_gradient_close("h0", dh, numerical_gradient(f, h0))
-    if is_lstm:
-        assert_gradient_close("c0", dc, numerical_gradient(f, c0))
+    check_step_cell_gradients(cell, rng, pair=name == "LSTM")
 
 
 def test_gradcheck_catches_a_wrong_gradient():
