@@ -55,9 +55,20 @@ def site(tmp_path_factory):
 
 
 def test_site_builds_with_warnings_as_errors(site):
-    for page in ("index", "rnn-bptt", "vanishing", "gates", "dropout", "api/index", "auto_gallery/index"):
+    for page in ("index", "rnn-bptt", "vanishing", "gates", "dropout", "api/index", "auto_gallery/index", "zh/index"):
         assert (site / f"{page}.html").is_file(), page
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()  # MathJax is served with the site
+
+
+def test_language_switch_pairs_every_translated_page(site):
+    """Each docs/zh page and its English page link to each other in the sidebar; an untranslated page links nowhere."""
+    translated = [p.stem for p in (DOCS / "zh").glob("*.md")]
+    assert {"seq2seq", "ngram", "course", "interop", "analysis"} <= set(translated)
+    switch = re.compile(r'class="rnnkit-lang-link" href="([^"]+)"')
+    for name in translated:
+        assert switch.findall((site / f"{name}.html").read_text(encoding="utf-8")) == [f"zh/{name}.html"], name
+        assert switch.findall((site / "zh" / f"{name}.html").read_text(encoding="utf-8")) == [f"../{name}.html"], name
+    assert not switch.findall((site / "design.html").read_text(encoding="utf-8"))  # English only
 
 
 # -- links ---------------------------------------------------------------------------------
