@@ -1,4 +1,4 @@
-"""
+r"""
 A date translator with attention
 ================================
 
@@ -10,15 +10,24 @@ built-in ``dates`` task (:mod:`rnnkit.tasks.dates`), which draws a date
 between 1950 and 2049 and writes it in one of 20,400 formats.
 
 The encoder, an LSTM, reads the source characters and leaves one vector
-h_i per source position. Without attention the decoder would have to
-start from the encoder's last state alone and find the day, the month and
+:math:`h_i` per source position. Without attention the decoder would have
+to start from the encoder's last state alone and find the day, the month and
 the year in that one fixed vector. With attention, before writing output
-character t the decoder scores every h_i against its own state s_t
-(additive attention, Bahdanau et al. 2015: e_t,i = v . tanh(W_h h_i +
-W_s s_t + b)), turns the scores into weights by a softmax, a_t = softmax(e_t),
-and reads the weighted sum c_t = sum_i a_t,i h_i. The weights a_t are a
-distribution over the source: they say where the decoder looked. Plotted row
-by row, one row per output character, they are the attention heatmap below.
+character :math:`t` the decoder scores every :math:`h_i` against its own
+state :math:`s_t` (additive attention, Bahdanau, Cho and Bengio, "Neural
+machine translation by jointly learning to align and translate", 2015),
+turns the scores into weights by a softmax, and reads their weighted sum,
+the context :math:`c_t`:
+
+.. math::
+
+    e_{t,i} = v^\top \tanh(W_h h_i + W_s s_t + b), \qquad
+    a_t = \operatorname{softmax}(e_t), \qquad
+    c_t = \sum_i a_{t,i}\, h_i .
+
+The weights :math:`a_t` are a distribution over the source: they say where
+the decoder looked. Plotted row by row, one row per output character, they
+are the attention heatmap below.
 
 The model is small and trains for a fixed number of updates, not for a
 time budget, so what it learns does not depend on how fast the machine is;
@@ -114,9 +123,9 @@ for src, t in zip(sources, translations):
 # %%
 # The attention heatmap
 # ---------------------
-# Row t is a_t, the weights the decoder gave the source characters while it
-# wrote output character t (each row sums to 1; the last row is the one that
-# wrote ``</s>``). Spaces are drawn as ␣.
+# Row :math:`t` is :math:`a_t`, the weights the decoder gave the source
+# characters while it wrote output character :math:`t` (each row sums to 1;
+# the last row is the one that wrote ``</s>``). Spaces are drawn as ␣.
 
 
 def heatmap(ax, t):
@@ -149,7 +158,8 @@ fig.tight_layout()
 # middle and then to its start, where a character-by-character copy would
 # give a diagonal. ``24.11.26`` has no character for the century: the ``20``
 # in front of ``26`` comes from what the decoder learnt about two-digit years
-# (50 to 99 are 19xx, 00 to 49 are 20xx), and its rows are the least sharp.
+# (50 to 99 are 19xx, 00 to 49 are 20xx), and to write it the decoder can
+# only look at the year's own digits, or nowhere in particular.
 #
 # Attention is a soft choice: a weight spread over two neighbouring
 # characters still gives the decoder what it needs. Padding never gets any
