@@ -89,8 +89,8 @@ def _open_run(cfg: Seq2SeqRunConfig, out_dir, train_pairs, *, resume: bool, over
     """(run directory, source vocabulary, target vocabulary): a new run's, or the resumed run's own.
 
     Only rank 0 creates or changes the directory; the other ranks of a
-    data-parallel run read a resumed run's vocabularies, or build a new run's
-    from the same pairs as rank 0 does.
+    data-parallel run (once rank 0 is done) read a resumed run's
+    vocabularies, or build a new run's from the same pairs as rank 0 does.
     """
     if rank != 0:
         if resume:
@@ -159,7 +159,12 @@ def _train(cfg: Seq2SeqRunConfig, out_dir, comm, *, overwrite: bool, resume: boo
     if rank != 0:
         log_fn = _quiet  # one process reports
     train_pairs, valid_pairs = load_pairs(cfg)  # data problems surface before anything is written
-    run, src_vocab, tgt_vocab = _open_run(cfg, out_dir, train_pairs, resume=resume, overwrite=overwrite, rank=rank)
+    if rank == 0:
+        run, src_vocab, tgt_vocab = _open_run(cfg, out_dir, train_pairs, resume=resume, overwrite=overwrite)
+    if comm is not None:
+        comm.barrier()  # rank 0 has written the run's files (a resumed run.json, with its manifest entry)
+    if rank != 0:
+        run, src_vocab, tgt_vocab = _open_run(cfg, out_dir, train_pairs, resume=resume, overwrite=overwrite, rank=rank)
     level, ends = cfg.token_level, sentence_ends(cfg)
     model = build_model(cfg, src_vocab, tgt_vocab)
     train_src = PairBatches(
