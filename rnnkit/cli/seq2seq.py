@@ -4,7 +4,9 @@
 (:func:`rnnkit.cli.common.add_config_flags`: one flag per field, ``--hidden-size``
 for ``hidden_size``, its help sentence, choices and shown default in the
 field's metadata); ``--out DIR`` names the run directory to create (refused if
-it holds a run, unless ``--overwrite``; ``--resume`` continues it).
+it holds a run, unless ``--overwrite``; ``--resume`` continues it); under an
+MPI launcher (``mpirun -n 4 rnnkit seq2seq train ...``) training is
+data-parallel and rank 0 alone prints.
 ``translate`` and ``eval`` read the run directory named by ``--run``. This
 module only parses flags and calls :mod:`rnnkit.runs.seq2seq`.
 """
@@ -65,8 +67,9 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("rnnkit seq2seq train: --resume and --overwrite exclude each other")
     cfg = config_from_args(runs.Seq2SeqRunConfig, args)
     progress = not args.no_progress and sys.stderr.isatty()
-    runs.train(cfg, args.out, overwrite=args.overwrite, resume=args.resume, progress=progress)
-    print(f"--- run directory: {args.out} ---")
+    scores = runs.train(cfg, args.out, overwrite=args.overwrite, resume=args.resume, progress=progress)
+    if scores.get("rank", 0) == 0:  # a data-parallel run: rank 0 alone reports
+        print(f"--- run directory: {args.out} ---")
     return 0
 
 

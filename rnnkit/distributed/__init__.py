@@ -1,8 +1,9 @@
 """Data-parallel training over MPI (mpi4py): the same model on every process, each on its shard of the batch.
 
-Launch any training script or ``rnnkit lm train`` under an MPI launcher::
+Launch any training script, ``rnnkit lm train`` or ``rnnkit seq2seq train`` under an MPI launcher::
 
     mpirun -n 4 rnnkit lm train --data corpus.txt ...
+    mpirun -n 4 rnnkit seq2seq train --task dates ...
     srun --ntasks=4 --kill-on-bad-exit=1 rnnkit lm train --data corpus.txt ...
 
 and :func:`init` returns a :class:`~rnnkit.distributed.comm.Communicator`
@@ -96,7 +97,8 @@ def make_trainer(
     """A plain :class:`rnnkit.trainer.Trainer` when ``comm`` is None, else a DistributedTrainer on ``comm``.
 
     Keyword arguments only the DistributedTrainer knows (check_every,
-    bucket_bytes, overlap, masks, average, seed) are ignored on one process.
+    bucket_bytes, overlap, masks, average, weight_by_count, seed) are ignored
+    on one process.
     """
     if comm is None:
         from rnnkit.trainer import Trainer

@@ -1,10 +1,15 @@
 """Each rank's share of every batch, and dropout masks that agree with the combined batch.
 
 Sharding. A global batch of B examples (columns of a TBPTT window, rows of
-an ``ArrayBatches`` minibatch) is split into ``size`` contiguous, equal
-blocks; rank r takes rows [r*B/p, (r+1)*B/p). B must be divisible by the
-number of ranks: the gradient average over ranks equals the combined batch's
-mean gradient only for equal shards.
+an ``ArrayBatches`` minibatch, or the examples of any batch object with a
+``batch_size`` and a ``rows(lo, hi)`` method, such as
+:class:`rnnkit.seq2seq.Seq2SeqBatch`) is split into ``size`` contiguous
+blocks; rank r takes rows [lo_r, hi_r). By default the blocks are equal,
+[r*B/p, (r+1)*B/p), and B must be divisible by the number of ranks: the
+plain gradient average over ranks equals the combined batch's mean gradient
+only for equal shards. With ``even=False`` (what a trainer that weighs each
+rank's gradient by its token count uses) B may be anything: the first B mod p
+ranks take one row more, and when B < p the last ranks take none.
 
 Masks. With the same seed every rank builds the same model, hence the same
 dropout generators in the same states. :class:`ShardedGenerator` keeps that
@@ -25,6 +30,7 @@ its own streams instead (no extra draws, and no equivalence with one process).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -62,7 +68,12 @@ class ShardedGenerator(np.random.Generator):
         return super().random(size, dtype, out)
 
 
-def split(B: int, rank: int, size: int, where: str = "ShardedSource") -> tuple[int, int]:
+def split(B: int, rank: int, size: int, where: str = "ShardedSource", *, even: bool = True) -> tuple[int, int]:
+    """Rows [lo, hi) of rank ``rank`` in a batch of B: equal blocks (B divisible by ``size``) unless not ``even``."""
+    if not even:
+        b, extra = divmod(B, size)
+        lo = rank * b + min(rank, extra)
+        return lo, lo + b + (rank < extra)
     if B % size:
         raise ValueError(
             f"{where}: the batch size must be divisible by the number of processes {size}, got {B} "
@@ -72,16 +83,28 @@ def split(B: int, rank: int, size: int, where: str = "ShardedSource") -> tuple[i
     return rank * b, (rank + 1) * b
 
 
-def batch_size_of(batch: Window | tuple, axes: Sequence[int]) -> int:
+def _has_rows(batch: Any) -> bool:
+    return callable(getattr(batch, "rows", None)) and isinstance(getattr(batch, "batch_size", None), int)
+
+
+def batch_size_of(batch: Window | tuple | Any, axes: Sequence[int]) -> int:
     if isinstance(batch, Window):
         return batch.x.shape[1]
     if isinstance(batch, tuple):
-        return batch[0].shape[axes[0]]
-    raise TypeError(f"ShardedSource: cannot shard a batch of type {type(batch).__name__} (a Window or a tuple)")
+        return batch[0].shape[(axes or (0,))[0]]
+    if _has_rows(batch):
+        return batch.batch_size
+    raise TypeError(
+        f"ShardedSource: cannot shard a batch of type {type(batch).__name__} "
+        "(a Window, a tuple of arrays, or an object with batch_size and rows(lo, hi))"
+    )
 
 
-def shard_batch(batch: Window | tuple, lo: int, hi: int, axes: Sequence[int] | None = None) -> Window | tuple:
-    """Rows [lo, hi) of a batch: a TBPTT ``Window`` (columns of x and y) or a tuple of arrays along ``axes``."""
+def shard_batch(batch: Window | tuple | Any, lo: int, hi: int, axes: Sequence[int] | None = None) -> Window | tuple:
+    """Rows [lo, hi) of a batch: a TBPTT ``Window`` (columns of x and y), a tuple of arrays along ``axes``,
+    or ``batch.rows(lo, hi)`` of a batch object that has it."""
+    if not isinstance(batch, (Window, tuple)) and _has_rows(batch):
+        return batch.rows(lo, hi)
     if isinstance(batch, Window):
         return Window(x=batch.x[:, lo:hi], y=batch.y[:, lo:hi], loss_from=batch.loss_from, carry=batch.carry)
     axes = axes or (0,) * len(batch)
@@ -90,6 +113,10 @@ def shard_batch(batch: Window | tuple, lo: int, hi: int, axes: Sequence[int] | N
 
 class ShardedSource:
     """The batch source of one rank: ``source``'s batches, rows [r*B/p, (r+1)*B/p) of each.
+
+    ``even=False`` lets B be any size (see the module docstring): for a
+    trainer that weighs each rank's gradient by its count, never for a plain
+    average.
 
     Example
     -------
@@ -100,15 +127,17 @@ class ShardedSource:
     [[2, 3], [6, 7]]
     """
 
-    def __init__(self, source: BatchSource, rank: int, size: int, shard: ShardInfo | None = None) -> None:
+    def __init__(
+        self, source: BatchSource, rank: int, size: int, shard: ShardInfo | None = None, *, even: bool = True
+    ) -> None:
         if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size):
             raise ValueError(f"ShardedSource: rank must be in [0, size) and size >= 1, got rank={rank}, size={size}")
-        self.source, self.rank, self.size = source, rank, size
+        self.source, self.rank, self.size, self.even = source, rank, size, bool(even)
         self.stateful = source.stateful
         self.shard = shard if shard is not None else ShardInfo()
         self.axes = getattr(source, "axes", None)
         B = getattr(source, "batch_size", None)
-        if isinstance(B, int) and getattr(source, "stateful", False):
+        if isinstance(B, int) and getattr(source, "stateful", False) and self.even:
             split(B, rank, size)  # a stream's width is fixed: fail now, not at the first batch
 
     def __len__(self) -> int:
@@ -117,6 +146,6 @@ class ShardedSource:
     def batch(self, epoch: int, index: int) -> Window | tuple:
         batch = self.source.batch(epoch, index)
         B = batch_size_of(batch, self.axes)
-        lo, hi = split(B, self.rank, self.size)
+        lo, hi = split(B, self.rank, self.size, even=self.even)
         self.shard.set(B, lo, hi)
         return shard_batch(batch, lo, hi, self.axes)

@@ -8,6 +8,19 @@ Every rank holds the whole model and trains on its shard of every batch
              L, n = sum_r L_r, sum_r n_r                      (the step's loss sum and count, float64)
              same finiteness check, clipping, optimiser step  (identical inputs -> identical weights)
 
+With ``weight_by_count`` the ranks' gradients are weighted by their step's
+count n_r (``StepResult.count``: target tokens, say) instead of equally::
+
+    g = sum_r (n_r / n) g_r,   n = sum_r n_r                 (rank r sends n_r g_r; all divide the sum by n)
+
+which is the gradient of the combined batch's mean loss per count whatever
+the shards hold: pairs of different target lengths give shards of different
+token counts, and the plain average (1/p) sum_r g_r would weigh a token of a
+short shard more than one of a long shard. n travels with the loss sum in the
+same reduction (no extra message), and the shards need not be equal
+(:class:`~rnnkit.distributed.shard.ShardedSource` with ``even=False``: a
+ragged last batch is split as evenly as it goes, a rank may get no rows).
+
 What could make ranks disagree is decided together: the time budget is
 rank 0's clock, broadcast each step (:meth:`agree`); the non-finite skip is
 taken on the reduced loss and gradients, the same on every rank; evaluation
@@ -66,6 +79,12 @@ class DistributedTrainer(Trainer):
     the combined batch) or "local" (each rank draws its own masks from streams
     spawned from ``seed`` and its rank: fewer random numbers, no equivalence).
     ``average``: mean of the ranks' gradients (False: their sum, for summed objectives).
+    ``weight_by_count``: weigh each rank's gradient by its step's count over the
+    count summed over ranks (see the module docstring); for a model whose
+    ``train_step`` takes the gradient of its mean loss per count (an
+    encoder-decoder's per target token). Needs ``average`` and excludes
+    ``overlap`` (a bucket cannot leave before the count is known); the shards
+    of a batch may then differ in size.
     """
 
     def __init__(
@@ -82,9 +101,15 @@ class DistributedTrainer(Trainer):
         overlap: bool = False,
         masks: str = "global",
         average: bool = True,
+        weight_by_count: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__(model, optimizer, config, schedule=schedule, out_dir=out_dir)
+        if weight_by_count and (overlap or not average):
+            raise ValueError(
+                "DistributedTrainer: weight_by_count needs average=True and overlap=False, "
+                f"got average={average!r}, overlap={overlap!r}"
+            )
         if masks not in MASKS:
             raise ValueError(f"DistributedTrainer: masks must be one of {MASKS}, got {masks!r}")
         if check_every is not None and (not isinstance(check_every, int) or check_every < 1):
@@ -92,8 +117,11 @@ class DistributedTrainer(Trainer):
         self.comm = comm
         self.is_main = comm.rank == 0
         self.check_every, self.masks, self.overlap = check_every, masks, bool(overlap)
+        self.weight_by_count = bool(weight_by_count)
         self.shard = ShardInfo()
-        self.buckets = GradientBuckets(model.grads, comm, bucket_bytes=bucket_bytes, average=average)
+        self.buckets = GradientBuckets(
+            model.grads, comm, bucket_bytes=bucket_bytes, average=average and not self.weight_by_count
+        )
         self.comm_seconds = 0.0  # time spent waiting for gradient reductions (for benchmarks)
         self._install_generators(seed)
         self._backward_calls: dict | None = None
@@ -113,8 +141,11 @@ class DistributedTrainer(Trainer):
             m.rng = ShardedGenerator(bits, self.shard) if self.masks == "global" else np.random.Generator(bits)
 
     def shard_source(self, source: BatchSource) -> ShardedSource:
-        """This rank's view of ``source`` (wired to the dropout generators, for global masks)."""
-        return ShardedSource(source, self.comm.rank, self.comm.size, self.shard)
+        """This rank's view of ``source`` (wired to the dropout generators, for global masks).
+
+        With ``weight_by_count`` a batch's shards may be unequal (``even=False``).
+        """
+        return ShardedSource(source, self.comm.rank, self.comm.size, self.shard, even=not self.weight_by_count)
 
     def _wrap_backwards(self) -> None:
         """Each top-level submodule's backward marks its parameters final when it returns."""
@@ -166,7 +197,11 @@ class DistributedTrainer(Trainer):
 
     def reduce_step(self, res: StepResult, grads: dict) -> StepResult:
         t0 = time.perf_counter()
+        if self.weight_by_count:  # n_r g_r: the gradient of the shard's loss sum
+            _scale(grads, float(res.count))
         total, count = self.buckets.finish(grads, [float(res.loss_sum), float(res.count)])
+        if self.weight_by_count:  # sum_r n_r g_r / n
+            _scale(grads, 1.0 / max(float(count), 1.0))
         self.comm_seconds += time.perf_counter() - t0
         self._next_step_overlap()
         self.buckets.begin()
@@ -226,6 +261,11 @@ class DistributedTrainer(Trainer):
         carried = unflatten_state(mine["carried_state"], arrays)
         self._check_weights(int(state.get("step", 0)))
         return carried
+
+
+def _scale(grads: dict, factor: float) -> None:
+    for g in grads.values():
+        np.multiply(g, g.dtype.type(factor), out=g)
 
 
 def _jsonable(obj):

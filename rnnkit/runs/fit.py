@@ -64,6 +64,7 @@ def fit_run(
     stop_on_signals: bool = True,
     comm: Any = None,
     average: bool = True,
+    weight_by_count: bool = False,
     seed: int = 0,
     on_evaluate: Callable[[dict], Any] | None = None,
 ) -> FitResult:
@@ -73,8 +74,9 @@ def fit_run(
     ``comm`` (:func:`rnnkit.distributed.init`; None on one process) makes the
     run data-parallel: every rank calls this with the whole sources and trains
     on its shard of each batch; ``average`` (mean, not sum, of the ranks'
-    gradients) and ``seed`` (of per-rank dropout streams) go to the
-    :class:`rnnkit.distributed.DistributedTrainer`. Only rank 0 writes into
+    gradients), ``weight_by_count`` (each rank's gradient weighted by its
+    step's count, for a mean loss per target token) and ``seed`` (of per-rank
+    dropout streams) go to the :class:`rnnkit.distributed.DistributedTrainer`. Only rank 0 writes into
     ``run``; the other ranks' results have ``plot`` None.
 
     ``on_evaluate(result)``, if given, runs after every evaluation on the
@@ -89,7 +91,15 @@ def fit_run(
     final evaluation).
     """
     trainer = distributed.make_trainer(
-        model, optimizer, config, comm=comm, schedule=schedule, out_dir=run.path, average=average, seed=seed
+        model,
+        optimizer,
+        config,
+        comm=comm,
+        schedule=schedule,
+        out_dir=run.path,
+        average=average,
+        weight_by_count=weight_by_count,
+        seed=seed,
     )
     if on_evaluate is not None:
         _report_evaluations(trainer, on_evaluate)

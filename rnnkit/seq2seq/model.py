@@ -179,6 +179,36 @@ class Seq2SeqBatch:
     def num_tokens(self) -> int:
         return int(np.sum(self.tgt_lengths))
 
+    @property
+    def batch_size(self) -> int:
+        """B, the number of examples (columns)."""
+        return int(self.tgt_out.shape[1])
+
+    def rows(self, lo: int, hi: int) -> Seq2SeqBatch:
+        """Examples [lo, hi) of the batch, padding and ``n_oov`` kept (a data-parallel rank's shard; may be empty).
+
+        Every array keeps its padded length, so each example is computed exactly
+        as in the whole batch; ``n_oov`` stays the batch's, so the extended ids
+        of ``src_ext`` and ``tgt_out`` keep their meaning.
+        """
+        B = self.batch_size
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 0 <= lo <= hi <= B):
+            raise ValueError(f"Seq2SeqBatch.rows: need 0 <= lo <= hi <= {B}, got lo={lo!r}, hi={hi!r}")
+
+        def cols(a):
+            return None if a is None else a[..., lo:hi]
+
+        return Seq2SeqBatch(
+            src=cols(self.src),
+            src_lengths=self.src_lengths[lo:hi],
+            tgt_in=cols(self.tgt_in),
+            tgt_out=cols(self.tgt_out),
+            tgt_lengths=self.tgt_lengths[lo:hi],
+            word_lengths=cols(self.word_lengths),
+            src_ext=cols(self.src_ext),
+            n_oov=self.n_oov,
+        )
+
     @classmethod
     def from_sequences(
         cls,
@@ -588,13 +618,24 @@ class Seq2Seq(Module):
         return None
 
     def train_step(self, batch: Seq2SeqBatch, state: None = None) -> StepResult:
-        """Forward and backward of the mean loss per target token; returns the summed loss and the token count."""
+        """Forward and backward of the mean loss per target token; returns the summed loss and the token count.
+
+        A batch of no examples (a data-parallel rank's empty shard of a short
+        batch) runs the forward pass only, for its random draws (every rank's
+        generators advance alike), and contributes nothing: zero loss, count 0.
+        """
+        if batch.tgt_out.shape[1] == 0:
+            with no_grad():
+                self.forward(batch)
+            return StepResult(0.0, 0, None)
         out = self.forward(batch)
         res = self.loss(out, batch)
         self.backward(res, 1.0 / max(res.count, 1))
         return StepResult(res.loss, res.count, None)
 
     def eval_step(self, batch: Seq2SeqBatch, state: None = None) -> StepResult:
+        if batch.tgt_out.shape[1] == 0:  # an empty shard
+            return StepResult(0.0, 0, None)
         with no_grad():
             res = self.loss(self.forward(batch), batch)
         return StepResult(res.loss, res.count, None)

@@ -133,9 +133,3 @@ def build_help():
 
     sub = build_parser()._subparsers._group_actions[0].choices["seq2seq"]
     return sub._subparsers._group_actions[0].choices["train"].format_help()
-
-
-def test_train_under_a_launcher_with_several_processes_is_refused(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
-    _fails(capsys, ["seq2seq", "train", "--task", "reverse", "--out", str(tmp_path / "r")], r"runs on one process")
-    assert not (tmp_path / "r").exists()

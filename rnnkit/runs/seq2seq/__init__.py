@@ -28,7 +28,7 @@ Example
 ...                                embedding_size=4)
 >>> scores = seq2seq.train(cfg, out, progress=False, log_fn=lambda line: None)
 >>> sorted(scores)
-['bleu', 'count', 'exact_match', 'steps', 'token_accuracy', 'valid_loss']
+['bleu', 'count', 'exact_match', 'rank', 'steps', 'token_accuracy', 'valid_loss']
 >>> run = seq2seq.load_run(out)
 >>> len(seq2seq.translate(run, ["123"])[0][0].tokens) <= cfg.max_output_length
 True
