@@ -75,7 +75,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODELS = ("rnnlm", "nnlm")  # a recurrent LM (rnnkit.lm.rnnlm) or the window NNLM (rnnkit.lm.nnlm)
+ARCHITECTURES = ("rnnlm", "nnlm")  # a recurrent LM (rnnkit.lm.rnnlm) or the window NNLM (rnnkit.lm.nnlm)
 MAX_LAYERS = 64  # deeper stacks are refused: each layer is a sequential loop over time
 MAX_INIT_RANGE = 10.0  # weights beyond +-10 saturate every gate; larger ranges overflow the float32 products
 
@@ -113,14 +113,14 @@ class LMTrainConfig:
     builtin_chars: int = _f(2_000_000, "Characters of the built-in corpus to use.")
     min_count: int = _f(1, "Tokens seen fewer times become <unk>.")
     max_vocab: int | None = _f(None, "Largest vocabulary, special tokens included (none: no limit).")
-    model: str = _f(
+    architecture: str = _f(
         "rnnlm",
         "Model: a recurrent LM, or Bengio et al.'s window NNLM (y = b + W x + U tanh(d + H x)).",
-        MODELS,
+        ARCHITECTURES,
     )
-    cell: str = _f("lstm", "Recurrent cell (--model rnnlm).", tuple(CELLS))
-    context: int = _f(4, "Words of context n-1 of the window NNLM (--model nnlm).")
-    direct: bool = _f(True, "Direct connections W x from the embeddings to the output (--model nnlm).")
+    cell: str = _f("lstm", "Recurrent cell (--architecture rnnlm).", tuple(CELLS))
+    context: int = _f(4, "Words of context n-1 of the window NNLM (--architecture nnlm).")
+    direct: bool = _f(True, "Direct connections W x from the embeddings to the output (--architecture nnlm).")
     embedding_size: int = _f(64, "Size E of the token embeddings.")
     hidden_size: int = _f(256, "Hidden units H per recurrent layer.")
     num_layers: int = _f(2, "Stacked recurrent layers (at most 64).")
@@ -159,7 +159,7 @@ class LMTrainConfig:
     def __post_init__(self):
         w = "LMTrainConfig"
         check_choice(w, "level", self.level, ("char", "word"))
-        check_choice(w, "model", self.model, MODELS)
+        check_choice(w, "architecture", self.architecture, ARCHITECTURES)
         check_choice(w, "cell", self.cell, tuple(CELLS))
         check_choice(w, "optimizer", self.optimizer, ("adam", "sgd"))
         for name in (
@@ -211,8 +211,10 @@ class LMTrainConfig:
         if self.patience is not None:
             check_positive_int(w, "patience", self.patience)
         cutoffs(self.adaptive_cutoffs)  # the syntax here; the sizes against the vocabulary when the model is built
-        if self.model == "nnlm" and (self.adaptive_cutoffs or self.tie_weights):
-            raise ValueError(f"{w}: model 'nnlm' has a full softmax and no tied weights; use model 'rnnlm'")
+        if self.architecture == "nnlm" and (self.adaptive_cutoffs or self.tie_weights):
+            raise ValueError(
+                f"{w}: architecture 'nnlm' has a full softmax and no tied weights; use architecture 'rnnlm'"
+            )
         check_choice(w, "objective", self.objective, OBJECTIVES)
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise ValueError(
@@ -287,7 +289,7 @@ def build_model(cfg: LMTrainConfig, vocab_size: int, bos_id: int = 0) -> RNNLM |
     looks like the start of any line). A cutoff of ``cfg.adaptive_cutoffs`` that does not fit the vocabulary
     is a ValueError naming ``--adaptive-cutoffs``.
     """
-    if cfg.model == "nnlm":
+    if cfg.architecture == "nnlm":
         return NNLM(
             NNLMConfig(
                 vocab_size=vocab_size,
@@ -331,7 +333,7 @@ def memory_estimate(cfg: LMTrainConfig, vocab_size: int, steps: int | None = Non
     """Bytes that training the model of ``cfg`` needs, roughly: float32 weights, gradients and Adam's two
     moments, plus the activations kept for one BPTT window of ``steps`` (default ``cfg.bptt``) tokens."""
     G, E, H, L, V = GATES.get(cfg.cell, 4), cfg.embedding_size, cfg.hidden_size, cfg.num_layers, vocab_size
-    if cfg.model == "nnlm":  # C, W1, b1, W2, b3 (and W3); activations of one minibatch, the logits dominating
+    if cfg.architecture == "nnlm":  # C, W1, b1, W2, b3 (and W3); activations of one minibatch, the logits dominating
         X = cfg.context * E
         params = V * E + H * (X + 1) + V * (H + 1) + (V * X if cfg.direct else 0)
         return 4.0 * (4 * params + 3 * cfg.batch_size * (X + H + V))
@@ -370,8 +372,10 @@ def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
     prepared with it.
     """
     if cfg.data and is_prepared(cfg.data):
-        if cfg.model == "nnlm":
-            raise ValueError("--data: --model nnlm reads a text file, not a corpus prepared by 'rnnkit lm prepare'")
+        if cfg.architecture == "nnlm":
+            raise ValueError(
+                "--data: --architecture nnlm reads a text file, not a corpus prepared by 'rnnkit lm prepare'"
+            )
         data = _prepared_sources(cfg)
         if vocab is not None and data.vocab != vocab:
             raise ValueError(f"--data: the corpus in {cfg.data} was prepared with another vocabulary than the run's")
@@ -381,7 +385,7 @@ def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
         vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
     train_ids = vocab.encode(tokenize(train_text, cfg.level))
     valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
-    if cfg.model == "nnlm":  # every token a target of the window before it
+    if cfg.architecture == "nnlm":  # every token a target of the window before it
         train_src = ArrayBatches(
             *ngram_windows(train_ids, cfg.context + 1, vocab.eos_id), batch_size=cfg.batch_size, seed=cfg.seed
         )
@@ -498,15 +502,15 @@ def _train(
     elif cfg.plateau_factor < 1:  # at every evaluation that does not improve on the best validation loss
         schedule = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=0, threshold=0.0)
     how = "resuming" if resuming else f"from the weights of {control.init_from}" if source else "fresh"
-    what = f"window NNLM n={cfg.context + 1}" if cfg.model == "nnlm" else f"{cfg.cell.upper()} LM"
+    what = f"window NNLM n={cfg.context + 1}" if cfg.architecture == "nnlm" else f"{cfg.cell.upper()} LM"
     log_fn(
         f"{cfg.level}-level {what} ({how}): vocabulary {len(vocab)}, {n_train:,} training and "
         f"{n_valid:,} validation tokens, {model.num_parameters():,} parameters"
         + (f", {comm.size} processes" if comm is not None else "")
     )
     started = {
-        "model": cfg.model,
-        "cell": cfg.cell if cfg.model == "rnnlm" else None,
+        "model": cfg.architecture,
+        "cell": cfg.cell if cfg.architecture == "rnnlm" else None,
         "parameters": model.num_parameters(),
         "steps_per_epoch": len(train_src),
         "command": command,

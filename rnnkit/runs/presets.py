@@ -59,7 +59,7 @@ CHEN_GOODMAN = 'S. F. Chen, J. Goodman, "An empirical study of smoothing techniq
 # gradient norm clipped at 5, 13 epochs, the lr halved after each epoch from the 5th on, weights uniform in +-0.1,
 # the loss summed over the 35 steps and averaged over the batch ("batch_mean").
 _ZAREMBA_SMALL = dict(
-    model="rnnlm",
+    architecture="rnnlm",
     level="word",
     min_count=1,
     max_vocab=None,
@@ -158,7 +158,7 @@ LM_PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "training stopped after 5 evaluations without improvement (5 evaluations per epoch).",
                 BENGIO,
                 _frozen(
-                    model="nnlm",
+                    architecture="nnlm",
                     level="word",
                     min_count=1,
                     max_vocab=None,
