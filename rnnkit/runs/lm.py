@@ -321,10 +321,11 @@ def build_model(cfg: LMTrainConfig, vocab_size: int, bos_id: int = 0) -> RNNLM |
     except ValueError as e:
         if cfg.adaptive_cutoffs is None or "adaptive" not in str(e) and "div_value" not in str(e):
             raise
+        detail = (
+            str(e).split(": ", 1)[-1].replace("hidden_size", "--hidden-size").replace("adaptive_cutoffs", "cutoffs")
+        )
         raise ValueError(
-            f"--adaptive-cutoffs {cfg.adaptive_cutoffs}: each cutoff must be below the vocabulary size "
-            f"{vocab_size}, and the tails need --hidden-size >= 4**{len(cutoffs(cfg.adaptive_cutoffs))} "
-            f"({str(e).split(': ', 1)[-1]})"
+            f"--adaptive-cutoffs {cfg.adaptive_cutoffs}: {detail} (vocabulary of {vocab_size} tokens)"
         ) from None
     return RNNLM(config)
 
