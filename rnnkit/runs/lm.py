@@ -144,7 +144,9 @@ class LMTrainConfig:
     patience: int | None = _f(
         None, "Stop after this many validation evaluations without improvement (none: train every epoch)."
     )
-    evals_per_epoch: int = _f(5, "Validation evaluations per epoch (at least every 25 updates).")
+    evals_per_epoch: int = _f(
+        5, "Validation evaluations per epoch (at most one every 25 updates, or one per shorter epoch)."
+    )
     adaptive_cutoffs: str | None = _f(
         None,
         "Adaptive softmax (Grave et al. 2017): word ids cut at these comma-separated sizes, e.g. 2000,10000 "
@@ -525,7 +527,7 @@ def _train(
         max_minutes=cfg.max_minutes or None,
         clip_norm=cfg.clip_norm or None,
         log_every=max(1, min(100, len(train_src) // 10)),
-        eval_every=max(25, len(train_src) // cfg.evals_per_epoch),
+        eval_every=max(min(25, len(train_src)), len(train_src) // cfg.evals_per_epoch),
         patience=cfg.patience,
         progress=progress,
         **control.trainer_fields(),
