@@ -105,8 +105,8 @@ LM_PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "ptb-small-gru",
                 "the ptb-small-lstm recipe with the GRU cell (SGD lr 1, clip 5)",
                 "Zaremba et al.'s small recipe unchanged (2 x 200, SGD lr 1, clip 5, halving after epoch 4) with "
-                "the GRU cell in place of the LSTM. The recipe is kept as it is rather than tuned: with the norm "
-                "clipped at 5 the GRU trains at lr 1.",
+                "the GRU cell in place of the LSTM. The recipe is kept as it is rather than tuned for this cell; "
+                "the norm clipped at 5 is what keeps lr 1 in check.",
                 ZAREMBA + '; K. Cho et al., "Learning phrase representations using RNN encoder-decoder", 2014',
                 _frozen(**{**_ZAREMBA_SMALL, "cell": "gru"}),
             ),
@@ -124,8 +124,8 @@ LM_PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "ptb-small-rnn",
                 "tanh RNN LM (Mikolov style), 1 x 200, Adam lr 1e-3, clip 0.5, halved on plateau, early stop",
                 "A plain tanh recurrent language model in the manner of Mikolov et al. (2010): one layer of 200 "
-                "units, 35 steps of truncated BPTT over 20 streams. What keeps it from diverging (at SGD lr 1 the "
-                "tanh RNN blows up within the first epoch): Adam at lr 1e-3 instead of SGD at lr 1, the gradient "
+                "units, 35 steps of truncated BPTT over 20 streams. What keeps it from diverging (with Zaremba et "
+                "al.'s SGD at lr 1 the tanh RNN diverges): Adam at lr 1e-3 instead of SGD at lr 1, the gradient "
                 "norm clipped at 0.5 (Pascanu et al. 2013), the mean loss per token rather than the sum over 35 "
                 "steps (a twenty times smaller gradient before clipping), small initial weights (uniform in "
                 "[-0.1, 0.1]), and the learning rate halved at every validation evaluation that does not improve, "
