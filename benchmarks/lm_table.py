@@ -9,7 +9,8 @@ and writes a Markdown table and one learning-curve figure::
 Every number comes from the files of the runs, never from this script:
 
 - neural runs (log.jsonl): the best validation perplexity is the lowest ``ppl`` of
-  the log's ``eval`` records; the training time is the sum of the ``seconds`` of
+  the log's ``eval`` records and of the final evaluation that result.json
+  records (``valid_loss``, after the last update); the training time is the sum of the ``seconds`` of
   its ``train`` records (evaluations excluded); the epochs are the updates of the
   last record over the updates per epoch of result.json; the parameter count and
   the command line are those result.json recorded;
@@ -123,6 +124,12 @@ def read_run(path: str | Path) -> dict:
             epoch = r["step"] / per_epoch if per_epoch else r.get("epoch", 0) + 1
             clock.append((epoch, seconds, float(r["ppl"])))
     last = max((r.get("step", 0) for r in records), default=0)
+    final = result.get("valid_loss")  # the run's last evaluation, after its last update (result.json)
+    if result.get("finished") and isinstance(final, (int, float)) and final < 700:
+        steps = result.get("steps", last)
+        if not any(r["kind"] == "eval" and r.get("step") == steps for r in records):
+            clock.append((steps / per_epoch if per_epoch else clock[-1][0] if clock else 0.0, seconds, math.exp(final)))
+        last = max(last, steps)
     row.update(
         kind="neural",
         seconds=seconds if records else None,
