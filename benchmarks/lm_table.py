@@ -194,7 +194,7 @@ def figure(rows: list[dict], path: str | Path) -> Path | None:
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for r in neural:
         epochs, seconds, ppl = zip(*r["curve"])
-        label = r["preset"] or r["run"]
+        label = r["run"] if r["preset"] in (None, r["run"]) else f"{r['run']} ({r['preset']})"
         by_epoch.plot(epochs, ppl, "o-", markersize=3, label=label)
         by_time.plot([s / 60 for s in seconds], ppl, "o-", markersize=3, label=label)
     by_epoch.set_xlabel("epochs")
