@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args._argv = argv  # the command line, recorded by the commands that write a run directory
         if not getattr(args, "func", None):
             raise UsageError("rnnkit: a command is required (one of: " + ", ".join(COMMANDS) + "); see rnnkit --help")
         status = int(args.func(args) or 0)

@@ -55,6 +55,9 @@ __all__ = [
     "run_control_from_args",
     "resumed_config",
     "resume_command",
+    "add_preset_flag",
+    "apply_preset_args",
+    "command_line",
     "check_output_file",
     "check_output_dir",
     "check_in_range",
@@ -427,6 +430,45 @@ def resume_command(argv: typing.Sequence[str]) -> str:
             continue
         out.append(a)
     return shlex.join(["rnnkit", *out, "--resume"])
+
+
+def add_preset_flag(parser: argparse.ArgumentParser, presets: Mapping[str, Any]) -> None:
+    """``--preset NAME``: a named recipe of :mod:`rnnkit.runs.presets` that fills the config's fields; the
+    help lists every preset with its one-line summary."""
+    listing = "; ".join(f"{name}: {p.summary}" for name, p in presets.items())
+    parser.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help=f"Named recipe that sets every model and training field; a flag given as well overrides the "
+        f"preset's value ('--preset list' prints them). Presets: {listing}. (default: none)",
+    )
+
+
+def apply_preset_args(args: argparse.Namespace, presets: Mapping[str, Any], prog: str) -> str | None:
+    """Fill ``args`` from the preset ``args.preset`` where no flag was typed; return its name (None without one).
+
+    ``--preset list`` is handled by the caller before this.
+    """
+    from rnnkit.runs.presets import get
+
+    if args.preset is None:
+        return None
+    try:
+        preset = get(presets, args.preset)
+    except ValueError as e:
+        raise UsageError(f"{prog}: {e}") from None
+    given = getattr(args, "_given", set())
+    for name, value in preset.values.items():
+        if name not in given:
+            setattr(args, name, value)
+    return preset.name
+
+
+def command_line(args: argparse.Namespace) -> str | None:
+    """The command that produced ``args`` (``rnnkit ...``), shell-quoted; None when not known."""
+    argv = getattr(args, "_argv", None)
+    return None if argv is None else shlex.join(["rnnkit", *argv])
 
 
 def require(args: argparse.Namespace, dest: str, prog: str) -> Any:

@@ -24,8 +24,11 @@ from rnnkit.cli.common import (
     UsageError,
     add_aliases,
     add_config_flags,
+    add_preset_flag,
     add_run_flags,
+    apply_preset_args,
     check_sampling,
+    command_line,
     config_from_args,
     require,
     resumed_config,
@@ -33,6 +36,8 @@ from rnnkit.cli.common import (
 )
 from rnnkit.runs import lm as lmrun
 from rnnkit.runs import prepare as preprun
+from rnnkit.runs.presets import LM_PRESETS, describe
+from rnnkit.runs.textscore import format_text_score
 
 # Spellings of earlier versions, accepted but not shown in --help.
 TRAIN_ALIASES = {"--layers": "num_layers", "--tie": "tie_weights", "--clip": "clip_norm", "--minutes": "max_minutes"}
@@ -49,6 +54,7 @@ def register(sub: typing.Any) -> None:
     add_config_flags(t, lmrun.LMTrainConfig)
     add_aliases(t, TRAIN_ALIASES, typing.get_type_hints(lmrun.LMTrainConfig))
     add_run_flags(t, "runs/lm")
+    add_preset_flag(t, LM_PRESETS)
     t.add_argument(
         "--prompt",
         default=None,
@@ -85,7 +91,9 @@ def register(sub: typing.Any) -> None:
     add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
 
-    e = cmds.add_parser("eval", help="perplexity (words) or bits per character of a text")
+    e = cmds.add_parser(
+        "eval", help="tokens, out-of-vocabulary tokens, sentences, cross-entropy and perplexity of a text"
+    )
     e.add_argument("--run", metavar="DIR", help=RUN_HELP)
     e.add_argument("--data", required=True, metavar="FILE", help="UTF-8 text to score.")
     add_aliases(e, RUN_ALIASES, {"run": str})
@@ -107,9 +115,20 @@ def _missing(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     prog = "rnnkit lm train"
+    if args.preset == "list":
+        print(describe(LM_PRESETS))
+        return 0
+    preset = apply_preset_args(args, LM_PRESETS, prog)
     cfg = resumed_config(lmrun.LMTrainConfig, args, prog, renamed=lmrun.RENAMED_FIELDS)
     control = run_control_from_args(args, prog)
-    summary = lmrun.train(cfg, args.out, control=control, progress=not args.no_progress and sys.stderr.isatty())
+    summary = lmrun.train(
+        cfg,
+        args.out,
+        control=control,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        command=command_line(args),
+        preset=preset,
+    )
     if summary.get("rank", 0) != 0:  # a data-parallel run: rank 0 alone prints the sample
         return 0
     model, vocab, _ = lmrun.load_run(args.out, flag="--out")
@@ -142,12 +161,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     model, vocab, cfg = lmrun.load_run(require(args, "run", "rnnkit lm eval"))
     result = lmrun.evaluate_text(model, vocab, lmrun.read_text(args.data), cfg.level, cfg.bptt)
-    name = "bpc" if cfg.level == "char" else "ppl"
-    unit = "characters" if cfg.level == "char" else "tokens"
-    print(
-        f"{name} {result[name]:.4f} over {result['tokens']:,} {unit} (mean loss {result['loss']:.4f} nats); "
-        f"{result['unk']:,} of {result['total']:,} out of the vocabulary, scored as <unk>"
-    )
+    print(format_text_score(result))
     return 0
 
 

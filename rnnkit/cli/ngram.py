@@ -18,11 +18,15 @@ from rnnkit.cli.common import (
     UsageError,
     add_aliases,
     add_config_flags,
+    add_preset_flag,
+    apply_preset_args,
     check_sampling,
+    command_line,
     config_from_args,
     require,
 )
 from rnnkit.runs import ngram as ngramrun
+from rnnkit.runs.presets import NGRAM_PRESETS, describe
 from rnnkit.text.corpus import read_text
 
 # Spellings of earlier versions, accepted but not shown in --help.
@@ -38,9 +42,12 @@ def register(sub: typing.Any) -> None:
     add_config_flags(t, ngramrun.NGramTrainConfig)
     t.add_argument("--out", default="runs/ngram", metavar="DIR", help="Run directory to create. (default: runs/ngram)")
     t.add_argument("--overwrite", action="store_true", help="Replace the run already in --out, if any.")
+    add_preset_flag(t, NGRAM_PRESETS)
     t.set_defaults(func=_train)
 
-    e = cmds.add_parser("eval", help="perplexity of a text (SRILM convention)")
+    e = cmds.add_parser(
+        "eval", help="tokens, out-of-vocabulary tokens, sentences, cross-entropy and perplexity of a text"
+    )
     e.add_argument("--run", metavar="DIR", help="Run directory written by 'rnnkit ngram train'. (required)")
     e.add_argument("--data", required=True, metavar="FILE", help="UTF-8 text to score, one sentence per line.")
     add_aliases(e, RUN_ALIASES, {"run": str})
@@ -109,8 +116,12 @@ def _missing(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.preset == "list":
+        print(describe(NGRAM_PRESETS))
+        return 0
+    preset = apply_preset_args(args, NGRAM_PRESETS, "rnnkit ngram train")
     cfg = config_from_args(ngramrun.NGramTrainConfig, args, "rnnkit ngram train")
-    lm = ngramrun.train(cfg, args.out, overwrite=args.overwrite)
+    lm = ngramrun.train(cfg, args.out, overwrite=args.overwrite, command=command_line(args), preset=preset)
     print("--- sample ---")
     print(ngramrun.generate(lm, cfg.level, length=200 if cfg.level == "char" else 30, seed=0))
     print(f"--- run directory: {args.out} ---")

@@ -73,7 +73,7 @@ Example
 >>> lm = ngram.train(ngram.NGramTrainConfig(data=data, order=2), out, log_fn=lambda line: None)
 >>> model, level = ngram.load_run(out)
 >>> model.order, level, sorted(os.listdir(out))
-(2, 'word', ['manifest.json', 'ngram.safetensors', 'run.json'])
+(2, 'word', ['manifest.json', 'ngram.safetensors', 'result.json', 'run.json'])
 """
 
 from rnnkit.runs.directory import RunDir

@@ -9,6 +9,7 @@ Layout (every kind of run uses the names it needs)::
         source_vocab.json     an encoder-decoder's two vocabularies (write_vocab / read_vocab by name)
         target_vocab.json
         metrics.json          scores a kind of run keeps beside its log (write_json)
+        result.json           what the finished run measured, and the command that started it
         checkpoints/          model, optimiser, trainer and RNG state (rnnkit.checkpoint)
         log.jsonl             one record per log interval and per evaluation (rnnkit.trainer)
         learning_curve.png    train and validation loss against updates (with matplotlib)
@@ -63,10 +64,20 @@ from rnnkit.io import CheckpointError, atomic_write
 from rnnkit.text.corpus import file_kind
 from rnnkit.text.vocab import Vocabulary
 
-__all__ = ["RunDir", "save_figure", "CONFIG_FILE", "VOCAB_FILE", "CHECKPOINT_DIR", "PLOT_FILE", "RUN_ENTRIES"]
+__all__ = [
+    "RunDir",
+    "save_figure",
+    "RESULT_FILE",
+    "CONFIG_FILE",
+    "VOCAB_FILE",
+    "CHECKPOINT_DIR",
+    "PLOT_FILE",
+    "RUN_ENTRIES",
+]
 
 CONFIG_FILE, VOCAB_FILE, CHECKPOINT_DIR, PLOT_FILE = "run.json", "vocab.json", "checkpoints", "learning_curve.png"
 MANIFEST_FILE = "manifest.json"
+RESULT_FILE = "result.json"  # what a finished run measured and how it was started (parameters, command, ...)
 MANIFEST_FORMAT = "rnnkit.run"
 # Everything a run may hold; --overwrite removes exactly these (other files in the directory are left alone).
 RUN_ENTRIES = (
@@ -80,6 +91,7 @@ RUN_ENTRIES = (
     "source_vocab.json",
     "target_vocab.json",
     "metrics.json",
+    "result.json",
     MANIFEST_FILE,
 )
 

@@ -39,17 +39,18 @@ import numpy as np
 
 from rnnkit import distributed
 from rnnkit._validate import check_choice, check_positive_int, check_probability
-from rnnkit.batches import StreamBatches
+from rnnkit.batches import ArrayBatches, StreamBatches
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.io import CheckpointError
+from rnnkit.lm.nnlm import NNLM, NNLMConfig, ngram_windows
 from rnnkit.lm.rnnlm import CELLS, OBJECTIVES, RNNLM, RNNLMConfig
 from rnnkit.runs.control import RunControl, check_memory, open_run
-from rnnkit.runs.directory import CONFIG_FILE, VOCAB_FILE, RunDir
+from rnnkit.runs.directory import CONFIG_FILE, RESULT_FILE, VOCAB_FILE, RunDir
 from rnnkit.runs.fit import OPTIMIZERS, fit_run, make_optimizer
-from rnnkit.schedules import StepDecay
+from rnnkit.schedules import ReduceLROnPlateau, StepDecay
 from rnnkit.text.corpus import builtin_corpus, read_text
-from rnnkit.text.data import LEVELS, batchify, tokenize
+from rnnkit.text.data import LEVELS, batchify, sentences, tokenize
 from rnnkit.text.mmap_corpus import is_prepared, load_meta, stream_from_prepared
 from rnnkit.text.vocab import Vocabulary
 from rnnkit.trainer import Trainer, TrainerConfig
@@ -74,6 +75,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+ARCHITECTURES = ("rnnlm", "nnlm")  # a recurrent LM (rnnkit.lm.rnnlm) or the window NNLM (rnnkit.lm.nnlm)
 MAX_LAYERS = 64  # deeper stacks are refused: each layer is a sequential loop over time
 MAX_INIT_RANGE = 10.0  # weights beyond +-10 saturate every gate; larger ranges overflow the float32 products
 
@@ -111,7 +113,14 @@ class LMTrainConfig:
     builtin_chars: int = _f(2_000_000, "Characters of the built-in corpus to use.")
     min_count: int = _f(1, "Tokens seen fewer times become <unk>.")
     max_vocab: int | None = _f(None, "Largest vocabulary, special tokens included (none: no limit).")
-    cell: str = _f("lstm", "Recurrent cell.", tuple(CELLS))
+    architecture: str = _f(
+        "rnnlm",
+        "Model: a recurrent LM, or Bengio et al.'s window NNLM (y = b + W x + U tanh(d + H x)).",
+        ARCHITECTURES,
+    )
+    cell: str = _f("lstm", "Recurrent cell (--architecture rnnlm).", tuple(CELLS))
+    context: int = _f(4, "Words of context n-1 of the window NNLM (--architecture nnlm).")
+    direct: bool = _f(True, "Direct connections W x from the embeddings to the output (--architecture nnlm).")
     embedding_size: int = _f(64, "Size E of the token embeddings.")
     hidden_size: int = _f(256, "Hidden units H per recurrent layer.")
     num_layers: int = _f(2, "Stacked recurrent layers (at most 64).")
@@ -129,6 +138,21 @@ class LMTrainConfig:
     lr: float = _f(3e-3, "Learning rate.")
     lr_decay: float = _f(1.0, "Multiply the learning rate by this every epoch after --decay-start (Zaremba et al.).")
     decay_start: int = _f(0, "Epochs before the learning rate starts to decay.")
+    plateau_factor: float = _f(
+        1.0, "Multiply the learning rate by this at each validation evaluation that does not improve (1: off)."
+    )
+    patience: int | None = _f(
+        None, "Stop after this many validation evaluations without improvement (none: train every epoch)."
+    )
+    evals_per_epoch: int = _f(
+        5, "Validation evaluations per epoch (at most one every 25 updates, or one per shorter epoch)."
+    )
+    adaptive_cutoffs: str | None = _f(
+        None,
+        "Adaptive softmax (Grave et al. 2017): word ids cut at these comma-separated sizes, e.g. 2000,10000 "
+        "(none: the full softmax).",
+        metavar="N,N",
+    )
     clip_norm: float = _f(1.0, "Clip the global gradient norm to this (0: no clipping).")
     epochs: int = _f(1, "Passes over the training text.")
     max_minutes: float = _f(3.0, "Wall-clock budget in minutes (0: none).")
@@ -137,6 +161,7 @@ class LMTrainConfig:
     def __post_init__(self):
         w = "LMTrainConfig"
         check_choice(w, "level", self.level, ("char", "word"))
+        check_choice(w, "architecture", self.architecture, ARCHITECTURES)
         check_choice(w, "cell", self.cell, tuple(CELLS))
         check_choice(w, "optimizer", self.optimizer, ("adam", "sgd"))
         for name in (
@@ -148,6 +173,8 @@ class LMTrainConfig:
             "batch_size",
             "bptt",
             "epochs",
+            "context",
+            "evals_per_epoch",
         ):
             check_positive_int(w, name, getattr(self, name))
         check_positive_int(w, "seed", self.seed, minimum=0)
@@ -176,12 +203,46 @@ class LMTrainConfig:
             raise ValueError(f"{w}: lr must be > 0, got {self.lr}")
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise ValueError(f"{w}: lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        if not (isinstance(self.plateau_factor, (int, float)) and 0 < self.plateau_factor <= 1):
+            raise ValueError(f"{w}: plateau_factor must be in (0, 1], got {self.plateau_factor!r}")
+        if self.plateau_factor < 1 and self.lr_decay < 1:
+            raise ValueError(
+                f"{w}: plateau_factor {self.plateau_factor} and lr_decay {self.lr_decay} are two schedules; "
+                "set one of them to 1"
+            )
+        if self.patience is not None:
+            check_positive_int(w, "patience", self.patience)
+        cutoffs(self.adaptive_cutoffs)  # the syntax here; the sizes against the vocabulary when the model is built
+        if self.architecture == "nnlm" and (self.adaptive_cutoffs or self.tie_weights):
+            raise ValueError(
+                f"{w}: architecture 'nnlm' has a full softmax and no tied weights; use architecture 'rnnlm'"
+            )
         check_choice(w, "objective", self.objective, OBJECTIVES)
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise ValueError(
                 f"{w}: tie_weights needs embedding_size == hidden_size, "
                 f"got {self.embedding_size} and {self.hidden_size}"
             )
+
+
+def cutoffs(text: str | None) -> tuple[int, ...] | None:
+    """The adaptive softmax's cutoffs from ``"2000,10000"``: increasing ints >= 1; None for None.
+
+    >>> cutoffs("2000,10000")
+    (2000, 10000)
+    """
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values) or any(a >= b for a, b in zip(values, values[1:])):
+        raise ValueError(
+            f"LMTrainConfig: adaptive_cutoffs must be increasing comma-separated integers >= 1 "
+            f"such as 2000,10000, got {text!r}"
+        )
+    return values
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -223,10 +284,28 @@ def stream_source(ids: np.ndarray, batch_size: int, bptt: int, what: str) -> Str
 GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mgu": 2}  # gate blocks G per cell: weights are (G*H, D)
 
 
-def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
-    """The fresh RNNLM that ``cfg`` describes, for a vocabulary of ``vocab_size`` tokens."""
-    return RNNLM(
-        RNNLMConfig(
+def build_model(cfg: LMTrainConfig, vocab_size: int, bos_id: int = 0) -> RNNLM | NNLM:
+    """The fresh model that ``cfg`` describes, for a vocabulary of ``vocab_size`` tokens.
+
+    ``bos_id`` fills the window NNLM's context before the first word (the end-of-line id: the start of a text
+    looks like the start of any line). A cutoff of ``cfg.adaptive_cutoffs`` that does not fit the vocabulary
+    is a ValueError naming ``--adaptive-cutoffs``.
+    """
+    if cfg.architecture == "nnlm":
+        return NNLM(
+            NNLMConfig(
+                vocab_size=vocab_size,
+                context=cfg.context,
+                embedding_size=cfg.embedding_size,
+                hidden_size=cfg.hidden_size,
+                direct=cfg.direct,
+                dropout=cfg.dropout,
+                bos_id=bos_id,
+                seed=cfg.seed,
+            )
+        )
+    try:
+        config = RNNLMConfig(
             vocab_size=vocab_size,
             cell=cfg.cell,
             embedding_size=cfg.embedding_size,
@@ -238,15 +317,29 @@ def build_model(cfg: LMTrainConfig, vocab_size: int) -> RNNLM:
             tie_weights=cfg.tie_weights,
             init_range=cfg.init_range,
             objective=cfg.objective,
+            adaptive_cutoffs=cutoffs(cfg.adaptive_cutoffs),
             seed=cfg.seed,
         )
-    )
+    except ValueError as e:
+        if cfg.adaptive_cutoffs is None or "adaptive" not in str(e) and "div_value" not in str(e):
+            raise
+        detail = (
+            str(e).split(": ", 1)[-1].replace("hidden_size", "--hidden-size").replace("adaptive_cutoffs", "cutoffs")
+        )
+        raise ValueError(
+            f"--adaptive-cutoffs {cfg.adaptive_cutoffs}: {detail} (vocabulary of {vocab_size} tokens)"
+        ) from None
+    return RNNLM(config)
 
 
 def memory_estimate(cfg: LMTrainConfig, vocab_size: int, steps: int | None = None) -> float:
     """Bytes that training the model of ``cfg`` needs, roughly: float32 weights, gradients and Adam's two
     moments, plus the activations kept for one BPTT window of ``steps`` (default ``cfg.bptt``) tokens."""
     G, E, H, L, V = GATES.get(cfg.cell, 4), cfg.embedding_size, cfg.hidden_size, cfg.num_layers, vocab_size
+    if cfg.architecture == "nnlm":  # C, W1, b1, W2, b3 (and W3); activations of one minibatch, the logits dominating
+        X = cfg.context * E
+        params = V * E + H * (X + 1) + V * (H + 1) + (V * X if cfg.direct else 0)
+        return 4.0 * (4 * params + 3 * cfg.batch_size * (X + H + V))
     params = V * E + G * H * (E + H + 2) + (L - 1) * G * H * (2 * H + 2) + (V if cfg.tie_weights else H * V + V)
     T, B = min(steps or cfg.bptt, cfg.bptt), cfg.batch_size
     activations = 3 * T * B * (E + L * (G + 2) * H + V)
@@ -282,6 +375,10 @@ def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
     prepared with it.
     """
     if cfg.data and is_prepared(cfg.data):
+        if cfg.architecture == "nnlm":
+            raise ValueError(
+                "--data: --architecture nnlm reads a text file, not a corpus prepared by 'rnnkit lm prepare'"
+            )
         data = _prepared_sources(cfg)
         if vocab is not None and data.vocab != vocab:
             raise ValueError(f"--data: the corpus in {cfg.data} was prepared with another vocabulary than the run's")
@@ -291,6 +388,14 @@ def load_sources(cfg: LMTrainConfig, vocab: Vocabulary | None = None) -> LMData:
         vocab = make_vocab(tokenize(train_text, cfg.level), cfg)
     train_ids = vocab.encode(tokenize(train_text, cfg.level))
     valid_ids = vocab.encode(tokenize(valid_text, cfg.level))
+    if cfg.architecture == "nnlm":  # every token a target of the window before it
+        train_src = ArrayBatches(
+            *ngram_windows(train_ids, cfg.context + 1, vocab.eos_id), batch_size=cfg.batch_size, seed=cfg.seed
+        )
+        valid_src = ArrayBatches(
+            *ngram_windows(valid_ids, cfg.context + 1, vocab.eos_id), batch_size=4096, shuffle=False
+        )
+        return LMData(vocab, train_src, valid_src, (len(train_ids), len(valid_ids)))
     train_src = stream_source(train_ids, cfg.batch_size, cfg.bptt, "data")
     valid_src = stream_source(valid_ids, cfg.batch_size, cfg.bptt, "valid")
     return LMData(vocab, train_src, valid_src, (len(train_ids), len(valid_ids)))
@@ -317,6 +422,8 @@ def train(
     progress: bool = True,
     log_fn: Any = print,
     control: RunControl | None = None,
+    command: str | None = None,
+    preset: str | None = None,
 ) -> dict:
     """Train a language model as ``cfg`` says, into the run directory ``out_dir``; return a summary dict.
 
@@ -333,14 +440,29 @@ def train(
     shard of every batch, rank 0 alone creates the run directory, writes into
     it and reports, and an error on any rank ends every rank. The summary's
     ``"rank"`` says which process returned it (0 on one process).
+    ``command`` (the command line that started the run) and ``preset`` (the
+    name of the recipe it used) are recorded in the run's result.json, beside
+    the parameter count and the updates per epoch.
     """
     control = control or RunControl(overwrite=overwrite)
     comm = distributed.init()  # None on one process; imports no MPI code then
     with distributed.guard(comm):  # an error on one rank (a bad file, say) ends every rank, none waits
-        return _train(cfg, out_dir, comm, control=control, progress=progress, log_fn=log_fn)
+        return _train(
+            cfg, out_dir, comm, control=control, progress=progress, log_fn=log_fn, command=command, preset=preset
+        )
 
 
-def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: bool, log_fn: Any) -> dict:
+def _train(
+    cfg: LMTrainConfig,
+    out_dir,
+    comm,
+    *,
+    control: RunControl,
+    progress: bool,
+    log_fn: Any,
+    command: str | None = None,
+    preset: str | None = None,
+) -> dict:
     rank = 0 if comm is None else comm.rank
     if rank != 0:
         log_fn = _quiet  # one process reports
@@ -364,7 +486,7 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: 
     vocab, train_src, valid_src, (n_train, n_valid) = data
     try:
         check_fits(cfg, len(vocab), n_train)
-        model = build_model(cfg, len(vocab))
+        model = build_model(cfg, len(vocab), vocab.eos_id)
         if source is not None:
             _init_from(model, source[0], control.init_from)
     except BaseException:
@@ -377,21 +499,36 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: 
         if not resuming:
             run.write_vocab(vocab)
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
-    schedule = (
-        StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start) if cfg.lr_decay < 1 else None
-    )
+    schedule = None
+    if cfg.lr_decay < 1:  # Zaremba et al.: multiply by lr_decay after every epoch from decay_start on
+        schedule = StepDecay(opt, step_size=1, gamma=cfg.lr_decay, decay_start=cfg.decay_start)
+    elif cfg.plateau_factor < 1:  # at every evaluation that does not improve on the best validation loss
+        schedule = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=0, threshold=0.0)
     how = "resuming" if resuming else f"from the weights of {control.init_from}" if source else "fresh"
+    what = f"window NNLM n={cfg.context + 1}" if cfg.architecture == "nnlm" else f"{cfg.cell.upper()} LM"
     log_fn(
-        f"{cfg.level}-level {cfg.cell.upper()} LM ({how}): vocabulary {len(vocab)}, {n_train:,} training and "
+        f"{cfg.level}-level {what} ({how}): vocabulary {len(vocab)}, {n_train:,} training and "
         f"{n_valid:,} validation tokens, {model.num_parameters():,} parameters"
         + (f", {comm.size} processes" if comm is not None else "")
     )
+    started = {
+        "model": cfg.architecture,
+        "cell": cfg.cell if cfg.architecture == "rnnlm" else None,
+        "parameters": model.num_parameters(),
+        "steps_per_epoch": len(train_src),
+        "command": command,
+        "preset": preset,
+        "finished": False,
+    }
+    if rank == 0:  # what started the run, readable while it trains
+        run.write_json(RESULT_FILE, started)
     tcfg = TrainerConfig(
         epochs=cfg.epochs,
         max_minutes=cfg.max_minutes or None,
         clip_norm=cfg.clip_norm or None,
         log_every=max(1, min(100, len(train_src) // 10)),
-        eval_every=max(25, len(train_src) // 5),
+        eval_every=max(min(25, len(train_src)), len(train_src) // cfg.evals_per_epoch),
+        patience=cfg.patience,
         progress=progress,
         **control.trainer_fields(),
     )
@@ -410,6 +547,18 @@ def _train(cfg: LMTrainConfig, out_dir, comm, *, control: RunControl, progress: 
         seed=cfg.seed,
     )
     name, value = metric(fit.final["loss"], cfg.level)
+    if rank == 0:
+        run.write_json(
+            RESULT_FILE,
+            {
+                **started,
+                "finished": True,
+                "steps": fit.result.steps,
+                "epochs_completed": fit.result.epochs_completed,
+                "stopped_early": fit.result.stopped_early,
+                "valid_loss": fit.final["loss"],
+            },
+        )
     summary = {"steps": fit.result.steps, "valid_loss": fit.final["loss"], name: value, "vocab_size": len(vocab)}
     summary["rank"] = rank
     skipped = f" ({fit.result.skipped_steps} non-finite updates skipped)" if fit.result.skipped_steps else ""
@@ -441,16 +590,17 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 
 
 # -- load, evaluate, sample ----------------------------------------------------------------------------
-def load_run(run_dir: str | Path, *, flag: str = "--run") -> tuple[RNNLM, Vocabulary, LMTrainConfig]:
+def load_run(run_dir: str | Path, *, flag: str = "--run") -> tuple[RNNLM | NNLM, Vocabulary, LMTrainConfig]:
     """(model in eval mode, vocab, cfg) of a run directory written by :func:`train`; every file checked."""
     run = RunDir.open(run_dir, needs=(CONFIG_FILE, VOCAB_FILE), what="'rnnkit lm train'", flag=flag)
     cfg = run.read_config(LMTrainConfig, renamed=RENAMED_FIELDS)
     vocab = run.read_vocab()
     ckpt = load_checkpoint(run.checkpoint_dir)
-    if ckpt.config.get("kind") != "rnnlm":
-        raise CheckpointError(f"{ckpt.path}: holds a {ckpt.config.get('kind')!r} model, not an rnnlm")
+    kind = ckpt.config.get("kind")
+    if kind not in ("rnnlm", "nnlm"):
+        raise CheckpointError(f"{ckpt.path}: holds a {kind!r} model, not an rnnlm or nnlm")
     try:
-        model = RNNLM.from_config(ckpt.config)
+        model = (NNLM if kind == "nnlm" else RNNLM).from_config(ckpt.config)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{ckpt.path}: config does not describe a model of this rnnkit version: {e}") from None
     if model.cfg.vocab_size != len(vocab):
@@ -459,16 +609,52 @@ def load_run(run_dir: str | Path, *, flag: str = "--run") -> tuple[RNNLM, Vocabu
     return model.eval(), vocab, cfg
 
 
-def evaluate_text(model: RNNLM, vocab: Vocabulary, text: str, level: str, bptt: int = 64) -> dict:
-    """{"loss": mean nats per token, "ppl" or "bpc": the level's metric, "tokens": how many were scored,
-    "unk": how many of them were out of the vocabulary (scored as ``<unk>``)}."""
-    tokens = tokenize(text, level)
-    ids = vocab.encode(tokens)
-    unk = int(np.sum(ids == vocab.unk_id))
-    src = stream_source(ids, 10, bptt, "data")
-    result = Trainer(model, None, TrainerConfig(progress=False)).evaluate(src)  # evaluation needs no optimiser
-    name, value = metric(result["loss"], level)
-    return {"loss": result["loss"], name: value, "tokens": result["count"], "unk": unk, "total": len(ids)}
+def evaluate_text(model: RNNLM | NNLM, vocab: Vocabulary, text: str, level: str, bptt: int = 64) -> dict:
+    """The scores of ``text`` under ``model``, with the keys and conventions of :func:`rnnkit.runs.ngram.evaluate_text`.
+
+    Every token of the stream (each line's words or characters and one end-of-line token per line) is
+    predicted once, the first one after an end-of-line token, so the counts are those of an n-gram model on
+    the same text. Returns {"tokens": tokens predicted, "oov": of them, out of the vocabulary (scored as
+    ``<unk>``), "sentences": lines, "loss": mean nats per token, "bits": the cross-entropy in bits per
+    token, "ppl": exp(loss), and "bpc" (= "bits") for a character model}.
+
+    A recurrent model reads the text as 10 parallel streams, each starting from the zero state after the
+    token that ends the previous stream (plus a single stream for the tokens left over); the window NNLM
+    reads every token's n-1 predecessors.
+    """
+    ids = vocab.encode(tokenize(text, level))
+    n = len(ids)
+    if n < 1:
+        raise ValueError("--data: the text holds no tokens")
+    oov = int(np.sum(ids == vocab.unk_id))
+    evaluator = Trainer(model, None, TrainerConfig(progress=False))  # evaluation needs no optimiser
+    if isinstance(model, NNLM):
+        src = ArrayBatches(*ngram_windows(ids, model.cfg.context + 1, vocab.eos_id), batch_size=4096, shuffle=False)
+        r = evaluator.evaluate(src)
+        total, count = r["loss"] * r["count"], r["count"]
+    else:
+        stream = np.concatenate([[vocab.eos_id], ids]).astype(np.int64)  # the text starts as after a line's end
+        B = max(1, min(10, n // max(bptt, 1)))
+        L = n // B  # targets per stream; stream b reads stream[b*L : (b+1)*L + 1]
+        grid = np.stack([stream[b * L : (b + 1) * L + 1] for b in range(B)], axis=1)  # (L+1, B)
+        total, count = 0.0, 0
+        for part in (grid, stream[B * L :, None]):  # the last n - B*L targets as one more stream
+            if part.shape[0] < 2:
+                continue
+            r = evaluator.evaluate(StreamBatches(part, bptt))
+            total, count = total + r["loss"] * r["count"], count + r["count"]
+    loss = total / count
+    result = {
+        "tokens": count,
+        "oov": oov,
+        "sentences": len(sentences(text, level)),
+        "loss": loss,
+        "bits": loss / math.log(2),
+        "ppl": math.exp(loss) if loss < 700 else math.inf,
+    }
+    if level == "char":
+        result["bpc"] = result["bits"]
+    return result
 
 
 MAX_SAMPLE_LENGTH = 1_000_000  # tokens one sample may ask for

@@ -6,6 +6,7 @@ A run directory (:class:`rnnkit.runs.RunDir`) holds::
         run.json             the resolved NGramTrainConfig (level, order, smoothing, data, ...)
         ngram.safetensors    the counts, config and vocabulary (rnnkit.lm.NGramLM.save)
         manifest.json        SHA-256 of run.json and ngram.safetensors, checked when the run is read
+        result.json          n-gram counts, counting time, the --valid score, the command that made the run
 
 Text is split into lines; a line is a sentence of whitespace-separated words
 (``--level word``) or of characters (``--level char``), and the model adds
@@ -32,7 +33,8 @@ from rnnkit._validate import check_choice, check_positive_int
 from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.io import CheckpointError
 from rnnkit.lm.ngram import MODEL_FILE, SMOOTHINGS, NGramLM
-from rnnkit.runs.directory import CONFIG_FILE, RunDir
+from rnnkit.runs.directory import CONFIG_FILE, RESULT_FILE, RunDir
+from rnnkit.runs.textscore import format_text_score
 from rnnkit.text.corpus import builtin_corpus, read_text
 from rnnkit.text.data import sentences
 
@@ -90,11 +92,21 @@ class NGramTrainConfig:
         NGramLM(self.order, self.smoothing, self.delta, min_count=self.min_count)
 
 
-def train(cfg: NGramTrainConfig, out_dir: str | Path, *, overwrite: bool = False, log_fn: Any = print) -> NGramLM:
+def train(
+    cfg: NGramTrainConfig,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    log_fn: Any = print,
+    command: str | None = None,
+    preset: str | None = None,
+) -> NGramLM:
     """Count the model ``cfg`` describes and write the run directory ``out_dir``; return the model.
 
     ``out_dir`` must not hold a run already unless ``overwrite``; bad input
-    fails before anything is written.
+    fails before anything is written. The run's result.json records the
+    n-gram counts, the counting time, the score on ``cfg.valid`` (if given;
+    the keys of :func:`evaluate_text`), ``command`` and ``preset``.
     """
     text = read_text(cfg.data) if cfg.data else builtin_corpus(cfg.builtin_chars)
     valid_text = read_text(cfg.valid, "valid") if cfg.valid else None
@@ -112,12 +124,32 @@ def train(cfg: NGramTrainConfig, out_dir: str | Path, *, overwrite: bool = False
         f"{sum(len(s) + 1 for s in sents):,} training tokens in {len(sents):,} lines; {kinds}; "
         f"counted in {seconds:.2f} s"
     )
+    valid = None
     if valid_text is not None:
         if cfg.smoothing == "stupid-backoff":
             log_fn("no perplexity on --valid: stupid-backoff gives scores, not probabilities")
         else:
-            log_fn(format_score(evaluate_text(lm, valid_text, cfg.level), cfg.level))
+            valid = evaluate_text(lm, valid_text, cfg.level)
+            log_fn(format_score(valid, cfg.level))
+    run.write_json(
+        RESULT_FILE,
+        {
+            "model": f"{cfg.order}-gram {cfg.smoothing}",
+            "ngrams": [int(n) for n in lm.ngram_counts()],
+            "parameters": int(sum(lm.ngram_counts())),
+            "seconds": seconds,
+            "valid": None if valid is None else {k: _finite(v) for k, v in valid.items()},
+            "command": command,
+            "preset": preset,
+            "finished": True,
+        },
+    )
     return lm
+
+
+def _finite(v: Any) -> Any:
+    """A score for JSON: an infinite perplexity becomes None (JSON has no infinity)."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def export_arpa(run_dir: str | Path, out: str | Path) -> Path:
@@ -155,26 +187,34 @@ def load_run(run_dir: str | Path) -> tuple[NGramLM, str]:
 def evaluate_text(lm: NGramLM, text: str, level: str) -> dict:
     """Perplexity of ``text`` in SRILM's convention, and what it was computed over.
 
-    Returns {"ppl", "bits", "predictions", "lines", "unk"}: ``ppl`` is exp of
-    the mean negative log-probability over every token and one ``</s>`` per
-    line (``predictions`` in all), ``unk`` the tokens scored as ``<unk>``.
+    Returns {"tokens", "oov", "sentences", "loss", "bits", "ppl"} (the keys of
+    :func:`rnnkit.runs.lm.evaluate_text`): ``ppl`` is exp of the mean negative
+    log-probability ``loss`` (nats) over every token and one ``</s>`` per line
+    (``tokens`` in all), ``bits`` the same in bits per token, ``oov`` the tokens
+    scored as ``<unk>``. The earlier names stay: "predictions" (= tokens),
+    "lines" (= sentences), "unk" (= oov).
     """
     sents = sentences(text, level)
     total, m = lm.total_logprob(sents)
-    ppl = math.exp(-total / m) if math.isfinite(total) else math.inf
+    loss = -total / m if math.isfinite(total) else math.inf
+    ppl = math.exp(loss) if loss < 700 else math.inf
     unk = sum(1 for s in sents for w in s if w not in lm.vocab or w == lm.vocab.unk_token)
-    return {"ppl": ppl, "bits": -total / m / math.log(2), "predictions": m, "lines": len(sents), "unk": unk}
+    return {
+        "tokens": m,
+        "oov": unk,
+        "sentences": len(sents),
+        "loss": loss,
+        "bits": loss / math.log(2),
+        "ppl": ppl,
+        "predictions": m,
+        "lines": len(sents),
+        "unk": unk,
+    }
 
 
-def format_score(score: dict, level: str) -> str:
-    """One line for :func:`evaluate_text`'s result, as ``rnnkit ngram eval`` prints it."""
-    unit = "character" if level == "char" else "word"
-    ppl, m, lines = score["ppl"], score["predictions"], score["lines"]
-    note = "" if math.isfinite(ppl) else " (a token has probability 0 under this smoothing)"
-    return (
-        f"ppl {ppl:.4f}{note} over {m:,} predictions ({m - lines:,} {unit}s + one </s> for each of "
-        f"{lines:,} lines; {score['unk']:,} scored as <unk>); {score['bits']:.4f} bits per token"
-    )
+def format_score(score: dict, level: str = "word") -> str:
+    """One line for :func:`evaluate_text`'s result, as ``rnnkit ngram eval`` (and ``rnnkit lm eval``) prints it."""
+    return format_text_score(score)
 
 
 def generate(

@@ -10,6 +10,7 @@ from rnnkit.cli import main
 from rnnkit.decoding import greedy
 from rnnkit.lm import NGramLM, char_sentences, word_sentences
 from rnnkit.runs import ngram as ngram_run
+from rnnkit.runs.textscore import parse_text_score
 
 TEXT = "".join(
     f"the {a} sat on the {b}\n"
@@ -48,7 +49,12 @@ def word_model(files):
 
 
 def test_train_writes_a_model_directory(word_model, files, capsys):
-    assert sorted(p.name for p in word_model.iterdir()) == ["manifest.json", "ngram.safetensors", "run.json"]
+    assert sorted(p.name for p in word_model.iterdir()) == [
+        "manifest.json",
+        "ngram.safetensors",
+        "result.json",
+        "run.json",
+    ]
     cfg = json.loads((word_model / "run.json").read_text())
     assert cfg["order"] == 3 and cfg["smoothing"] == "kneser-ney" and cfg["level"] == "word"
     assert cfg["data"] == str(files / "train.txt")
@@ -59,11 +65,12 @@ def test_train_writes_a_model_directory(word_model, files, capsys):
 def test_eval_reports_the_srilm_perplexity(word_model, files, capsys):
     assert main(["ngram", "eval", "--run", str(word_model), "--data", str(files / "held.txt")]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 1 and out.startswith("ppl ")
+    assert out.count("\n") == 1 and out.startswith("tokens ")
     sents = word_sentences(HELD)
     expected = NGramLM.load(word_model).perplexity(sents)
-    assert float(out.split()[1]) == pytest.approx(expected, abs=1e-4)
-    assert "21 predictions (18 words + one </s> for each of 3 lines; 1 scored as <unk>)" in out
+    score = parse_text_score(out)
+    assert score["ppl"] == pytest.approx(expected, abs=1e-4)
+    assert (score["tokens"], score["sentences"], score["oov"]) == (21, 3, 1)  # 18 words + one </s> per line
     fresh = NGramLM(3, "kneser-ney").fit(word_sentences(TEXT))  # training again gives the same model
     assert fresh.perplexity(sents) == expected
 
@@ -110,7 +117,7 @@ def test_character_level_with_mle_and_laplace(files, capsys):
     )
     capsys.readouterr()
     assert main(["ngram", "eval", "--run", str(out), "--data", str(files / "held.txt")]) == 0
-    ppl = float(capsys.readouterr().out.split()[1])
+    ppl = parse_text_score(capsys.readouterr().out)["ppl"]
     assert ppl == pytest.approx(NGramLM.load(out).perplexity(char_sentences(HELD)), abs=1e-4)
     assert main(["ngram", "sample", "--run", str(out), "--prompt", "the c", "--length", "40", "--seed", "1"]) == 0
     text = capsys.readouterr().out
@@ -134,7 +141,9 @@ def test_character_level_with_mle_and_laplace(files, capsys):
         == 0
     )
     assert main(["ngram", "eval", "--run", str(mle), "--data", str(files / "held.txt")]) == 0
-    assert capsys.readouterr().out.split("\n")[-2].startswith("ppl inf (a token has probability 0")
+    assert (
+        capsys.readouterr().out.split("\n")[-2].endswith("perplexity inf (a token has probability 0 under this model)")
+    )
 
 
 def test_the_built_in_corpus_is_the_default(tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 
 from rnnkit.cli import main
 from rnnkit.lm import NGramLM
+from rnnkit.runs.textscore import parse_text_score
 
 TEXT = "the cat sat on the mat\nthe dog sat on the log\na cat saw the dog\na bird sang\n"
 
@@ -39,7 +40,7 @@ def test_export_then_import_gives_the_same_model(trained, capsys):
         np.testing.assert_allclose([q[imported.vocab.index(t)] for t in trained_lm.vocab.tokens], p, rtol=1e-13)
     for model in ("m", "imported"):  # eval reads both directories alike
         assert main(["ngram", "eval", "--run", str(d / model), "--data", str(d / "train.txt")]) == 0
-    a, b = (line.split()[1] for line in capsys.readouterr().out.splitlines())
+    a, b = (parse_text_score(line)["ppl"] for line in capsys.readouterr().out.splitlines())
     assert a == b
     assert main(["ngram", "sample", "--run", str(d / "imported"), "--length", "5"]) == 0
 
