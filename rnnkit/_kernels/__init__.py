@@ -25,6 +25,14 @@ family name. An adapter has four methods:
 - ``accepts_backward(params, cache) -> bool`` and
   ``backward(params, cache, dout, dstate_T, *, grads_out=None)``: likewise.
 
+A backend may also have an *output* adapter, for the softmax output layer
+(``rnnkit.layers.output``): ``accepts(dtype) -> bool``,
+``softmax_xent(z, bias, targets, real, label_smoothing, grad_scale) -> per``
+(the per-row losses; with ``grad_scale`` not None z is overwritten by dz, as
+``softmax_cross_entropy_`` does after ``z += bias``) and
+``weight_grads(dz, x, dweight, dbias)`` (adds dz^T x and the column sums of dz
+into the two arrays). ``output_adapter(dtype)`` returns the one in use, or None.
+
 A family without an adapter, or a call an adapter declines, runs the NumPy
 maths, so a backend may cover as little as it likes and the cells never
 change. A new array backend (CuPy on a GPU, say) is one adapter module and
@@ -186,10 +194,12 @@ class LoopBackend:
     name: str
     unavailable: str | None
     adapters: Mapping[str, Any] = field(default_factory=dict)
+    output: Any = None  # the output layer's adapter (module docstring), or None
 
 
 _BACKENDS: dict[str, LoopBackend] = {}
 _adapters: Mapping[str, Any] = {}  # the adapters of the backend in use (empty: NumPy)
+_output: Any = None  # the output adapter of the backend in use
 _current = "numpy"
 
 
@@ -229,7 +239,7 @@ def why_unavailable(name: str = "c") -> str | None:
 def set_backend(name: str) -> None:
     """Choose the loops: "auto" (the first that can run), "numpy" (the reference), or a backend by name
     (error if it cannot run here)."""
-    global _adapters, _current
+    global _adapters, _current, _output
     if name != "auto" and name not in _BACKENDS:
         raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(map(repr, backends()))}, got {name!r}")
     if name == "auto":
@@ -237,7 +247,7 @@ def set_backend(name: str) -> None:
     b = _BACKENDS[name]
     if b.unavailable is not None:
         raise RuntimeError(f"rnnkit kernels: backend {name!r} requested but unavailable: {b.unavailable}")
-    _current, _adapters = name, b.adapters
+    _current, _adapters, _output = name, b.adapters, b.output
 
 
 def backend() -> str:
@@ -286,6 +296,13 @@ def backward(family, params: dict, cache, dout, dstate_T, **kw):
     return family.backward(params, cache, dout, dstate_T, **kw)
 
 
+def output_adapter(dtype: np.dtype) -> Any:
+    """The output layer's adapter of the backend in use when it runs ``dtype``, else None (NumPy maths)."""
+    if _output is not None and _output.accepts(dtype):
+        return _output
+    return None
+
+
 def configure(*, packed: bool | None = None, threads: int | None = None, work_per_thread: float | None = None) -> dict:
     """Tune the compiled loops (None keeps a setting); returns the settings in effect.
 
@@ -320,8 +337,8 @@ def _from_environment() -> None:
 
 
 ck = _ckernels
-from rnnkit._kernels.adapters import make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
+from rnnkit._kernels.adapters import OutputRows, make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
 
 register_backend(LoopBackend("numpy", None))
-register_backend(LoopBackend("c", _unavailable, make_adapters(lambda: ck)))
+register_backend(LoopBackend("c", _unavailable, make_adapters(lambda: ck), OutputRows(lambda: ck)))
 _from_environment()

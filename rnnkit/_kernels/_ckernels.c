@@ -1039,6 +1039,156 @@ static PyObject *py_set_blas(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
+/* c (M, N) = a @ b^T, b (N, K) row-major: a thread takes a range of 64-column panels of c, packs its
+ * rows of b itself and multiplies every row of a by them (the output layer's logits, N = V). */
+typedef struct {
+    const float *a, *b;
+    float *c;
+    Py_ssize_t M, N, K, lda, ldc;
+    int failed;
+} nt_job_t;
+
+static void nt_job(void *ctx, int tid, int nthreads)
+{
+#if RNNKIT_PACKED
+    nt_job_t *J = ctx;
+    const Py_ssize_t width = 4 * PV, panels = (J->N + width - 1) / width;
+    const Py_ssize_t q0 = panels * tid / nthreads, q1 = panels * (tid + 1) / nthreads;
+    if (q1 <= q0) return;
+    const Py_ssize_t c0 = q0 * width, c1 = q1 * width < J->N ? q1 * width : J->N;
+    packed_t P;
+    if (packed_alloc(&P, J->K, c1 - c0, 4, 0) < 0) {
+        J->failed = 1;
+        return;
+    }
+    pack_rows_f32(&P, J->b + c0 * J->K);
+    packed_gemm_f32(&P, J->a, J->lda, 1, J->M, J->c + c0, J->ldc, 0);
+    free(P.p);
+#else
+    (void)ctx, (void)tid, (void)nthreads;
+#endif
+}
+
+/* nt(a, b, c): c (M, N) = a @ b^T; a (M, K) and c with contiguous rows, b (N, K) C-contiguous. */
+static PyObject *py_nt(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    NARGS("nt", 3);
+    bufs_t bs = {.n = 0, .kind = 0, .fn = "nt"};
+    int err = 0;
+    Py_ssize_t sa[2], sb[2], sc[2], lda, ldb, ldc;
+    const void *a = get_rows(&bs, args[0], "a", 0, sa, &lda, &err);
+    const void *b = get_rows(&bs, args[1], "b", 0, sb, &ldb, &err);
+    void *c = get_rows(&bs, args[2], "c", 1, sc, &ldc, &err);
+    if (!err && (sb[1] != sa[1] || sc[0] != sa[0] || sc[1] != sb[0])) {
+        PyErr_SetString(PyExc_ValueError, "nt: the shapes do not chain");
+        err = 1;
+    }
+    FAIL_IF_ERR;
+    const Py_ssize_t M = sa[0], K = sa[1], N = sb[0];
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+#if RNNKIT_PACKED
+    if (packed_on(bs.kind) && ldb == K) {
+        nt_job_t J = {a, b, c, M, N, K, lda, ldc, 0};
+        pool_run(nt_job, &J, product_threads(N, M, K));
+        failed = J.failed;
+    } else
+#endif
+    if (bs.kind == 'f')
+        mm_f32(0, 1, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
+    else
+        mm_f64(0, 1, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* -- the output layer ------------------------------------------------------------------------------ */
+
+#include "output.h"
+
+/* A C-contiguous 1-D array of n items of the given struct format characters and size, or NULL for
+ * None when optional (sets *err on failure). */
+static void *get_items(bufs_t *bs, PyObject *o, const char *name, const char *formats, Py_ssize_t size,
+                       Py_ssize_t n, int optional, int *err)
+{
+    if (*err) return NULL;
+    if (o == Py_None) {
+        if (optional) return NULL;
+        PyErr_Format(PyExc_TypeError, "%s: %s must be an array, got None", bs->fn, name);
+        *err = 1;
+        return NULL;
+    }
+    Py_buffer *v = &bs->v[bs->n];
+    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        *err = 1;
+        return NULL;
+    }
+    bs->n++;
+    const char *f = v->format ? v->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    if (f[0] == '\0' || f[1] != '\0' || !strchr(formats, f[0]) || v->itemsize != size || v->ndim != 1 ||
+        v->shape[0] != n) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a contiguous (%zd,) array of %zd-byte items '%s'", bs->fn,
+                     name, n, size, formats);
+        *err = 1;
+        return NULL;
+    }
+    return v->buf;
+}
+
+/* softmax_xent(z, bias, targets, real, scale, eps, per): output.h, for float32 logits z (N, V).
+ * bias (V,) or None; targets (N,) int64; real (N,) bool or None; scale None (no gradient), a number
+ * (every row's gradient weight) or (N,) float32; per (N,) float32 receives the rows' losses. */
+static PyObject *py_softmax_xent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    NARGS("softmax_xent", 7);
+    bufs_t bs = {.n = 0, .kind = 'f', .fn = "softmax_xent"};
+    int err = 0;
+    Py_ssize_t sz[2];
+    xent_job_t J = {0};
+    J.z = get(&bs, args[0], "z", 1, 0, 2, (Py_ssize_t[]){-1, -1}, NULL, sz, &err);
+    if (err) { release(&bs); return NULL; }
+    J.N = sz[0], J.V = sz[1], J.ldz = sz[1];
+    J.bias = get(&bs, args[1], "bias", 0, 1, 1, (Py_ssize_t[]){J.V}, NULL, NULL, &err);
+    J.t = get_items(&bs, args[2], "targets", "qlL", 8, J.N, 0, &err);
+    J.real = get_items(&bs, args[3], "real", "?bB", 1, J.N, 1, &err);
+    J.grad = args[4] != Py_None;
+    if (J.grad && !err) {
+        if (PyFloat_Check(args[4]) || PyLong_Check(args[4])) {
+            J.scale0 = (float)PyFloat_AsDouble(args[4]);
+            if (PyErr_Occurred()) err = 1;
+        } else {
+            J.scale = get(&bs, args[4], "scale", 0, 0, 1, (Py_ssize_t[]){J.N}, NULL, NULL, &err);
+        }
+    }
+    if (!err) {
+        J.eps = (float)PyFloat_AsDouble(args[5]);
+        if (PyErr_Occurred()) err = 1;
+    }
+    J.per = get(&bs, args[6], "per", 1, 0, 1, (Py_ssize_t[]){J.N}, NULL, NULL, &err);
+    if (err) { release(&bs); return NULL; }
+    if (J.V == 0) {
+        release(&bs);
+        PyErr_SetString(PyExc_ValueError, "softmax_xent: z must have at least one column");
+        return NULL;
+    }
+    /* a thread per 256k logits: below that, waking one costs more than it saves */
+    int n = (int)((double)J.N * J.V / 262144.0);
+    if (n > pool.wanted) n = pool.wanted;
+    if (n > J.N) n = (int)J.N;
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(xent_job, &J, n < 1 ? 1 : n);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (J.bad_target) {
+        PyErr_Format(PyExc_IndexError, "softmax_xent: targets must be in [0, %zd) on real rows", J.V);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"rnn_forward", (PyCFunction)(void (*)(void))py_rnn_forward, METH_FASTCALL, "Elman RNN forward loop."},
     {"rnn_backward", (PyCFunction)(void (*)(void))py_rnn_backward, METH_FASTCALL, "Elman RNN backward loop."},
@@ -1050,6 +1200,9 @@ static PyMethodDef methods[] = {
     {"transpose", (PyCFunction)(void (*)(void))py_transpose, METH_FASTCALL, "dst = src^T (2-D, contiguous)."},
     {"tn", (PyCFunction)(void (*)(void))py_tn, METH_FASTCALL, "c += a^T @ b (and cb += column sums of a)."},
     {"nn", (PyCFunction)(void (*)(void))py_nn, METH_FASTCALL, "c = a @ b."},
+    {"nt", (PyCFunction)(void (*)(void))py_nt, METH_FASTCALL, "c = a @ b^T."},
+    {"softmax_xent", (PyCFunction)(void (*)(void))py_softmax_xent, METH_FASTCALL,
+     "Softmax cross-entropy of float32 logit rows, dz written over them."},
     {"set_blas", (PyCFunction)(void (*)(void))py_set_blas, METH_FASTCALL, "Install the CBLAS entry points."},
     {"set_options", (PyCFunction)(void (*)(void))py_set_options, METH_FASTCALL,
      "set_options(packed, threads, work_per_thread) -> the settings in effect."},

@@ -442,6 +442,46 @@ class LSTMLoops(_Loops):
         return grads, dx, (dh, dc)
 
 
+class OutputRows:
+    """The output layer's softmax cross-entropy and weight gradients on the compiled kernels, float32 only.
+
+    float64 is the precision of the checks: it stays on the NumPy path, which equals the unfused
+    composition bit for bit (rnnkit/layers/output.py); this one equals it to float32 rounding.
+    """
+
+    def __init__(self, extension: Callable[[], Any]) -> None:
+        self._ext = extension
+
+    def accepts(self, dtype: DTypeLike) -> bool:
+        return np.dtype(dtype) == _F32
+
+    def softmax_xent(
+        self,
+        z: np.ndarray,
+        bias: np.ndarray | None,
+        targets: np.ndarray,
+        real: np.ndarray | None,
+        label_smoothing: float,
+        grad_scale: float | np.ndarray | None,
+    ) -> np.ndarray:
+        """Per-row losses of z + bias (N, V); z becomes dz unless grad_scale is None (then scratch)."""
+        per = np.empty(z.shape[0], dtype=z.dtype)
+        t = np.ascontiguousarray(targets, dtype=np.int64)
+        if real is not None:
+            real = np.ascontiguousarray(real, dtype=np.bool_)
+        if grad_scale is not None and np.ndim(grad_scale):
+            grad_scale = np.ascontiguousarray(grad_scale, dtype=z.dtype)
+        elif grad_scale is not None:
+            grad_scale = float(grad_scale)
+        b = None if bias is None else np.ascontiguousarray(bias, dtype=z.dtype)
+        self._ext().softmax_xent(z, b, t, real, grad_scale, float(label_smoothing), per)
+        return per
+
+    def weight_grads(self, dz: np.ndarray, x: np.ndarray, dweight: np.ndarray, dbias: np.ndarray | None) -> None:
+        """dweight (V, E) += dz^T x and dbias (V,) += the column sums of dz (N, V); x (N, E)."""
+        self._ext().tn(dz, np.ascontiguousarray(x), dweight, dbias)
+
+
 def make_adapters(extension: Callable[[], Any]) -> dict:
     """The C backend's adapters, by family name; ``extension()`` returns the loaded extension module."""
     return {"rnn": RNNLoops(extension), "gru": GRULoops(extension), "lstm": LSTMLoops(extension)}

@@ -52,11 +52,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit import _kernels
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.layers.linear import linear_backward, linear_forward
 from rnnkit.losses import cross_entropy
 
-__all__ = ["output_forward", "output_backward", "output_reference", "softmax_cross_entropy_"]
+__all__ = [
+    "output_forward",
+    "output_backward",
+    "output_backward_into",
+    "output_reference",
+    "softmax_cross_entropy_",
+    "softmax_cross_entropy_rows_",
+]
 
 
 def softmax_cross_entropy_(
@@ -119,6 +127,33 @@ def softmax_cross_entropy_(
     return per
 
 
+def softmax_cross_entropy_rows_(
+    z: np.ndarray,
+    targets: np.ndarray,
+    real: np.ndarray | None = None,
+    *,
+    bias: np.ndarray | None = None,
+    label_smoothing: float = 0.0,
+    grad_scale: float | np.ndarray | None = 1.0,
+    chunk_rows: int | None = None,
+) -> np.ndarray:
+    """:func:`softmax_cross_entropy_` of z + bias (the bias added in place first), on the compiled row
+    kernel of the loop backend in use where it runs z's dtype (float32 on the C extension: bias, softmax
+    and dz in three passes over each row, rows over the thread pool), else on the NumPy path.
+
+    Same arguments and results as :func:`softmax_cross_entropy_`; ``chunk_rows`` (NumPy only) keeps
+    the NumPy path. No input checks.
+    """
+    compiled = _kernels.output_adapter(z.dtype) if chunk_rows is None else None
+    if compiled is not None:
+        return compiled.softmax_xent(z, bias, targets, real, label_smoothing, grad_scale)
+    if bias is not None:
+        z += bias  # as linear_forward adds it: the same bits
+    return softmax_cross_entropy_(
+        z, targets, real, label_smoothing=label_smoothing, grad_scale=grad_scale, chunk_rows=chunk_rows
+    )
+
+
 def output_forward(
     x: np.ndarray,
     weight: np.ndarray,
@@ -147,15 +182,14 @@ def output_forward(
     shape = (x2.shape[0], weight.shape[0])
     if out is not None and out.shape == shape and out.dtype == x2.dtype and out.flags.c_contiguous:
         z = np.matmul(x2, weight.T, out=out)  # (N, V) the only (N, V) array, in the caller's workspace
-        if bias is not None:
-            z += bias
     else:
-        z, _ = linear_forward(x2, weight, bias)  # (N, V) the only (N, V) array
+        z, _ = linear_forward(x2, weight, None)  # (N, V) the only (N, V) array
     grad = is_grad_enabled()
-    per = softmax_cross_entropy_(
+    per = softmax_cross_entropy_rows_(
         z,
         targets,
         real,
+        bias=bias,
         label_smoothing=label_smoothing,
         grad_scale=grad_scale if grad else None,
         chunk_rows=chunk_rows,
@@ -177,6 +211,29 @@ def output_backward(cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     """Gradients of :func:`output_forward`: ``(dx (N, E), dweight (V, E), dbias (V,) or None)``."""
     linear_cache, dz = cache
     return linear_backward(dz, linear_cache)  # dx = dz @ W, dW = dz^T x, db = sum_n dz
+
+
+def output_backward_into(cache: tuple, dweight: np.ndarray, dbias: np.ndarray | None) -> np.ndarray:
+    """Gradients of :func:`output_forward`, the weight's and the bias's added into ``dweight`` (V, E)
+    and ``dbias`` (V,) (a model's gradient accumulators) in place; returns dx (N, E).
+
+    Same values as :func:`output_backward` followed by ``dweight += dW; dbias += db`` (bit for bit
+    on the NumPy path); on the compiled kernels (float32) the sums go straight into the accumulators,
+    with no (V, E) temporary and no separate pass over dz for the bias.
+    """
+    (x2, weight, has_bias), dz = cache
+    dx = dz @ weight  # (N, E)
+    compiled = _kernels.output_adapter(dz.dtype)
+    if compiled is not None and dweight.dtype == dz.dtype and dweight.flags.c_contiguous:
+        bias_acc = dbias if has_bias and dbias is not None and dbias.flags.c_contiguous else None
+        compiled.weight_grads(dz, x2, dweight, bias_acc)
+        if has_bias and dbias is not None and bias_acc is None:
+            dbias += dz.sum(axis=0)
+        return dx
+    dweight += dz.T @ x2  # (V, E)
+    if has_bias and dbias is not None:
+        dbias += dz.sum(axis=0)
+    return dx
 
 
 def output_reference(

@@ -83,7 +83,7 @@ from rnnkit.activations import log_softmax
 from rnnkit.grad_mode import is_grad_enabled, no_grad
 from rnnkit.layers.embedding import Embedding, embedding_backward
 from rnnkit.layers.linear import Linear, linear_backward, linear_forward
-from rnnkit.layers.output import softmax_cross_entropy_
+from rnnkit.layers.output import softmax_cross_entropy_rows_
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.protocols import StepModel, StepResult
@@ -338,7 +338,7 @@ class NNLM(Module):
         if buf is None or buf.shape != (B, V):
             buf = self._logits_buffer = np.empty((B, V), dtype=self.dtype)
         z = self.forward(contexts, out=buf)
-        per = softmax_cross_entropy_(z, t, grad_scale=1.0 / max(count, 1))  # z := dz of the mean over tokens
+        per = softmax_cross_entropy_rows_(z, t, grad_scale=1.0 / max(count, 1))  # z := dz of the mean over tokens
         self.backward(z)
         return StepResult(_sum64(per), count, None)
 
@@ -350,7 +350,7 @@ class NNLM(Module):
                 loss, _ = cross_entropy(z, np.asarray(targets), reduction="sum", ignore_index=None)
             else:
                 loss = _sum64(
-                    softmax_cross_entropy_(
+                    softmax_cross_entropy_rows_(
                         z, self._check_targets("NNLM.eval_step", targets, z.shape[0]), grad_scale=None
                     )
                 )

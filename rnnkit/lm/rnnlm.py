@@ -58,7 +58,7 @@ from rnnkit.layers.adaptive import AdaptiveLogSoftmaxWithLoss, adaptive_backward
 from rnnkit.layers.adaptive import check_cutoffs as _check_cutoffs
 from rnnkit.layers.dropout import Dropout
 from rnnkit.layers.linear import linear_backward, linear_forward
-from rnnkit.layers.output import output_backward, output_forward
+from rnnkit.layers.output import output_backward_into, output_forward
 from rnnkit.losses import cross_entropy
 from rnnkit.module import Module
 from rnnkit.protocols import StepModel, StepResult
@@ -386,7 +386,6 @@ class RNNLM(Module):
         loss, _, cache = output_forward(h2, W, dec.params["bias"], y, real=real, grad_scale=scale or 1.0, out=out)
         if not grad:
             return loss, None
-        dh2, dW, db = output_backward(cache)
-        (self.embedding.grads if self.cfg.tie_weights else dec.grads)["weight"] += dW
-        dec.grads["bias"] += db
+        dW = (self.embedding.grads if self.cfg.tie_weights else dec.grads)["weight"]
+        dh2 = output_backward_into(cache, dW, dec.grads["bias"])  # dW += dz^T h, db += sum_n dz
         return loss, dh2.reshape(T, B, H)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit import _kernels
 from rnnkit.grad_mode import no_grad
 from rnnkit.gradcheck import assert_gradient_close, numerical_gradient
-from rnnkit.layers.output import output_backward, output_forward, output_reference
+from rnnkit.layers.output import output_backward, output_backward_into, output_forward, output_reference
 
 from helpers import assert_close
 
@@ -46,14 +47,16 @@ def _kwargs(variant, y, rng):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("chunk_rows", [None, 1, 5, 1000])
 def test_fused_equals_the_reference_bit_for_bit(dtype, bias, objective, variant, chunk_rows):
+    """The NumPy path (float64 on every backend; float32 where no compiled kernel runs it)."""
     x, W, b, y, rng = case(dtype=dtype)
     b = b if bias else None
     kw, y = _kwargs(variant, y, rng)
     count = output_reference(x, W, b, y, **kw)[1]
     scale = 1.0 / max(count, 1) if SCALES[objective] == "count" else SCALES[objective]
     loss_r, count_r, z_r, dx_r, dW_r, db_r = output_reference(x, W, b, y, grad_scale=scale, **kw)
-    loss, count, cache = output_forward(x, W, b, y, grad_scale=scale, chunk_rows=chunk_rows, **kw)
-    dx, dW, db = output_backward(cache)
+    with _kernels.use("numpy" if dtype == np.float32 else _kernels.backend()):
+        loss, count, cache = output_forward(x, W, b, y, grad_scale=scale, chunk_rows=chunk_rows, **kw)
+        dx, dW, db = output_backward(cache)
     assert loss == loss_r and count == count_r
     for name, ours, ref in (("dx", dx, dx_r), ("dW", dW, dW_r), ("db", db, db_r)):
         if ref is None:
@@ -61,6 +64,56 @@ def test_fused_equals_the_reference_bit_for_bit(dtype, bias, objective, variant,
             continue
         assert ours.dtype == ref.dtype, name
         np.testing.assert_array_equal(ours, ref, err_msg=name)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("objective", list(SCALES))
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_accumulating_backward_equals_the_reference(bias, objective, variant, backend):
+    """output_backward_into adds what output_backward returns: bit for bit in float64 on every backend;
+    in float32, the compiled kernels (softmax rows, dW and db summed into the accumulators) agree
+    with the float64 reference to float32 rounding."""
+    if backend == "c" and not _kernels.available("c"):
+        pytest.skip(_kernels.why_unavailable("c"))
+    for dtype in (np.float64, np.float32):
+        x, W, b, y, rng = case(N=45, E=7, V=300, dtype=dtype, seed=3)
+        b = b if bias else None
+        kw, y = _kwargs(variant, y, rng)
+        count = output_reference(x, W, b, y, **kw)[1]
+        scale = 1.0 / max(count, 1) if SCALES[objective] == "count" else SCALES[objective]
+        x64, W64, b64 = (None if a is None else a.astype(np.float64) for a in (x, W, b))
+        loss_r, _, _, dx_r, dW_r, db_r = output_reference(x64, W64, b64, y, grad_scale=scale, **kw)
+        start_W = rng.normal(size=W.shape).astype(dtype)  # accumulators that already hold something
+        start_b = rng.normal(size=W.shape[0]).astype(dtype)
+        dW, db = start_W.copy(), start_b.copy()
+        with _kernels.use(backend):
+            loss, count, cache = output_forward(x, W, b, y, grad_scale=scale, **kw)
+            dx = output_backward_into(cache, dW, db if bias else None)
+        if dtype == np.float64:
+            assert loss == loss_r
+            np.testing.assert_array_equal(dx, dx_r)
+            np.testing.assert_array_equal(dW, start_W + dW_r)
+            np.testing.assert_array_equal(db, start_b + db_r if bias else start_b)
+        else:
+            assert_close("loss", np.float32(loss), np.float64(loss_r), 1e-5)
+            assert_close("dx", dx, dx_r, 1e-5)
+            assert_close("dW", dW - start_W, dW_r, 1e-5)
+            assert_close("db", db - start_b, db_r if bias else np.zeros(W.shape[0]), 1e-5)
+
+
+def test_compiled_rows_reject_a_target_outside_the_vocabulary_but_never_read_excluded_ones():
+    if not _kernels.available("c"):
+        pytest.skip(_kernels.why_unavailable("c"))
+    x, W, b, y, rng = case(dtype=np.float32)
+    with _kernels.use("c"):
+        bad = y.copy()
+        bad[3] = W.shape[0]
+        with pytest.raises(IndexError, match="targets"):
+            output_forward(x, W, b, bad)
+        bad[3] = -100  # an ignored row: its target is never read
+        loss, count, cache = output_forward(x, W, b, bad, ignore_index=-100)
+    assert count == x.shape[0] - 1 and not cache[1][3].any()
 
 
 def test_the_fused_gradient_is_the_reference_gradient_of_the_logits():
@@ -79,7 +132,9 @@ def test_the_fused_gradient_is_the_reference_gradient_of_the_logits():
 def test_a_reused_logits_buffer_changes_nothing(dtype):
     x, W, b, y, rng = case(dtype=dtype)
     buf = np.full((x.shape[0], W.shape[0]), np.nan, dtype=dtype)
-    loss_r, _, _, dx_r, dW_r, db_r = output_reference(x, W, b, y, label_smoothing=0.1, grad_scale=0.25)
+    # a fresh logits array on the same path (the NumPy one, or the compiled one for float32)
+    loss_r, _, fresh = output_forward(x, W, b, y, label_smoothing=0.1, grad_scale=0.25)
+    dx_r, dW_r, db_r = output_backward(fresh)
     for _ in range(2):  # the second pass starts from the first one's dz in the buffer
         loss, _, cache = output_forward(x, W, b, y, label_smoothing=0.1, grad_scale=0.25, out=buf)
         assert cache[1] is buf and loss == loss_r

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
+from rnnkit import _kernels
 from rnnkit.lm.nnlm import NNLM, NNLMConfig
+
+from helpers import assert_close
 
 
 def model(**kw):
@@ -16,6 +19,12 @@ def model(**kw):
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("dropout", [0.0, 0.25])
 def test_fused_and_reference_paths_are_bit_identical(dtype, direct, dropout):
+    """The fused NumPy path (float64 on every backend, float32 on the NumPy loops)."""
+    with _kernels.use("numpy" if dtype == "float32" else _kernels.backend()):
+        _compare_paths(dtype, direct, dropout)
+
+
+def _compare_paths(dtype, direct, dropout):
     fused, ref = model(dtype=dtype, direct=direct, dropout=dropout), model(dtype=dtype, direct=direct, dropout=dropout)
     ref.output_path = "reference"
     rng = np.random.default_rng(0)
@@ -29,6 +38,25 @@ def test_fused_and_reference_paths_are_bit_identical(dtype, direct, dropout):
             np.testing.assert_array_equal(fused.grads[k], ref.grads[k], err_msg=k)
         assert fused.eval_step((ctx, y), None).loss_sum == ref.eval_step((ctx, y), None).loss_sum
     assert fused._logits_buffer.shape == (5, 31)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_the_compiled_float32_rows_agree_with_the_float64_reference(direct):
+    if not _kernels.available("c"):
+        pytest.skip(_kernels.why_unavailable("c"))
+    ours, ref = model(dtype="float32", direct=direct), model(dtype="float64", direct=direct)
+    ref.load_state_dict({k: v.astype(np.float64) for k, v in ours.state_dict().items()})
+    ref.output_path = "reference"
+    rng = np.random.default_rng(1)
+    ctx, y = rng.integers(0, 31, size=(17, 3)), rng.integers(0, 31, size=17)
+    with _kernels.use("c"):
+        r1 = ours.train_step((ctx, y), None)
+        e1 = ours.eval_step((ctx, y), None)
+    r2 = ref.train_step((ctx, y), None)
+    assert abs(r1.loss_sum - r2.loss_sum) < 1e-5 * abs(r2.loss_sum)
+    assert abs(e1.loss_sum - r2.loss_sum) < 1e-5 * abs(r2.loss_sum)
+    for k in ref.grads:
+        assert_close(k, ours.grads[k], ref.grads[k], 1e-5)
 
 
 def test_fused_path_names_bad_targets():

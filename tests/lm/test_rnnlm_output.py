@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit import _kernels
 from rnnkit.batches import StreamBatches
 from rnnkit.decoding import beam_search, greedy, sample
 from rnnkit.lm.rnnlm import RNNLM, RNNLMConfig
+
+from helpers import assert_close
 
 
 def small(**kw):
@@ -31,9 +34,16 @@ def windows(V=13, T=5, B=3, seed=6):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_fused_and_reference_paths_are_bit_identical(objective, tie, dropout, dtype):
+    """The fused NumPy path (float64 on every backend, float32 on the NumPy loops; the compiled float32
+    rows are compared to a tolerance below)."""
     kw = dict(objective=objective, tie_weights=tie, dropout=dropout, dtype=dtype, cell="lstm")
     fused, ref = small(**kw), small(**kw)
     ref.output_path = "reference"
+    with _kernels.use("numpy" if dtype == "float32" else _kernels.backend()):
+        _compare_paths(fused, ref)
+
+
+def _compare_paths(fused, ref):
     for window in windows():
         state = None
         for _ in range(2):  # the second step reuses the fused path's logits buffer
@@ -47,6 +57,29 @@ def test_fused_and_reference_paths_are_bit_identical(objective, tie, dropout, dt
                 np.testing.assert_array_equal(a, b)
         e1, e2 = fused.eval_step(window, None), ref.eval_step(window, None)
         assert e1.loss_sum == e2.loss_sum and e1.count == e2.count
+
+
+@pytest.mark.parametrize("objective", ["token_mean", "sum"])
+@pytest.mark.parametrize("tie", [False, True])
+def test_the_compiled_float32_output_rows_agree_with_the_float64_reference(objective, tie):
+    """float32 on the compiled kernels (softmax rows, dW and db summed into the gradients) against the
+    same weights in float64 on the reference path: loss and every gradient to float32 rounding."""
+    if not _kernels.available("c"):
+        pytest.skip(_kernels.why_unavailable("c"))
+    kw = dict(objective=objective, tie_weights=tie, cell="lstm", vocab_size=300)
+    ours, ref = small(dtype="float32", **kw), small(dtype="float64", **kw)
+    ref.load_state_dict({k: v.astype(np.float64) for k, v in ours.state_dict().items()})
+    ref.output_path = "reference"
+    for window in windows(V=300):
+        ours.zero_grad()
+        ref.zero_grad()
+        with _kernels.use("c"):
+            r1 = ours.train_step(window, None)
+        r2 = ref.train_step(window, None)
+        assert r1.count == r2.count
+        assert abs(r1.loss_sum - r2.loss_sum) < 1e-5 * max(1.0, abs(r2.loss_sum))
+        for k in ref.grads:
+            assert_close(k, ours.grads[k], ref.grads[k], 1e-5)
 
 
 class TorchLM(torch.nn.Module):
