@@ -55,9 +55,9 @@ MIKOLOV_RNNLM = (
 BENGIO = 'Y. Bengio, R. Ducharme, P. Vincent, C. Jauvin, "A neural probabilistic language model", 2003'
 CHEN_GOODMAN = 'S. F. Chen, J. Goodman, "An empirical study of smoothing techniques for language modeling", 1998'
 
-# Zaremba et al.'s small, non-regularised network: 2 x 200 units unrolled 35 steps, batch 20, plain SGD at lr 1,
+# Zaremba et al.'s small, non-regularised network: 2 x 200 units unrolled 20 steps, batch 20, plain SGD at lr 1,
 # gradient norm clipped at 5, 13 epochs, the lr halved after each epoch from the 5th on, weights uniform in +-0.1,
-# the loss summed over the 35 steps and averaged over the batch ("batch_mean").
+# the loss summed over the 20 steps and averaged over the batch ("batch_mean").
 _ZAREMBA_SMALL = dict(
     architecture="rnnlm",
     level="word",
@@ -73,7 +73,7 @@ _ZAREMBA_SMALL = dict(
     init_range=0.1,
     objective="batch_mean",
     batch_size=20,
-    bptt=35,
+    bptt=20,
     optimizer="sgd",
     lr=1.0,
     lr_decay=0.5,
@@ -93,8 +93,8 @@ LM_PRESETS: Mapping[str, Preset] = MappingProxyType(
         for p in (
             Preset(
                 "ptb-small-lstm",
-                "Zaremba et al.'s small LSTM: 2 x 200, 35 steps, batch 20, SGD lr 1 halved after epoch 4, 13 epochs",
-                "The non-regularised small LSTM of Zaremba et al. (2014): two layers of 200 units, 35 steps of "
+                "Zaremba et al.'s small LSTM: 2 x 200, 20 steps, batch 20, SGD lr 1 halved after epoch 4, 13 epochs",
+                "The non-regularised small LSTM of Zaremba et al. (2014): two layers of 200 units, 20 steps of "
                 "truncated BPTT over 20 streams, plain SGD at lr 1 with the gradient norm clipped at 5, weights "
                 "uniform in [-0.1, 0.1], no dropout, 13 epochs, the learning rate halved after every epoch from "
                 "the fifth on. The paper reports 120.7 validation and 114.5 test perplexity.",
