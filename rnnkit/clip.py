@@ -74,7 +74,15 @@ def _total_norm(items: list[tuple[str, np.ndarray]], p: float) -> float:
             return max(peaks, default=0.0)
         if p == 2.0:
             # Accumulate in float64 so float32 gradients neither overflow nor lose digits in the sum.
-            sq = sum(float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for _, g in items)
+            sq = 0.0
+            for _, g in items:
+                flat = g.ravel()
+                s = float(np.dot(flat, flat))  # BLAS: one pass, threaded; float32 sums in float32
+                if not math.isfinite(s) and flat.dtype != np.float64:
+                    # a float32 square overflowed (|g| beyond about 1e19), or an entry is not finite:
+                    # count again in float64, which holds the squares of every finite float32
+                    s = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+                sq += s
             return math.sqrt(sq)
         total = 0.0
         for _, g in items:

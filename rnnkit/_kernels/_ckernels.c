@@ -797,7 +797,6 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
  * a training step never wakes BLAS's own threads (which, waiting for more work after a call, would
  * compete with the pool's on the same cores); otherwise BLAS. */
 
-#define KC 256                      /* rows of B packed at a time for A^T @ B */
 
 /* s (n) += the sums over k of a[k, :n] (row stride lda): a bias gradient. */
 TARGETS static void column_sums_f32(const float *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, float *s)
@@ -832,33 +831,6 @@ typedef struct {
     const void *packed;             /* nn: B packed once for every thread */
     int failed;
 } product_job;
-
-/* c (M, N) += a^T @ b and cb (M) += the column sums of a; a (K, M), b (K, N); a thread takes rows of c. */
-static void tn_job(void *ctx, int tid, int nthreads)
-{
-#if RNNKIT_PACKED
-    product_job *J = ctx;
-    const Py_ssize_t r0 = J->M * tid / nthreads, r1 = J->M * (tid + 1) / nthreads;
-    if (r1 <= r0) return;
-    packed_t P;
-    float *scratch = malloc(sizeof(float) * KC * 8);
-    if (!scratch || packed_alloc(&P, KC, J->N, 4, 0) < 0) {
-        free(scratch);
-        J->failed = 1;
-        return;
-    }
-    for (Py_ssize_t k0 = 0; k0 < J->K; k0 += KC) {
-        P.K = J->K - k0 < KC ? J->K - k0 : KC;
-        pack_cols_f32(&P, J->b + k0 * J->ldb, J->ldb);
-        packed_gemm_at_f32(&P, J->a + k0 * J->lda + r0, J->lda, r1 - r0, J->c + r0 * J->ldc, J->ldc, scratch);
-    }
-    free(P.p);
-    free(scratch);
-    if (J->cb) column_sums_f32(J->a + r0, J->lda, J->K, r1 - r0, J->cb + r0);
-#else
-    (void)ctx, (void)tid, (void)nthreads;
-#endif
-}
 
 /* c (M, N) = a @ b; a (M, K); b packed; a thread takes rows of c. */
 static void nn_job(void *ctx, int tid, int nthreads)
@@ -899,13 +871,12 @@ static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     void *cb = get(&bs, args[3], "cb", 1, 1, 1, (Py_ssize_t[]){sa[1]}, NULL, NULL, &err);
     FAIL_IF_ERR;
     const Py_ssize_t K = sa[0], M = sa[1], N = sb[1];
-    int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (packed_on(bs.kind)) {
-        product_job J = {a, b, c, cb, M, N, K, lda, ldb, ldc, NULL, 0};
-        pool_run(tn_job, &J, product_threads(M, N, K));
-        failed = J.failed;
-    } else if (bs.kind == 'f') {
+    /* BLAS with beta = 1 (the sum lands in c directly). The packed kernels were used here once, to keep
+     * BLAS's threads asleep during a training step; measured on every shape of bench_layers and on the
+     * PTB language model, BLAS was as fast or up to 2.5x faster for these products (K = T*B rows), and the whole
+     * training step faster with it (docs/performance.md). */
+    if (bs.kind == 'f') {
         mm_f32(1, 0, M, N, K, 1, a, lda, b, ldb, 1, c, ldc);
         if (cb) column_sums_f32(a, lda, K, M, cb);
     } else {
@@ -914,7 +885,6 @@ static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_END_ALLOW_THREADS
     release(&bs);
-    if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -1039,71 +1009,6 @@ static PyObject *py_set_blas(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* c (M, N) = a @ b^T, b (N, K) row-major: a thread takes a range of 64-column panels of c, packs its
- * rows of b itself and multiplies every row of a by them (the output layer's logits, N = V). */
-typedef struct {
-    const float *a, *b;
-    float *c;
-    Py_ssize_t M, N, K, lda, ldc;
-    int failed;
-} nt_job_t;
-
-static void nt_job(void *ctx, int tid, int nthreads)
-{
-#if RNNKIT_PACKED
-    nt_job_t *J = ctx;
-    const Py_ssize_t width = 4 * PV, panels = (J->N + width - 1) / width;
-    const Py_ssize_t q0 = panels * tid / nthreads, q1 = panels * (tid + 1) / nthreads;
-    if (q1 <= q0) return;
-    const Py_ssize_t c0 = q0 * width, c1 = q1 * width < J->N ? q1 * width : J->N;
-    packed_t P;
-    if (packed_alloc(&P, J->K, c1 - c0, 4, 0) < 0) {
-        J->failed = 1;
-        return;
-    }
-    pack_rows_f32(&P, J->b + c0 * J->K);
-    packed_gemm_f32(&P, J->a, J->lda, 1, J->M, J->c + c0, J->ldc, 0);
-    free(P.p);
-#else
-    (void)ctx, (void)tid, (void)nthreads;
-#endif
-}
-
-/* nt(a, b, c): c (M, N) = a @ b^T; a (M, K) and c with contiguous rows, b (N, K) C-contiguous. */
-static PyObject *py_nt(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    NARGS("nt", 3);
-    bufs_t bs = {.n = 0, .kind = 0, .fn = "nt"};
-    int err = 0;
-    Py_ssize_t sa[2], sb[2], sc[2], lda, ldb, ldc;
-    const void *a = get_rows(&bs, args[0], "a", 0, sa, &lda, &err);
-    const void *b = get_rows(&bs, args[1], "b", 0, sb, &ldb, &err);
-    void *c = get_rows(&bs, args[2], "c", 1, sc, &ldc, &err);
-    if (!err && (sb[1] != sa[1] || sc[0] != sa[0] || sc[1] != sb[0])) {
-        PyErr_SetString(PyExc_ValueError, "nt: the shapes do not chain");
-        err = 1;
-    }
-    FAIL_IF_ERR;
-    const Py_ssize_t M = sa[0], K = sa[1], N = sb[0];
-    int failed = 0;
-    Py_BEGIN_ALLOW_THREADS
-#if RNNKIT_PACKED
-    if (packed_on(bs.kind) && ldb == K) {
-        nt_job_t J = {a, b, c, M, N, K, lda, ldc, 0};
-        pool_run(nt_job, &J, product_threads(N, M, K));
-        failed = J.failed;
-    } else
-#endif
-    if (bs.kind == 'f')
-        mm_f32(0, 1, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
-    else
-        mm_f64(0, 1, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
-    Py_END_ALLOW_THREADS
-    release(&bs);
-    if (failed) return PyErr_NoMemory();
-    Py_RETURN_NONE;
-}
-
 /* -- the output layer ------------------------------------------------------------------------------ */
 
 #include "output.h"
@@ -1198,9 +1103,8 @@ static PyMethodDef methods[] = {
     {"lstm_backward", (PyCFunction)(void (*)(void))py_lstm_backward, METH_FASTCALL, "LSTM backward loop."},
     {"gemm", (PyCFunction)(void (*)(void))py_gemm, METH_FASTCALL, "c = alpha op(a) @ op(b) + beta c."},
     {"transpose", (PyCFunction)(void (*)(void))py_transpose, METH_FASTCALL, "dst = src^T (2-D, contiguous)."},
-    {"tn", (PyCFunction)(void (*)(void))py_tn, METH_FASTCALL, "c += a^T @ b (and cb += column sums of a)."},
+    {"tn", (PyCFunction)(void (*)(void))py_tn, METH_FASTCALL, "c += a^T @ b (and cb += column sums of a), through BLAS."},
     {"nn", (PyCFunction)(void (*)(void))py_nn, METH_FASTCALL, "c = a @ b."},
-    {"nt", (PyCFunction)(void (*)(void))py_nt, METH_FASTCALL, "c = a @ b^T."},
     {"softmax_xent", (PyCFunction)(void (*)(void))py_softmax_xent, METH_FASTCALL,
      "Softmax cross-entropy of float32 logit rows, dz written over them."},
     {"set_blas", (PyCFunction)(void (*)(void))py_set_blas, METH_FASTCALL, "Install the CBLAS entry points."},
