@@ -798,6 +798,8 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
  * compete with the pool's on the same cores); otherwise BLAS. */
 
 
+#define KC 256                      /* rows of B packed at a time for A^T @ B */
+
 /* s (n) += the sums over k of a[k, :n] (row stride lda): a bias gradient. */
 TARGETS static void column_sums_f32(const float *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, float *s)
 {
@@ -832,6 +834,33 @@ typedef struct {
     int failed;
 } product_job;
 
+/* c (M, N) += a^T @ b and cb (M) += the column sums of a; a (K, M), b (K, N); a thread takes rows of c. */
+static void tn_job(void *ctx, int tid, int nthreads)
+{
+#if RNNKIT_PACKED
+    product_job *J = ctx;
+    const Py_ssize_t r0 = J->M * tid / nthreads, r1 = J->M * (tid + 1) / nthreads;
+    if (r1 <= r0) return;
+    packed_t P;
+    float *scratch = malloc(sizeof(float) * KC * 8);
+    if (!scratch || packed_alloc(&P, KC, J->N, 4, 0) < 0) {
+        free(scratch);
+        J->failed = 1;
+        return;
+    }
+    for (Py_ssize_t k0 = 0; k0 < J->K; k0 += KC) {
+        P.K = J->K - k0 < KC ? J->K - k0 : KC;
+        pack_cols_f32(&P, J->b + k0 * J->ldb, J->ldb);
+        packed_gemm_at_f32(&P, J->a + k0 * J->lda + r0, J->lda, r1 - r0, J->c + r0 * J->ldc, J->ldc, scratch);
+    }
+    free(P.p);
+    free(scratch);
+    if (J->cb) column_sums_f32(J->a + r0, J->lda, J->K, r1 - r0, J->cb + r0);
+#else
+    (void)ctx, (void)tid, (void)nthreads;
+#endif
+}
+
 /* c (M, N) = a @ b; a (M, K); b packed; a thread takes rows of c. */
 static void nn_job(void *ctx, int tid, int nthreads)
 {
@@ -853,6 +882,13 @@ static int product_threads(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K)
     return n < 1 ? 1 : n;
 }
 
+/* Which weight-gradient products take the packed kernels (float32, AVX-512) rather than BLAS with
+ * beta = 1. Alone, BLAS was as fast or faster for every shape measured; inside a training step of
+ * the larger layers (bench_layers "wide-batch", "large": 0.2-2 G multiply-adds per product) BLAS's
+ * threads, spinning after each call, slowed the loops' own pool, while the products of the PTB
+ * language model (0.064 G) gained from BLAS (docs/performance.md). */
+#define TN_PACKED_MIN_WORK 1e8
+
 /* tn(a, b, c, cb): c (M, N) += a^T @ b, and cb (M,) += column sums of a unless cb is None;
  * a (K, M) and b (K, N) with contiguous rows (a may be a column block of a wider array). */
 static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -871,12 +907,13 @@ static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     void *cb = get(&bs, args[3], "cb", 1, 1, 1, (Py_ssize_t[]){sa[1]}, NULL, NULL, &err);
     FAIL_IF_ERR;
     const Py_ssize_t K = sa[0], M = sa[1], N = sb[1];
+    int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    /* BLAS with beta = 1 (the sum lands in c directly). The packed kernels were used here once, to keep
-     * BLAS's threads asleep during a training step; measured on every shape of bench_layers and on the
-     * PTB language model, BLAS was as fast or up to 2.5x faster for these products (K = T*B rows), and the whole
-     * training step faster with it (docs/performance.md). */
-    if (bs.kind == 'f') {
+    if (packed_on(bs.kind) && (double)M * N * K >= TN_PACKED_MIN_WORK) {
+        product_job J = {a, b, c, cb, M, N, K, lda, ldb, ldc, NULL, 0};
+        pool_run(tn_job, &J, product_threads(M, N, K));
+        failed = J.failed;
+    } else if (bs.kind == 'f') {
         mm_f32(1, 0, M, N, K, 1, a, lda, b, ldb, 1, c, ldc);
         if (cb) column_sums_f32(a, lda, K, M, cb);
     } else {
@@ -885,6 +922,7 @@ static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_END_ALLOW_THREADS
     release(&bs);
+    if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 

@@ -203,4 +203,28 @@ static void packed_gemm_f32(const packed_t *P, const float *A, Py_ssize_t sr, Py
         }
 }
 
+/* C (m, .) += A^T @ packed W, with A (K, m) row stride lda: the weight gradients, whose rows run
+ * over the columns of A. Each tile of rows is first copied to scratch as (K, rows), so the kernel
+ * reads it along lines instead of a whole row of A (one page) apart per k. scratch: K * 8 floats. */
+static void packed_gemm_at_f32(const packed_t *P, const float *A, Py_ssize_t lda, Py_ssize_t m, float *C,
+                               Py_ssize_t ldc, float *scratch)
+{
+    const int four = P->NV == 4, MR = four ? 6 : 8;
+    const panel_kernel *kernels = four ? kernels4 : kernels3;
+    const row_kernel one = four ? row_kernel_4 : row_kernel_3;
+    const Py_ssize_t tiles = (m + MR - 1) / MR, K = P->K;
+    for (Py_ssize_t i = 0, r0 = 0; i < tiles; i++) {
+        const int rows = (int)((m - r0) / (tiles - i) + ((m - r0) % (tiles - i) != 0));
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (int r = 0; r < rows; r++) scratch[k * rows + r] = A[k * lda + r0 + r];
+        for (Py_ssize_t q = 0; q < P->npanel; q++) {
+            if (rows == 1)
+                one(scratch, 1, P, q, C + r0 * ldc, 1);
+            else
+                kernels[rows](scratch, 1, rows, rows, P, q, C + r0 * ldc, ldc, 1);
+        }
+        r0 += rows;
+    }
+}
+
 #endif /* RNNKIT_PACKED */
