@@ -51,7 +51,7 @@ exclude_patterns = [
     "_build",
     "README.md",  # how to build the site: for contributors, not a page of it
     "figures/README.md",
-    "language-models-table.md",  # written by benchmarks/lm_table.py, included by language-models.md
+    "language-models-table.md",  # written by benchmarks/lm_table.py, included by language-models.md (and zh/)
     "auto_gallery/*.ipynb",
     "auto_gallery/*.py",
     "auto_gallery/*.zip",
