@@ -30,8 +30,8 @@ A backend may also have an *output* adapter, for the softmax output layer
 ``softmax_xent(z, bias, targets, real, label_smoothing, grad_scale) -> per``
 (the per-row losses; with ``grad_scale`` not None z is overwritten by dz, as
 ``softmax_cross_entropy_`` does after ``z += bias``) and
-``weight_grads(dz, x, dweight, dbias)`` (adds dz^T x and the column sums of dz
-into the two arrays). ``output_adapter(dtype)`` returns the one in use, or None.
+``weight_grad(dz, x, dweight)`` (adds dz^T x into dweight in place).
+``output_adapter(dtype)`` returns the one in use, or None.
 
 A family without an adapter, or a call an adapter declines, runs the NumPy
 maths, so a backend may cover as little as it likes and the cells never

@@ -477,14 +477,12 @@ class OutputRows:
         self._ext().softmax_xent(z, b, t, real, grad_scale, float(label_smoothing), per)
         return per
 
-    def weight_grads(self, dz: np.ndarray, x: np.ndarray, dweight: np.ndarray, dbias: np.ndarray | None) -> None:
-        """dweight (V, E) += dz^T x and dbias (V,) += the column sums of dz (N, V); x (N, E).
+    def weight_grad(self, dz: np.ndarray, x: np.ndarray, dweight: np.ndarray) -> None:
+        """dweight (V, E) += dz^T x, for dz (N, V) and x (N, E).
 
-        dW goes through BLAS with beta = 1 (accumulated in place, no (V, E) temporary): for this
-        shape (K = N rows, M = V large) BLAS is faster than the packed products of the loops."""
+        Through BLAS with beta = 1 (accumulated in place, no (V, E) temporary): for this shape
+        (K = N rows, M = V large) BLAS is faster than the packed products of the loops."""
         self._ext().gemm(dz, np.ascontiguousarray(x), dweight, True, False, 1.0, 1.0)
-        if dbias is not None:
-            dbias += dz.sum(axis=0)
 
 
 def make_adapters(extension: Callable[[], Any]) -> dict:

@@ -218,19 +218,16 @@ def output_backward_into(cache: tuple, dweight: np.ndarray, dbias: np.ndarray | 
     and ``dbias`` (V,) (a model's gradient accumulators) in place; returns dx (N, E).
 
     Same values as :func:`output_backward` followed by ``dweight += dW; dbias += db`` (bit for bit
-    on the NumPy path); on the compiled kernels (float32) the sums go straight into the accumulators,
-    with no (V, E) temporary and no separate pass over dz for the bias.
+    on the NumPy path); on the compiled kernels (float32) dW goes straight into the accumulator, with
+    no (V, E) temporary.
     """
     (x2, weight, has_bias), dz = cache
     dx = dz @ weight  # (N, E)
     compiled = _kernels.output_adapter(dz.dtype)
     if compiled is not None and dweight.dtype == dz.dtype and dweight.flags.c_contiguous:
-        bias_acc = dbias if has_bias and dbias is not None and dbias.flags.c_contiguous else None
-        compiled.weight_grads(dz, x2, dweight, bias_acc)
-        if has_bias and dbias is not None and bias_acc is None:
-            dbias += dz.sum(axis=0)
-        return dx
-    dweight += dz.T @ x2  # (V, E)
+        compiled.weight_grad(dz, x2, dweight)  # dW += dz^T x in place
+    else:
+        dweight += dz.T @ x2  # (V, E)
     if has_bias and dbias is not None:
         dbias += dz.sum(axis=0)
     return dx
