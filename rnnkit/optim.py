@@ -22,6 +22,9 @@ run is bit-identical to an uninterrupted one.
 
 Temporaries: every update works in two scratch buffers per dtype, sized for
 the largest parameter and shared by all of them, so a step allocates nothing.
+Plain SGD (no momentum or weight decay) runs on the compiled backend, when it
+is in use, as one pass per weight that reads p and g and writes p, with the
+same roundings as the NumPy update (``SGD._one_pass``).
 
 Example
 -------
@@ -44,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import _kernels
 from rnnkit._validate import check_real
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
@@ -119,6 +123,7 @@ class Optimizer:
         for p in self.params.values():
             sizes[p.dtype] = max(sizes.get(p.dtype, 0), p.size)
         self._scratch = {dt: (np.empty(n, dt), np.empty(n, dt)) for dt, n in sizes.items()}
+        self.weight_sumsq: dict[str, float] | None = None  # set by step() (its docstring)
 
     # -- hyper-parameters ----------------------------------------------------------------------
     @property
@@ -160,12 +165,35 @@ class Optimizer:
         for g in self.grads.values():
             g.fill(0.0)
 
-    def step(self) -> None:
-        """Update every parameter in place from its current gradient."""
+    def step(self, grad_scale: float = 1.0) -> None:
+        """Update every parameter in place from its current gradient times ``grad_scale``.
+
+        ``grad_scale`` folds a factor common to every gradient (the coefficient of global-norm
+        clipping, say) into the step, in place of a pass of its own over the gradients: the weights
+        come out exactly as ``g *= grad_scale`` for every gradient followed by ``step()`` leaves them.
+        Afterwards the gradients hold either g or grad_scale * g (SGD's one-pass update leaves them
+        unscaled); zero them before the next backward pass, as always.
+
+        ``weight_sumsq`` is then a dict of each weight's sum of squares (in its dtype) when the
+        update computed them on the way (SGD's one-pass update), else None; the Trainer's check
+        that the weights stayed finite reads it instead of a pass of its own.
+        """
+        scale = _real(type(self).__name__, "grad_scale", grad_scale)
         self._step += 1
+        self.weight_sumsq = self._one_pass(scale)
+        if self.weight_sumsq is not None:
+            return
+        if scale != 1.0:
+            for g in self.grads.values():
+                g *= scale
         for k, p in self.params.items():
             t1, t2 = self._scratch[p.dtype]
             self._update(p, self.grads[k], self.state[k], t1[: p.size].reshape(p.shape), t2[: p.size].reshape(p.shape))
+
+    def _one_pass(self, scale: float) -> dict[str, float] | None:
+        """The whole update in one compiled pass per weight, returning the weights' sums of squares,
+        or None (the NumPy update runs). Subclasses whose update a loop backend covers override it."""
+        return None
 
     def _update(self, p, g, state, t1, t2) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -308,6 +336,23 @@ class SGD(Optimizer):
 
     def _buffers(self, h):
         return {"momentum_buffer": 0.0} if h["momentum"] != 0 else {}
+
+    def _one_pass(self, scale: float) -> dict[str, float] | None:
+        # Plain SGD (no momentum, no weight decay) on the compiled backend: p -= (g * scale) * lr,
+        # rounded as the NumPy update rounds it, one pass reading p and g (rnnkit/_kernels/update.h).
+        h = self._hyper
+        if h["momentum"] != 0 or h["weight_decay"] != 0:
+            return None
+        adapters = {}
+        for p in self.params.values():
+            if p.dtype not in adapters:
+                adapters[p.dtype] = _kernels.update_adapter(p.dtype)
+            if adapters[p.dtype] is None or not p.flags.c_contiguous:
+                return None
+        if not all(g.flags.c_contiguous for g in self.grads.values()):
+            return None
+        lr = h["lr"]
+        return {k: adapters[p.dtype].sgd(p, self.grads[k], scale, lr) for k, p in self.params.items()}
 
     def _update(self, p, g, state, t1, t2):
         h = self._hyper

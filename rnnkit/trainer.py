@@ -33,10 +33,13 @@ setting ``trainer.stop_requested`` (a signal handler does, in
 checkpoint of that position and ``result.interrupted`` True.
 
 One update is: ``zero_grad``, ``train_step``, a finiteness check of the loss
-and of every gradient, global-norm clipping (the norm *before* clipping is
-logged as ``grad_norm``) and/or clipping by value, ``optimizer.step()``, and a
-check of every weight after it (finite, and its sum of squares finite in its
-dtype, see ``_nonfinite_after_update``) and of the optimiser's buffers. A
+and of every gradient (the global gradient norm, which is finite exactly when
+every gradient is), global-norm clipping (the norm *before* clipping is logged
+as ``grad_norm``; the clipping factor is handed to ``optimizer.step(grad_scale=)``,
+which folds it into the update) and/or clipping by value, ``optimizer.step()``,
+and a check of every weight after it (finite, and its sum of squares finite in
+its dtype, see ``_nonfinite_after_update``; SGD's compiled update computes those
+sums on the way) and of the optimiser's buffers. A
 failed check raises :class:`TrainingError`, one line naming the step and the
 parameter (``on_nonfinite="raise"``, or its synonym ``"stop"``), unless
 ``on_nonfinite="skip"``, which drops that update and counts it: a bad loss or
@@ -77,9 +80,10 @@ import numpy as np
 
 from rnnkit._validate import check_choice
 from rnnkit.checkpoint import flatten_state, latest_checkpoint, load_checkpoint, save_checkpoint, unflatten_state
-from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
+from rnnkit.clip import clip_grad_value, global_norm
 from rnnkit.grad_mode import no_grad
 from rnnkit.io import CheckpointError, atomic_write
+from rnnkit.optim import Optimizer
 from rnnkit.protocols import BatchSource, StepResult, TrainableModel
 
 log = logging.getLogger(__name__)
@@ -325,10 +329,10 @@ class Trainer:
                     res = self.model.train_step(batch, carried)
                     grads = self.model.grads
                     res = self.reduce_step(res, grads)
-                    ok, norm = self._check_and_clip(res, grads, pos["step"] + 1)
+                    ok, norm, scale = self._check_and_clip(res, grads, pos["step"] + 1)
                     pos["index"] = index + 1
                     if ok:
-                        ok = self._update(pos["step"] + 1)
+                        ok = self._update(pos["step"] + 1, scale)
                     if ok:
                         pos["step"] += 1
                         self.after_update(pos["step"])
@@ -390,32 +394,52 @@ class Trainer:
         )
 
     # -- pieces of the loop ---------------------------------------------------------------------------
-    def _check_and_clip(self, res: StepResult, grads: dict, step: int) -> tuple[bool, float]:
+    def _check_and_clip(self, res: StepResult, grads: dict, step: int) -> tuple[bool, float, float]:
+        """(ok, the global gradient norm before clipping, the factor the optimiser step applies).
+
+        The norm is one BLAS dot per gradient, and it is finite exactly when every gradient is (a
+        float32 square that overflows is counted again in float64), so finite gradients cost no pass
+        of their own; a non-finite norm is traced to the gradient it comes from. The clipping factor
+        goes to ``rnnkit.optim.Optimizer.step(grad_scale=...)``, which folds it into the update
+        (one pass fewer over the gradients, the same weights bit for bit); with ``clip_value`` as
+        well, or an optimiser of another kind, the gradients are scaled in place first.
+        """
         cfg = self.config
         problem = None
+        norm = math.nan
         if not math.isfinite(float(res.loss_sum)):
             problem = f"step {step}: the loss is {float(res.loss_sum)}"
         else:
-            for name, g in grads.items():
-                if not np.isfinite(g).all():
-                    problem = f"step {step}: the gradient of {name} is not finite"
-                    break
+            norm = global_norm(grads)
+            if not math.isfinite(norm):
+                problem = _nonfinite_gradient(grads, step)  # None: finite float64 gradients beyond ~1e154
         if problem is not None:
             if cfg.on_nonfinite == "raise":
                 raise TrainingError(problem + " (TrainerConfig(on_nonfinite='skip') drops such updates)")
             log.warning("%s; update skipped", problem)
-            return False, float("nan")
-        norm = clip_grad_norm(grads, cfg.clip_norm) if cfg.clip_norm else global_norm(grads)
+            return False, float("nan"), 1.0
+        scale = 1.0
+        if cfg.clip_norm and math.isfinite(norm):  # an overflowing norm clips nothing, as clip_grad_norm
+            coef = float(cfg.clip_norm) / (norm + 1e-6)  # clip_grad_norm's factor (PyTorch's 1e-6)
+            if coef < 1.0:
+                if cfg.clip_value or not isinstance(self.optimizer, Optimizer):
+                    for g in grads.values():
+                        g *= coef
+                else:
+                    scale = coef
         if cfg.clip_value:
             clip_grad_value(grads, cfg.clip_value)
-        return True, norm
+        return True, norm, scale
 
-    def _update(self, step: int) -> bool:
+    def _update(self, step: int, grad_scale: float = 1.0) -> bool:
         """``optimizer.step()``, then the weights checked; False if the update was undone (on_nonfinite="skip")."""
         skip = self.config.on_nonfinite == "skip"
         before = _snapshot(self.model, self.optimizer) if skip else None
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found and named just below
-            self.optimizer.step()
+            if grad_scale != 1.0:
+                self.optimizer.step(grad_scale=grad_scale)
+            else:
+                self.optimizer.step()
         problem = _nonfinite_after_update(self.model.params, self.optimizer)
         if problem is None:
             return True
@@ -513,11 +537,16 @@ def _nonfinite_after_update(params: dict, optimizer) -> str | None:
     forward pass, norm or weight decay turns them into inf. One BLAS dot per
     parameter checks both at once.
     """
+    sumsq = getattr(optimizer, "weight_sumsq", None)  # computed by the update itself (Optimizer.step)
     with np.errstate(over="ignore", invalid="ignore"):
         for name, p in params.items():
-            flat = p.reshape(-1)
-            if math.isfinite(float(np.vdot(flat, flat))):
-                continue
+            if sumsq is not None and name in sumsq:
+                if sumsq[name] <= np.finfo(p.dtype).max:  # False for inf and NaN too
+                    continue
+            else:
+                flat = p.reshape(-1)
+                if math.isfinite(float(np.vdot(flat, flat))):
+                    continue
             if not np.isfinite(p).all():
                 return f"after the update, {name} is not finite"
             big = float(np.max(np.abs(p)))
@@ -528,6 +557,15 @@ def _nonfinite_after_update(params: dict, optimizer) -> str | None:
                 for buf, a in buffers.items() if isinstance(buffers, dict) else ():
                     if isinstance(a, np.ndarray) and not np.isfinite(a).all():
                         return f"after the update, the optimizer's {buf} of {name} is not finite"
+    return None
+
+
+def _nonfinite_gradient(grads: dict, step: int) -> str | None:
+    """The first gradient that is not finite, named, or None (every gradient finite: a float64 sum of squares
+    overflowed, which the optimiser step and the weight check after it deal with)."""
+    for name, g in grads.items():
+        if not np.isfinite(g).all():
+            return f"step {step}: the gradient of {name} is not finite"
     return None
 
 

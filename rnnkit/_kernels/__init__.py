@@ -33,6 +33,12 @@ A backend may also have an *output* adapter, for the softmax output layer
 ``weight_grad(dz, x, dweight)`` (adds dz^T x into dweight in place).
 ``output_adapter(dtype)`` returns the one in use, or None.
 
+And an *update* adapter, for the optimiser (``rnnkit.optim``):
+``accepts(dtype) -> bool`` and ``sgd(p, g, grad_scale, lr) -> float``, which
+sets p -= (g * grad_scale) * lr in place with NumPy's roundings and returns the
+sum of squares of the new p in its dtype. ``update_adapter(dtype)`` returns the
+one in use, or None.
+
 A family without an adapter, or a call an adapter declines, runs the NumPy
 maths, so a backend may cover as little as it likes and the cells never
 change. A new array backend (CuPy on a GPU, say) is one adapter module and
@@ -195,11 +201,13 @@ class LoopBackend:
     unavailable: str | None
     adapters: Mapping[str, Any] = field(default_factory=dict)
     output: Any = None  # the output layer's adapter (module docstring), or None
+    update: Any = None  # the optimiser's adapter (module docstring), or None
 
 
 _BACKENDS: dict[str, LoopBackend] = {}
 _adapters: Mapping[str, Any] = {}  # the adapters of the backend in use (empty: NumPy)
 _output: Any = None  # the output adapter of the backend in use
+_update: Any = None  # the update adapter of the backend in use
 _current = "numpy"
 
 
@@ -239,7 +247,7 @@ def why_unavailable(name: str = "c") -> str | None:
 def set_backend(name: str) -> None:
     """Choose the loops: "auto" (the first that can run), "numpy" (the reference), or a backend by name
     (error if it cannot run here)."""
-    global _adapters, _current, _output
+    global _adapters, _current, _output, _update
     if name != "auto" and name not in _BACKENDS:
         raise ValueError(f"rnnkit kernels: backend must be one of {', '.join(map(repr, backends()))}, got {name!r}")
     if name == "auto":
@@ -247,7 +255,7 @@ def set_backend(name: str) -> None:
     b = _BACKENDS[name]
     if b.unavailable is not None:
         raise RuntimeError(f"rnnkit kernels: backend {name!r} requested but unavailable: {b.unavailable}")
-    _current, _adapters, _output = name, b.adapters, b.output
+    _current, _adapters, _output, _update = name, b.adapters, b.output, b.update
 
 
 def backend() -> str:
@@ -303,6 +311,13 @@ def output_adapter(dtype: np.dtype) -> Any:
     return None
 
 
+def update_adapter(dtype: np.dtype) -> Any:
+    """The optimiser's adapter of the backend in use when it runs ``dtype``, else None (NumPy update)."""
+    if _update is not None and _update.accepts(dtype):
+        return _update
+    return None
+
+
 def configure(*, packed: bool | None = None, threads: int | None = None, work_per_thread: float | None = None) -> dict:
     """Tune the compiled loops (None keeps a setting); returns the settings in effect.
 
@@ -337,8 +352,10 @@ def _from_environment() -> None:
 
 
 ck = _ckernels
-from rnnkit._kernels.adapters import OutputRows, make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
+from rnnkit._kernels.adapters import OutputRows, ParamUpdate, make_adapters  # noqa: E402  (below ``ck``: the adapters read it at each call)
 
 register_backend(LoopBackend("numpy", None))
-register_backend(LoopBackend("c", _unavailable, make_adapters(lambda: ck), OutputRows(lambda: ck)))
+register_backend(
+    LoopBackend("c", _unavailable, make_adapters(lambda: ck), OutputRows(lambda: ck), ParamUpdate(lambda: ck))
+)
 _from_environment()

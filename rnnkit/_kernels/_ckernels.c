@@ -1132,6 +1132,42 @@ static PyObject *py_softmax_xent(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+#include "update.h"
+
+/* sgd_step(p, g, s, lr) -> sum of squares of the new p: p -= (g * s) * lr over two 1-D contiguous
+ * arrays of one dtype (update.h), split over the thread pool above a million weights. */
+static PyObject *py_sgd_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    NARGS("sgd_step", 4);
+    bufs_t bs = {.n = 0, .kind = 0, .fn = "sgd_step"};
+    int err = 0;
+    Py_ssize_t n;
+    sgd_job_t J = {0};
+    J.p = get(&bs, args[0], "p", 1, 0, 1, (Py_ssize_t[]){-1}, NULL, &n, &err);
+    J.g = err ? NULL : get(&bs, args[1], "g", 0, 0, 1, (Py_ssize_t[]){n}, NULL, NULL, &err);
+    if (!err) {
+        J.s = PyFloat_AsDouble(args[2]);
+        if (PyErr_Occurred()) err = 1;
+    }
+    if (!err) {
+        J.lr = PyFloat_AsDouble(args[3]);
+        if (PyErr_Occurred()) err = 1;
+    }
+    if (err) { release(&bs); return NULL; }
+    J.n = n;
+    /* a thread per million weights: below that, the pass is shorter than waking one */
+    int nt = (int)(n >> 20);
+    if (nt > pool.wanted) nt = pool.wanted;
+    if (nt < 1) nt = 1;
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(bs.kind == 'f' ? sgd_job_f32 : sgd_job_f64, &J, nt);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    double total = 0.0;
+    for (int t = 0; t < nt; t++) total += J.part[t];
+    return PyFloat_FromDouble(total);
+}
+
 static PyMethodDef methods[] = {
     {"rnn_forward", (PyCFunction)(void (*)(void))py_rnn_forward, METH_FASTCALL, "Elman RNN forward loop."},
     {"rnn_backward", (PyCFunction)(void (*)(void))py_rnn_backward, METH_FASTCALL, "Elman RNN backward loop."},
@@ -1145,6 +1181,8 @@ static PyMethodDef methods[] = {
     {"nn", (PyCFunction)(void (*)(void))py_nn, METH_FASTCALL, "c = a @ b."},
     {"softmax_xent", (PyCFunction)(void (*)(void))py_softmax_xent, METH_FASTCALL,
      "Softmax cross-entropy of float32 logit rows, dz written over them."},
+    {"sgd_step", (PyCFunction)(void (*)(void))py_sgd_step, METH_FASTCALL,
+     "p -= (g * s) * lr in one pass; returns the sum of squares of the new p."},
     {"set_blas", (PyCFunction)(void (*)(void))py_set_blas, METH_FASTCALL, "Install the CBLAS entry points."},
     {"set_options", (PyCFunction)(void (*)(void))py_set_options, METH_FASTCALL,
      "set_options(packed, threads, work_per_thread) -> the settings in effect."},

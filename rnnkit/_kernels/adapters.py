@@ -485,6 +485,22 @@ class OutputRows:
         self._ext().gemm(dz, np.ascontiguousarray(x), dweight, True, False, 1.0, 1.0)
 
 
+class ParamUpdate:
+    """The plain SGD update in one compiled pass per weight (rnnkit/_kernels/update.h), float32 and float64.
+
+    Bit for bit the NumPy update (``g *= s; p -= g * lr``), so it serves float64 too."""
+
+    def __init__(self, extension: Callable[[], Any]) -> None:
+        self._ext = extension
+
+    def accepts(self, dtype: DTypeLike) -> bool:
+        return np.dtype(dtype) in (_F32, _F64)
+
+    def sgd(self, p: np.ndarray, g: np.ndarray, grad_scale: float, lr: float) -> float:
+        """p -= (g * grad_scale) * lr in place (p and g C-contiguous, one dtype); the new p's sum of squares."""
+        return self._ext().sgd_step(p.reshape(-1), g.reshape(-1), float(grad_scale), float(lr))
+
+
 def make_adapters(extension: Callable[[], Any]) -> dict:
     """The C backend's adapters, by family name; ``extension()`` returns the loaded extension module."""
     return {"rnn": RNNLoops(extension), "gru": GRULoops(extension), "lstm": LSTMLoops(extension)}
