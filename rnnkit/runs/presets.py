@@ -132,9 +132,9 @@ LM_PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "ptb-small-rnn",
                 "tanh RNN LM (Mikolov style), 1 x 200, Adam lr 1e-3, clip 0.5, halved on plateau, early stop",
                 "A plain tanh recurrent language model in the manner of Mikolov et al. (2010): one layer of 200 "
-                "units, 35 steps of truncated BPTT over 20 streams. What keeps it from diverging (with Zaremba et "
+                "units, 20 steps of truncated BPTT over 20 streams. What keeps it from diverging (with Zaremba et "
                 "al.'s SGD at lr 1 the tanh RNN diverges): Adam at lr 1e-3 instead of SGD at lr 1, the gradient "
-                "norm clipped at 0.5 (Pascanu et al. 2013), the mean loss per token rather than the sum over 35 "
+                "norm clipped at 0.5 (Pascanu et al. 2013), the mean loss per token rather than the sum over 20 "
                 "steps (a twenty times smaller gradient before clipping), small initial weights (uniform in "
                 "[-0.1, 0.1]), and the learning rate halved at every validation evaluation that does not improve, "
                 "with training stopped after 5 evaluations without improvement.",
