@@ -50,7 +50,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from rnnkit._validate import as_float_array, check_positive_int, check_real, fmt_shape, make_rng, resolve_dtype
 from rnnkit.activations import log_softmax
 from rnnkit.grad_mode import is_grad_enabled
-from rnnkit.layers.output import softmax_cross_entropy_
+from rnnkit.layers.output import softmax_cross_entropy_rows_
 from rnnkit.module import Module
 
 __all__ = [
@@ -121,10 +121,8 @@ def adaptive_forward(
         scale = np.broadcast_to(np.asarray(grad_scale, dtype=x.dtype), (N,))[idx]  # (M,)
     nll = np.zeros(N, dtype=x.dtype)
     # head: log_softmax(z_h)[y_h], z_h overwritten by dz_h
-    zh = xr @ Wh.T  # (M, S + C)
-    if bh is not None:
-        zh += bh
-    nll_r = softmax_cross_entropy_(zh, _head_targets(tr, bounds), grad_scale=scale)  # (M,)
+    zh = xr @ Wh.T  # (M, S + C); the bias is added by the softmax rows, as linear_forward adds it
+    nll_r = softmax_cross_entropy_rows_(zh, _head_targets(tr, bounds), bias=bh, grad_scale=scale)  # (M,)
     clusters = []
     for i in range(len(cutoffs)):
         lo, hi = bounds[i], bounds[i + 1]
@@ -135,7 +133,7 @@ def adaptive_forward(
         xi = xr[rows]  # (M_i, E)
         p = xi @ P.T  # (M_i, E_i)   p_i = P_i x
         zi = p @ O.T  # (M_i, V_i)   z_i = O_i p_i
-        nll_r[rows] += softmax_cross_entropy_(zi, tr[rows] - lo, grad_scale=None if scale is None else scale[rows])
+        nll_r[rows] += softmax_cross_entropy_rows_(zi, tr[rows] - lo, grad_scale=None if scale is None else scale[rows])
         clusters.append((i, rows, xi, p, zi))
     nll[idx] = nll_r
     cache = (N, idx, xr, zh, clusters, len(cutoffs)) if grad else None
