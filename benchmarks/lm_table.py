@@ -23,6 +23,11 @@ separate rows, labelled with their source: they were measured by their authors
 (on the test set, except Zaremba et al.'s validation figure), not by these runs.
 The figure plots the validation perplexity of each neural run against epochs
 (left) and training time (right).
+
+``--budget-minutes M`` adds the comparison at equal budget: for every neural run,
+the best validation perplexity among the evaluations made within its first M
+minutes of training time (the same clock as the table's), and a line at M in the
+figure. A run that trained for less than M minutes shows its whole run, and says so.
 """
 
 from __future__ import annotations
@@ -179,7 +184,35 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def figure(rows: list[dict], path: str | Path) -> Path | None:
+def best_within(row: dict, minutes: float) -> tuple[float | None, float]:
+    """(the lowest validation perplexity evaluated within the first ``minutes`` of training time, the minutes
+    the run actually trained, capped at ``minutes``) for a neural row."""
+    within = [(s, p) for _, s, p in row["curve"] if s <= 60 * minutes]
+    trained = min(minutes, (row["seconds"] or 0.0) / 60)
+    return min((p for _, p in within), default=None), trained
+
+
+def budget_markdown(rows: list[dict], minutes: float) -> str:
+    """The neural runs at an equal training-time budget: one row each."""
+    out = [
+        f"At an equal budget: the best validation perplexity within the first {minutes:g} minutes of training "
+        "(evaluations excluded), from the same logs:",
+        "",
+        f"| run | model | parameters | best valid ppl within {minutes:g} min | note |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["kind"] != "neural" or not r["curve"]:
+            continue
+        best, trained = best_within(r, minutes)
+        ppl = "n/a" if best is None else f"{best:.2f}"
+        note = "" if trained >= minutes else f"the whole run: it stopped after {trained:.1f} min"
+        params = "n/a" if r["parameters"] is None else f"{r['parameters']:,}"
+        out.append(f"| {r['run']} | {r['model']} | {params} | {ppl} | {note} |")
+    return "\n".join(out) + "\n"
+
+
+def figure(rows: list[dict], path: str | Path, budget_minutes: float | None = None) -> Path | None:
     """Validation perplexity against epochs and training time, one line per neural run; None without any."""
     neural = [r for r in rows if r["curve"]]
     if not neural:
@@ -197,6 +230,8 @@ def figure(rows: list[dict], path: str | Path) -> Path | None:
         label = r["run"] if r["preset"] in (None, r["run"]) else f"{r['run']} ({r['preset']})"
         by_epoch.plot(epochs, ppl, "o-", markersize=3, label=label)
         by_time.plot([s / 60 for s in seconds], ppl, "o-", markersize=3, label=label)
+    if budget_minutes is not None:
+        by_time.axvline(budget_minutes, color="grey", linestyle="--", linewidth=1)
     by_epoch.set_xlabel("epochs")
     by_time.set_xlabel("training time (minutes, evaluations excluded)")
     by_epoch.set_ylabel("validation perplexity")
@@ -215,7 +250,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of rnnkit lm/ngram train")
     p.add_argument("--markdown", metavar="FILE", help="write the table here (default: print it)")
     p.add_argument("--figure", metavar="FILE", help="write the learning curves here (PNG)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        metavar="M",
+        help="add the neural runs' best validation perplexity within their first M minutes of training",
+    )
     args = p.parse_args(argv)
+    if args.budget_minutes is not None and not args.budget_minutes > 0:
+        p.error(f"--budget-minutes must be > 0, got {args.budget_minutes}")
     rows = []
     for run in args.runs:
         try:
@@ -223,6 +266,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         except ValueError as e:
             p.error(str(e))
     text = markdown(rows)
+    if args.budget_minutes is not None:
+        text += "\n" + budget_markdown(rows, args.budget_minutes)
     if args.markdown:
         from rnnkit.io import atomic_write
 
@@ -232,7 +277,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     else:
         sys.stdout.write(text)
     if args.figure:
-        written = figure(rows, args.figure)
+        written = figure(rows, args.figure, args.budget_minutes)
         print(f"wrote {written}" if written else "no neural run: no figure")
     return rows
 

@@ -77,3 +77,36 @@ def test_lm_table_reads_the_runs(runs, tmp_path, capsys):
     for published in ("141.2", "140.2", "124.7", "120.7", "114.5", "Zaremba et al. 2014", "Mikolov et al. 2011"):
         assert published in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _best_within(run_dir, minutes):
+    """Independently of the script: the lowest eval ppl whose preceding train records sum to <= minutes."""
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    clock, best = 0.0, None
+    for r in sorted(log, key=lambda r: (r["step"], r["kind"] == "eval")):
+        if r["kind"] == "train":
+            clock += r["seconds"]
+        elif clock <= 60 * minutes:
+            best = r["ppl"] if best is None else min(best, r["ppl"])
+    return best, clock
+
+
+def test_equal_budget_table_takes_the_evaluations_within_the_budget(runs, tmp_path, capsys):
+    _, total = _best_within(runs / "lstm", 1e9)
+    minutes = total / 60 / 2  # half the LSTM's training time: its later evaluations are left out
+    md = tmp_path / "table.md"
+    _load().main([str(runs / "lstm"), str(runs / "kn3"), "--markdown", str(md), "--budget-minutes", str(minutes)])
+    text = md.read_text()
+    budget = text[text.index("At an equal budget") :]
+    header, rows = _table(budget)
+    assert [r["run"] for r in rows] == ["lstm"]  # n-gram runs have no training clock
+    expected, _ = _best_within(runs / "lstm", minutes)
+    cell = rows[0][header[3]]
+    if expected is None:
+        assert cell == "n/a"
+    else:
+        assert float(cell) == pytest.approx(expected, abs=0.005 + 1e-9)
+    assert rows[0]["note"] == ""
+    with pytest.raises(SystemExit):
+        _load().main([str(runs / "lstm"), "--budget-minutes", "0"])
+    assert "--budget-minutes must be > 0, got 0.0" in capsys.readouterr().err
