@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["clip_grad_norm", "clip_grad_value", "global_norm"]
+__all__ = ["clip_coefficient", "clip_grad_norm", "clip_grad_value", "global_norm"]
 
 Grads = Mapping[str, np.ndarray] | Iterable[np.ndarray]
 
@@ -131,20 +131,46 @@ def clip_grad_norm(grads: Grads, max_norm: float, norm_type: float = 2.0) -> flo
     5.0
     """
     where = "clip_grad_norm"
-    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"{where}: max_norm must be a real number, got {type(max_norm).__name__} {max_norm!r}")
-    if not max_norm >= 0:  # also rejects NaN
-        raise ValueError(f"{where}: max_norm must be >= 0, got {max_norm}")
+    _check_max_norm(where, max_norm)
     p = _norm_type(where, norm_type)
     items = _arrays(where, grads, writeable=True)
     total = _total_norm(items, p)
-    if not math.isfinite(total):
-        return total
-    coef = float(max_norm) / (total + 1e-6)
+    coef = clip_coefficient(total, max_norm)
     if coef < 1.0:
         for _, g in items:
             g *= coef
     return total
+
+
+def _check_max_norm(where: str, max_norm) -> None:
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"{where}: max_norm must be a real number, got {type(max_norm).__name__} {max_norm!r}")
+    if not max_norm >= 0:  # also rejects NaN
+        raise ValueError(f"{where}: max_norm must be >= 0, got {max_norm}")
+
+
+def clip_coefficient(total_norm: float, max_norm: float) -> float:
+    """The factor :func:`clip_grad_norm` multiplies every gradient by, for a global norm ``total_norm``.
+
+    ``max_norm / (total_norm + 1e-6)`` where that is below 1, else 1.0; also 1.0 when ``total_norm``
+    is inf or NaN (the gradients are then left as they are). For a caller that computed the norm
+    itself and applies the factor elsewhere (the Trainer folds it into ``Optimizer.step(grad_scale=)``).
+
+    Example
+    -------
+    >>> clip_coefficient(50.0, 5.0) == 5.0 / (50.0 + 1e-6), clip_coefficient(3.0, 5.0)
+    (True, 1.0)
+    """
+    where = "clip_coefficient"
+    if isinstance(total_norm, bool) or not isinstance(total_norm, numbers.Real):
+        raise TypeError(f"{where}: total_norm must be a real number, got {type(total_norm).__name__} {total_norm!r}")
+    if total_norm < 0:  # NaN and inf pass: a norm that overflowed
+        raise ValueError(f"{where}: total_norm must be >= 0 (or inf, or NaN), got {total_norm}")
+    _check_max_norm(where, max_norm)
+    if not math.isfinite(total_norm):
+        return 1.0
+    coef = float(max_norm) / (total_norm + 1e-6)
+    return coef if coef < 1.0 else 1.0
 
 
 def clip_grad_value(grads: Grads, clip_value: float) -> None:

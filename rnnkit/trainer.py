@@ -80,7 +80,7 @@ import numpy as np
 
 from rnnkit._validate import check_choice
 from rnnkit.checkpoint import flatten_state, latest_checkpoint, load_checkpoint, save_checkpoint, unflatten_state
-from rnnkit.clip import clip_grad_value, global_norm
+from rnnkit.clip import clip_coefficient, clip_grad_value, global_norm
 from rnnkit.grad_mode import no_grad
 from rnnkit.io import CheckpointError, atomic_write
 from rnnkit.optim import Optimizer
@@ -418,15 +418,11 @@ class Trainer:
                 raise TrainingError(problem + " (TrainerConfig(on_nonfinite='skip') drops such updates)")
             log.warning("%s; update skipped", problem)
             return False, float("nan"), 1.0
-        scale = 1.0
-        if cfg.clip_norm and math.isfinite(norm):  # an overflowing norm clips nothing, as clip_grad_norm
-            coef = float(cfg.clip_norm) / (norm + 1e-6)  # clip_grad_norm's factor (PyTorch's 1e-6)
-            if coef < 1.0:
-                if cfg.clip_value or not isinstance(self.optimizer, Optimizer):
-                    for g in grads.values():
-                        g *= coef
-                else:
-                    scale = coef
+        scale = clip_coefficient(norm, cfg.clip_norm) if cfg.clip_norm else 1.0
+        if scale < 1.0 and (cfg.clip_value or not isinstance(self.optimizer, Optimizer)):
+            for g in grads.values():  # clipped in place, as clip_grad_norm does
+                g *= scale
+            scale = 1.0
         if cfg.clip_value:
             clip_grad_value(grads, cfg.clip_value)
         return True, norm, scale

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.clip import clip_grad_norm, clip_grad_value, global_norm
+from rnnkit.clip import clip_coefficient, clip_grad_norm, clip_grad_value, global_norm
 from rnnkit.gradcheck import relative_error
 
 SHAPES = {"weight_ih_l0": (12, 5), "weight_hh_l0": (12, 3), "bias_ih_l0": (12,), "h0": (1, 2, 3)}
@@ -122,6 +122,9 @@ def test_clip_grad_value_matches_torch(dtype):
         (lambda g: clip_grad_norm([np.ones(2, int)], 1.0), TypeError, r"grads\[0\] must be a float array"),
         (lambda g: clip_grad_value(g, -0.1), ValueError, "clip_grad_value: clip_value must be >= 0, got -0.1"),
         (lambda g: global_norm(g, norm_type=-2), ValueError, "global_norm: norm_type must be > 0 or inf, got -2"),
+        (lambda g: clip_coefficient(5.0, -1.0), ValueError, "clip_coefficient: max_norm must be >= 0, got -1.0"),
+        (lambda g: clip_coefficient(-5.0, 1.0), ValueError, r"clip_coefficient: total_norm must be >= 0 \(or inf"),
+        (lambda g: clip_coefficient("5", 1.0), TypeError, "clip_coefficient: total_norm must be a real number, got"),
     ],
 )
 def test_bad_input_is_rejected(call, exc, match):
@@ -147,3 +150,19 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(rnnkit.clip)
     assert result.attempted >= 5 and result.failed == 0
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e6])
+def test_clip_coefficient_is_the_factor_clip_grad_norm_applies(max_norm):
+    grads = make_grads(np.float64, scale=2.0)
+    before = {k: g.copy() for k, g in grads.items()}
+    total = clip_grad_norm(grads, max_norm)
+    coef = clip_coefficient(total, max_norm)
+    for k, g in grads.items():
+        np.testing.assert_array_equal(g, before[k] * coef if coef < 1.0 else before[k])
+    assert (coef < 1.0) == (max_norm < total)
+
+
+@pytest.mark.parametrize("total", [math.inf, math.nan])
+def test_clip_coefficient_of_a_norm_that_overflowed_is_one(total):
+    assert clip_coefficient(total, 1.0) == 1.0
