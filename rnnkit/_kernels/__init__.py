@@ -26,7 +26,8 @@ family name. An adapter has four methods:
   ``backward(params, cache, dout, dstate_T, *, grads_out=None)``: likewise.
 
 A backend may also have an *output* adapter, for the softmax output layer
-(``rnnkit.layers.output``): ``accepts(dtype) -> bool``,
+(``rnnkit.layers.output``): ``accepts(dtype) -> bool``, ``project(x, weight, out)``
+(out = x @ weight^T, returned), ``input_grad(dz, weight)`` (dz @ weight),
 ``softmax_xent(z, bias, targets, real, label_smoothing, grad_scale) -> per``
 (the per-row losses; with ``grad_scale`` not None z is overwritten by dz, as
 ``softmax_cross_entropy_`` does after ``z += bias``) and
@@ -133,7 +134,9 @@ def _loaded_libraries() -> list[str]:
 
 
 def _find_blas():
-    """(sgemm, dgemm, sgemv, dgemv addresses, ilp64, library) of the BLAS NumPy uses, or None."""
+    """(sgemm, dgemm, sgemv, dgemv, set_threads, get_threads addresses, ilp64, library) of the BLAS NumPy
+    uses, or None. The thread-count pair is OpenBLAS's (0 elsewhere): with it the compiled products run
+    BLAS single-threaded on rnnkit's own thread pool (rnnkit/_kernels/_ckernels.c, blas_solo_begin)."""
     handles = []
     for path in _loaded_libraries():
         try:
@@ -151,6 +154,11 @@ def _find_blas():
                 fns = [getattr(lib, f"{prefix}{name}{suffix}") for name in ("sgemm", "dgemm", "sgemv", "dgemv")]
             except AttributeError:
                 continue
+            threads = prefix[: -len("cblas_")] + "openblas_{}_num_threads" + suffix
+            try:
+                fns += [getattr(lib, threads.format("set")), getattr(lib, threads.format("get"))]
+            except AttributeError:
+                return [ctypes.cast(f, ctypes.c_void_p).value for f in fns] + [0, 0], ilp64, path
             return [ctypes.cast(f, ctypes.c_void_p).value for f in fns], ilp64, path
     return None
 
@@ -181,10 +189,10 @@ def _setup() -> str | None:
     if found is None:
         return "no CBLAS functions found in the libraries NumPy loaded"
     addresses, ilp64, path = found
-    _ckernels.set_blas(*addresses, ilp64)
+    _ckernels.set_blas(*addresses[:4], ilp64, *addresses[4:])
     problem = _self_test()
     if problem:
-        _ckernels.set_blas(0, 0, 0, 0, False)
+        _ckernels.set_blas(0, 0, 0, 0, False, 0, 0)
         return f"the BLAS in {path} failed the self-test: {problem}"
     log.debug("rnnkit kernels: C loops with the BLAS in %s (%s integers)", path, "64-bit" if ilp64 else "32-bit")
     return None
@@ -318,7 +326,13 @@ def update_adapter(dtype: np.dtype) -> Any:
     return None
 
 
-def configure(*, packed: bool | None = None, threads: int | None = None, work_per_thread: float | None = None) -> dict:
+def configure(
+    *,
+    packed: bool | None = None,
+    threads: int | None = None,
+    work_per_thread: float | None = None,
+    blas_on_pool: bool | None = None,
+) -> dict:
     """Tune the compiled loops (None keeps a setting); returns the settings in effect.
 
     ``packed``: multiply by W_hh (and W_ih) packed once per call with rnnkit's own AVX-512
@@ -326,17 +340,35 @@ def configure(*, packed: bool | None = None, threads: int | None = None, work_pe
     ``threads``: most threads a call splits its batch over (default: RNNKIT_NUM_THREADS,
     OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or the CPUs this process may use).
     ``work_per_thread``: multiply-adds a call must have per thread it wakes (default 4e6).
+    ``blas_on_pool``: run the products around the loops (weight gradients, dx, the output layer's)
+    on rnnkit's threads, each calling BLAS single-threaded on its block of the result, so that
+    BLAS's own threads, which keep spinning for a while after each call, never compete with the
+    loops' for the cores (default True; in effect only where the BLAS lets its thread count be
+    set, which OpenBLAS, NumPy's, does). BLAS's thread count is lowered for each such call and
+    restored after it, so a NumPy product in another Python thread at that moment runs on one
+    thread. False: BLAS threads each product itself, as NumPy's products do. The environment
+    variable ``RNNKIT_BLAS_ON_POOL`` (0 or 1) sets it at import.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"rnnkit kernels: threads must be an int >= 1, got {threads!r}")
     if work_per_thread is not None and not work_per_thread > 0:
         raise ValueError(f"rnnkit kernels: work_per_thread must be > 0, got {work_per_thread!r}")
+    if blas_on_pool is not None and not isinstance(blas_on_pool, bool):
+        raise ValueError(f"rnnkit kernels: blas_on_pool must be True, False or None, got {blas_on_pool!r}")
     if _unavailable is not None:
-        return {"packed": False, "threads": 1, "work_per_thread": 0.0}
+        return {"packed": False, "threads": 1, "work_per_thread": 0.0, "blas_on_pool": False}
     got = _ckernels.set_options(
-        -1 if packed is None else int(bool(packed)), threads or 0, float(work_per_thread or 0.0)
+        -1 if packed is None else int(bool(packed)),
+        threads or 0,
+        float(work_per_thread or 0.0),
+        -1 if blas_on_pool is None else int(blas_on_pool),
     )
-    return {"packed": bool(got[0]), "threads": int(got[1]), "work_per_thread": float(got[2])}
+    return {
+        "packed": bool(got[0]),
+        "threads": int(got[1]),
+        "work_per_thread": float(got[2]),
+        "blas_on_pool": bool(got[3]),
+    }
 
 
 def _from_environment() -> None:
@@ -349,6 +381,11 @@ def _from_environment() -> None:
     if name == "auto" and _unavailable is not None:
         log.info("rnnkit kernels: using the NumPy loops, since %s", _unavailable)
     set_backend(name)
+    on_pool = os.environ.get("RNNKIT_BLAS_ON_POOL", "").strip()
+    if on_pool in ("0", "1"):
+        configure(blas_on_pool=on_pool == "1")
+    elif on_pool:
+        log.warning("rnnkit kernels: RNNKIT_BLAS_ON_POOL must be 0 or 1, got %r; keeping the default", on_pool)
 
 
 ck = _ckernels

@@ -15,7 +15,10 @@
  *   finds the CBLAS functions of the library NumPy loaded and hands their addresses
  *   to set_blas(), so both use one BLAS.
  * - threads: the sequences of a batch are independent, so large calls split the
- *   batch over a small pool (pool.h), each thread running the whole time loop.
+ *   batch over a small pool (pool.h), each thread running the whole time loop. The
+ *   products around the loops run on the same pool, BLAS single-threaded on each
+ *   thread's block where the library lets its thread count be set (blas_solo_begin),
+ *   so that BLAS's own threads never compete with the pool's for the cores.
  * - the loops themselves (recurrences.h), written once for float and double.
  *
  * The functions take NumPy arrays through the buffer protocol (no NumPy
@@ -92,7 +95,34 @@ typedef void (*dgemv64_t)(int, int, int64_t, int64_t, double, const double *, in
 static struct {
     void *sgemm, *dgemm, *sgemv, *dgemv;
     int ilp64;                      /* integer arguments are 64-bit (OpenBLAS "64_" symbols) */
+    void (*set_threads)(int);       /* the library's thread count (OpenBLAS), or NULL: not ours to set */
+    int (*get_threads)(void);
 } blas;
+
+/* One pool on the cores. BLAS libraries run their own threads, which after a call keep spinning
+ * for more work (OpenBLAS: about 0.1 s), and a spinning BLAS thread takes time from a pool thread
+ * on the same core (measured: a forward pass 40% slower right after a BLAS product, on 2 cores).
+ * Where the library lets its thread count be set (OpenBLAS), the products of a call run on the
+ * pool instead, each thread calling BLAS single-threaded on its own block of the result; the
+ * count is lowered for the call and restored after it. blas_solo_begin returns what to restore
+ * (0: nothing; also when the library is not OpenBLAS, which then threads each product itself). */
+static int blas_on_pool_wanted = 1;         /* set_options() */
+
+static int blas_on_pool(void) { return blas_on_pool_wanted && blas.set_threads && blas.get_threads; }
+
+static int blas_solo_begin(void)
+{
+    if (!RNNKIT_THREADS || pool.wanted <= 1 || !blas_on_pool()) return 0;
+    const int n = blas.get_threads();
+    if (n <= 1) return 0;
+    blas.set_threads(1);
+    return n;
+}
+
+static void blas_solo_end(int saved)
+{
+    if (saved > 1) blas.set_threads(saved);
+}
 
 /* C (M, N) = alpha op(A) op(B) + beta C, row-major; a single row goes through GEMV. */
 #define DEFINE_MM(NAME, REAL, GEMM32, GEMM64, GEMV32, GEMV64, FGEMM, FGEMV)                                        \
@@ -215,6 +245,7 @@ typedef struct {
     int failed;                     /* a thread could not allocate its scratch */
 } job_t;
 
+
 #define REAL float
 #define FN(name) name##_f32
 #define SIGM sigmoid_f32
@@ -272,6 +303,97 @@ static int threads_for(Py_ssize_t T, Py_ssize_t B, Py_ssize_t G, Py_ssize_t H, P
     if (n > pool.wanted) n = pool.wanted;
     if (n > B) n = (int)B;
     return n < 1 ? 1 : n;
+}
+
+/* s (n) += the sums over k of a[k, :n] (row stride lda): a bias gradient. */
+TARGETS static void column_sums_f32(const float *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, float *s)
+{
+    for (Py_ssize_t k = 0; k < K; k++) {
+        const float *restrict row = a + k * lda;
+        float *restrict y = s;
+        for (Py_ssize_t r = 0; r < n; r++) y[r] += row[r];
+    }
+}
+
+static void column_sums_f64(const double *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, double *s)
+{
+    for (Py_ssize_t k = 0; k < K; k++)
+        for (Py_ssize_t r = 0; r < n; r++) s[r] += a[k * lda + r];
+}
+
+static int product_threads(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K)
+{
+    int n = (int)((double)M * N * K / work_per_thread);
+    if (n > pool.wanted) n = pool.wanted;
+    if (n > M) n = (int)M;
+    return n < 1 ? 1 : n;
+}
+
+/* The products on the pool with BLAS single-threaded inside it (blas_solo_begin): c (M, N) =
+ * alpha op(a) op(b) + beta c, each thread taking a block of rows of c (of columns when c is wider
+ * than tall and no column sums are asked for), and cb (M) += the column sums of a (K, M) when cb
+ * is not NULL (the weight gradients, ta = 1). Where BLAS's threads are not ours to set, one call
+ * on this thread, which BLAS threads itself. */
+typedef struct {
+    char kind;
+    int ta, tb, by_cols;
+    Py_ssize_t M, N, K, lda, ldb, ldc;
+    double alpha, beta;
+    const void *a, *b;
+    void *c, *cb;
+} mm_job_t;
+
+static void mm_job(void *ctx, int tid, int nthreads)
+{
+    const mm_job_t *J = ctx;
+    const size_t size = J->kind == 'f' ? sizeof(float) : sizeof(double);
+    const Py_ssize_t L = J->by_cols ? J->N : J->M;
+    const Py_ssize_t i0 = L * tid / nthreads, i1 = L * (tid + 1) / nthreads;
+    if (i1 <= i0) return;
+    const char *a = J->a, *b = J->b;
+    char *c = J->c;
+    Py_ssize_t M = J->M, N = J->N;
+    if (J->by_cols) {
+        b += size * (J->tb ? i0 * J->ldb : i0);
+        c += size * i0;
+        N = i1 - i0;
+    } else {
+        a += size * (J->ta ? i0 : i0 * J->lda);
+        c += size * i0 * J->ldc;
+        M = i1 - i0;
+    }
+    if (J->kind == 'f') {
+        mm_f32(J->ta, J->tb, M, N, J->K, (float)J->alpha, (const float *)a, J->lda, (const float *)b, J->ldb,
+               (float)J->beta, (float *)c, J->ldc);
+        if (J->cb) column_sums_f32((const float *)J->a + i0, J->lda, J->K, M, (float *)J->cb + i0);
+    } else {
+        mm_f64(J->ta, J->tb, M, N, J->K, J->alpha, (const double *)a, J->lda, (const double *)b, J->ldb, J->beta,
+               (double *)c, J->ldc);
+        if (J->cb) column_sums_f64((const double *)J->a + i0, J->lda, J->K, M, (double *)J->cb + i0);
+    }
+}
+
+static void pool_mm(mm_job_t *J)
+{
+    J->by_cols = J->cb == NULL && J->N > J->M;
+    const int saved = blas_solo_begin();
+    const int n = saved ? product_threads(J->by_cols ? J->N : J->M, J->by_cols ? J->M : J->N, J->K) : 1;
+    if (n > 1)
+        pool_run(mm_job, J, n);
+    else
+        mm_job(J, 0, 1);
+    blas_solo_end(saved);
+}
+
+/* pre (rows, G*H) = b + x @ W_ih^T for every step at once (the forward pass with a cache, when
+ * W_ih is not packed), the product on the pool. */
+static void project_all(const proj_t *P, char kind, Py_ssize_t rows, Py_ssize_t GH, void *pre)
+{
+    if (kind == 'f') bias_rows_f32(P, rows, GH, pre);
+    else bias_rows_f64(P, rows, GH, pre);
+    mm_job_t J = {kind, 0, !P->trans, 0, rows, GH, P->D, P->D, P->trans ? GH : P->D, GH,
+                  1.0, P->b_ih ? 1.0 : 0.0, P->x, P->w, pre, NULL};
+    pool_mm(&J);
 }
 
 typedef struct {                    /* packed copies of W_ih and W_hh for one pass, or W_hh^T for BLAS */
@@ -544,10 +666,7 @@ static int check_blas(const char *fn, char kind)
         if (rc == 0 && !packs.used)                                                                              \
             rc = blas_layout(&packs, bs.kind, &(A).w, &(A).w_trans, (A).T, (A).B, (G) * (A).H, (A).H);          \
         if (rc == 0) {                                                                                           \
-            if (!(A).proj.packed && (PRE)) {                                                                     \
-                if (bs.kind == 'f') project_inputs_f32(&(A).proj, 0, (A).T * (A).B, (G) * (A).H, (PRE));         \
-                else project_inputs_f64(&(A).proj, 0, (A).T * (A).B, (G) * (A).H, (PRE));                        \
-            }                                                                                                    \
+            if (!(A).proj.packed && (PRE)) project_all(&(A).proj, bs.kind, (A).T * (A).B, (G) * (A).H, (PRE));  \
             nthreads = threads_for((A).T, (A).B, G, (A).H, D, packs.used);                                       \
             pool_run(bs.kind == 'f' ? JOB##_f32 : JOB##_f64, &job, nthreads);                                   \
         }                                                                                                        \
@@ -759,62 +878,15 @@ static void *get_rows(bufs_t *bs, PyObject *o, const char *name, int writable, P
     return v->buf;
 }
 
-/* gemm(a, b, c, trans_a, trans_b, alpha, beta): c = alpha op(a) @ op(b) + beta c, 2-D arrays whose rows
- * are contiguous (they may be column blocks of wider arrays). */
-static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    NARGS("gemm", 7);
-    bufs_t bs = {.n = 0, .kind = 0, .fn = "gemm"};
-    int err = 0, ta, tb;
-    Py_ssize_t sa[2], sb[2], sc[2], lda, ldb, ldc;
-    if (as_flag(args[3], &ta) < 0 || as_flag(args[4], &tb) < 0) return NULL;
-    double alpha = PyFloat_AsDouble(args[5]), beta = PyFloat_AsDouble(args[6]);
-    if (PyErr_Occurred()) return NULL;
-    const void *a = get_rows(&bs, args[0], "a", 0, sa, &lda, &err);
-    const void *b = get_rows(&bs, args[1], "b", 0, sb, &ldb, &err);
-    void *c = get_rows(&bs, args[2], "c", 1, sc, &ldc, &err);
-    if (err) { release(&bs); return NULL; }
-    Py_ssize_t M = ta ? sa[1] : sa[0], K = ta ? sa[0] : sa[1], Kb = tb ? sb[1] : sb[0], N = tb ? sb[0] : sb[1];
-    if (K != Kb || sc[0] != M || sc[1] != N) {
-        release(&bs);
-        PyErr_SetString(PyExc_ValueError, "gemm: the shapes do not chain");
-        return NULL;
-    }
-    FAIL_IF_ERR;
-    Py_BEGIN_ALLOW_THREADS
-    if (bs.kind == 'f')
-        mm_f32(ta, tb, M, N, K, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
-    else
-        mm_f64(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-    Py_END_ALLOW_THREADS
-    release(&bs);
-    Py_RETURN_NONE;
-}
-
 /* -- the products around the loops: weight gradients and dx ---------------------------------------- */
 
-/* With float32 and AVX-512 they run on the packed kernels and the thread pool, like the loops, so that
- * a training step never wakes BLAS's own threads (which, waiting for more work after a call, would
- * compete with the pool's on the same cores); otherwise BLAS. */
+/* They run on the thread pool, like the loops, so that a training step never wakes BLAS's own
+ * threads (which, waiting for more work after a call, would compete with the pool's on the same
+ * cores): BLAS single-threaded on each thread's block where the library lets rnnkit set its thread
+ * count (OpenBLAS, pool_mm), else the packed kernels (float32 and AVX-512), else BLAS itself. */
 
 
 #define KC 256                      /* rows of B packed at a time for A^T @ B */
-
-/* s (n) += the sums over k of a[k, :n] (row stride lda): a bias gradient. */
-TARGETS static void column_sums_f32(const float *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, float *s)
-{
-    for (Py_ssize_t k = 0; k < K; k++) {
-        const float *restrict row = a + k * lda;
-        float *restrict y = s;
-        for (Py_ssize_t r = 0; r < n; r++) y[r] += row[r];
-    }
-}
-
-static void column_sums_f64(const double *a, Py_ssize_t lda, Py_ssize_t K, Py_ssize_t n, double *s)
-{
-    for (Py_ssize_t k = 0; k < K; k++)
-        for (Py_ssize_t r = 0; r < n; r++) s[r] += a[k * lda + r];
-}
 
 static int packed_on(char kind)
 {
@@ -874,20 +946,46 @@ static void nn_job(void *ctx, int tid, int nthreads)
 #endif
 }
 
-static int product_threads(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K)
+/* gemm(a, b, c, trans_a, trans_b, alpha, beta): c = alpha op(a) @ op(b) + beta c, 2-D arrays whose rows
+ * are contiguous (they may be column blocks of wider arrays). */
+static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int n = (int)((double)M * N * K / work_per_thread);
-    if (n > pool.wanted) n = pool.wanted;
-    if (n > M) n = (int)M;
-    return n < 1 ? 1 : n;
+    NARGS("gemm", 7);
+    bufs_t bs = {.n = 0, .kind = 0, .fn = "gemm"};
+    int err = 0, ta, tb;
+    Py_ssize_t sa[2], sb[2], sc[2], lda, ldb, ldc;
+    if (as_flag(args[3], &ta) < 0 || as_flag(args[4], &tb) < 0) return NULL;
+    double alpha = PyFloat_AsDouble(args[5]), beta = PyFloat_AsDouble(args[6]);
+    if (PyErr_Occurred()) return NULL;
+    const void *a = get_rows(&bs, args[0], "a", 0, sa, &lda, &err);
+    const void *b = get_rows(&bs, args[1], "b", 0, sb, &ldb, &err);
+    void *c = get_rows(&bs, args[2], "c", 1, sc, &ldc, &err);
+    if (err) { release(&bs); return NULL; }
+    Py_ssize_t M = ta ? sa[1] : sa[0], K = ta ? sa[0] : sa[1], Kb = tb ? sb[1] : sb[0], N = tb ? sb[0] : sb[1];
+    if (K != Kb || sc[0] != M || sc[1] != N) {
+        release(&bs);
+        PyErr_SetString(PyExc_ValueError, "gemm: the shapes do not chain");
+        return NULL;
+    }
+    FAIL_IF_ERR;
+    mm_job_t J = {bs.kind, ta, tb, 0, M, N, K, lda, ldb, ldc, alpha, beta, a, b, c, NULL};
+    Py_BEGIN_ALLOW_THREADS
+    pool_mm(&J);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    Py_RETURN_NONE;
 }
 
-/* Which weight-gradient products take the packed kernels (float32, AVX-512) rather than BLAS with
- * beta = 1. Alone, BLAS was as fast or faster for every shape measured; inside a training step of
- * the larger layers (bench_layers "wide-batch", "large": 0.2-2 G multiply-adds per product) BLAS's
- * threads, spinning after each call, slowed the loops' own pool, while the products of the PTB
- * language model (0.064 G) gained from BLAS (docs/performance.md). */
+/* Which weight-gradient products take the packed kernels on the pool (float32, AVX-512) rather
+ * than BLAS (on the pool where blas_on_pool(), else with its own threads). With BLAS threading
+ * itself: alone, BLAS was as fast or faster for every shape measured, but inside a training step
+ * of the larger layers (bench_layers "wide-batch", "large": 0.2-2 G multiply-adds per product)
+ * BLAS's threads, spinning after each call, slowed the loops' own pool, while the products of the
+ * PTB language model (0.064 G) gained from BLAS (docs/performance.md). With BLAS on the pool, BLAS
+ * won for char-lm's products (0.1-0.2 G, a 3% faster training step) and the packed kernels for the
+ * wide batch's (0.8-1.7 G, 4%). */
 #define TN_PACKED_MIN_WORK 1e8
+#define TN_PACKED_MIN_WORK_ON_POOL 4e8     /* char-lm's 0.1-0.2 G: BLAS; wide-batch's 0.8-1.7 G: packed */
 
 /* tn(a, b, c, cb): c (M, N) += a^T @ b, and cb (M,) += column sums of a unless cb is None;
  * a (K, M) and b (K, N) with contiguous rows (a may be a column block of a wider array). */
@@ -909,16 +1007,14 @@ static PyObject *py_tn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const Py_ssize_t K = sa[0], M = sa[1], N = sb[1];
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (packed_on(bs.kind) && (double)M * N * K >= TN_PACKED_MIN_WORK) {
+    const double packed_from = blas_on_pool() ? TN_PACKED_MIN_WORK_ON_POOL : TN_PACKED_MIN_WORK;
+    if (packed_on(bs.kind) && (double)M * N * K >= packed_from) {
         product_job J = {a, b, c, cb, M, N, K, lda, ldb, ldc, NULL, 0};
         pool_run(tn_job, &J, product_threads(M, N, K));
         failed = J.failed;
-    } else if (bs.kind == 'f') {
-        mm_f32(1, 0, M, N, K, 1, a, lda, b, ldb, 1, c, ldc);
-        if (cb) column_sums_f32(a, lda, K, M, cb);
     } else {
-        mm_f64(1, 0, M, N, K, 1, a, lda, b, ldb, 1, c, ldc);
-        if (cb) column_sums_f64(a, lda, K, M, cb);
+        mm_job_t J = {bs.kind, 1, 0, 0, M, N, K, lda, ldb, ldc, 1.0, 1.0, a, b, c, cb};
+        pool_mm(&J);
     }
     Py_END_ALLOW_THREADS
     release(&bs);
@@ -945,7 +1041,7 @@ static PyObject *py_nn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
 #if RNNKIT_PACKED
-    if (packed_on(bs.kind)) {
+    if (packed_on(bs.kind) && !blas_on_pool()) {
         packed_t P;
         if (packed_alloc(&P, K, N, 4, 0) < 0) {
             failed = 1;
@@ -957,10 +1053,10 @@ static PyObject *py_nn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     } else
 #endif
-    if (bs.kind == 'f')
-        mm_f32(0, 0, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
-    else
-        mm_f64(0, 0, M, N, K, 1, a, lda, b, ldb, 0, c, ldc);
+    {
+        mm_job_t J = {bs.kind, 0, 0, 0, M, N, K, lda, ldb, ldc, 1.0, 0.0, a, b, c, NULL};
+        pool_mm(&J);
+    }
     Py_END_ALLOW_THREADS
     release(&bs);
     if (failed) return PyErr_NoMemory();
@@ -1002,9 +1098,10 @@ static PyObject *py_transpose(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
-/* set_options(packed, threads, work): use the packed products where they apply (1, if the CPU can;
- * 0; -1: keep), run on up to `threads` threads (0: keep), give each thread at least `work`
- * multiply-adds (0: keep). Returns (packed, threads, work) in effect. */
+/* set_options(packed, threads, work, blas_on_pool): use the packed products where they apply (1, if
+ * the CPU can; 0; -1: keep), run on up to `threads` threads (0: keep), give each thread at least
+ * `work` multiply-adds (0: keep), run BLAS single-threaded on the pool where the library allows it
+ * (1, 0; -1: keep). Returns (packed, threads, work, blas_on_pool) in effect. */
 static int cpu_has_avx512(void)
 {
 #if RNNKIT_PACKED
@@ -1017,33 +1114,42 @@ static int cpu_has_avx512(void)
 
 static PyObject *py_set_options(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    NARGS("set_options", 3);
+    NARGS("set_options", 4);
     long packed = PyLong_AsLong(args[0]);        /* 1, 0, or -1: keep */
     if (packed == -1 && PyErr_Occurred()) return NULL;
     long threads = PyLong_AsLong(args[1]);       /* >= 1, or 0: keep */
     if (threads == -1 && PyErr_Occurred()) return NULL;
     double work = PyFloat_AsDouble(args[2]);    /* multiply-adds per thread, or 0: keep */
     if (work == -1.0 && PyErr_Occurred()) return NULL;
+    long on_pool = PyLong_AsLong(args[3]);       /* 1, 0, or -1: keep */
+    if (on_pool == -1 && PyErr_Occurred()) return NULL;
     if (packed >= 0) use_packed_products = packed && cpu_has_avx512();
+    if (on_pool >= 0) blas_on_pool_wanted = on_pool != 0;
     if (work > 0) work_per_thread = work;
 #if RNNKIT_THREADS
     if (threads > 0) pool.wanted = threads < POOL_MAX ? (int)threads : POOL_MAX;
 #endif
-    return Py_BuildValue("(iid)", use_packed_products, pool.wanted, work_per_thread);
+    return Py_BuildValue("(iidi)", use_packed_products, pool.wanted, work_per_thread, blas_on_pool());
 }
 
-/* set_blas(sgemm, dgemm, sgemv, dgemv, ilp64): addresses (ints) of the CBLAS functions; 0 = absent. */
+/* set_blas(sgemm, dgemm, sgemv, dgemv, ilp64, set_threads, get_threads): addresses (ints) of the
+ * CBLAS functions and of the library's thread-count setter and getter (OpenBLAS); 0 = absent. */
 static PyObject *py_set_blas(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    NARGS("set_blas", 5);
-    void *p[4];
-    for (int i = 0; i < 4; i++) {
-        p[i] = PyLong_AsVoidPtr(args[i]);
+    NARGS("set_blas", 7);
+    void *p[6];
+    for (int i = 0; i < 6; i++) {
+        p[i] = PyLong_AsVoidPtr(args[i < 4 ? i : i + 1]);
         if (PyErr_Occurred()) return NULL;
     }
     int ilp64;
     if (as_flag(args[4], &ilp64) < 0) return NULL;
     blas.sgemm = p[0], blas.dgemm = p[1], blas.sgemv = p[2], blas.dgemv = p[3], blas.ilp64 = ilp64;
+    blas.set_threads = NULL, blas.get_threads = NULL;
+    if (p[4] && p[5]) {
+        blas.set_threads = (void (*)(int))p[4];
+        blas.get_threads = (int (*)(void))p[5];
+    }
     Py_RETURN_NONE;
 }
 
@@ -1185,7 +1291,7 @@ static PyMethodDef methods[] = {
      "p -= (g * s) * lr in one pass; returns the sum of squares of the new p."},
     {"set_blas", (PyCFunction)(void (*)(void))py_set_blas, METH_FASTCALL, "Install the CBLAS entry points."},
     {"set_options", (PyCFunction)(void (*)(void))py_set_options, METH_FASTCALL,
-     "set_options(packed, threads, work_per_thread) -> the settings in effect."},
+     "set_options(packed, threads, work_per_thread, blas_on_pool) -> the settings in effect."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -477,6 +477,20 @@ class OutputRows:
         self._ext().softmax_xent(z, b, t, real, grad_scale, float(label_smoothing), per)
         return per
 
+    def project(self, x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out (N, V) = x @ weight^T, for x (N, E) and weight (V, E) as stored; returns out.
+
+        Like the two products below, BLAS on the loops' threads where the library allows it
+        (``configure(blas_on_pool=)``), so that BLAS's own threads never spin beside the loops'."""
+        self._ext().gemm(np.ascontiguousarray(x), np.ascontiguousarray(weight), out, False, True, 1.0, 0.0)
+        return out
+
+    def input_grad(self, dz: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """dz (N, V) @ weight (V, E): the gradient of the rows x."""
+        dx = np.empty((dz.shape[0], weight.shape[1]), dtype=dz.dtype)
+        self._ext().gemm(dz, np.ascontiguousarray(weight), dx, False, False, 1.0, 0.0)
+        return dx
+
     def weight_grad(self, dz: np.ndarray, x: np.ndarray, dweight: np.ndarray) -> None:
         """dweight (V, E) += dz^T x, for dz (N, V) and x (N, E).
 

@@ -121,8 +121,7 @@ static ALWAYS_INLINE void FN(product_back)(const void *packed, const REAL *w, co
 
 /* pre (rows, G*H) = b + x[row0:row0+rows] @ W_ih^T, with b = b_ih + b_hh on its first `fold`
  * entries (the rest of b_hh is added inside the step). */
-static ALWAYS_INLINE void FN(project_inputs)(const proj_t *P, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t GH,
-                                             REAL *pre)
+static ALWAYS_INLINE void FN(bias_rows)(const proj_t *P, Py_ssize_t rows, Py_ssize_t GH, REAL *pre)
 {
     const REAL *b_ih = P->b_ih, *b_hh = P->b_hh;
     if (b_ih) {
@@ -131,7 +130,14 @@ static ALWAYS_INLINE void FN(project_inputs)(const proj_t *P, Py_ssize_t row0, P
             for (Py_ssize_t k = 0; k < P->fold; k++) pre[k] += b_hh[k];
         for (Py_ssize_t k = 1; k < rows; k++) memcpy(pre + k * GH, pre, sizeof(REAL) * GH);
     }
-    FN(product)(P->packed, P->w, P->trans, (const REAL *)P->x + row0 * P->D, rows, P->D, GH, pre, GH, b_ih != NULL);
+}
+
+static ALWAYS_INLINE void FN(project_inputs)(const proj_t *P, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t GH,
+                                             REAL *pre)
+{
+    FN(bias_rows)(P, rows, GH, pre);
+    FN(product)(P->packed, P->w, P->trans, (const REAL *)P->x + row0 * P->D, rows, P->D, GH, pre, GH,
+                P->b_ih != NULL);
 }
 
 /* Where step t's input pre-activations are, for rows b0 .. b0+nb-1:

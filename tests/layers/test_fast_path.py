@@ -220,13 +220,14 @@ def test_caches_cross_paths(name, family, G, kw):
 @pytest.mark.parametrize("name,family,G,kw", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_packed_products_and_threads(name, family, G, kw, mask_kind, need_cache, T, B, D, H):
     """float32 runs big enough for the packed products and several threads (odd sizes: tails of
-    rows and of 16-lane vectors; one sequence) agree with the BLAS loops and the NumPy reference."""
+    rows and of 16-lane vectors; one sequence; 13 rows split over 2 or 3 threads) agree with the
+    BLAS loops and the NumPy reference."""
     args = (family, G, kw, np.float32, T, B, D, H, mask_kind, 17)
     with _kernels.use("numpy"):
         ref = _run(*args, need_cache=need_cache)
     before = _kernels.configure()
     try:
-        for packed, threads in ((False, 1), (True, 1), (True, 3)):
+        for packed, threads in ((False, 1), (True, 1), (True, 2), (True, 3)):
             _kernels.configure(packed=packed, threads=threads, work_per_thread=1000.0)
             with _kernels.use("c"):
                 fast = _run(*args, need_cache=need_cache)
@@ -333,13 +334,15 @@ def test_language_model_training_uses_the_compiled_loops(cell, monkeypatch):
 @needs_c
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "blas"])
-def test_weight_gradient_products(dtype, packed):
+@pytest.mark.parametrize("on_pool", [True, False], ids=["on-pool", "blas-threads"])
+def test_weight_gradient_products(dtype, packed, on_pool):
     """ck.tn (c += a^T b, bias sums) and ck.nn (c = a b), used for the weight gradients and dx, on
-    column blocks of wider arrays, sizes across the 256-row blocks and the 16-lane tails."""
+    column blocks of wider arrays, sizes across the 256-row blocks and the 16-lane tails; with
+    BLAS single-threaded on the pool (split in blocks of rows) and BLAS threading itself."""
     rng = np.random.default_rng(9)
     before = _kernels.configure()
     try:
-        _kernels.configure(packed=packed, work_per_thread=1000.0)
+        _kernels.configure(packed=packed, work_per_thread=1000.0, blas_on_pool=on_pool)
         for K, M, N in ((7, 3, 5), (300, 37, 65), (600, 64, 16)):
             wide = rng.normal(size=(K, M + 4)).astype(dtype)
             a, b = wide[:, 2 : M + 2], rng.normal(size=(K, N)).astype(dtype)
@@ -354,6 +357,70 @@ def test_weight_gradient_products(dtype, packed):
             _close("nn", out, a2.astype(np.float64) @ b, TOL[dtype] * 10)
     finally:
         _kernels.configure(**before)
+
+
+def _blas_thread_count():
+    """OpenBLAS's thread count through the function the kernels use, or None where it has none."""
+    import ctypes
+
+    found = _kernels._find_blas()
+    if found is None or not found[0][5]:
+        return None
+    return ctypes.CFUNCTYPE(ctypes.c_int)(found[0][5])()
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("on_pool", [True, False], ids=["on-pool", "blas-threads"])
+def test_gemm_on_the_pool(dtype, on_pool):
+    """ck.gemm (c = alpha op(a) op(b) + beta c, the output layer's weight gradient) split over the
+    pool by rows of c or, when c is wider than tall, by columns; every transpose, column blocks."""
+    rng = np.random.default_rng(4)
+    before = _kernels.configure()
+    try:
+        _kernels.configure(work_per_thread=100.0, threads=3, blas_on_pool=on_pool)
+        for M, N, K in ((1, 9, 4), (37, 5, 70), (6, 131, 33)):
+            for ta in (False, True):
+                for tb in (False, True):
+                    wide = rng.normal(size=(K, M + 3) if ta else (M, K + 3)).astype(dtype)
+                    a = wide[:, 1 : M + 1] if ta else wide[:, 1 : K + 1]
+                    b = rng.normal(size=(N, K) if tb else (K, N)).astype(dtype)
+                    c = rng.normal(size=(M, N)).astype(dtype)
+                    want = 0.5 * ((a.T if ta else a).astype(np.float64) @ (b.T if tb else b)) + 2.0 * c
+                    _kernels.ck.gemm(a, b, c, ta, tb, 0.5, 2.0)
+                    _close(f"gemm {M}x{N}x{K} {ta}/{tb}", c, want, TOL[dtype] * 10)
+    finally:
+        _kernels.configure(**before)
+
+
+@needs_c
+def test_blas_thread_count_is_restored():
+    """The products on the pool lower OpenBLAS's thread count for the call only: after a training
+    step of each family, and after a failed call, NumPy's BLAS has the threads it had before."""
+    count = _blas_thread_count()
+    if count is None:
+        pytest.skip("this BLAS has no thread count for rnnkit to set")
+    before = _kernels.configure()
+    try:
+        _kernels.configure(threads=2, work_per_thread=1000.0, blas_on_pool=True)
+        rng = np.random.default_rng(1)
+        for cls in (rnnkit.RNN, rnnkit.GRU, rnnkit.LSTM):
+            for dtype in (np.float32, np.float64):
+                layer = cls(5, 7, seed=0, dtype=dtype)
+                out, _ = layer.forward(rng.normal(size=(6, 4, 5)).astype(dtype))
+                layer.backward(np.ones_like(out))
+                assert _blas_thread_count() == count, f"{cls.__name__} {np.dtype(dtype)}"
+        with pytest.raises(ValueError, match="chain"):
+            _kernels.ck.gemm(np.ones((2, 3)), np.ones((4, 5)), np.ones((2, 5)), False, False, 1.0, 0.0)
+        assert _blas_thread_count() == count
+    finally:
+        _kernels.configure(**before)
+
+
+def test_configure_rejects_bad_settings():
+    for kw, shown in (({"threads": 0}, "threads"), ({"blas_on_pool": "yes"}, "blas_on_pool")):
+        with pytest.raises(ValueError, match=shown):
+            _kernels.configure(**kw)
 
 
 # -- the switch --------------------------------------------------------------------------------------
