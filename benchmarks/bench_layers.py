@@ -9,7 +9,14 @@ and ``gen``: step-by-step generation, 500 calls with T = 1, B = 1 (the sampling 
 Each case times rnnkit, ``torch.nn.<Cell>`` with the same weights and thread count,
 and a naive NumPy per-step loop (below: each step multiplies its own input, one
 NumPy call per operation, weight gradients summed step by step). Times are
-medians of ``--repeats`` runs after ``--warmup`` runs; GFLOP/s count the matrix
+medians of ``--repeats`` runs after ``--warmup`` runs. rnnkit and torch take turns, run by
+run, so that a machine whose speed drifts (on a shared virtual machine it swings by up to 2x
+within a second) slows both alike; each timed run follows untimed runs of the same
+implementation for at least 10 ms (and ``--settle`` seconds of idle if asked for), so that
+the threads of the library timed before it (OpenMP's, which keep spinning for some
+milliseconds after their last call) take no core from it. The naive loop, whose NumPy
+products wake OpenBLAS's threads (they spin for about 0.1 s), is timed after them, in one
+block, and followed by 0.2 s of idle. GFLOP/s count the matrix
 products only (2 T B G H (D + H) per forward, three times that per training
 step) and are compared with the GEMM peak measured at the start (the roofline).
 Training memory is the peak memory of one training step above the memory held
@@ -57,6 +64,26 @@ def _configure_threads(threads: int) -> None:
     if "numpy" not in sys.modules:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RNNKIT_NUM_THREADS"):
             os.environ[var] = str(threads)
+
+
+def _interleaved_medians(fns: dict, repeats: int, warmup: int, settle: float) -> dict:
+    """Median time of each function, the functions taking turns run by run (module docstring)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if settle:
+                time.sleep(settle)
+            t_warm = time.perf_counter() + 0.01  # untimed, for 10 ms at least: the other library's
+            fn()  # threads stop spinning (OpenMP's spin for some milliseconds), caches warm again
+            while time.perf_counter() < t_warm:
+                fn()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def _median_time(fn, repeats: int, warmup: int) -> float:
@@ -406,13 +433,13 @@ def run(args) -> dict:
     rows = []
 
     def time_case(case, name, mode, impls):
-        t = {}
-        for impl in impls:
-            if impl == "torch" and case.theirs is None:
-                continue
-            if impl == "naive" and case.p is None:
-                continue
-            t[impl] = _median_time(getattr(case, f"{impl}_{mode}"), args.repeats, args.warmup)
+        turns = {impl: getattr(case, f"{impl}_{mode}") for impl in impls if impl != "naive"}
+        if case.theirs is None:
+            turns.pop("torch", None)
+        t = _interleaved_medians(turns, args.repeats, args.warmup, args.settle)
+        if "naive" in impls and case.p is not None:
+            t["naive"] = _median_time(getattr(case, f"naive_{mode}"), args.repeats, args.warmup)
+            time.sleep(0.2)  # OpenBLAS's threads stop spinning before the next case
         gf = case.flops(mode) / t["rnnkit"] / 1e9
         row = {
             "cell": case.cell,
@@ -558,7 +585,8 @@ def markdown(result, args, load_before, load_after) -> str:
         f"- command: `python benchmarks/bench_layers.py {' '.join(shlex.quote(a) for a in args.argv)}`",
         f"- machine: {_machine()}",
         f"- threads: {args.threads} (BLAS and torch); rnnkit loops: {rnnkit_kernels.backend()}; "
-        f"float32; median of {args.repeats} after {args.warmup} warm-up",
+        f"float32; median of {args.repeats} after {args.warmup} warm-up, rnnkit and torch taking turns, each timed "
+        f"run after 10 ms of untimed runs" + (f" and {args.settle:g} s idle" if args.settle else ""),
         f"- GEMM peak ({args.peak_size}^3 float32, GFLOP/s): {peak}; roofline = {result['roof']:.0f}",
         f"- load average (1 min) before {load_before:.2f}, after {load_after:.2f}",
         f"- training memory: {getattr(args, 'memory_method', 'not measured')}, one step after a warm-up step, "
@@ -589,6 +617,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--gen-steps", type=int, default=GEN[0], help="generation steps (0: skip)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds of idle before each timed run's untimed run (default 0: none)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: all cores)")
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurements")
     ap.add_argument(
@@ -602,6 +636,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
+    if not args.settle >= 0:
+        ap.error(f"--settle must be a number of seconds >= 0, got {args.settle}")
     if args.threads is None:
         args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     _configure_threads(args.threads)
