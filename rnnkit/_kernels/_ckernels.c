@@ -245,7 +245,6 @@ typedef struct {
     int failed;                     /* a thread could not allocate its scratch */
 } job_t;
 
-
 #define REAL float
 #define FN(name) name##_f32
 #define SIGM sigmoid_f32
