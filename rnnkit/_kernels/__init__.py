@@ -154,13 +154,26 @@ def _find_blas():
                 fns = [getattr(lib, f"{prefix}{name}{suffix}") for name in ("sgemm", "dgemm", "sgemv", "dgemv")]
             except AttributeError:
                 continue
-            threads = prefix[: -len("cblas_")] + "openblas_{}_num_threads" + suffix
-            try:
-                fns += [getattr(lib, threads.format("set")), getattr(lib, threads.format("get"))]
-            except AttributeError:
-                return [ctypes.cast(f, ctypes.c_void_p).value for f in fns] + [0, 0], ilp64, path
-            return [ctypes.cast(f, ctypes.c_void_p).value for f in fns], ilp64, path
+            addresses = [ctypes.cast(f, ctypes.c_void_p).value for f in fns]
+            return addresses + _openblas_threads(lib, prefix[: -len("cblas_")], suffix), ilp64, path
     return None
+
+
+def _openblas_threads(lib: ctypes.CDLL, prefix: str, suffix: str) -> list[int]:
+    """Addresses of OpenBLAS's thread-count setter and getter, or [0, 0]: only for its pthreads (or
+    sequential) build, whose count is one number for the process. In its OpenMP build the count
+    follows each calling thread's OpenMP setting, so a pool thread could not lower it."""
+    try:
+        setter, getter, parallel = (
+            getattr(lib, f"{prefix}openblas_{name}{suffix}")
+            for name in ("set_num_threads", "get_num_threads", "get_parallel")
+        )
+    except AttributeError:
+        return [0, 0]
+    parallel.restype = ctypes.c_int
+    if parallel() not in (0, 1):  # 0: sequential, 1: pthreads, 2: OpenMP
+        return [0, 0]
+    return [ctypes.cast(f, ctypes.c_void_p).value for f in (setter, getter)]
 
 
 def _self_test() -> str | None:

@@ -417,6 +417,24 @@ def test_blas_thread_count_is_restored():
         _kernels.configure(**before)
 
 
+def test_blas_threads_taken_only_from_a_pthreads_openblas():
+    """OpenBLAS built with OpenMP follows each calling thread's OpenMP setting, so its thread count is
+    not one number rnnkit could lower for the pool's threads: no setter is taken from it, nor from a
+    library without the three functions."""
+    import types
+
+    def fake(parallel):
+        return types.SimpleNamespace(
+            openblas_set_num_threads=lambda n: None,
+            openblas_get_num_threads=lambda: 2,
+            openblas_get_parallel=lambda: parallel,
+        )
+
+    assert _kernels._openblas_threads(fake(2), "", "") == [0, 0]
+    missing = types.SimpleNamespace(openblas_set_num_threads=lambda n: None, openblas_get_num_threads=lambda: 2)
+    assert _kernels._openblas_threads(missing, "", "") == [0, 0]
+
+
 def test_configure_rejects_bad_settings():
     for kw, shown in (({"threads": 0}, "threads"), ({"blas_on_pool": "yes"}, "blas_on_pool")):
         with pytest.raises(ValueError, match=shown):
