@@ -180,12 +180,11 @@ def output_forward(
     real = _real_rows(targets, real, ignore_index)
     x2 = x.reshape(-1, x.shape[-1])  # (N, E)
     shape = (x2.shape[0], weight.shape[0])
+    usable = out is not None and out.shape == shape and out.dtype == x2.dtype and out.flags.c_contiguous
     compiled = _kernels.output_adapter(x2.dtype) if weight.dtype == x2.dtype else None
-    if not (out is not None and out.shape == shape and out.dtype == x2.dtype and out.flags.c_contiguous):
-        out = np.empty(shape, dtype=x2.dtype) if compiled is not None else None
-    if compiled is not None:
-        z = compiled.project(x2, weight, out)  # (N, V) on the compiled backend's threads
-    elif out is not None:
+    if compiled is not None:  # (N, V) the only (N, V) array, made on the compiled backend's threads
+        z = compiled.project(x2, weight, out if usable else np.empty(shape, dtype=x2.dtype))
+    elif usable:
         z = np.matmul(x2, weight.T, out=out)  # (N, V) the only (N, V) array, in the caller's workspace
     else:
         z, _ = linear_forward(x2, weight, None)  # (N, V) the only (N, V) array
