@@ -12,9 +12,12 @@ NumPy call per operation, weight gradients summed step by step). Times are
 medians of ``--repeats`` runs after ``--warmup`` runs. rnnkit and torch take turns, run by
 run, so that a machine whose speed drifts (on a shared virtual machine it swings by up to 2x
 within a second) slows both alike; each timed run follows untimed runs of the same
-implementation for at least 10 ms (and ``--settle`` seconds of idle if asked for), so that
-the threads of the library timed before it (OpenMP's, which keep spinning for some
-milliseconds after their last call) take no core from it. The naive loop, whose NumPy
+implementation for ``--lead-in`` seconds (and ``--settle`` seconds of idle if asked for), so
+that the threads of the library timed before it take no core from it: PyTorch's OpenMP
+worker keeps one core busy for about 10 ms after each call (measured here with the
+process's CPU time over 5 ms windows of sleep), so the default lead-in is 50 ms; with
+10 ms, rnnkit's timed run overlapped that spinning thread and its PTB-small inference
+median rose from about 1.6 to 1.9-2.7 ms, while rnnkit's own pool leaves nothing running. The naive loop, whose NumPy
 products wake OpenBLAS's threads (they spin for about 0.1 s), is timed after them, in one
 block, and followed by 0.2 s of idle. GFLOP/s count the matrix
 products only (2 T B G H (D + H) per forward, three times that per training
@@ -66,7 +69,7 @@ def _configure_threads(threads: int) -> None:
             os.environ[var] = str(threads)
 
 
-def _interleaved_medians(fns: dict, repeats: int, warmup: int, settle: float) -> dict:
+def _interleaved_medians(fns: dict, repeats: int, warmup: int, settle: float, lead_in: float) -> dict:
     """Median time of each function, the functions taking turns run by run (module docstring)."""
     for fn in fns.values():
         for _ in range(warmup):
@@ -76,8 +79,8 @@ def _interleaved_medians(fns: dict, repeats: int, warmup: int, settle: float) ->
         for name, fn in fns.items():
             if settle:
                 time.sleep(settle)
-            t_warm = time.perf_counter() + 0.01  # untimed, for 10 ms at least: the other library's
-            fn()  # threads stop spinning (OpenMP's spin for some milliseconds), caches warm again
+            t_warm = time.perf_counter() + lead_in  # untimed: the other library's threads stop
+            fn()  # spinning (PyTorch's OpenMP worker for about 10 ms), caches warm again
             while time.perf_counter() < t_warm:
                 fn()
             t0 = time.perf_counter()
@@ -436,7 +439,7 @@ def run(args) -> dict:
         turns = {impl: getattr(case, f"{impl}_{mode}") for impl in impls if impl != "naive"}
         if case.theirs is None:
             turns.pop("torch", None)
-        t = _interleaved_medians(turns, args.repeats, args.warmup, args.settle)
+        t = _interleaved_medians(turns, args.repeats, args.warmup, args.settle, args.lead_in)
         if "naive" in impls and case.p is not None:
             t["naive"] = _median_time(getattr(case, f"naive_{mode}"), args.repeats, args.warmup)
             time.sleep(0.2)  # OpenBLAS's threads stop spinning before the next case
@@ -586,7 +589,8 @@ def markdown(result, args, load_before, load_after) -> str:
         f"- machine: {_machine()}",
         f"- threads: {args.threads} (BLAS and torch); rnnkit loops: {rnnkit_kernels.backend()}; "
         f"float32; median of {args.repeats} after {args.warmup} warm-up, rnnkit and torch taking turns, each timed "
-        f"run after 10 ms of untimed runs" + (f" and {args.settle:g} s idle" if args.settle else ""),
+        f"run after {1e3 * args.lead_in:g} ms of untimed runs"
+        + (f" and {args.settle:g} s idle" if args.settle else ""),
         f"- GEMM peak ({args.peak_size}^3 float32, GFLOP/s): {peak}; roofline = {result['roof']:.0f}",
         f"- load average (1 min) before {load_before:.2f}, after {load_after:.2f}",
         f"- training memory: {getattr(args, 'memory_method', 'not measured')}, one step after a warm-up step, "
@@ -623,6 +627,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=0.0,
         help="seconds of idle before each timed run's untimed run (default 0: none)",
     )
+    ap.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.05,
+        help="seconds of untimed runs of the same implementation before each timed run (default 0.05)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: all cores)")
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurements")
     ap.add_argument(
@@ -636,8 +646,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
-    if not args.settle >= 0:
-        ap.error(f"--settle must be a number of seconds >= 0, got {args.settle}")
+    if not 0 <= args.lead_in < math.inf:
+        ap.error(f"--lead-in must be a finite number of seconds >= 0, got {args.lead_in}")
+    if not 0 <= args.settle < math.inf:
+        ap.error(f"--settle must be a finite number of seconds >= 0, got {args.settle}")
     if args.threads is None:
         args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     _configure_threads(args.threads)

@@ -40,6 +40,8 @@ def test_bench_layers_runs_and_appends_a_table(tmp_path):
             "1",
             "--warmup",
             "0",
+            "--lead-in",
+            "0.001",
             "--threads",
             "1",
             "--peak-size",
@@ -57,6 +59,7 @@ def test_bench_layers_runs_and_appends_a_table(tmp_path):
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## ") and "bench_layers.py" in text
     assert "| lstm | 3x2x4x5 (3, 2, 4, 5) | train |" in text and "load average" in text
+    assert "each timed run after 1 ms of untimed runs" in text
 
 
 def test_bench_layers_memory_child(tmp_path):
@@ -95,3 +98,14 @@ def test_naive_reference_agrees_with_rnnkit(cell):
     np.testing.assert_allclose(dx, dx_ours, atol=1e-12)
     for k, g in grads.items():
         np.testing.assert_allclose(g, layer.grads[f"{k}_l0"], atol=1e-12)
+
+
+@pytest.mark.parametrize("flag,value", [("--lead-in", "-1"), ("--lead-in", "nan"), ("--settle", "inf")])
+def test_bench_layers_rejects_bad_timing_flags(flag, value, capsys):
+    pytest.importorskip("torch")
+    bench = _load()
+    with pytest.raises(SystemExit) as exc:
+        bench.main([flag, value, "--no-memory"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} must be a finite number of seconds >= 0, got" in err
