@@ -14,7 +14,8 @@ at whitespace; :func:`detokenize` undoes either. A vocabulary is an
 
     <pad> = 0   <unk> = 1   <s> = 2   </s> = 3     (then the regular tokens, by count)
 
-A batch (:class:`Seq2SeqBatch`) is time-major and padded with ``<pad>``; the
+A batch (:class:`PairBatch`, tokens and strings; the model reads its ids as a
+:class:`rnnkit.seq2seq.Seq2SeqBatch`) is time-major and padded with ``<pad>``; the
 decoder reads ``<s> y_1 .. y_n`` and predicts ``y_1 .. y_n </s>``. For copying
 (See et al. 2017) each example's source tokens that the *target* vocabulary
 lacks get extended ids V, V+1, ... in order of first appearance
@@ -144,8 +145,8 @@ def build_vocabularies(
 
 # -- batches -------------------------------------------------------------------------------------------
 @dataclass
-class Seq2SeqBatch:
-    """One padded, time-major batch (S source steps, T target steps, B examples)."""
+class PairBatch:
+    """One padded, time-major batch of token pairs (S source steps, T target steps, B examples)."""
 
     src: np.ndarray  # (S, B) int64 source ids, <pad> after each length
     src_lengths: np.ndarray  # (B,) int64
@@ -201,7 +202,7 @@ def make_batch(
     level: str,
     *,
     sentence_ends: Collection[str] | None = None,
-) -> Seq2SeqBatch:
+) -> PairBatch:
     """Tokenise, encode and pad a list of (source, target) pairs."""
     if not pairs:
         raise ValueError("make_batch: pairs must hold at least one pair, got none")
@@ -219,7 +220,7 @@ def make_batch(
         sentence_lengths = np.zeros((len(per), max(len(p) for p in per)), dtype=np.int64)
         for b, p in enumerate(per):
             sentence_lengths[b, : len(p)] = p
-    return Seq2SeqBatch(
+    return PairBatch(
         src=_pad(src, src_vocab.pad_id),
         src_lengths=np.array([len(s) for s in src], dtype=np.int64),
         tgt_in=_pad([np.concatenate([[bos], t]) for t in tgt], pad),
@@ -233,7 +234,7 @@ def make_batch(
 
 
 class PairBatches:
-    """A batch source (:mod:`rnnkit.batches`) of :class:`Seq2SeqBatch` over sequence pairs; stateless.
+    """A batch source (:mod:`rnnkit.batches`) of :class:`PairBatch` over sequence pairs; stateless.
 
     Each epoch shuffles the pairs with ``np.random.default_rng([seed, epoch])``,
     then sorts each run of ``bucket`` batches by source length so that a batch
@@ -290,7 +291,7 @@ class PairBatches:
         self._cache = {epoch: out}  # one epoch at a time is all the Trainer asks for
         return out
 
-    def batch(self, epoch: int, index: int) -> Seq2SeqBatch:
+    def batch(self, epoch: int, index: int) -> PairBatch:
         if not 0 <= index < len(self):
             raise IndexError(f"PairBatches.batch: index must be in [0, {len(self)}), got {index}")
         idx = self.batches(epoch)[index]

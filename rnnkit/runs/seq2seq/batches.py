@@ -26,7 +26,7 @@ def _columns(a: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
     return [a[: int(n), b].tolist() for b, n in enumerate(lengths)]
 
 
-def to_model_batch(batch: seq2seq_data.Seq2SeqBatch, cfg: Seq2SeqRunConfig) -> Seq2SeqBatch:
+def to_model_batch(batch: seq2seq_data.PairBatch, cfg: Seq2SeqRunConfig) -> Seq2SeqBatch:
     """The model's batch (:class:`rnnkit.seq2seq.Seq2SeqBatch`) of a token batch, as ``cfg``'s model reads it.
 
     With copy, the targets are over the extended vocabulary (a copied word is its
@@ -52,7 +52,7 @@ def to_model_batch(batch: seq2seq_data.Seq2SeqBatch, cfg: Seq2SeqRunConfig) -> S
     return Seq2SeqBatch.from_sequences(src, tgt, **ids)
 
 
-def _eos_id(batch: seq2seq_data.Seq2SeqBatch) -> int:
+def _eos_id(batch: seq2seq_data.PairBatch) -> int:
     """The </s> id: the last real target of any example."""
     return int(batch.tgt_out[int(batch.tgt_lengths[0]) - 1, 0])
 
