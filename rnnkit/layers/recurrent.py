@@ -219,6 +219,11 @@ class RecurrentLayer(Module):
     ``family`` (a name in ``rnnkit.cells.registry`` or a ``CellFamily``) is needed only when
     building this class directly, as ``recurrent_layer`` does for a family without a named class;
     ``variant`` holds the family's own options (``CellFamily.options``).
+
+    The named classes spell out every keyword of this ``__init__`` in their own, rather than take
+    ``**kwargs``, so that ``help()``, editors and type checkers show each option with its default
+    (PyTorch's layers do the same); tests/layers/test_layer_signatures.py keeps those lists equal
+    to this one and checks that each keyword is passed on.
     """
 
     _family_name: str | None = None  # set by ``class X(RecurrentLayer, family="...")``
