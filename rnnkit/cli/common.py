@@ -62,6 +62,7 @@ __all__ = [
     "check_output_dir",
     "check_in_range",
     "check_sampling",
+    "add_sampling_flags",
 ]
 
 MAX_INT = 2**63 - 1  # every integer flag: larger values are refused when parsed
@@ -295,6 +296,33 @@ def check_in_range(
         lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
         hi = "" if high is None else f"<= {high:g}"
         raise UsageError(f"{prog}: {flag} must be {' and '.join(x for x in (lo, hi) if x)}, got {value:g}")
+
+
+def add_sampling_flags(
+    parser: argparse.ArgumentParser, *, length: int | None, length_help: str, temperature: float, beam_help: str
+) -> None:
+    """The flags of a ``sample`` command (--length, --temperature, --top-k, --top-p, --beam, --seed), the ones
+    :func:`check_sampling` checks; a command chooses its defaults and how it words --length and --beam."""
+    parser.add_argument("--length", type=int, default=length, metavar="N", help=length_help)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=temperature,
+        metavar="X",
+        help="Divide the log-probabilities by X before sampling; 0 takes the likeliest token (greedy).",
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=None, metavar="N", help="Sample among the N likeliest tokens only (N >= 1)."
+    )
+    parser.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        metavar="X",
+        help="Sample from the smallest set of likeliest tokens whose probability reaches X, 0 < X <= 1.",
+    )
+    parser.add_argument("--beam", type=int, default=0, metavar="N", help=beam_help)
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the sampling (>= 0).")
 
 
 def check_sampling(prog: str, args: argparse.Namespace, max_length: int) -> None:

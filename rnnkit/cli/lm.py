@@ -26,6 +26,7 @@ from rnnkit.cli.common import (
     add_config_flags,
     add_preset_flag,
     add_run_flags,
+    add_sampling_flags,
     apply_preset_args,
     check_sampling,
     command_line,
@@ -66,28 +67,13 @@ def register(sub: typing.Any) -> None:
     s = cmds.add_parser("sample", help="continue a prompt with a trained model")
     s.add_argument("--run", metavar="DIR", help=RUN_HELP)
     s.add_argument("--prompt", default="", help="Text to continue. (default: none, start as after a line's end)")
-    s.add_argument("--length", type=int, default=300, metavar="N", help="Tokens to generate, at least 1.")
-    s.add_argument(
-        "--temperature",
-        type=float,
-        default=0.8,
-        metavar="X",
-        help="Divide the log-probabilities by X before sampling; 0 takes the likeliest token (greedy).",
+    add_sampling_flags(
+        s,
+        length=300,
+        length_help="Tokens to generate, at least 1.",
+        temperature=0.8,
+        beam_help="Beam search with N beams instead of sampling (0: sample).",
     )
-    s.add_argument(
-        "--top-k", type=int, default=None, metavar="N", help="Sample among the N likeliest tokens only (N >= 1)."
-    )
-    s.add_argument(
-        "--top-p",
-        type=float,
-        default=None,
-        metavar="X",
-        help="Sample from the smallest set of likeliest tokens whose probability reaches X, 0 < X <= 1.",
-    )
-    s.add_argument(
-        "--beam", type=int, default=0, metavar="N", help="Beam search with N beams instead of sampling (0: sample)."
-    )
-    s.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the sampling (>= 0).")
     add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
 

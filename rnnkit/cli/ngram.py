@@ -19,6 +19,7 @@ from rnnkit.cli.common import (
     add_aliases,
     add_config_flags,
     add_preset_flag,
+    add_sampling_flags,
     apply_preset_args,
     check_sampling,
     command_line,
@@ -56,38 +57,13 @@ def register(sub: typing.Any) -> None:
     s = cmds.add_parser("sample", help="generate text from a trained model")
     s.add_argument("--run", metavar="DIR", help="Run directory written by 'rnnkit ngram train'. (required)")
     s.add_argument("--prompt", default="", help="Start of the first sentence. (default: none)")
-    s.add_argument(
-        "--length",
-        type=int,
-        default=None,
-        metavar="N",
-        help="Tokens to generate. (default: 50 words or 300 characters)",
+    add_sampling_flags(
+        s,
+        length=None,
+        length_help="Tokens to generate. (default: 50 words or 300 characters)",
+        temperature=1.0,
+        beam_help="Beam search with this beam size: one best sentence.",
     )
-    s.add_argument(
-        "--temperature",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="Divide the log-probabilities by X before sampling; 0 takes the likeliest token (greedy). (default: 1.0)",
-    )
-    s.add_argument(
-        "--top-k", type=int, default=None, metavar="N", help="Sample among the N likeliest tokens only (N >= 1)."
-    )
-    s.add_argument(
-        "--top-p",
-        type=float,
-        default=None,
-        metavar="X",
-        help="Sample from the smallest set of likeliest tokens whose probability reaches X, 0 < X <= 1.",
-    )
-    s.add_argument(
-        "--beam",
-        type=int,
-        default=0,
-        metavar="N",
-        help="Beam search with this beam size: one best sentence. (default: 0)",
-    )
-    s.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the sampling (>= 0). (default: 0)")
     add_aliases(s, RUN_ALIASES, {"run": str})
     s.set_defaults(func=_sample)
     register_arpa(cmds)
