@@ -50,9 +50,44 @@ static int packed_alloc(packed_t *P, Py_ssize_t K, Py_ssize_t N, int NV, int gat
     return P->p ? 0 : -1;
 }
 
+/* dst[j * ldd + c] = src[c * lds + j] for the 16 x 16 block at src (rows c, columns j), reading the
+ * columns j < nk only (a masked load: nothing past a row's end is touched) and writing the first nk
+ * rows of dst, 64-byte aligned. Three rounds of shuffles: pairs of rows interleaved (unpack), then
+ * pairs of pairs (shuffle_ps): within each 128-bit lane L, u[4a + i] holds element 4L + i of rows
+ * 4a .. 4a+3; the last round gathers the four lanes that make one output row (shuffle_f32x4). */
+__attribute__((target("avx512f"))) static void transpose16_f32(const float *src, Py_ssize_t lds, float *dst,
+                                                               Py_ssize_t ldd, int nk)
+{
+    const __mmask16 m = (__mmask16)(nk >= PV ? 0xFFFFu : (1u << nk) - 1u);
+    __m512 r[PV], t[PV], u[PV];
+    for (int c = 0; c < PV; c++) r[c] = _mm512_maskz_loadu_ps(m, src + c * lds);
+    for (int c = 0; c < PV; c += 2) {
+        t[c] = _mm512_unpacklo_ps(r[c], r[c + 1]);      /* lane: r_c[0] r_c+1[0] r_c[1] r_c+1[1] */
+        t[c + 1] = _mm512_unpackhi_ps(r[c], r[c + 1]);  /* lane: r_c[2] r_c+1[2] r_c[3] r_c+1[3] */
+    }
+    for (int a = 0; a < 4; a++) {
+        const __m512 lo0 = t[4 * a], hi0 = t[4 * a + 1], lo1 = t[4 * a + 2], hi1 = t[4 * a + 3];
+        u[4 * a + 0] = _mm512_shuffle_ps(lo0, lo1, 0x44);  /* element 0 of rows 4a .. 4a+3 */
+        u[4 * a + 1] = _mm512_shuffle_ps(lo0, lo1, 0xEE);  /* element 1 */
+        u[4 * a + 2] = _mm512_shuffle_ps(hi0, hi1, 0x44);  /* element 2 */
+        u[4 * a + 3] = _mm512_shuffle_ps(hi0, hi1, 0xEE);  /* element 3 */
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[i], u[4 + i], 0x88);  /* lanes 0, 2 of rows 0-3, 4-7 */
+        const __m512 v1 = _mm512_shuffle_f32x4(u[i], u[4 + i], 0xDD);  /* lanes 1, 3 */
+        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0xDD);
+        const __m512 out[4] = {_mm512_shuffle_f32x4(v0, w0, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
+                               _mm512_shuffle_f32x4(v0, w0, 0xDD), _mm512_shuffle_f32x4(v1, w1, 0xDD)};
+        for (int L = 0; L < 4; L++)  /* output row 4L + i */
+            if (4 * L + i < nk) _mm512_store_ps(dst + (4 * L + i) * ldd, out[L]);
+    }
+}
+
 /* Forward products h @ W^T with W (rows = output columns, K) row-major: panel[k][v][c] = W[off(q, v) + c][k].
- * Sixteen rows of W are read side by side, so every read and write moves along a line. */
-static void pack_rows_f32(packed_t *P, const float *W)
+ * A vector of 16 whole rows goes 16 columns at a time through transpose16_f32; a last, partial
+ * vector is copied element by element, its lanes past the last row set to zero. */
+__attribute__((target("avx512f"))) static void pack_rows_f32(packed_t *P, const float *W)
 {
     const Py_ssize_t K = P->K;
     const int NV = P->NV;
@@ -61,6 +96,11 @@ static void pack_rows_f32(packed_t *P, const float *W)
             const int lanes = packed_lanes(P, q, v);
             const float *rows = W + (size_t)packed_col(P, q, v) * K;
             float *dst = P->p + (size_t)q * K * NV * PV + v * PV;
+            if (lanes == PV) {
+                for (Py_ssize_t k = 0; k < K; k += PV)
+                    transpose16_f32(rows + k, K, dst + k * NV * PV, NV * PV, K - k >= PV ? PV : (int)(K - k));
+                continue;
+            }
             for (Py_ssize_t k = 0; k < K; k++, dst += NV * PV) {
                 int c = 0;
                 for (; c < lanes; c++) dst[c] = rows[(size_t)c * K + k];

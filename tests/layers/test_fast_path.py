@@ -214,14 +214,19 @@ def test_caches_cross_paths(name, family, G, kw):
 
 
 @needs_c
-@pytest.mark.parametrize("T,B,D,H", [(23, 13, 7, 37), (20, 1, 5, 19), (17, 7, 3, 16)], ids=["odd", "one-row", "lanes"])
+@pytest.mark.parametrize(
+    "T,B,D,H",
+    [(23, 13, 7, 37), (20, 1, 5, 19), (17, 7, 3, 16), (9, 5, 33, 32)],
+    ids=["odd", "one-row", "lanes", "wide-input"],
+)
 @pytest.mark.parametrize("need_cache", [True, False], ids=["train", "infer"])
 @pytest.mark.parametrize("mask_kind", ["none", "variational", "zoneout"])
 @pytest.mark.parametrize("name,family,G,kw", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_packed_products_and_threads(name, family, G, kw, mask_kind, need_cache, T, B, D, H):
     """float32 runs big enough for the packed products and several threads (odd sizes: tails of
-    rows and of 16-lane vectors; one sequence; 13 rows split over 2 or 3 threads) agree with the
-    BLAS loops and the NumPy reference."""
+    rows and of 16-lane vectors; one sequence; 13 rows split over 2 or 3 threads; weights packed
+    16 x 16 blocks at a time, whole and with a tail, D = 33 and H = 37) agree with the BLAS loops
+    and the NumPy reference."""
     args = (family, G, kw, np.float32, T, B, D, H, mask_kind, 17)
     with _kernels.use("numpy"):
         ref = _run(*args, need_cache=need_cache)
