@@ -17,9 +17,9 @@ that the threads of the library timed before it take no core from it: PyTorch's 
 worker keeps one core busy for about 10 ms after each call (measured here with the
 process's CPU time over 5 ms windows of sleep), so the default lead-in is 50 ms; with
 10 ms, rnnkit's timed run overlapped that spinning thread and its PTB-small inference
-median rose from about 1.6 to 1.9-2.7 ms, while rnnkit's own pool leaves nothing running. The naive loop, whose NumPy
-products wake OpenBLAS's threads (they spin for about 0.1 s), is timed after them, in one
-block, and followed by 0.2 s of idle. GFLOP/s count the matrix
+median rose from about 1.6 to 1.9-2.7 ms, while rnnkit's own pool leaves nothing running.
+The naive loop, whose NumPy products wake OpenBLAS's threads (they spin for about 0.1 s),
+is timed after them, in one block, and followed by 0.2 s of idle. GFLOP/s count the matrix
 products only (2 T B G H (D + H) per forward, three times that per training
 step) and are compared with the GEMM peak measured at the start (the roofline).
 Training memory is the peak memory of one training step above the memory held

@@ -884,7 +884,6 @@ static void *get_rows(bufs_t *bs, PyObject *o, const char *name, int writable, P
  * cores): BLAS single-threaded on each thread's block where the library lets rnnkit set its thread
  * count (OpenBLAS, pool_mm), else the packed kernels (float32 and AVX-512), else BLAS itself. */
 
-
 #define KC 256                      /* rows of B packed at a time for A^T @ B */
 
 static int packed_on(char kind)
@@ -1097,10 +1096,6 @@ static PyObject *py_transpose(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
-/* set_options(packed, threads, work, blas_on_pool): use the packed products where they apply (1, if
- * the CPU can; 0; -1: keep), run on up to `threads` threads (0: keep), give each thread at least
- * `work` multiply-adds (0: keep), run BLAS single-threaded on the pool where the library allows it
- * (1, 0; -1: keep). Returns (packed, threads, work, blas_on_pool) in effect. */
 static int cpu_has_avx512(void)
 {
 #if RNNKIT_PACKED
@@ -1111,6 +1106,10 @@ static int cpu_has_avx512(void)
 #endif
 }
 
+/* set_options(packed, threads, work, blas_on_pool): use the packed products where they apply (1, if
+ * the CPU can; 0; -1: keep), run on up to `threads` threads (0: keep), give each thread at least
+ * `work` multiply-adds (0: keep), run BLAS single-threaded on the pool where the library allows it
+ * (1, 0; -1: keep). Returns (packed, threads, work, blas_on_pool) in effect. */
 static PyObject *py_set_options(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     NARGS("set_options", 4);
